@@ -1,0 +1,500 @@
+//! Stage 4, expand: generate the wrapper around the function's body.
+//!
+//! The generated code holds no caching or timing logic. It builds a static description
+//! of the call site, hands the runtime the key and a closure that runs the original
+//! body, and returns what the runtime returns. It names the runtime only through
+//! [`Private`], and its own locals use mixed-site spans so that they can never shadow or
+//! be shadowed by the user's names.
+
+use proc_macro2::{Group, Literal, Span, TokenStream, TokenTree};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
+use syn::{Block, ExprPath, Ident, Item, ItemFn, Macro, Pat, Signature, Type};
+
+use crate::ast::Function;
+use crate::attr::{CacheArgs, TimerArgs};
+use crate::private::Private;
+use crate::valid::{self, CacheSpec, TimerSpec};
+
+/// Entry point of `#[cache_result]`.
+pub(crate) fn cache_result(args: TokenStream, input: TokenStream) -> TokenStream {
+    try_cache_result(args, &input).unwrap_or_else(|error| fallback(input, &error))
+}
+
+/// Entry point of `#[performance_timer]`.
+pub(crate) fn performance_timer(args: TokenStream, input: TokenStream) -> TokenStream {
+    try_performance_timer(args, &input).unwrap_or_else(|error| fallback(input, &error))
+}
+
+fn try_cache_result(args: TokenStream, input: &TokenStream) -> syn::Result<TokenStream> {
+    let item = parse_fn(input, "cache_result")?;
+    let args: CacheArgs = syn::parse2(args)?;
+    let func = Function::from_item(&item);
+    let spec = valid::cache(&args, &func)?;
+    Ok(if spec.refresh_ahead.is_some() {
+        cache_refresh_ahead(&spec, &func)
+    } else {
+        cache_plain(&spec, &func)
+    })
+}
+
+fn try_performance_timer(args: TokenStream, input: &TokenStream) -> syn::Result<TokenStream> {
+    let item = parse_fn(input, "performance_timer")?;
+    let args: TimerArgs = syn::parse2(args)?;
+    let func = Function::from_item(&item);
+    let spec = valid::timer(&args, &func)?;
+    Ok(timer(&spec, &func))
+}
+
+fn parse_fn(input: &TokenStream, attr: &str) -> syn::Result<ItemFn> {
+    syn::parse2(input.clone()).map_err(|_| {
+        syn::Error::new_spanned(
+            input,
+            format!("`#[{attr}]` goes on a function with a body, such as `async fn load(id: u64) -> User {{ .. }}`"),
+        )
+    })
+}
+
+/// The user's item unchanged, followed by the errors: one mistake then produces one
+/// error instead of a cascade of unresolved names where the function is called.
+fn fallback(mut input: TokenStream, error: &syn::Error) -> TokenStream {
+    input.extend(error.to_compile_error());
+    input
+}
+
+// Input:
+//     #[cache_result("users", ttl = "5m", tags = [format!("user:{id}")])]
+//     async fn load(&self, Path(id): Path<u64>, State(db): State<Db>) -> R { body }
+//
+// Output:
+//     async fn load(&self, Path(id): Path<u64>, State(db): State<Db>) -> R {
+//         static __CACHE_SITE: __private::CacheSite = __private::CacheSite::new(__private::SiteSpec {
+//             name: "users", location: concat!(module_path!(), "::", "load"), ttl_ms: 300000, ..
+//         });
+//         __private::assert_key_arg(&id); // spanned on `id`
+//         let __cache_key = __private::key(&(&id,), &[type_name::<Self>()]);
+//         let __cache_adapter = { use __private::kind::*; (&&&&__private::Kind::<R>::new()).adapter() };
+//         match __private::lookup(&__CACHE_SITE, __cache_key, __cache_adapter) {
+//             __private::Lookup::Hit(v) | __private::Lookup::Refresh(v, _) => v,
+//             __private::Lookup::Miss(t) => t
+//                 .with_tags(collect([__private::tag(format!("user:{id}"))]))
+//                 .run_async(move || async move { body })
+//                 .await,
+//         }
+//     }
+//
+// A sync fn gets `.run_sync(move || -> R { body })` instead.
+fn cache_plain(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
+    let p = Private::new();
+    let head = cache_head(spec, func);
+    let compute = compute(func, &func.item.block);
+    let (key, adapter, value, ticket) = (
+        local("__cache_key"),
+        local("__cache_adapter"),
+        local("__cache_value"),
+        local("__cache_ticket"),
+    );
+    let tags = with_tags(spec);
+    let run = if func.is_async() {
+        quote!(#ticket #tags.run_async(#compute).await)
+    } else {
+        quote!(#ticket #tags.run_sync(#compute))
+    };
+    let body = quote! {
+        #head
+        match #p::lookup(&__CACHE_SITE, #key, #adapter) {
+            #p::Lookup::Hit(#value) | #p::Lookup::Refresh(#value, _) => #value,
+            #p::Lookup::Miss(#ticket) => #run,
+        }
+    };
+    function(func, &func.item.sig, &body)
+}
+
+// Input:
+//     #[cache_result("users", refresh_ahead = 0.8)]
+//     async fn load(&self, mut id: u64) -> R { body using self and id }
+//
+// Output (the prelude up to `lookup` as in `cache_plain`):
+//     async fn load(&self, id: u64) -> R {
+//         ..
+//         let __cache_make = || {
+//             __private::assert_refresh_arg(self); // spanned on `self`
+//             __private::assert_refresh_arg(&id); // spanned on `u64`
+//             let __self = Clone::clone(self);
+//             let mut id = Clone::clone(&id);
+//             move || async move { body using __self and id }
+//         };
+//         match __private::lookup(&__CACHE_SITE, __cache_key, __cache_adapter) {
+//             __private::Lookup::Hit(v) => v,
+//             __private::Lookup::Refresh(v, t) => { t.refresh_async(__cache_make()); v }
+//             __private::Lookup::Miss(t) => t.run_async(__cache_make()).await,
+//         }
+//     }
+//
+// The refresh runs after this call has returned, so the closure owns clones of every
+// argument and of `self`, and the body's `self` becomes `__self`. `mut` moves from the
+// parameters, which are now only cloned, to the clones that the body mutates.
+fn cache_refresh_ahead(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
+    let p = Private::new();
+    let head = cache_head(spec, func);
+    let (key, adapter, make, value, ticket) = (
+        local("__cache_key"),
+        local("__cache_adapter"),
+        local("__cache_make"),
+        local("__cache_value"),
+        local("__cache_ticket"),
+    );
+
+    let mut setup = TokenStream::new();
+    if let Some(recv) = func.receiver {
+        let at = Private::at(recv.self_token.span());
+        let this = format_ident!("__self");
+        let mutability = recv.mutability.filter(|_| recv.reference.is_none());
+        // `&self` and `self: &Self` are references already; `self` and `self: Arc<Self>`
+        // are values, cloned through a borrow.
+        let borrow = match &*recv.ty {
+            Type::Reference(_) => quote!(),
+            _ => quote!(&),
+        };
+        let self_token = recv.self_token;
+        setup.extend(quote_spanned! {recv.self_token.span()=>
+            #at::assert_refresh_arg(#borrow #self_token);
+        });
+        setup.extend(quote! {
+            let #mutability #this = ::core::clone::Clone::clone(#borrow #self_token);
+        });
+    }
+    for param in &func.params {
+        let at = Private::at(param.ty.span());
+        for binding in &param.bindings {
+            let ident = &binding.ident;
+            let mutability = binding.mutability;
+            setup.extend(quote_spanned! {param.ty.span()=>
+                #at::assert_refresh_arg(&#ident);
+            });
+            setup.extend(quote! {
+                let #mutability #ident = ::core::clone::Clone::clone(&#ident);
+            });
+        }
+    }
+
+    let mut block = func.item.block.as_ref().clone();
+    ReplaceSelf.visit_block_mut(&mut block);
+    let compute = compute(func, &block);
+    let tags = with_tags(spec);
+    let (refresh, run) = if func.is_async() {
+        (
+            quote!(#ticket #tags.refresh_async(#make())),
+            quote!(#ticket #tags.run_async(#make()).await),
+        )
+    } else {
+        (
+            quote!(#ticket #tags.refresh_sync(#make())),
+            quote!(#ticket #tags.run_sync(#make())),
+        )
+    };
+    let body = quote! {
+        #head
+        let #make = || {
+            #setup
+            #compute
+        };
+        match #p::lookup(&__CACHE_SITE, #key, #adapter) {
+            #p::Lookup::Hit(#value) => #value,
+            #p::Lookup::Refresh(#value, #ticket) => {
+                #refresh;
+                #value
+            }
+            #p::Lookup::Miss(#ticket) => #run,
+        }
+    };
+
+    let mut sig = func.item.sig.clone();
+    StripMut.visit_signature_mut(&mut sig);
+    function(func, &sig, &body)
+}
+
+/// The part shared by both cache expansions: the site, the key and the adapter, bound
+/// to `__CACHE_SITE` and the mixed-site locals `__cache_key` and `__cache_adapter`.
+fn cache_head(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
+    let p = Private::new();
+    let (key_var, adapter_var) = (local("__cache_key"), local("__cache_adapter"));
+    let name = spec.name;
+    let location = location(func);
+    let ttl_ms = Literal::u64_unsuffixed(spec.ttl_ms);
+    let version = Literal::u32_unsuffixed(spec.version);
+    let stale_if_error_ms = Literal::u64_unsuffixed(spec.stale_if_error_ms);
+    let refresh_ahead = Literal::f64_unsuffixed(spec.refresh_ahead.unwrap_or(0.0));
+    let max_bytes = Literal::u64_unsuffixed(spec.max_bytes);
+    let ret = return_type(func);
+
+    // Each key input is checked on its own, spanned on the user's parameter, so that a
+    // type that cannot be encoded is reported there rather than at the attribute.
+    let mut checks = TokenStream::new();
+    let key = match spec.key {
+        Some(expr) => quote_spanned!(expr.span()=> &(#expr)),
+        None if spec.inputs.is_empty() => quote!(&()),
+        None => {
+            let idents = spec.inputs.iter().map(|input| input.ident);
+            for input in &spec.inputs {
+                let at = Private::at(input.span);
+                let ident = input.ident;
+                checks.extend(quote_spanned!(input.span=> #at::assert_key_arg(&#ident);));
+            }
+            quote!(&(#(&#idents,)*))
+        }
+    };
+
+    // One static serves every instantiation of a generic function, so the names of the
+    // type parameters (and of `Self` in a method) are part of the key.
+    let this = func.receiver.map(|_| quote!(Self));
+    let type_params = func.type_params.iter().map(|ident| ident.to_token_stream());
+    let generics = this.into_iter().chain(type_params);
+
+    let adapter = match spec.cache_none {
+        Some(token) => {
+            let at = Private::at(token.span());
+            quote_spanned! {token.span()=> {
+                #at::assert_option::<#ret>();
+                #at::option_whole::<#ret>()
+            }}
+        }
+        None => quote! {{
+            use #p::kind::*;
+            (&&&&#p::Kind::<#ret>::new()).adapter()
+        }},
+    };
+
+    quote! {
+        static __CACHE_SITE: #p::CacheSite = #p::CacheSite::new(#p::SiteSpec {
+            name: #name,
+            location: #location,
+            ttl_ms: #ttl_ms,
+            version: #version,
+            stale_if_error_ms: #stale_if_error_ms,
+            refresh_ahead: #refresh_ahead,
+            max_bytes: #max_bytes,
+        });
+        #checks
+        let #key_var = #p::key(#key, &[#(::core::any::type_name::<#generics>()),*]);
+        let #adapter_var = #adapter;
+    }
+}
+
+/// `.with_tags(..)` when tags are given, each tag spanned on the user's expression.
+fn with_tags(spec: &CacheSpec<'_>) -> TokenStream {
+    if spec.tags.is_empty() {
+        return TokenStream::new();
+    }
+    let tags = spec.tags.iter().map(|expr| {
+        let at = Private::at(expr.span());
+        quote_spanned!(expr.span()=> #at::tag(#expr))
+    });
+    quote! {
+        .with_tags(::core::iter::Iterator::collect(::core::iter::IntoIterator::into_iter([#(#tags),*])))
+    }
+}
+
+// Input:
+//     #[performance_timer("load", slow = "250ms")]
+//     async fn load(id: u64) -> R { body }
+//
+// Output:
+//     async fn load(id: u64) -> R {
+//         static __TIMER_SITE: __private::TimerSite = __private::TimerSite::new("load", 250);
+//         __private::time_async(
+//             &__TIMER_SITE,
+//             { use __private::err_kind::*; (&&__private::ErrKind::<R>::new()).is_error_fn() },
+//             async move { body },
+//         )
+//         .await
+//     }
+//
+// A sync fn gets `__private::time_sync(&__TIMER_SITE, is_error, move || -> R { body })`.
+// Without a name the timer is named `concat!(module_path!(), "::", "load")`.
+fn timer(spec: &TimerSpec<'_>, func: &Function<'_>) -> TokenStream {
+    let p = Private::new();
+    let name = match spec.name {
+        Some(name) => name.to_token_stream(),
+        None => location(func),
+    };
+    let slow_ms = Literal::u64_unsuffixed(spec.slow_ms);
+    let is_error = match func.output_impl_trait {
+        // An `impl Trait` value cannot be named, so it is never counted as an error.
+        Some(_) => quote!(|_| false),
+        None => {
+            let ret = return_type(func);
+            quote! {{
+                use #p::err_kind::*;
+                (&&#p::ErrKind::<#ret>::new()).is_error_fn()
+            }}
+        }
+    };
+    let timed = if func.is_async() {
+        let future = async_block(func, func.item.block.as_ref());
+        quote!(#p::time_async(&__TIMER_SITE, #is_error, #future).await)
+    } else {
+        let closure = sync_closure(func, func.item.block.as_ref());
+        quote!(#p::time_sync(&__TIMER_SITE, #is_error, #closure))
+    };
+    let body = quote! {
+        static __TIMER_SITE: #p::TimerSite = #p::TimerSite::new(#name, #slow_ms);
+        #timed
+    };
+    function(func, &func.item.sig, &body)
+}
+
+/// The function again, with its attributes and the new body.
+fn function(func: &Function<'_>, sig: &Signature, body: &TokenStream) -> TokenStream {
+    let outer = &func.outer_attrs;
+    let inner = &func.inner_attrs;
+    let vis = &func.item.vis;
+    quote! {
+        #(#outer)*
+        #vis #sig {
+            #(#inner)*
+            #body
+        }
+    }
+}
+
+/// The closure that runs the original body: `move || async move { body }` for an async
+/// fn, `move || -> R { body }` for a sync one.
+fn compute(func: &Function<'_>, block: &Block) -> TokenStream {
+    if func.is_async() {
+        let future = async_block(func, block);
+        quote!(move || #future)
+    } else {
+        sync_closure(func, block)
+    }
+}
+
+/// `async move { body }`, told its output type first so that `?` and `return` in the
+/// body infer as they do in the function (the trick of tracing-attributes).
+fn async_block(func: &Function<'_>, block: &Block) -> TokenStream {
+    let stmts = &block.stmts;
+    let hint = match (func.output, func.output_impl_trait) {
+        (Some(ret), None) => {
+            let fake = local("__cache_fake_return");
+            quote! {
+                #[allow(
+                    unknown_lints,
+                    unreachable_code,
+                    clippy::diverging_sub_expression,
+                    clippy::let_unit_value,
+                    clippy::unreachable,
+                    clippy::empty_loop
+                )]
+                if false {
+                    let #fake: #ret = loop {};
+                    return #fake;
+                }
+            }
+        }
+        _ => TokenStream::new(),
+    };
+    quote!(async move { #hint #(#stmts)* })
+}
+
+/// `move || -> R { body }`.
+fn sync_closure(func: &Function<'_>, block: &Block) -> TokenStream {
+    match (func.output, func.output_impl_trait) {
+        (Some(ret), None) => quote!(move || -> #ret #block),
+        _ => quote!(move || #block),
+    }
+}
+
+/// `concat!(module_path!(), "::", "name")`.
+fn location(func: &Function<'_>) -> TokenStream {
+    let name = func.ident().to_string();
+    let name = name.strip_prefix("r#").unwrap_or(&name);
+    quote!(::core::concat!(::core::module_path!(), "::", #name))
+}
+
+/// The declared return type, or `()`.
+fn return_type(func: &Function<'_>) -> TokenStream {
+    match func.output {
+        Some(ty) => ty.to_token_stream(),
+        None => quote!(()),
+    }
+}
+
+/// An identifier for a local of the generated code, invisible to the user's code.
+fn local(name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site())
+}
+
+/// Rewrites the body's `self` to `__self`, as async-trait does, for a body that runs on
+/// a clone of `self`. Nested items keep their own `self`; macro invocations are
+/// rewritten token by token, except in `self::` paths.
+struct ReplaceSelf;
+
+impl VisitMut for ReplaceSelf {
+    fn visit_expr_path_mut(&mut self, node: &mut ExprPath) {
+        if node.qself.is_none()
+            && node.path.is_ident("self")
+            && let Some(segment) = node.path.segments.first_mut()
+        {
+            segment.ident = Ident::new("__self", segment.ident.span());
+        }
+    }
+
+    fn visit_item_mut(&mut self, item: &mut Item) {
+        // A `macro_rules!` defined in the body may expand to our `self`.
+        if let Item::Macro(item) = item
+            && item.mac.path.is_ident("macro_rules")
+        {
+            self.visit_macro_mut(&mut item.mac);
+        }
+    }
+
+    fn visit_macro_mut(&mut self, mac: &mut Macro) {
+        mac.tokens = replace_self_tokens(std::mem::take(&mut mac.tokens));
+    }
+}
+
+fn replace_self_tokens(tokens: TokenStream) -> TokenStream {
+    let trees: Vec<TokenTree> = tokens.into_iter().collect();
+    let mut out = TokenStream::new();
+    for (i, tree) in trees.iter().enumerate() {
+        let replaced = match tree {
+            TokenTree::Ident(ident) if ident == "self" && !starts_path(trees.get(i + 1)) => {
+                TokenTree::Ident(Ident::new("__self", ident.span()))
+            }
+            TokenTree::Group(group) => {
+                let mut new = Group::new(group.delimiter(), replace_self_tokens(group.stream()));
+                new.set_span(group.span());
+                TokenTree::Group(new)
+            }
+            other => other.clone(),
+        };
+        out.extend([replaced]);
+    }
+    out
+}
+
+/// True when the next token is the `:` of a `::` path separator.
+fn starts_path(next: Option<&TokenTree>) -> bool {
+    matches!(next, Some(TokenTree::Punct(p)) if p.as_char() == ':' && p.spacing() == proc_macro2::Spacing::Joint)
+}
+
+/// Removes `mut` from the parameters' bindings (and a by-value `mut self`).
+struct StripMut;
+
+impl VisitMut for StripMut {
+    fn visit_pat_mut(&mut self, pat: &mut Pat) {
+        if let Pat::Ident(ident) = pat {
+            ident.mutability = None;
+        }
+        syn::visit_mut::visit_pat_mut(self, pat);
+    }
+
+    fn visit_receiver_mut(&mut self, recv: &mut syn::Receiver) {
+        if recv.reference.is_none() {
+            recv.mutability = None;
+        }
+    }
+
+    fn visit_type_mut(&mut self, _: &mut Type) {}
+}

@@ -1,0 +1,75 @@
+#![doc = "Procedural macros `#[cache_result]` and `#[performance_timer]`."]
+//!
+//! Use them through `cache-runtime`, which re-exports both and documents them with
+//! examples; the code they generate calls `::cache_runtime::__private` and nothing else.
+//!
+//! Each attribute runs four stages, one file each, as thiserror's derive does:
+//! `attr` parses the arguments, `ast` reads the function, `valid` checks every rule and
+//! reports all problems at once on the tokens at fault, and `expand` generates the code.
+
+mod ast;
+mod attr;
+mod expand;
+mod private;
+mod valid;
+
+use proc_macro::TokenStream;
+
+/// Caches the function's result under a key made of its arguments.
+///
+/// ```ignore
+/// #[cache_result("users", ttl = "5m")]
+/// async fn load_user(Path(id): Path<u64>, State(db): State<Db>) -> Result<Json<User>, ApiError> {
+///     db.user(id).await
+/// }
+/// ```
+///
+/// The first argument, a string literal, names the cache. Options:
+///
+/// | option | value | default |
+/// | --- | --- | --- |
+/// | `ttl` | whole seconds (`300`) or a duration (`"250ms"`, `"90s"`, `"5m"`, `"1h"`, `"1d"`) | the runtime's default |
+/// | `key` | an expression over the arguments, replacing the default key | a tuple of the arguments |
+/// | `skip(a, b)` | parameters left out of the default key | none |
+/// | `version` | a `u32`; bump it when the value's meaning changes | `0` |
+/// | `stale_if_error` | a duration: serve an expired value this long when recomputing fails | off |
+/// | `refresh_ahead` | a fraction of the TTL in (0, 1) after which a hit refreshes in the background | off |
+/// | `tags` | `[expr, ...]`, tags for invalidation, evaluated on a miss | none |
+/// | `max_bytes` | largest encoded value to store | no limit |
+/// | `cache_none` | `true` to cache `None` too (the function must return `Option<T>`) | `false` |
+///
+/// The key holds every identifier the parameters bind (`Path(id): Path<u64>` gives `id`)
+/// except `self`, `skip`ped names and parameters of type `State<_>` or `Extension<_>`,
+/// which are left out automatically. `Result` values are cached when `Ok`, `Option`
+/// values when `Some`. With `refresh_ahead`, arguments are cloned for the background
+/// refresh, so they must be owned, `Clone`, `Send` and `'static`.
+///
+/// With `#[performance_timer]` on the same function, the attribute written lower wraps
+/// the other: `#[performance_timer] #[cache_result(..)]` times only the misses,
+/// `#[cache_result(..)] #[performance_timer]` times every call.
+#[proc_macro_attribute]
+pub fn cache_result(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::cache_result(args.into(), item.into()).into()
+}
+
+/// Records the latency, count and errors of every call of the function.
+///
+/// ```ignore
+/// #[performance_timer]
+/// async fn load_user(id: u64) -> Result<User, ApiError> { .. }
+///
+/// #[performance_timer("users.load", slow = "250ms")]
+/// fn render(page: &Page) -> String { .. }
+/// ```
+///
+/// | argument | value | default |
+/// | --- | --- | --- |
+/// | first, optional | the timer's name, a string literal | the function's path, `module::function` |
+/// | `slow` | a duration (`"250ms"`, `"2s"`): slower calls are logged | none |
+///
+/// An async function is timed as a future, across its awaits; a `Result` that is `Err`
+/// counts as an error.
+#[proc_macro_attribute]
+pub fn performance_timer(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::performance_timer(args.into(), item.into()).into()
+}

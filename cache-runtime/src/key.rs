@@ -1,0 +1,643 @@
+//! Cache keys: the canonical encoding of key values and the 256-bit digest.
+//!
+//! A key value (the tuple of a function's key inputs, or the value of its `key = ...`
+//! expression) is encoded by [`encode_key`] into a compact, canonical, self-delimiting byte
+//! string: every value carries a one-byte tag, strings and byte strings carry their length,
+//! sequences and maps carry continuation markers, skipped struct fields leave a marker, and
+//! map entries are sorted by their encoded key. Two different values of one key type
+//! therefore never encode alike (the encoding is injective), and a `HashMap` encodes the
+//! same in every process. The in-process tier looks entries up by these bytes directly;
+//! the 256-bit [`CacheKey`] digest (blake3) is only computed when something outside the
+//! process needs a name for the entry.
+
+use std::fmt;
+
+use serde::ser::{self, Serialize};
+use smallvec::SmallVec;
+
+/// Inline capacity of an encoded key: keys up to this size never touch the heap.
+const INLINE: usize = 96;
+
+/// Bytes reserved at the start of every encoded key for the cache id and version.
+pub(crate) const PREFIX: usize = 8;
+
+pub(crate) type KeyBuf = SmallVec<[u8; INLINE]>;
+
+mod tag {
+    pub(super) const UNIT: u8 = 0x00;
+    pub(super) const NONE: u8 = 0x01;
+    pub(super) const SOME: u8 = 0x02;
+    pub(super) const FALSE: u8 = 0x03;
+    pub(super) const TRUE: u8 = 0x04;
+    pub(super) const UINT: u8 = 0x05;
+    pub(super) const SINT: u8 = 0x06;
+    pub(super) const F32: u8 = 0x07;
+    pub(super) const F64: u8 = 0x08;
+    pub(super) const CHAR: u8 = 0x09;
+    pub(super) const STR: u8 = 0x0a;
+    pub(super) const BYTES: u8 = 0x0b;
+    pub(super) const UNIT_VARIANT: u8 = 0x0c;
+    pub(super) const NEWTYPE_VARIANT: u8 = 0x0d;
+    pub(super) const SEQ: u8 = 0x0e;
+    pub(super) const TUPLE: u8 = 0x0f;
+    pub(super) const TUPLE_VARIANT: u8 = 0x10;
+    pub(super) const MAP: u8 = 0x11;
+    pub(super) const STRUCT: u8 = 0x12;
+    pub(super) const STRUCT_VARIANT: u8 = 0x13;
+    pub(super) const GENERIC: u8 = 0x14;
+    /// Before each element of a sequence or map, and before each present struct field.
+    pub(super) const MORE: u8 = 0x01;
+    /// After the last element of a sequence or map, and for a skipped struct field.
+    pub(super) const END: u8 = 0x00;
+}
+
+/// Why a key value could not be encoded.
+///
+/// Only hand-written `Serialize` implementations that return an error produce this; the
+/// cached function then runs uncached for that call and the error is counted and logged.
+///
+/// ```
+/// let err = cache_runtime::KeyError::new("bad key");
+/// assert_eq!(err.to_string(), "cache key could not be encoded: bad key");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyError(String);
+
+impl KeyError {
+    /// An encoding error with a message.
+    ///
+    /// ```
+    /// let err = cache_runtime::KeyError::new("unsupported");
+    /// assert!(err.to_string().contains("unsupported"));
+    /// ```
+    pub fn new(msg: impl Into<String>) -> Self {
+        Self(msg.into())
+    }
+}
+
+impl fmt::Display for KeyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cache key could not be encoded: {}", self.0)
+    }
+}
+
+impl std::error::Error for KeyError {}
+
+impl ser::Error for KeyError {
+    fn custom<T: fmt::Display>(msg: T) -> Self {
+        Self(msg.to_string())
+    }
+}
+
+/// Encodes `value` (plus the concrete types of a generic function's type parameters) into
+/// a key buffer whose first [`PREFIX`] bytes are left for the cache id.
+pub(crate) fn encode_key<K: Serialize + ?Sized>(
+    value: &K,
+    generics: &[&'static str],
+) -> Result<KeyBuf, KeyError> {
+    let mut buf = KeyBuf::new();
+    buf.extend_from_slice(&[0; PREFIX]);
+    value.serialize(&mut Encoder { out: &mut buf })?;
+    for name in generics {
+        buf.push(tag::GENERIC);
+        write_str(&mut buf, name);
+    }
+    Ok(buf)
+}
+
+fn write_uvarint(out: &mut KeyBuf, mut v: u128) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+fn write_str(out: &mut KeyBuf, s: &str) {
+    write_uvarint(out, s.len() as u128);
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn zigzag(v: i128) -> u128 {
+    ((v << 1) ^ (v >> 127)) as u128
+}
+
+struct Encoder<'a> {
+    out: &'a mut KeyBuf,
+}
+
+impl Encoder<'_> {
+    fn uint(&mut self, v: u128) {
+        self.out.push(tag::UINT);
+        write_uvarint(self.out, v);
+    }
+    fn sint(&mut self, v: i128) {
+        self.out.push(tag::SINT);
+        write_uvarint(self.out, zigzag(v));
+    }
+    fn variant(&mut self, tag: u8, index: u32) {
+        self.out.push(tag);
+        write_uvarint(self.out, u128::from(index));
+    }
+}
+
+impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
+    type Ok = ();
+    type Error = KeyError;
+    type SerializeSeq = Seq<'a, 'b>;
+    type SerializeTuple = Self;
+    type SerializeTupleStruct = Self;
+    type SerializeTupleVariant = Self;
+    type SerializeMap = Map<'a, 'b>;
+    type SerializeStruct = Self;
+    type SerializeStructVariant = Self;
+
+    fn serialize_bool(self, v: bool) -> Result<(), KeyError> {
+        self.out.push(if v { tag::TRUE } else { tag::FALSE });
+        Ok(())
+    }
+    fn serialize_i8(self, v: i8) -> Result<(), KeyError> {
+        self.sint(v.into());
+        Ok(())
+    }
+    fn serialize_i16(self, v: i16) -> Result<(), KeyError> {
+        self.sint(v.into());
+        Ok(())
+    }
+    fn serialize_i32(self, v: i32) -> Result<(), KeyError> {
+        self.sint(v.into());
+        Ok(())
+    }
+    fn serialize_i64(self, v: i64) -> Result<(), KeyError> {
+        self.sint(v.into());
+        Ok(())
+    }
+    fn serialize_i128(self, v: i128) -> Result<(), KeyError> {
+        self.sint(v);
+        Ok(())
+    }
+    fn serialize_u8(self, v: u8) -> Result<(), KeyError> {
+        self.uint(v.into());
+        Ok(())
+    }
+    fn serialize_u16(self, v: u16) -> Result<(), KeyError> {
+        self.uint(v.into());
+        Ok(())
+    }
+    fn serialize_u32(self, v: u32) -> Result<(), KeyError> {
+        self.uint(v.into());
+        Ok(())
+    }
+    fn serialize_u64(self, v: u64) -> Result<(), KeyError> {
+        self.uint(v.into());
+        Ok(())
+    }
+    fn serialize_u128(self, v: u128) -> Result<(), KeyError> {
+        self.uint(v);
+        Ok(())
+    }
+    fn serialize_f32(self, v: f32) -> Result<(), KeyError> {
+        // One NaN and one zero, so equal-looking keys encode alike.
+        let v = if v.is_nan() { f32::NAN } else { v + 0.0 };
+        self.out.push(tag::F32);
+        self.out.extend_from_slice(&v.to_bits().to_le_bytes());
+        Ok(())
+    }
+    fn serialize_f64(self, v: f64) -> Result<(), KeyError> {
+        let v = if v.is_nan() { f64::NAN } else { v + 0.0 };
+        self.out.push(tag::F64);
+        self.out.extend_from_slice(&v.to_bits().to_le_bytes());
+        Ok(())
+    }
+    fn serialize_char(self, v: char) -> Result<(), KeyError> {
+        self.out.push(tag::CHAR);
+        write_uvarint(self.out, u128::from(u32::from(v)));
+        Ok(())
+    }
+    fn serialize_str(self, v: &str) -> Result<(), KeyError> {
+        self.out.push(tag::STR);
+        write_str(self.out, v);
+        Ok(())
+    }
+    fn serialize_bytes(self, v: &[u8]) -> Result<(), KeyError> {
+        self.out.push(tag::BYTES);
+        write_uvarint(self.out, v.len() as u128);
+        self.out.extend_from_slice(v);
+        Ok(())
+    }
+    fn serialize_none(self) -> Result<(), KeyError> {
+        self.out.push(tag::NONE);
+        Ok(())
+    }
+    fn serialize_some<T: ?Sized + Serialize>(self, value: &T) -> Result<(), KeyError> {
+        self.out.push(tag::SOME);
+        value.serialize(self)
+    }
+    fn serialize_unit(self) -> Result<(), KeyError> {
+        self.out.push(tag::UNIT);
+        Ok(())
+    }
+    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), KeyError> {
+        self.out.push(tag::UNIT);
+        Ok(())
+    }
+    fn serialize_unit_variant(
+        self,
+        _name: &'static str,
+        index: u32,
+        _variant: &'static str,
+    ) -> Result<(), KeyError> {
+        self.variant(tag::UNIT_VARIANT, index);
+        Ok(())
+    }
+    fn serialize_newtype_struct<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        value: &T,
+    ) -> Result<(), KeyError> {
+        value.serialize(self)
+    }
+    fn serialize_newtype_variant<T: ?Sized + Serialize>(
+        self,
+        _name: &'static str,
+        index: u32,
+        _variant: &'static str,
+        value: &T,
+    ) -> Result<(), KeyError> {
+        self.variant(tag::NEWTYPE_VARIANT, index);
+        value.serialize(self)
+    }
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Seq<'a, 'b>, KeyError> {
+        // Continuation markers instead of a length: the same elements encode alike
+        // whether or not the `Serialize` impl knew its length up front.
+        self.out.push(tag::SEQ);
+        Ok(Seq { enc: self })
+    }
+    fn serialize_tuple(self, _len: usize) -> Result<Self, KeyError> {
+        self.out.push(tag::TUPLE);
+        Ok(self)
+    }
+    fn serialize_tuple_struct(self, _name: &'static str, _len: usize) -> Result<Self, KeyError> {
+        self.out.push(tag::TUPLE);
+        Ok(self)
+    }
+    fn serialize_tuple_variant(
+        self,
+        _name: &'static str,
+        index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self, KeyError> {
+        self.variant(tag::TUPLE_VARIANT, index);
+        Ok(self)
+    }
+    fn serialize_map(self, _len: Option<usize>) -> Result<Map<'a, 'b>, KeyError> {
+        Ok(Map {
+            enc: self,
+            entries: Vec::new(),
+            pending: None,
+        })
+    }
+    fn serialize_struct(self, _name: &'static str, _len: usize) -> Result<Self, KeyError> {
+        self.out.push(tag::STRUCT);
+        Ok(self)
+    }
+    fn serialize_struct_variant(
+        self,
+        _name: &'static str,
+        index: u32,
+        _variant: &'static str,
+        _len: usize,
+    ) -> Result<Self, KeyError> {
+        self.variant(tag::STRUCT_VARIANT, index);
+        Ok(self)
+    }
+}
+
+struct Seq<'a, 'b> {
+    enc: &'a mut Encoder<'b>,
+}
+
+impl ser::SerializeSeq for Seq<'_, '_> {
+    type Ok = ();
+    type Error = KeyError;
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), KeyError> {
+        self.enc.out.push(tag::MORE);
+        value.serialize(&mut *self.enc)
+    }
+    fn end(self) -> Result<(), KeyError> {
+        self.enc.out.push(tag::END);
+        Ok(())
+    }
+}
+
+impl ser::SerializeTuple for &mut Encoder<'_> {
+    type Ok = ();
+    type Error = KeyError;
+    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), KeyError> {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Result<(), KeyError> {
+        Ok(())
+    }
+}
+
+impl ser::SerializeTupleStruct for &mut Encoder<'_> {
+    type Ok = ();
+    type Error = KeyError;
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), KeyError> {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Result<(), KeyError> {
+        Ok(())
+    }
+}
+
+impl ser::SerializeTupleVariant for &mut Encoder<'_> {
+    type Ok = ();
+    type Error = KeyError;
+    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), KeyError> {
+        value.serialize(&mut **self)
+    }
+    fn end(self) -> Result<(), KeyError> {
+        Ok(())
+    }
+}
+
+impl ser::SerializeStruct for &mut Encoder<'_> {
+    type Ok = ();
+    type Error = KeyError;
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        _key: &'static str,
+        value: &T,
+    ) -> Result<(), KeyError> {
+        self.out.push(tag::MORE);
+        value.serialize(&mut **self)
+    }
+    fn skip_field(&mut self, _key: &'static str) -> Result<(), KeyError> {
+        // `skip_serializing_if` leaves a marker, so `{a: None, b: Some(1)}` and
+        // `{a: Some(1), b: None}` stay distinct.
+        self.out.push(tag::END);
+        Ok(())
+    }
+    fn end(self) -> Result<(), KeyError> {
+        Ok(())
+    }
+}
+
+impl ser::SerializeStructVariant for &mut Encoder<'_> {
+    type Ok = ();
+    type Error = KeyError;
+    fn serialize_field<T: ?Sized + Serialize>(
+        &mut self,
+        _key: &'static str,
+        value: &T,
+    ) -> Result<(), KeyError> {
+        self.out.push(tag::MORE);
+        value.serialize(&mut **self)
+    }
+    fn skip_field(&mut self, _key: &'static str) -> Result<(), KeyError> {
+        self.out.push(tag::END);
+        Ok(())
+    }
+    fn end(self) -> Result<(), KeyError> {
+        Ok(())
+    }
+}
+
+/// Map entries are encoded one by one and sorted before they are written, so the order a
+/// `HashMap` happens to iterate in does not change the key.
+struct Map<'a, 'b> {
+    enc: &'a mut Encoder<'b>,
+    entries: Vec<(KeyBuf, KeyBuf)>,
+    pending: Option<KeyBuf>,
+}
+
+fn encode_alone<T: ?Sized + Serialize>(value: &T) -> Result<KeyBuf, KeyError> {
+    let mut buf = KeyBuf::new();
+    value.serialize(&mut Encoder { out: &mut buf })?;
+    Ok(buf)
+}
+
+impl ser::SerializeMap for Map<'_, '_> {
+    type Ok = ();
+    type Error = KeyError;
+    fn serialize_key<T: ?Sized + Serialize>(&mut self, key: &T) -> Result<(), KeyError> {
+        self.pending = Some(encode_alone(key)?);
+        Ok(())
+    }
+    fn serialize_value<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), KeyError> {
+        let key = self
+            .pending
+            .take()
+            .ok_or_else(|| KeyError::new("map value serialized before its key"))?;
+        self.entries.push((key, encode_alone(value)?));
+        Ok(())
+    }
+    fn end(mut self) -> Result<(), KeyError> {
+        self.entries.sort_unstable();
+        let out = &mut *self.enc.out;
+        out.push(tag::MAP);
+        for (k, v) in &self.entries {
+            out.push(tag::MORE);
+            out.extend_from_slice(k);
+            out.extend_from_slice(v);
+        }
+        out.push(tag::END);
+        Ok(())
+    }
+}
+
+/// The 256-bit name of one cache entry, identical in every process and build of the same
+/// code: blake3 over the namespace, the cache name, its version, a fingerprint of the
+/// cached value's type and the canonical encoding of the key value.
+///
+/// Its display form, `namespace:name:vN:<64 hex digits>`, is what a remote tier stores the
+/// entry under; the readable prefix groups a cache's entries for operators.
+///
+/// ```
+/// use cache_runtime::CacheKey;
+///
+/// let a = CacheKey::new::<String, _>("svc", "user_name", 1, &(42u64,)).unwrap();
+/// let b = CacheKey::new::<String, _>("svc", "user_name", 1, &(42u64,)).unwrap();
+/// let c = CacheKey::new::<String, _>("svc", "user_name", 2, &(42u64,)).unwrap();
+/// assert_eq!(a, b);
+/// assert_ne!(a, c);
+/// assert!(a.to_string().starts_with("svc:user_name:v1:"));
+/// assert_eq!(a.to_string().len(), "svc:user_name:v1:".len() + 64);
+/// ```
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CacheKey {
+    prefix: String,
+    digest: [u8; 32],
+}
+
+impl CacheKey {
+    /// The key of `key_value` in cache `name` (at `version`) of `namespace`, for values of
+    /// type `V`.
+    ///
+    /// ```
+    /// # use cache_runtime::CacheKey;
+    /// let k = CacheKey::new::<Vec<u8>, _>("ns", "blobs", 0, &("a", 1)).unwrap();
+    /// assert_eq!(k.prefix(), "ns:blobs:v0");
+    /// ```
+    pub fn new<V: ?Sized, K: Serialize + ?Sized>(
+        namespace: &str,
+        name: &str,
+        version: u32,
+        key_value: &K,
+    ) -> Result<Self, KeyError> {
+        let encoded = encode_key(key_value, &[])?;
+        Ok(Self::from_encoded(
+            namespace,
+            name,
+            version,
+            std::any::type_name::<V>(),
+            &encoded[PREFIX..],
+        ))
+    }
+
+    pub(crate) fn from_encoded(
+        namespace: &str,
+        name: &str,
+        version: u32,
+        value_type: &str,
+        encoded: &[u8],
+    ) -> Self {
+        let mut h = blake3::Hasher::new_derive_key("cache-runtime 2026 entry key");
+        for part in [namespace.as_bytes(), name.as_bytes(), value_type.as_bytes()] {
+            h.update(&(part.len() as u64).to_le_bytes());
+            h.update(part);
+        }
+        h.update(&version.to_le_bytes());
+        h.update(encoded);
+        Self {
+            prefix: format!("{namespace}:{name}:v{version}"),
+            digest: *h.finalize().as_bytes(),
+        }
+    }
+
+    /// The readable prefix `namespace:name:vN`.
+    ///
+    /// ```
+    /// # use cache_runtime::CacheKey;
+    /// let k = CacheKey::new::<u8, _>("ns", "c", 3, &()).unwrap();
+    /// assert_eq!(k.prefix(), "ns:c:v3");
+    /// ```
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The 32-byte blake3 digest.
+    ///
+    /// ```
+    /// # use cache_runtime::CacheKey;
+    /// let k = CacheKey::new::<u8, _>("ns", "c", 0, &()).unwrap();
+    /// assert_eq!(k.digest().len(), 32);
+    /// ```
+    pub fn digest(&self) -> &[u8; 32] {
+        &self.digest
+    }
+}
+
+impl fmt::Display for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:", self.prefix)?;
+        for b in self.digest {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "CacheKey({self})")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use serde::Serialize;
+
+    use super::*;
+
+    fn enc<K: Serialize + ?Sized>(k: &K) -> Vec<u8> {
+        encode_key(k, &[]).expect("encodes")[PREFIX..].to_vec()
+    }
+
+    #[test]
+    fn different_values_encode_differently() {
+        // Adjacent strings cannot run into each other.
+        assert_ne!(enc(&("ab", "c")), enc(&("a", "bc")));
+        assert_ne!(enc(&(vec![1u8, 2], vec![3u8])), enc(&(vec![1u8], vec![2u8, 3])));
+        assert_ne!(enc(&Some(0u32)), enc(&None::<u32>));
+        assert_ne!(enc(&-1i64), enc(&1i64));
+        assert_ne!(enc(&1.5f64), enc(&2.5f64));
+        #[derive(Serialize)]
+        struct Q {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            a: Option<u32>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            b: Option<u32>,
+        }
+        assert_ne!(
+            enc(&Q { a: Some(1), b: None }),
+            enc(&Q { a: None, b: Some(1) })
+        );
+    }
+
+    #[test]
+    fn equal_values_encode_alike() {
+        // A borrowed and an owned string, a reference and its value, are one key.
+        assert_eq!(enc(&("x".to_string(), 7u64)), enc(&(&"x", &7u64)));
+        assert_eq!(enc(&0.0f64), enc(&-0.0f64));
+        assert_eq!(enc(&f64::NAN), enc(&-f64::NAN));
+        let mut h = HashMap::new();
+        let mut b = BTreeMap::new();
+        for i in 0..64u32 {
+            h.insert(format!("k{i}"), i);
+            b.insert(format!("k{i}"), i);
+        }
+        assert_eq!(enc(&h), enc(&b));
+    }
+
+    #[test]
+    fn generic_type_names_separate_keys() {
+        let a = encode_key(&(7u32,), &["u32"]).expect("encodes");
+        let b = encode_key(&(7u64,), &["u64"]).expect("encodes");
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn failing_serialize_is_an_error_not_a_panic() {
+        struct Bad;
+        impl Serialize for Bad {
+            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+                Err(serde::ser::Error::custom("nope"))
+            }
+        }
+        assert!(encode_key(&Bad, &[]).is_err());
+    }
+
+    #[test]
+    fn digest_depends_on_every_input() {
+        let base = CacheKey::new::<String, _>("ns", "n", 1, &(1u8,)).expect("key");
+        for other in [
+            CacheKey::new::<String, _>("ns2", "n", 1, &(1u8,)),
+            CacheKey::new::<String, _>("ns", "n2", 1, &(1u8,)),
+            CacheKey::new::<String, _>("ns", "n", 2, &(1u8,)),
+            CacheKey::new::<Vec<u8>, _>("ns", "n", 1, &(1u8,)),
+            CacheKey::new::<String, _>("ns", "n", 1, &(2u8,)),
+        ] {
+            assert_ne!(base, other.expect("key"));
+        }
+    }
+}

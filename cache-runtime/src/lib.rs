@@ -1,0 +1,102 @@
+//! Caching and timing for the functions behind web services.
+//!
+//! Annotate a function and its results are cached in process, keyed by its arguments;
+//! annotate it again and every call's latency is recorded under a name:
+//!
+//! ```
+//! # #[derive(Clone, serde::Serialize, serde::Deserialize)] pub struct Summary { views: u64 }
+//! # #[derive(Debug)] pub struct DbError;
+//! use cache_runtime::{cache_result, performance_timer};
+//!
+//! #[performance_timer("analytics_metrics_retrieval", slow = "250ms")]
+//! #[cache_result("analytics_summary", ttl = 180)]
+//! async fn channel_summary(channel_id: i64, period: String) -> Result<Summary, DbError> {
+//!     Ok(Summary { views: channel_id as u64 * 10 })
+//! }
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! assert_eq!(channel_summary(4, "7d".into()).await.unwrap().views, 40); // computed
+//! assert_eq!(channel_summary(4, "7d".into()).await.unwrap().views, 40); // cached
+//! let stats = cache_runtime::global().stats();
+//! assert_eq!(stats.cache("analytics_summary").unwrap().hits, 1);
+//! # }
+//! ```
+//!
+//! # How a call flows
+//!
+//! The macros parse and validate at compile time and expand into a thin call of this
+//! crate; everything that happens at run time lives here:
+//!
+//! 1. **Key.** The key inputs (the arguments, minus `self`, `skip(...)`ped ones and axum
+//!    `State`/`Extension` extractors; or the value of `key = ...`) are encoded into a
+//!    compact canonical byte string on the stack, plus the concrete types of a generic
+//!    function's type parameters. The 256-bit blake3 [`CacheKey`] is only computed for
+//!    tiers outside the process.
+//! 2. **In-process tier.** One byte-bounded [quick_cache](https://docs.rs/quick_cache)
+//!    for all caches (S3-FIFO eviction; default 64 MiB), holding decoded values, so a hit
+//!    is a lookup, a deadline check against a coarse clock and a clone: no decoding,
+//!    allocation or hashing beyond foldhash.
+//! 3. **Single-flight.** Concurrent misses of one key run the body once; the others wait
+//!    for its value. It is cancellation-safe (a dropped leader hands over to a waiter) and
+//!    panic-safe (a panicking body panics every waiter instead of hanging them).
+//! 4. **Store.** `Ok`/`Some`/plain values are stored with their TTL; `Err` and `None` are
+//!    never stored (decided by type, see [`CacheValue`]).
+//!
+//! # Policies
+//!
+//! - `stale_if_error = "10m"`: when the recomputation after expiry fails, the last good
+//!   value is served for up to that long (counted as `stale_served`).
+//! - `refresh_ahead = 0.8`: a hit after 80% of the TTL returns the cached value and
+//!   refreshes it in the background, once per entry.
+//! - `tags = [...]`: group invalidation with [`CacheRuntime::invalidate_tag`].
+//! - `max_bytes = N`: larger values are returned but not cached.
+//! - Runtime overrides by cache name ([`CacheRuntimeBuilder::cache_ttl`],
+//!   [`CacheRuntimeBuilder::disable_cache`]) and per-call [`Scope`]s.
+//!
+//! # Invalidation and consistency
+//!
+//! [`CacheRuntime::invalidate`], [`invalidate_all`](CacheRuntime::invalidate_all) and
+//! [`invalidate_tag`](CacheRuntime::invalidate_tag) take effect before they return. A
+//! computation that began before an invalidation never stores its (possibly outdated)
+//! result after it.
+//!
+//! # Features
+//!
+//! - `axum`: `Json<T>` and `Result<Json<T>, E>` return types cache `T`.
+//! - `metrics`: timer figures are also emitted through the `metrics` facade.
+//! - `postcard`: the [`codec::Postcard`] codec (compact, not self-describing).
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
+mod adapter;
+mod call;
+mod clock;
+pub mod codec;
+mod flight;
+mod key;
+mod l1;
+mod policy;
+mod runtime;
+mod scope;
+mod stats;
+mod timer;
+
+#[doc(hidden)]
+pub mod private;
+
+/// Not public API: the items generated code calls.
+#[doc(hidden)]
+pub use private as __private;
+
+pub use adapter::CacheValue;
+pub use cache_macros::{cache_result, performance_timer};
+pub use key::{CacheKey, KeyError};
+pub use policy::CacheOverride;
+pub use runtime::{
+    CacheRuntime, CacheRuntimeBuilder, DEFAULT_MAX_BYTES, DEFAULT_TTL, InstallError, global,
+};
+pub use scope::{CallOutcome, Outcome, Outcomes, Scope, Scoped};
+pub use stats::{CacheStats, L1Stats, RuntimeStats};
+pub use timer::{TimerStats, reset_timers, timers};
+
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

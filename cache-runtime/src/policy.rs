@@ -1,0 +1,141 @@
+//! A cache's effective policy: the macro's static spec, overridden by runtime
+//! configuration by cache name, with the runtime's defaults filling the gaps.
+
+use std::time::Duration;
+
+use crate::clock;
+use crate::private::SiteSpec;
+
+/// Runtime changes to one cache, set by name on the builder so operators retune a cache
+/// without recompiling.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_runtime::CacheOverride;
+/// let o = CacheOverride::default().ttl(Duration::from_secs(30));
+/// let off = CacheOverride::default().disabled();
+/// # let _ = (o, off);
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CacheOverride {
+    pub(crate) ttl: Option<Duration>,
+    pub(crate) disabled: bool,
+}
+
+impl CacheOverride {
+    /// Replaces the TTL written in the attribute.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let o = cache_runtime::CacheOverride::default().ttl(Duration::from_secs(5));
+    /// # let _ = o;
+    /// ```
+    pub fn ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = Some(ttl);
+        self
+    }
+
+    /// Turns the cache off: every call runs the function.
+    ///
+    /// ```
+    /// let o = cache_runtime::CacheOverride::default().disabled();
+    /// # let _ = o;
+    /// ```
+    pub fn disabled(mut self) -> Self {
+        self.disabled = true;
+        self
+    }
+}
+
+/// The resolved policy of one call site, in clock ticks.
+#[derive(Clone, Debug)]
+pub(crate) struct Policy {
+    pub(crate) ttl: u64,
+    pub(crate) stale: u64,
+    /// Fraction of the TTL after which a hit triggers a background refresh; 0 = off.
+    pub(crate) refresh_ahead: f64,
+    /// Largest encoded value stored; 0 = no per-cache limit.
+    pub(crate) max_bytes: u64,
+    pub(crate) jitter: f64,
+    pub(crate) disabled: bool,
+}
+
+impl Policy {
+    pub(crate) fn resolve(
+        spec: &SiteSpec,
+        over: Option<&CacheOverride>,
+        default_ttl: Duration,
+        jitter: f64,
+    ) -> Self {
+        let ttl = over
+            .and_then(|o| o.ttl)
+            .or((spec.ttl_ms > 0).then(|| Duration::from_millis(spec.ttl_ms)))
+            .unwrap_or(default_ttl);
+        Self {
+            ttl: clock::ticks(ttl),
+            stale: clock::ticks(Duration::from_millis(spec.stale_if_error_ms)),
+            refresh_ahead: spec.refresh_ahead,
+            max_bytes: spec.max_bytes,
+            jitter,
+            disabled: over.is_some_and(|o| o.disabled),
+        }
+    }
+
+    /// The deadlines of an entry computed now: `(fresh_until, stale_until, refresh_after)`.
+    /// Jitter only shortens the TTL, so the TTL stays the longest a value is served fresh.
+    pub(crate) fn deadlines(&self, now: u64) -> (u64, u64, u64) {
+        let ttl = if self.jitter > 0.0 {
+            (self.ttl as f64 * (1.0 - self.jitter * fastrand::f64())) as u64
+        } else {
+            self.ttl
+        };
+        let fresh = now.saturating_add(ttl);
+        let refresh = if self.refresh_ahead > 0.0 {
+            now.saturating_add((ttl as f64 * self.refresh_ahead) as u64)
+        } else {
+            u64::MAX
+        };
+        (fresh, fresh.saturating_add(self.stale), refresh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(ttl_ms: u64) -> SiteSpec {
+        SiteSpec {
+            name: "p",
+            location: "here",
+            ttl_ms,
+            version: 0,
+            stale_if_error_ms: 1000,
+            refresh_ahead: 0.5,
+            max_bytes: 0,
+        }
+    }
+
+    #[test]
+    fn override_beats_attribute_beats_default() {
+        let d = Duration::from_secs(60);
+        let p = Policy::resolve(&spec(0), None, d, 0.0);
+        assert_eq!(p.ttl, clock::ticks(d));
+        let p = Policy::resolve(&spec(2000), None, d, 0.0);
+        assert_eq!(p.ttl, clock::ticks(Duration::from_secs(2)));
+        let o = CacheOverride::default().ttl(Duration::from_secs(9));
+        let p = Policy::resolve(&spec(2000), Some(&o), d, 0.0);
+        assert_eq!(p.ttl, clock::ticks(Duration::from_secs(9)));
+        assert!(!p.disabled);
+    }
+
+    #[test]
+    fn jitter_only_shortens_and_deadlines_are_ordered() {
+        let p = Policy::resolve(&spec(10_000), None, Duration::from_secs(1), 0.2);
+        for _ in 0..1000 {
+            let (fresh, stale, refresh) = p.deadlines(1000);
+            assert!(fresh <= 1000 + p.ttl);
+            assert!(fresh >= 1000 + (p.ttl as f64 * 0.8) as u64 - 1);
+            assert!(refresh < fresh && fresh < stale);
+        }
+    }
+}

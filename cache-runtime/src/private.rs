@@ -1,0 +1,120 @@
+//! The only items generated code calls. Not public API: names and signatures change
+//! between any two releases, which is why `cache-runtime` pins `cache-macros` exactly.
+
+use std::sync::{Arc, OnceLock};
+
+use serde::Serialize;
+
+pub use crate::adapter::{Adapter, ErrKind, IsOption, Kind, err_kind, kind, option_whole};
+pub use crate::call::{Lookup, Ticket};
+pub use crate::timer::{TimerSite, Timed, time_async, time_sync};
+
+use crate::key::{self, KeyBuf};
+use crate::runtime::{self, CacheRuntime, SiteState};
+
+/// The static description of one `#[cache_result]` function.
+#[derive(Debug, Clone, Copy)]
+pub struct SiteSpec {
+    /// The cache name.
+    pub name: &'static str,
+    /// `module_path::fn_name`, for diagnostics.
+    pub location: &'static str,
+    /// TTL in milliseconds; 0 means the runtime's default.
+    pub ttl_ms: u64,
+    /// Key version.
+    pub version: u32,
+    /// Fail-safe window in milliseconds; 0 means off.
+    pub stale_if_error_ms: u64,
+    /// Refresh-ahead fraction of the TTL; 0 means off.
+    pub refresh_ahead: f64,
+    /// Largest encoded value cached; 0 means no per-cache limit.
+    pub max_bytes: u64,
+}
+
+/// One `#[cache_result]` function: its spec and its resolution against the global
+/// runtime, made once.
+#[derive(Debug)]
+pub struct CacheSite {
+    spec: SiteSpec,
+    state: OnceLock<Arc<SiteState>>,
+}
+
+impl std::fmt::Debug for SiteState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SiteState")
+            .field("cache", &self.cache.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CacheSite {
+    /// A site for a spec.
+    pub const fn new(spec: SiteSpec) -> Self {
+        Self {
+            spec,
+            state: OnceLock::new(),
+        }
+    }
+
+    #[inline]
+    fn global_state(&self) -> &Arc<SiteState> {
+        self.state
+            .get_or_init(|| Arc::new(runtime::global().inner.resolve(&self.spec)))
+    }
+}
+
+/// An encoded key value (or why it could not be encoded).
+pub struct KeyBytes(Result<KeyBuf, crate::KeyError>);
+
+/// Values that can be part of a cache key.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be part of a cache key",
+    label = "this argument is part of the cache key",
+    note = "key inputs must implement `serde::Serialize`: derive it, leave the argument out with `skip(...)`, or choose the key with `key = ...`"
+)]
+pub trait KeyArg {}
+impl<T: Serialize + ?Sized> KeyArg for T {}
+
+/// Encodes a key value plus the concrete types of the function's type parameters.
+#[inline]
+pub fn key<K: ?Sized + KeyArg + Serialize>(value: &K, generics: &[&'static str]) -> KeyBytes {
+    KeyBytes(key::encode_key(value, generics))
+}
+
+/// Compile-time check that a key input is serializable, spanned on the argument.
+#[inline]
+pub fn assert_key_arg<K: ?Sized + KeyArg>(_: &K) {}
+
+/// Compile-time check for `refresh_ahead` arguments, which a background task must own.
+#[inline]
+pub fn assert_refresh_arg<T: Clone + Send + 'static>(_: &T) {}
+
+/// Compile-time check for `cache_none = true`.
+#[inline]
+pub fn assert_option<R: IsOption>() {}
+
+/// A tag value.
+#[inline]
+pub fn tag<S: AsRef<str>>(s: S) -> String {
+    s.as_ref().to_owned()
+}
+
+/// Looks a call up in the global runtime.
+#[inline]
+pub fn lookup<R, A: Adapter<R>>(site: &'static CacheSite, key: KeyBytes, adapter: A) -> Lookup<R, A> {
+    crate::call::lookup(site.global_state(), site.spec.name, key.0, adapter)
+}
+
+/// Looks a call up in a given runtime (tests of runtimes other than the global one).
+pub fn lookup_in<R, A: Adapter<R>>(
+    rt: &CacheRuntime,
+    site: &'static CacheSite,
+    key: KeyBytes,
+    adapter: A,
+) -> Lookup<R, A> {
+    if runtime::global_ptr_eq(rt) {
+        return lookup(site, key, adapter);
+    }
+    let state = Arc::new(rt.inner.resolve(&site.spec));
+    crate::call::lookup(&state, site.spec.name, key.0, adapter)
+}

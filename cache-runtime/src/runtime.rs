@@ -1,0 +1,506 @@
+//! `CacheRuntime`: the tiers, the registry of caches, configuration and invalidation.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use parking_lot::{Mutex, RwLock};
+use serde::Serialize;
+
+use crate::flight::Flights;
+use crate::key::{self, PREFIX};
+use crate::l1::L1;
+use crate::policy::{CacheOverride, Policy};
+use crate::private::SiteSpec;
+use crate::stats::{self, Counters, L1Stats, RuntimeStats};
+
+/// The default byte budget of the in-process tier: 64 MiB.
+pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
+/// The TTL of caches whose attribute names none: 60 seconds.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
+
+/// The state shared by every call site of one cache name.
+pub(crate) struct CacheState {
+    pub(crate) name: Box<str>,
+    pub(crate) id: u32,
+    /// Bumped by `invalidate_all`; entries computed under an older generation are dead.
+    pub(crate) generation: AtomicU64,
+    /// Bumped by every invalidation of this cache; a fill that saw it change while it
+    /// computed does not store.
+    pub(crate) epoch: AtomicU64,
+    /// The versions call sites have used, so `invalidate` reaches each.
+    versions: RwLock<Vec<u32>>,
+    pub(crate) counters: Counters,
+}
+
+/// One tag's generation; `invalidate_tag` bumps it.
+pub(crate) struct TagState {
+    pub(crate) generation: AtomicU64,
+}
+
+/// A call site resolved against a runtime.
+pub(crate) struct SiteState {
+    pub(crate) rt: Arc<Inner>,
+    pub(crate) cache: Arc<CacheState>,
+    pub(crate) policy: Policy,
+    pub(crate) version: u32,
+}
+
+pub(crate) struct Inner {
+    pub(crate) namespace: String,
+    pub(crate) l1: L1,
+    pub(crate) flights: Arc<Flights>,
+    default_ttl: Duration,
+    jitter: f64,
+    overrides: HashMap<String, CacheOverride>,
+    caches: RwLock<HashMap<Box<str>, Arc<CacheState>>>,
+    next_id: AtomicU32,
+    tags: Mutex<HashMap<Box<str>, Weak<TagState>>>,
+    /// Where each cache name was first declared, to warn about two functions sharing one.
+    owners: Mutex<HashMap<&'static str, &'static str>>,
+}
+
+impl Inner {
+    pub(crate) fn cache(&self, name: &str) -> Arc<CacheState> {
+        if let Some(c) = self.caches.read().get(name) {
+            return Arc::clone(c);
+        }
+        let mut caches = self.caches.write();
+        let next_id = &self.next_id;
+        Arc::clone(caches.entry(name.into()).or_insert_with(|| {
+            Arc::new(CacheState {
+                name: name.into(),
+                id: next_id.fetch_add(1, Ordering::Relaxed),
+                generation: AtomicU64::new(0),
+                epoch: AtomicU64::new(0),
+                versions: RwLock::new(Vec::new()),
+                counters: Counters::default(),
+            })
+        }))
+    }
+
+    fn existing_cache(&self, name: &str) -> Option<Arc<CacheState>> {
+        self.caches.read().get(name).cloned()
+    }
+
+    pub(crate) fn resolve(self: &Arc<Self>, spec: &SiteSpec) -> SiteState {
+        let cache = self.cache(spec.name);
+        {
+            let mut versions = cache.versions.write();
+            if !versions.contains(&spec.version) {
+                versions.push(spec.version);
+            }
+        }
+        {
+            let mut owners = self.owners.lock();
+            let first = *owners.entry(spec.name).or_insert(spec.location);
+            if first != spec.location {
+                tracing::warn!(
+                    cache = spec.name,
+                    first,
+                    second = spec.location,
+                    "two functions share one cache name: equal keys will share entries"
+                );
+            }
+        }
+        SiteState {
+            rt: Arc::clone(self),
+            policy: Policy::resolve(
+                spec,
+                self.overrides.get(spec.name),
+                self.default_ttl,
+                self.jitter,
+            ),
+            cache,
+            version: spec.version,
+        }
+    }
+
+    /// The tag states of `tags` with their current generations.
+    pub(crate) fn tag_states(&self, tags: &[String]) -> Box<[(Arc<TagState>, u64)]> {
+        if tags.is_empty() {
+            return Box::default();
+        }
+        let mut map = self.tags.lock();
+        if map.len() > 1024 && map.len().is_power_of_two() {
+            map.retain(|_, w| w.strong_count() > 0);
+        }
+        tags.iter()
+            .map(|t| {
+                let state = match map.get(t.as_str()).and_then(Weak::upgrade) {
+                    Some(s) => s,
+                    None => {
+                        let s = Arc::new(TagState {
+                            generation: AtomicU64::new(0),
+                        });
+                        map.insert(t.as_str().into(), Arc::downgrade(&s));
+                        s
+                    }
+                };
+                let generation = state.generation.load(Ordering::Acquire);
+                (state, generation)
+            })
+            .collect()
+    }
+}
+
+/// Writes the cache id and version into the reserved prefix of an encoded key.
+pub(crate) fn stamp(buf: &mut [u8], id: u32, version: u32) {
+    buf[..4].copy_from_slice(&id.to_le_bytes());
+    buf[4..PREFIX].copy_from_slice(&version.to_le_bytes());
+}
+
+/// The caching runtime: the in-process tier, single-flight, per-cache statistics and
+/// configuration. Generated code uses the [global](crate::global) one.
+///
+/// ```
+/// use std::time::Duration;
+/// use cache_runtime::CacheRuntime;
+///
+/// let rt = CacheRuntime::builder()
+///     .namespace("billing")
+///     .max_bytes(16 << 20)
+///     .default_ttl(Duration::from_secs(120))
+///     .cache_ttl("invoice_totals", Duration::from_secs(10))
+///     .disable_cache("experimental")
+///     .build();
+/// assert_eq!(rt.stats().namespace, "billing");
+/// ```
+#[derive(Clone)]
+pub struct CacheRuntime {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for CacheRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CacheRuntime")
+            .field("namespace", &self.inner.namespace)
+            .field("capacity_bytes", &self.inner.l1.capacity())
+            .finish_non_exhaustive()
+    }
+}
+
+static GLOBAL: OnceLock<CacheRuntime> = OnceLock::new();
+
+/// The runtime generated code uses: the one [installed](CacheRuntimeBuilder::install), or
+/// else a default in-process runtime (64 MiB, 60 s default TTL) started on first use.
+///
+/// ```
+/// let rt = cache_runtime::global();
+/// assert!(rt.stats().l1.capacity_bytes > 0);
+/// ```
+pub fn global() -> &'static CacheRuntime {
+    GLOBAL.get_or_init(|| CacheRuntime::builder().build())
+}
+
+pub(crate) fn global_ptr_eq(rt: &CacheRuntime) -> bool {
+    GLOBAL
+        .get()
+        .is_some_and(|g| Arc::ptr_eq(&g.inner, &rt.inner))
+}
+
+/// Returned by [`CacheRuntimeBuilder::install`] when a runtime is already in place.
+///
+/// ```
+/// let _ = cache_runtime::global(); // starts the default runtime
+/// let err = cache_runtime::CacheRuntime::builder().install().unwrap_err();
+/// assert!(err.to_string().contains("already"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstallError;
+
+impl std::fmt::Display for InstallError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "a cache runtime is already installed (install must run before the first cached call)",
+        )
+    }
+}
+
+impl std::error::Error for InstallError {}
+
+/// Configures a [`CacheRuntime`].
+///
+/// ```
+/// use std::time::Duration;
+/// let rt = cache_runtime::CacheRuntime::builder()
+///     .ttl_jitter(0.1)
+///     .build();
+/// # let _ = rt;
+/// ```
+#[derive(Debug, Clone)]
+pub struct CacheRuntimeBuilder {
+    namespace: String,
+    max_bytes: u64,
+    default_ttl: Duration,
+    jitter: f64,
+    overrides: HashMap<String, CacheOverride>,
+}
+
+impl CacheRuntime {
+    /// A builder with the defaults: namespace `"app"`, 64 MiB, 60 s TTL, no jitter.
+    ///
+    /// ```
+    /// let rt = cache_runtime::CacheRuntime::builder().build();
+    /// assert_eq!(rt.stats().namespace, "app");
+    /// ```
+    pub fn builder() -> CacheRuntimeBuilder {
+        CacheRuntimeBuilder {
+            namespace: "app".into(),
+            max_bytes: DEFAULT_MAX_BYTES,
+            default_ttl: DEFAULT_TTL,
+            jitter: 0.0,
+            overrides: HashMap::new(),
+        }
+    }
+
+    /// Removes the entry of `key_value` from cache `name`. The key value of a function
+    /// without `key = ...` is the tuple of its key inputs in order: `(a, b)`, `(a,)` or
+    /// `()`. A computation of that key already running when this is called will not store
+    /// its result. Returns whether an entry was removed. (For generic functions, whose
+    /// keys include their type parameters, use [`invalidate_all`](Self::invalidate_all) or
+    /// tags.)
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use cache_runtime::cache_result;
+    ///
+    /// #[cache_result("doc_invalidate_greeting", ttl = 300)]
+    /// async fn greeting(lang: &str, name: String) -> String { format!("{lang}: hello {name}") }
+    ///
+    /// greeting("en", "Ada".into()).await;
+    /// let rt = cache_runtime::global();
+    /// assert!(rt.invalidate("doc_invalidate_greeting", &("en", "Ada")));
+    /// assert!(!rt.invalidate("doc_invalidate_greeting", &("en", "Ada")));
+    /// # }
+    /// ```
+    pub fn invalidate<K: Serialize + ?Sized>(&self, name: &str, key_value: &K) -> bool {
+        let Some(cache) = self.inner.existing_cache(name) else {
+            return false;
+        };
+        Counters::bump(&cache.counters.invalidations);
+        let Ok(mut buf) = key::encode_key(key_value, &[]) else {
+            return false;
+        };
+        // Bump first: a fill that re-checks the epoch after inserting removes its own
+        // entry, and one that inserted before the bump is removed below.
+        cache.epoch.fetch_add(1, Ordering::SeqCst);
+        let versions = cache.versions.read().clone();
+        let mut removed = false;
+        for v in versions {
+            stamp(&mut buf, cache.id, v);
+            removed |= self.inner.l1.remove(&buf);
+        }
+        tracing::debug!(cache = name, removed, "invalidate");
+        removed
+    }
+
+    /// Removes every entry of cache `name`, including fail-safe copies kept for
+    /// `stale_if_error`.
+    ///
+    /// ```
+    /// cache_runtime::global().invalidate_all("users");
+    /// ```
+    pub fn invalidate_all(&self, name: &str) {
+        let Some(cache) = self.inner.existing_cache(name) else {
+            return;
+        };
+        Counters::bump(&cache.counters.invalidations);
+        cache.generation.fetch_add(1, Ordering::SeqCst);
+        cache.epoch.fetch_add(1, Ordering::SeqCst);
+        self.inner.l1.purge(cache.id);
+        tracing::debug!(cache = name, "invalidate_all");
+    }
+
+    /// Invalidates every entry, of any cache, that was stored with `tag`
+    /// (`#[cache_result(..., tags = [...])]`). Entries become unreachable at once and
+    /// their memory is reclaimed as they are evicted or replaced.
+    ///
+    /// ```
+    /// cache_runtime::global().invalidate_tag("channel:42");
+    /// ```
+    pub fn invalidate_tag(&self, tag: &str) {
+        let state = self.inner.tags.lock().get(tag).and_then(Weak::upgrade);
+        if let Some(s) = state {
+            s.generation.fetch_add(1, Ordering::SeqCst);
+        }
+        tracing::debug!(tag, "invalidate_tag");
+    }
+
+    /// A snapshot of every cache's figures.
+    ///
+    /// ```
+    /// let s = cache_runtime::global().stats();
+    /// println!("{}", serde_json::to_string_pretty(&s).unwrap());
+    /// ```
+    pub fn stats(&self) -> RuntimeStats {
+        let mut caches: Vec<_> = self
+            .inner
+            .caches
+            .read()
+            .values()
+            .map(|c| c.counters.snapshot(&c.name))
+            .collect();
+        caches.sort_by(|a, b| a.name.cmp(&b.name));
+        RuntimeStats {
+            namespace: self.inner.namespace.clone(),
+            l1: L1Stats {
+                entries: self.inner.l1.len(),
+                bytes: self.inner.l1.weight(),
+                capacity_bytes: self.inner.l1.capacity(),
+            },
+            caches,
+        }
+    }
+
+    /// Every cache's figures and every `#[performance_timer]`'s, in the Prometheus text
+    /// exposition format.
+    ///
+    /// ```
+    /// let text = cache_runtime::global().prometheus();
+    /// assert!(text.contains("# TYPE cache_hits_total counter"));
+    /// ```
+    pub fn prometheus(&self) -> String {
+        let mut out = String::new();
+        stats::render_prometheus(&self.stats(), &mut out);
+        crate::timer::render_timers_prometheus(&mut out);
+        out
+    }
+}
+
+impl CacheRuntimeBuilder {
+    /// Prefix of every key's readable form (and, with a remote tier, of its Redis keys).
+    ///
+    /// ```
+    /// let rt = cache_runtime::CacheRuntime::builder().namespace("svc").build();
+    /// assert_eq!(rt.stats().namespace, "svc");
+    /// ```
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = namespace.into();
+        self
+    }
+
+    /// Byte budget of the in-process tier (default 64 MiB). Entries are weighed by their
+    /// encoded size plus key and bookkeeping; the least valuable are evicted beyond it.
+    ///
+    /// ```
+    /// let rt = cache_runtime::CacheRuntime::builder().max_bytes(1 << 20).build();
+    /// assert_eq!(rt.stats().l1.capacity_bytes, 1 << 20);
+    /// ```
+    pub fn max_bytes(mut self, bytes: u64) -> Self {
+        self.max_bytes = bytes.max(1);
+        self
+    }
+
+    /// TTL of caches whose attribute gives none (default 60 s).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let rt = cache_runtime::CacheRuntime::builder().default_ttl(Duration::from_secs(5)).build();
+    /// # let _ = rt;
+    /// ```
+    pub fn default_ttl(mut self, ttl: Duration) -> Self {
+        self.default_ttl = ttl;
+        self
+    }
+
+    /// Shortens each entry's TTL by a random fraction up to `fraction` (0 to 0.5), so
+    /// entries filled together do not expire together.
+    ///
+    /// ```
+    /// let rt = cache_runtime::CacheRuntime::builder().ttl_jitter(0.1).build();
+    /// # let _ = rt;
+    /// ```
+    pub fn ttl_jitter(mut self, fraction: f64) -> Self {
+        self.jitter = if fraction.is_finite() {
+            fraction.clamp(0.0, 0.5)
+        } else {
+            0.0
+        };
+        self
+    }
+
+    /// Applies an override to cache `name`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use cache_runtime::{CacheOverride, CacheRuntime};
+    /// let rt = CacheRuntime::builder()
+    ///     .override_cache("users", CacheOverride::default().ttl(Duration::from_secs(5)))
+    ///     .build();
+    /// # let _ = rt;
+    /// ```
+    pub fn override_cache(mut self, name: impl Into<String>, over: CacheOverride) -> Self {
+        self.overrides.insert(name.into(), over);
+        self
+    }
+
+    /// Replaces the TTL of cache `name`.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let rt = cache_runtime::CacheRuntime::builder().cache_ttl("users", Duration::from_secs(5)).build();
+    /// # let _ = rt;
+    /// ```
+    pub fn cache_ttl(mut self, name: impl Into<String>, ttl: Duration) -> Self {
+        let e = self.overrides.entry(name.into()).or_default();
+        e.ttl = Some(ttl);
+        self
+    }
+
+    /// Turns cache `name` off: its function runs on every call.
+    ///
+    /// ```
+    /// let rt = cache_runtime::CacheRuntime::builder().disable_cache("users").build();
+    /// # let _ = rt;
+    /// ```
+    pub fn disable_cache(mut self, name: impl Into<String>) -> Self {
+        self.overrides.entry(name.into()).or_default().disabled = true;
+        self
+    }
+
+    /// Builds a runtime.
+    ///
+    /// ```
+    /// let rt = cache_runtime::CacheRuntime::builder().build();
+    /// # let _ = rt;
+    /// ```
+    pub fn build(self) -> CacheRuntime {
+        CacheRuntime {
+            inner: Arc::new(Inner {
+                namespace: self.namespace,
+                l1: L1::new(self.max_bytes),
+                flights: Arc::new(Flights::new()),
+                default_ttl: self.default_ttl,
+                jitter: self.jitter,
+                overrides: self.overrides,
+                caches: RwLock::new(HashMap::new()),
+                next_id: AtomicU32::new(0),
+                tags: Mutex::new(HashMap::new()),
+                owners: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// Builds the runtime and makes it the one generated code uses. Call it once at
+    /// start-up, before the first cached call; afterwards it returns [`InstallError`].
+    ///
+    /// ```
+    /// let rt = cache_runtime::CacheRuntime::builder().namespace("doc").install().unwrap();
+    /// assert_eq!(rt.stats().namespace, "doc");
+    /// assert!(std::ptr::eq(rt, cache_runtime::global()));
+    /// ```
+    pub fn install(self) -> Result<&'static CacheRuntime, InstallError> {
+        let mut fresh = Some(self);
+        let installed = GLOBAL.get_or_init(|| match fresh.take() {
+            Some(b) => b.build(),
+            None => CacheRuntime::builder().build(),
+        });
+        if fresh.is_some() {
+            Err(InstallError)
+        } else {
+            Ok(installed)
+        }
+    }
+}

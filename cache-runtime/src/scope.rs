@@ -1,0 +1,283 @@
+//! Per-call control: run a future (or a closure) with caching changed for every cached
+//! call inside it, and learn what each of those calls did.
+//!
+//! A scope is carried by the future it wraps (set around each poll, like a tracing span),
+//! so it follows the work across `.await`s but not into tasks spawned from it.
+
+use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use parking_lot::Mutex;
+
+/// How cached calls inside a scope behave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// Read and write as usual.
+    Normal,
+    /// Skip reads, keep writes: every call computes and stores its fresh value.
+    Refresh,
+    /// No cache at all: compute, store nothing.
+    Bypass,
+}
+
+/// What one cached call did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Answered from the cache.
+    Hit,
+    /// Computed (and stored when cacheable).
+    Miss,
+    /// Waited for a concurrent caller's computation of the same key.
+    Coalesced,
+    /// The recomputation failed; an expired value was served (`stale_if_error`).
+    Stale,
+    /// Computed and stored in a refresh scope.
+    Refreshed,
+    /// Computed without touching the cache (bypass scope, disabled cache, or a key that
+    /// could not be encoded).
+    Bypassed,
+}
+
+/// One cached call seen by a scope.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct CallOutcome {
+    /// The cache name.
+    pub cache: &'static str,
+    /// What the call did.
+    pub outcome: Outcome,
+}
+
+/// Everything the cached calls inside a scope did, in order.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use cache_runtime::{Outcome, Scope, cache_result};
+///
+/// #[cache_result("doc_scope_square", ttl = 60)]
+/// async fn square(x: u64) -> u64 { x * x }
+///
+/// let (_, first) = Scope::observe().run(square(4)).await;
+/// let (_, second) = Scope::observe().run(square(4)).await;
+/// assert_eq!(first.x_cache(), "MISS");
+/// assert_eq!(second.x_cache(), "HIT");
+/// assert_eq!(second.iter().next().unwrap().outcome, Outcome::Hit);
+/// # }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcomes(Vec<CallOutcome>);
+
+impl Outcomes {
+    /// The calls in the order they finished.
+    ///
+    /// ```
+    /// let (_, o) = cache_runtime::Scope::observe().run_sync(|| 1);
+    /// assert_eq!(o.iter().count(), 0);
+    /// ```
+    pub fn iter(&self) -> impl Iterator<Item = &CallOutcome> {
+        self.0.iter()
+    }
+
+    /// A value for an `X-Cache` response header: `"NONE"` when no cached call ran,
+    /// otherwise the least cache-served outcome among the calls: `"BYPASS"`, `"MISS"`,
+    /// `"STALE"`, `"COALESCED"` or `"HIT"` (all hits).
+    ///
+    /// ```
+    /// let (_, o) = cache_runtime::Scope::observe().run_sync(|| ());
+    /// assert_eq!(o.x_cache(), "NONE");
+    /// ```
+    pub fn x_cache(&self) -> &'static str {
+        let rank = |o: Outcome| match o {
+            Outcome::Bypassed => 0,
+            Outcome::Miss | Outcome::Refreshed => 1,
+            Outcome::Stale => 2,
+            Outcome::Coalesced => 3,
+            Outcome::Hit => 4,
+        };
+        match self.0.iter().map(|c| c.outcome).min_by_key(|o| rank(*o)) {
+            None => "NONE",
+            Some(Outcome::Bypassed) => "BYPASS",
+            Some(Outcome::Miss | Outcome::Refreshed) => "MISS",
+            Some(Outcome::Stale) => "STALE",
+            Some(Outcome::Coalesced) => "COALESCED",
+            Some(Outcome::Hit) => "HIT",
+        }
+    }
+}
+
+struct Active {
+    mode: Mode,
+    seen: Mutex<Vec<CallOutcome>>,
+}
+
+thread_local! {
+    /// Fast flag read on every cached call: is any scope active on this thread?
+    static ACTIVE: Cell<bool> = const { Cell::new(false) };
+    static CURRENT: RefCell<Option<Arc<Active>>> = const { RefCell::new(None) };
+}
+
+/// The mode of the scope active on this thread.
+#[inline]
+pub(crate) fn mode() -> Mode {
+    if !ACTIVE.with(Cell::get) {
+        return Mode::Normal;
+    }
+    CURRENT.with(|c| c.borrow().as_ref().map_or(Mode::Normal, |a| a.mode))
+}
+
+/// Records a call's outcome in the active scope, if any.
+#[inline]
+pub(crate) fn record(cache: &'static str, outcome: Outcome) {
+    if !ACTIVE.with(Cell::get) {
+        return;
+    }
+    CURRENT.with(|c| {
+        if let Some(a) = c.borrow().as_ref() {
+            a.seen.lock().push(CallOutcome { cache, outcome });
+        }
+    });
+}
+
+/// Makes `active` current for the duration of `f`, restoring the outer scope after.
+fn enter<R>(active: &Arc<Active>, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<Arc<Active>>, bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let prev = self.0.take();
+            CURRENT.with(|c| *c.borrow_mut() = prev);
+            ACTIVE.with(|a| a.set(self.1));
+        }
+    }
+    let prev = CURRENT.with(|c| c.borrow_mut().replace(Arc::clone(active)));
+    let _restore = Restore(prev, ACTIVE.with(|a| a.replace(true)));
+    f()
+}
+
+/// Runs work with caching changed for every cached call inside it.
+///
+/// - [`Scope::observe`]: caching as usual; learn what each call did (for an `X-Cache`
+///   header).
+/// - [`Scope::refresh`]: skip reads, keep writes: force a recomputation and store it
+///   (warming, or "refresh" buttons).
+/// - [`Scope::bypass`]: no cache at all; nothing is read or written.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use std::sync::atomic::{AtomicU32, Ordering};
+/// use cache_runtime::{Scope, cache_result};
+///
+/// static RUNS: AtomicU32 = AtomicU32::new(0);
+///
+/// #[cache_result("doc_scope_runs", ttl = 60)]
+/// async fn report(day: u32) -> u32 { RUNS.fetch_add(1, Ordering::SeqCst) + day }
+///
+/// report(1).await;                                  // computes and stores
+/// report(1).await;                                  // hit
+/// Scope::refresh().run(report(1)).await;            // computes again, stores
+/// Scope::bypass().run(report(1)).await;             // computes, stores nothing
+/// assert_eq!(RUNS.load(Ordering::SeqCst), 3);
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Scope {
+    mode: Mode,
+}
+
+impl Scope {
+    /// Caching as usual, with outcomes recorded.
+    ///
+    /// ```
+    /// let (v, outcomes) = cache_runtime::Scope::observe().run_sync(|| 2 + 2);
+    /// assert_eq!((v, outcomes.x_cache()), (4, "NONE"));
+    /// ```
+    pub fn observe() -> Self {
+        Self { mode: Mode::Normal }
+    }
+
+    /// Reads skipped, writes kept: every cached call recomputes and stores.
+    ///
+    /// ```
+    /// let (v, _) = cache_runtime::Scope::refresh().run_sync(|| "warm");
+    /// assert_eq!(v, "warm");
+    /// ```
+    pub fn refresh() -> Self {
+        Self {
+            mode: Mode::Refresh,
+        }
+    }
+
+    /// No cache: every cached call computes and nothing is stored.
+    ///
+    /// ```
+    /// let (v, _) = cache_runtime::Scope::bypass().run_sync(|| 1);
+    /// assert_eq!(v, 1);
+    /// ```
+    pub fn bypass() -> Self {
+        Self { mode: Mode::Bypass }
+    }
+
+    fn activate(self) -> Arc<Active> {
+        Arc::new(Active {
+            mode: self.mode,
+            seen: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Runs a future inside the scope; resolves to its output and the outcomes.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (v, outcomes) = cache_runtime::Scope::observe().run(async { 7 }).await;
+    /// assert_eq!(v, 7);
+    /// assert_eq!(outcomes.x_cache(), "NONE");
+    /// # }
+    /// ```
+    pub fn run<F: Future>(self, fut: F) -> Scoped<F> {
+        Scoped {
+            fut,
+            active: self.activate(),
+        }
+    }
+
+    /// Runs a closure inside the scope (for synchronous code).
+    ///
+    /// ```
+    /// let (v, _) = cache_runtime::Scope::observe().run_sync(|| "done");
+    /// assert_eq!(v, "done");
+    /// ```
+    pub fn run_sync<R>(self, f: impl FnOnce() -> R) -> (R, Outcomes) {
+        let active = self.activate();
+        let r = enter(&active, f);
+        let seen = std::mem::take(&mut *active.seen.lock());
+        (r, Outcomes(seen))
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future returned by [`Scope::run`].
+    pub struct Scoped<F> {
+        #[pin]
+        fut: F,
+        active: Arc<Active>,
+    }
+}
+
+impl<F: Future> Future for Scoped<F> {
+    type Output = (F::Output, Outcomes);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let active = this.active;
+        let fut = this.fut;
+        match enter(active, || fut.poll(cx)) {
+            Poll::Ready(v) => {
+                let seen = std::mem::take(&mut *active.seen.lock());
+                Poll::Ready((v, Outcomes(seen)))
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}

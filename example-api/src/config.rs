@@ -1,0 +1,214 @@
+//! Command-line and environment configuration.
+//!
+//! Every option has an environment fallback (shown by `--help`), so the service can be
+//! configured either way; the command line wins.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// The service's configuration.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "example-api",
+    version,
+    about = "Reference service for cache-runtime: analytics, AI content analysis and \
+             channels over an embedded SQLite database, with #[cache_result] and \
+             #[performance_timer] on the service layer."
+)]
+pub struct Config {
+    /// Address to listen on (use port 0 for any free port).
+    #[arg(long, env = "BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Database URL: `sqlite://PATH?mode=rwc` (created and seeded on first start) or
+    /// `postgres://USER:PASS@HOST/DB`.
+    #[arg(long, env = "DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub database_url: String,
+
+    /// Maximum number of pooled database connections.
+    #[arg(long, env = "DB_POOL_SIZE", default_value_t = 8)]
+    pub db_pool_size: u32,
+
+    /// Host names the service answers to (comma separated). The port is ignored, the
+    /// match is case-insensitive, and `*.example.com` matches any subdomain.
+    #[arg(
+        long,
+        env = "ALLOWED_HOSTS",
+        value_delimiter = ',',
+        default_value = "localhost,127.0.0.1"
+    )]
+    pub allowed_hosts: Vec<String>,
+
+    /// Origins allowed by CORS (comma separated, e.g. `https://app.example.com`);
+    /// `*` allows any origin. Empty: no cross-origin access.
+    #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Bearer token for `/admin/*`. If unset, a random token is generated and printed at
+    /// start-up.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// Override one cache's TTL: `NAME=DURATION` (e.g. `demo_top_posts=30s`, `5m`, or plain
+    /// seconds). Repeatable; the environment variable takes a comma separated list.
+    #[arg(long = "cache-ttl", env = "CACHE_TTL", value_delimiter = ',', value_name = "NAME=DURATION")]
+    pub cache_ttls: Vec<CacheTtl>,
+
+    /// Disable one cache by name (its function always computes). Repeatable; the
+    /// environment variable takes a comma separated list.
+    #[arg(long = "cache-disable", env = "CACHE_DISABLE", value_delimiter = ',', value_name = "NAME")]
+    pub cache_disabled: Vec<String>,
+
+    /// Disable every cache (used by the load benchmark to measure uncached answers).
+    #[arg(long, env = "NO_CACHE")]
+    pub no_cache: bool,
+
+    /// Memory budget of the in-process cache, in bytes.
+    #[arg(long, env = "CACHE_MAX_BYTES", default_value_t = 64 << 20)]
+    pub cache_max_bytes: u64,
+
+    /// Requests taking longer than this are answered with 408.
+    #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Skip filling the critical caches before the server reports ready.
+    #[arg(long, env = "NO_WARM")]
+    pub no_warm: bool,
+
+    /// Size of the dataset seeded into an empty database.
+    #[command(flatten)]
+    pub seed: SeedConfig,
+}
+
+/// The default database: a SQLite file under `./data/`, created if missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/example-api.db?mode=rwc";
+
+/// Size of the demonstration dataset. Only used when the database is empty.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SeedConfig {
+    /// Channels to seed.
+    #[arg(long = "seed-channels", env = "SEED_CHANNELS", default_value_t = 24)]
+    pub channels: u32,
+
+    /// Posts to seed per channel.
+    #[arg(long = "seed-posts", env = "SEED_POSTS", default_value_t = 40)]
+    pub posts_per_channel: u32,
+
+    /// Days of history: posts are spread over this many days before the dataset's end.
+    #[arg(long = "seed-days", env = "SEED_DAYS", default_value_t = 30)]
+    pub days: u32,
+
+    /// Hours after publication for which hourly view snapshots are recorded.
+    #[arg(long = "seed-track-hours", env = "SEED_TRACK_HOURS", default_value_t = 336)]
+    pub track_hours: u32,
+}
+
+impl Default for SeedConfig {
+    fn default() -> Self {
+        Self {
+            channels: 24,
+            posts_per_channel: 40,
+            days: 30,
+            track_hours: 336,
+        }
+    }
+}
+
+/// One `--cache-ttl NAME=DURATION` override.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheTtl {
+    /// The cache's name, as given to `#[cache_result]`.
+    pub name: String,
+    /// Its time to live.
+    pub ttl: Duration,
+}
+
+impl FromStr for CacheTtl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (name, ttl) = s
+            .split_once('=')
+            .ok_or_else(|| format!("expected NAME=DURATION (e.g. demo_top_posts=30s), got `{s}`"))?;
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(format!("missing cache name in `{s}`"));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            ttl: parse_duration(ttl.trim())?,
+        })
+    }
+}
+
+/// Parses `30s`, `5m`, `1h 30m` (humantime) or a plain number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration `{s}`: {e}"))
+}
+
+impl Config {
+    /// Whether the named cache is enabled by this configuration.
+    pub fn cache_enabled(&self, name: &str) -> bool {
+        !self.no_cache && !self.cache_disabled.iter().any(|n| n == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documentation() {
+        let c = Config::try_parse_from(["example-api"]).expect("defaults parse");
+        assert_eq!(c.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database_url, DEFAULT_DATABASE_URL);
+        assert_eq!(c.allowed_hosts, ["localhost", "127.0.0.1"]);
+        assert!(c.cors_origins.is_empty());
+        assert!(!c.no_cache);
+        assert_eq!(c.request_timeout, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn cache_overrides_repeat() {
+        let c = Config::try_parse_from([
+            "example-api",
+            "--cache-ttl",
+            "demo_top_posts=30s",
+            "--cache-ttl",
+            "demo_best_times=90",
+            "--cache-disable",
+            "ai_content_analysis",
+        ])
+        .expect("parses");
+        assert_eq!(
+            c.cache_ttls,
+            [
+                CacheTtl {
+                    name: "demo_top_posts".into(),
+                    ttl: Duration::from_secs(30)
+                },
+                CacheTtl {
+                    name: "demo_best_times".into(),
+                    ttl: Duration::from_secs(90)
+                },
+            ]
+        );
+        assert!(!c.cache_enabled("ai_content_analysis"));
+        assert!(c.cache_enabled("demo_top_posts"));
+    }
+
+    #[test]
+    fn bad_ttl_is_rejected_with_a_hint() {
+        let err = Config::try_parse_from(["example-api", "--cache-ttl", "demo_top_posts"])
+            .expect_err("no duration");
+        assert!(err.to_string().contains("NAME=DURATION"), "{err}");
+        assert!("x=soon".parse::<CacheTtl>().is_err());
+        assert!("=5s".parse::<CacheTtl>().is_err());
+    }
+}

@@ -1,0 +1,90 @@
+//! AI content analysis and optimisation. The analysis is deterministic and CPU-bound, so
+//! it runs on the blocking pool and is cached by the text it analysed.
+
+use cache_runtime::{cache_result, performance_timer};
+use serde::{Deserialize, Serialize};
+
+use crate::content::{self, ContentAnalysis, Goal, Suggestion};
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::services::analytics::{self, SlotScore};
+
+/// Longest text accepted, in bytes (64 KiB).
+pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+
+/// Checks `text` before any work: not blank, at most [`MAX_TEXT_BYTES`].
+pub fn validate_text(text: &str) -> Result<(), ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::BadRequest("`text` must not be empty".into()));
+    }
+    if text.len() > MAX_TEXT_BYTES {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "`text` is {} bytes; the limit is {MAX_TEXT_BYTES}",
+            text.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Analyses a post: readability, sentiment, hashtags, emoji, keywords, length and
+/// posting advice.
+#[performance_timer("ai_content_optimization", slow = "200ms")]
+#[cache_result("ai_content_analysis", ttl = 900)]
+pub async fn analyze(text: String) -> Result<ContentAnalysis, ApiError> {
+    validate_text(&text)?;
+    tokio::task::spawn_blocking(move || content::analyze(&text))
+        .await
+        .map_err(|e| ApiError::Internal(format!("analysis task failed: {e}")))
+}
+
+/// Suggestions to improve a post.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Optimization {
+    /// What the suggestions favour.
+    pub goal: Goal,
+    /// Score of the text as sent.
+    pub score_before: u32,
+    /// Score of `optimized_text`.
+    pub score_after: u32,
+    /// Improvements, most important first.
+    pub suggestions: Vec<Suggestion>,
+    /// Hashtags derived from the post's keywords.
+    pub suggested_hashtags: Vec<String>,
+    /// The text with the mechanical fixes applied (whitespace, call to action,
+    /// hashtags).
+    pub optimized_text: String,
+    /// The best weekday-and-hour slots to publish, from the channel analytics.
+    pub best_posting_times: Vec<SlotScore>,
+    /// The full analysis of the text as sent.
+    pub analysis: ContentAnalysis,
+}
+
+/// Builds suggestions on the (cached) analysis of the text and of its optimised version,
+/// and on the (cached) best posting times.
+#[performance_timer("ai_post_optimization", slow = "300ms")]
+pub async fn optimize(db: &Db, text: String, goal: Goal) -> Result<Optimization, ApiError> {
+    let analysis = analyze(text.clone()).await?;
+    let (suggestions, suggested_hashtags, optimized_text) =
+        content::suggestions(&text, &analysis, goal);
+    let score_after = if optimized_text.len() <= MAX_TEXT_BYTES {
+        analyze(optimized_text.clone()).await?.score
+    } else {
+        analysis.score
+    };
+    let best_posting_times = analytics::best_times(db)
+        .await?
+        .best_slots
+        .into_iter()
+        .take(3)
+        .collect();
+    Ok(Optimization {
+        goal,
+        score_before: analysis.score,
+        score_after,
+        suggestions,
+        suggested_hashtags,
+        optimized_text,
+        best_posting_times,
+        analysis,
+    })
+}

@@ -1,0 +1,386 @@
+//! Analytics over the seeded posts: views over time, top posts, best posting times, and
+//! one channel's summary. Times are relative to the dataset's end ([`Db::dataset_end`]).
+
+use cache_runtime::{cache_result, performance_timer};
+use serde::{Deserialize, Serialize};
+
+use crate::db::{Channel, Db, PostTotals, TimeSlot};
+use crate::error::ApiError;
+use crate::services::rfc3339;
+
+/// Longest window of `post-dynamics` and `top-posts`.
+pub const MAX_HOURS: u32 = 24 * 90;
+/// Largest `limit` of `top-posts`.
+pub const MAX_LIMIT: u32 = 100;
+
+/// Views over time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PostDynamics {
+    /// The window, in hours.
+    pub hours: u32,
+    /// Start of the window (exclusive), RFC 3339.
+    pub from: String,
+    /// End of the window (inclusive), RFC 3339.
+    pub to: String,
+    /// Views in the window.
+    pub total_views: i64,
+    /// Reactions in the window.
+    pub total_reactions: i64,
+    /// Percent change of views in the second half of the window against the first half.
+    pub trend_pct: Option<f64>,
+    /// The hour with the most views.
+    pub peak: Option<DynamicsPoint>,
+    /// One point per hour, oldest first.
+    pub points: Vec<DynamicsPoint>,
+}
+
+/// One hour of [`PostDynamics`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DynamicsPoint {
+    /// End of the hour, RFC 3339.
+    pub time: String,
+    /// Views gained in the hour.
+    pub views: i64,
+    /// Reactions gained in the hour.
+    pub reactions: i64,
+    /// Posts that gained views in the hour.
+    pub active_posts: i64,
+}
+
+/// Views per hour over all channels for the `hours` before the dataset's end.
+#[performance_timer("analytics_post_dynamics")]
+#[cache_result("demo_post_dynamics", ttl = 300, skip(db))]
+pub async fn post_dynamics(db: &Db, hours: u32) -> Result<PostDynamics, ApiError> {
+    if !(1..=MAX_HOURS).contains(&hours) {
+        return Err(ApiError::BadRequest(format!(
+            "`hours` must be between 1 and {MAX_HOURS}"
+        )));
+    }
+    let end = db.dataset_end();
+    let start = end - i64::from(hours) * 3600;
+    let rows = db.hourly_views(start, end).await?;
+    let points: Vec<DynamicsPoint> = rows
+        .iter()
+        .map(|r| DynamicsPoint {
+            time: rfc3339(r.ts),
+            views: r.views,
+            reactions: r.reactions,
+            active_posts: r.active_posts,
+        })
+        .collect();
+    let half = rows.len() / 2;
+    let first: i64 = rows[..half].iter().map(|r| r.views).sum();
+    let second: i64 = rows[half..].iter().map(|r| r.views).sum();
+    Ok(PostDynamics {
+        hours,
+        from: rfc3339(start),
+        to: rfc3339(end),
+        total_views: rows.iter().map(|r| r.views).sum(),
+        total_reactions: rows.iter().map(|r| r.reactions).sum(),
+        trend_pct: (first > 0).then(|| round1((second - first) as f64 * 100.0 / first as f64)),
+        peak: points.iter().max_by_key(|p| p.views).cloned(),
+        points,
+    })
+}
+
+/// The most viewed posts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TopPosts {
+    /// The window as asked, e.g. `7d`.
+    pub period: String,
+    /// Posts published after this time are ranked, RFC 3339.
+    pub since: String,
+    /// Posts, most viewed first.
+    pub posts: Vec<RankedPost>,
+}
+
+/// One post of [`TopPosts`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RankedPost {
+    /// 1-based rank.
+    pub rank: usize,
+    /// Post id.
+    pub id: i64,
+    /// Channel id.
+    pub channel_id: i64,
+    /// Channel title.
+    pub channel_title: String,
+    /// Publication time, RFC 3339.
+    pub published_at: String,
+    /// `text`, `photo` or `video`.
+    pub kind: String,
+    /// The post's text.
+    pub text: String,
+    /// Total views.
+    pub views: i64,
+    /// Total reactions.
+    pub reactions: i64,
+    /// Total shares.
+    pub shares: i64,
+    /// (reactions + shares) / views, in percent.
+    pub engagement_rate_pct: f64,
+}
+
+impl RankedPost {
+    fn new(rank: usize, p: PostTotals) -> Self {
+        Self {
+            rank,
+            engagement_rate_pct: engagement_pct(p.reactions + p.shares, p.views),
+            id: p.id,
+            channel_id: p.channel_id,
+            channel_title: p.channel_title,
+            published_at: rfc3339(p.published_at),
+            kind: p.kind,
+            text: p.text,
+            views: p.views,
+            reactions: p.reactions,
+            shares: p.shares,
+        }
+    }
+}
+
+/// Parses a window such as `24h`, `7d` or `30d` into hours (1 hour ..= 90 days).
+pub fn parse_period(period: &str) -> Result<u32, ApiError> {
+    let bad = || ApiError::BadRequest(format!("`period` must be like 24h, 7d or 30d (up to 90d), got `{period}`"));
+    let secs = humantime::parse_duration(period).map_err(|_| bad())?.as_secs();
+    let hours = u32::try_from(secs / 3600).map_err(|_| bad())?;
+    if secs % 3600 != 0 || !(1..=MAX_HOURS).contains(&hours) {
+        return Err(bad());
+    }
+    Ok(hours)
+}
+
+/// The `limit` most viewed posts published in the `hours` before the dataset's end.
+#[performance_timer("analytics_top_posts")]
+#[cache_result("demo_top_posts", ttl = 600, skip(db))]
+pub async fn top_posts(db: &Db, hours: u32, limit: u32) -> Result<TopPosts, ApiError> {
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(ApiError::BadRequest(format!(
+            "`limit` must be between 1 and {MAX_LIMIT}"
+        )));
+    }
+    let since = db.dataset_end() - i64::from(hours) * 3600;
+    let rows = db.top_posts(since, None, i64::from(limit)).await?;
+    Ok(TopPosts {
+        period: format_period(hours),
+        since: rfc3339(since),
+        posts: rows
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| RankedPost::new(i + 1, p))
+            .collect(),
+    })
+}
+
+fn format_period(hours: u32) -> String {
+    if hours % 24 == 0 {
+        format!("{}d", hours / 24)
+    } else {
+        format!("{hours}h")
+    }
+}
+
+/// When to post.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BestTimes {
+    /// Always `UTC`.
+    pub timezone: String,
+    /// Posts analysed.
+    pub posts_analyzed: i64,
+    /// The three best hours of the day, best first.
+    pub best_hours: Vec<SlotScore>,
+    /// The three best weekdays, best first.
+    pub best_weekdays: Vec<SlotScore>,
+    /// The five best weekday-and-hour slots with at least two posts, best first.
+    pub best_slots: Vec<SlotScore>,
+    /// Every hour of the day, 0..=23.
+    pub by_hour: Vec<SlotScore>,
+    /// Every weekday, Sunday first.
+    pub by_weekday: Vec<SlotScore>,
+}
+
+/// Performance of posts published in one slot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SlotScore {
+    /// e.g. `18:00`, `Tuesday` or `Tuesday 18:00`.
+    pub slot: String,
+    /// Hour of day, if the slot has one.
+    pub hour: Option<i64>,
+    /// Weekday (0 = Sunday), if the slot has one.
+    pub weekday: Option<i64>,
+    /// Posts published in the slot.
+    pub posts: i64,
+    /// Average lifetime views per post.
+    pub avg_views: f64,
+    /// (reactions + shares) / views, in percent.
+    pub engagement_rate_pct: f64,
+}
+
+const WEEKDAYS: [&str; 7] = [
+    "Sunday",
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "Saturday",
+];
+
+/// Best hours and weekdays to publish, from every post's lifetime views.
+#[performance_timer("analytics_best_times", slow = "500ms")]
+#[cache_result("demo_best_times", ttl = 1800, skip(db))]
+pub async fn best_times(db: &Db) -> Result<BestTimes, ApiError> {
+    let slots = db.publication_slots().await?;
+    let sum = |filter: &dyn Fn(&TimeSlot) -> bool| {
+        slots.iter().filter(|s| filter(s)).fold((0, 0, 0), |(p, v, i), s| {
+            (p + s.posts, v + s.views, i + s.interactions)
+        })
+    };
+    let by_hour: Vec<SlotScore> = (0..24)
+        .map(|h| score(format!("{h:02}:00"), Some(h), None, sum(&|s| s.hour == h)))
+        .collect();
+    let by_weekday: Vec<SlotScore> = (0..7)
+        .map(|d| score(WEEKDAYS[d as usize].into(), None, Some(d), sum(&|s| s.weekday == d)))
+        .collect();
+    let slot_scores: Vec<SlotScore> = slots
+        .iter()
+        .filter(|s| s.posts >= 2)
+        .map(|s| {
+            score(
+                format!("{} {:02}:00", WEEKDAYS[s.weekday.rem_euclid(7) as usize], s.hour),
+                Some(s.hour),
+                Some(s.weekday),
+                (s.posts, s.views, s.interactions),
+            )
+        })
+        .collect();
+    Ok(BestTimes {
+        timezone: "UTC".into(),
+        posts_analyzed: slots.iter().map(|s| s.posts).sum(),
+        best_hours: best(by_hour.clone(), 3),
+        best_weekdays: best(by_weekday.clone(), 3),
+        best_slots: best(slot_scores, 5),
+        by_hour,
+        by_weekday,
+    })
+}
+
+fn score(slot: String, hour: Option<i64>, weekday: Option<i64>, (posts, views, interactions): (i64, i64, i64)) -> SlotScore {
+    SlotScore {
+        slot,
+        hour,
+        weekday,
+        posts,
+        avg_views: if posts == 0 { 0.0 } else { round1(views as f64 / posts as f64) },
+        engagement_rate_pct: engagement_pct(interactions, views),
+    }
+}
+
+fn best(mut list: Vec<SlotScore>, n: usize) -> Vec<SlotScore> {
+    list.retain(|s| s.posts > 0);
+    list.sort_by(|a, b| b.avg_views.total_cmp(&a.avg_views).then_with(|| a.slot.cmp(&b.slot)));
+    list.truncate(n);
+    list
+}
+
+/// One channel's summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChannelSummary {
+    /// The channel.
+    pub channel: Channel,
+    /// Lifetime views of its posts.
+    pub total_views: i64,
+    /// Lifetime reactions.
+    pub total_reactions: i64,
+    /// Lifetime shares.
+    pub total_shares: i64,
+    /// Views per post.
+    pub avg_views_per_post: f64,
+    /// (reactions + shares) / views, in percent.
+    pub engagement_rate_pct: f64,
+    /// Views per subscriber, in percent.
+    pub reach_pct: f64,
+    /// Views in the last 24 hours of the dataset.
+    pub views_last_24h: i64,
+    /// Views in the 24 hours before those.
+    pub views_previous_24h: i64,
+    /// Change between the two, in percent.
+    pub growth_pct: Option<f64>,
+    /// The channel's most viewed post.
+    pub top_post: Option<RankedPost>,
+    /// The dataset's end, RFC 3339.
+    pub as_of: String,
+}
+
+/// A channel's summary; `404` for an unknown channel.
+#[performance_timer("analytics_metrics_retrieval", slow = "250ms")]
+#[cache_result("analytics_summary", ttl = 180, skip(db), tags = [format!("channel:{channel_id}")])]
+pub async fn channel_summary(db: &Db, channel_id: i64) -> Result<ChannelSummary, ApiError> {
+    let channel = db
+        .channel(channel_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("channel {channel_id} does not exist")))?;
+    let end = db.dataset_end();
+    let totals = db.channel_totals(channel_id).await?;
+    let last = db.channel_views_between(channel_id, end - 86_400, end).await?;
+    let previous = db
+        .channel_views_between(channel_id, end - 2 * 86_400, end - 86_400)
+        .await?;
+    let top_post = db
+        .top_posts(0, Some(channel_id), 1)
+        .await?
+        .into_iter()
+        .next()
+        .map(|p| RankedPost::new(1, p));
+    Ok(ChannelSummary {
+        avg_views_per_post: if totals.posts == 0 {
+            0.0
+        } else {
+            round1(totals.views as f64 / totals.posts as f64)
+        },
+        engagement_rate_pct: engagement_pct(totals.reactions + totals.shares, totals.views),
+        reach_pct: if channel.subscribers == 0 {
+            0.0
+        } else {
+            round1(totals.views as f64 * 100.0 / channel.subscribers as f64)
+        },
+        channel,
+        total_views: totals.views,
+        total_reactions: totals.reactions,
+        total_shares: totals.shares,
+        views_last_24h: last,
+        views_previous_24h: previous,
+        growth_pct: (previous > 0).then(|| round1((last - previous) as f64 * 100.0 / previous as f64)),
+        top_post,
+        as_of: rfc3339(end),
+    })
+}
+
+fn engagement_pct(interactions: i64, views: i64) -> f64 {
+    if views == 0 {
+        0.0
+    } else {
+        (interactions as f64 * 10_000.0 / views as f64).round() / 100.0
+    }
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn periods() {
+        assert_eq!(parse_period("24h").ok(), Some(24));
+        assert_eq!(parse_period("7d").ok(), Some(168));
+        assert_eq!(parse_period("90d").ok(), Some(MAX_HOURS));
+        for bad in ["", "0h", "91d", "soon", "90m", "-1d"] {
+            assert!(parse_period(bad).is_err(), "{bad}");
+        }
+        assert_eq!(format_period(168), "7d");
+        assert_eq!(format_period(36), "36h");
+    }
+}

@@ -1,0 +1,1 @@
+//! placeholder lib so the examples package builds; examples live beside it.
