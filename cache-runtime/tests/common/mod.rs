@@ -1,0 +1,93 @@
+//! Macro-free drivers of the runtime entry points, as generated code calls them.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::future::Future;
+
+use cache_runtime::__private::{
+    self as p, Adapter, CacheSite, Kind, Lookup, SiteSpec, kind::*,
+};
+use cache_runtime::CacheRuntime;
+
+pub const fn spec(name: &'static str, ttl_ms: u64) -> SiteSpec {
+    SiteSpec {
+        name,
+        location: name,
+        ttl_ms,
+        version: 0,
+        stale_if_error_ms: 0,
+        refresh_ahead: 0.0,
+        max_bytes: 0,
+    }
+}
+
+pub type Res = Result<String, String>;
+
+pub fn adapter() -> impl Adapter<Res> {
+    (&&&&Kind::<Res>::new()).adapter()
+}
+
+/// An async cached call of `f` under key `k` in the global runtime.
+pub async fn call<F, Fut>(site: &'static CacheSite, k: u64, f: F) -> Res
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Res>,
+{
+    match p::lookup(site, p::key(&(k,), &[]), adapter()) {
+        Lookup::Hit(v) | Lookup::Refresh(v, _) => v,
+        Lookup::Miss(t) => t.run_async(f).await,
+    }
+}
+
+/// Like [`call`] with tags.
+pub async fn call_tagged<F, Fut>(site: &'static CacheSite, k: u64, tags: &[&str], f: F) -> Res
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Res>,
+{
+    match p::lookup(site, p::key(&(k,), &[]), adapter()) {
+        Lookup::Hit(v) | Lookup::Refresh(v, _) => v,
+        Lookup::Miss(t) => {
+            t.with_tags(tags.iter().map(|s| p::tag(s)).collect())
+                .run_async(f)
+                .await
+        }
+    }
+}
+
+/// A refresh-ahead call: `make` builds the (owned, 'static) computation.
+pub async fn call_refreshing<M, F, Fut>(site: &'static CacheSite, k: u64, make: M) -> Res
+where
+    M: Fn() -> F,
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = Res> + Send + 'static,
+{
+    match p::lookup(site, p::key(&(k,), &[]), adapter()) {
+        Lookup::Hit(v) => v,
+        Lookup::Refresh(v, t) => {
+            t.refresh_async(make());
+            v
+        }
+        Lookup::Miss(t) => t.run_async(make()).await,
+    }
+}
+
+/// A sync cached call.
+pub fn call_sync(site: &'static CacheSite, k: u64, f: impl FnOnce() -> Res) -> Res {
+    match p::lookup(site, p::key(&(k,), &[]), adapter()) {
+        Lookup::Hit(v) | Lookup::Refresh(v, _) => v,
+        Lookup::Miss(t) => t.run_sync(f),
+    }
+}
+
+/// A cached call in a runtime other than the global one.
+pub async fn call_in<F, Fut>(rt: &CacheRuntime, site: &'static CacheSite, k: u64, f: F) -> Res
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Res>,
+{
+    match p::lookup_in(rt, site, p::key(&(k,), &[]), adapter()) {
+        Lookup::Hit(v) | Lookup::Refresh(v, _) => v,
+        Lookup::Miss(t) => t.run_async(f).await,
+    }
+}
