@@ -133,11 +133,19 @@ mod json {
     }
 }
 #[cfg(feature = "axum")]
-pub use json::{JsonAdapter, ResultJsonAdapter};
+pub(crate) use json::{JsonAdapter, ResultJsonAdapter};
 
 /// The type-directed choice of adapter: `(&&&&Kind::<R>::new()).adapter()` with the
 /// traits of [`kind`] in scope picks the most specific impl that matches `R`.
 pub struct Kind<R>(PhantomData<fn() -> R>);
+
+impl<R> Clone for Kind<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for Kind<R> {}
 
 impl<R> Kind<R> {
     /// The selector for return type `R`.
@@ -211,6 +219,14 @@ pub mod kind {
 /// (by type, as for caching); nothing else is.
 pub struct ErrKind<R>(PhantomData<fn() -> R>);
 
+impl<R> Clone for ErrKind<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for ErrKind<R> {}
+
 impl<R> ErrKind<R> {
     /// The selector for return type `R`.
     #[allow(clippy::new_without_default)]
@@ -220,6 +236,8 @@ impl<R> ErrKind<R> {
 }
 
 /// The autoref-specialization traits for [`ErrKind`].
+// By-value `self` is what makes the autoref dispatch pick the most specific impl.
+#[allow(clippy::wrong_self_convention)]
 pub mod err_kind {
     use super::ErrKind;
 
@@ -258,6 +276,8 @@ pub trait IsOption {}
 impl<T> IsOption for Option<T> {}
 
 #[cfg(test)]
+// The borrows are the autoref dispatch under test, not needless.
+#[allow(clippy::needless_borrow)]
 mod tests {
     use super::kind::*;
     use super::*;
@@ -274,7 +294,10 @@ mod tests {
         assert!(!split((&&&&Kind::<ApiResult<u32>>::new()).adapter(), r));
         let ok: ApiResult<u32> = Ok(1);
         assert!(split((&&&&Kind::<ApiResult<u32>>::new()).adapter(), ok));
-        assert!(!split((&&&&Kind::<Option<u8>>::new()).adapter(), None::<u8>));
+        assert!(!split(
+            (&&&&Kind::<Option<u8>>::new()).adapter(),
+            None::<u8>
+        ));
         assert!(split((&&&&Kind::<u8>::new()).adapter(), 3u8));
         // cache_none caches None whole.
         assert!(split(option_whole::<Option<u8>>(), None::<u8>));

@@ -106,11 +106,16 @@ struct Evictions;
 impl quick_cache::Lifecycle<Box<[u8]>, Entry> for Evictions {
     type RequestState = ();
     fn on_evict(&self, _state: &mut (), _key: Box<[u8]>, val: Entry) {
-        val.meta().cache.counters.evictions.fetch_add(1, Ordering::Relaxed);
+        val.meta()
+            .cache
+            .counters
+            .evictions
+            .fetch_add(1, Ordering::Relaxed);
     }
 }
 
-type Map = quick_cache::sync::Cache<Box<[u8]>, Entry, Weigher, foldhash::fast::RandomState, Evictions>;
+type Map =
+    quick_cache::sync::Cache<Box<[u8]>, Entry, Weigher, foldhash::fast::RandomState, Evictions>;
 
 /// The tier itself.
 pub(crate) struct L1 {
@@ -125,10 +130,9 @@ impl L1 {
         let mut opts = quick_cache::OptionsBuilder::new();
         opts.estimated_items_capacity(estimated)
             .weight_capacity(capacity_bytes.max(1));
-        let options = match opts.build() {
-            Ok(o) => o,
+        let Ok(options) = opts.build() else {
             // Only reachable with a zero capacity, excluded by `max(1)` above.
-            Err(_) => unreachable!("quick_cache options with a positive capacity are valid"),
+            unreachable!("quick_cache options with a positive capacity are valid")
         };
         Self {
             map: Map::with_options(

@@ -174,7 +174,9 @@ async fn stale_if_error_serves_the_last_good_value() {
     );
     sleep(Duration::from_millis(200)).await;
     let (r, outcomes) = Scope::observe()
-        .run(call(&SITE, 1, || async { Err("upstream down".to_string()) }))
+        .run(call(&SITE, 1, || async {
+            Err("upstream down".to_string())
+        }))
         .await;
     assert_eq!(r, Ok("good".into()));
     assert_eq!(outcomes.x_cache(), "STALE");
@@ -189,7 +191,9 @@ async fn stale_if_error_serves_the_last_good_value() {
         stale_if_error_ms: 100,
         ..spec("rt_stale_short", 100)
     });
-    call(&SHORT, 1, || async { Ok("good".to_string()) }).await.ok();
+    call(&SHORT, 1, || async { Ok("good".to_string()) })
+        .await
+        .ok();
     sleep(Duration::from_millis(300)).await;
     assert_eq!(
         call(&SHORT, 1, || async { Err("down".to_string()) }).await,
@@ -203,7 +207,9 @@ async fn invalidation_removes_the_fail_safe_copy_too() {
         stale_if_error_ms: 60_000,
         ..spec("rt_stale_inv", 100)
     });
-    call(&SITE, 1, || async { Ok("good".to_string()) }).await.ok();
+    call(&SITE, 1, || async { Ok("good".to_string()) })
+        .await
+        .ok();
     sleep(Duration::from_millis(200)).await;
     assert!(global().invalidate("rt_stale_inv", &(1u64,)));
     assert_eq!(
@@ -244,9 +250,11 @@ async fn invalidate_one_key_all_keys_and_tags() {
     static SITE: CacheSite = CacheSite::new(spec("rt_inv", 60_000));
     let runs = Arc::new(AtomicU32::new(0));
     for k in 1..=3 {
-        call_tagged(&SITE, k, &[&format!("rt_inv_tag:{}", k % 2)], || counted(&runs))
-            .await
-            .ok();
+        call_tagged(&SITE, k, &[&format!("rt_inv_tag:{}", k % 2)], || {
+            counted(&runs)
+        })
+        .await
+        .ok();
     }
     assert_eq!(runs.load(SeqCst), 3);
     let again = |k| call_tagged(&SITE, k, &[], || counted(&runs));
@@ -277,7 +285,9 @@ async fn a_fill_that_began_before_an_invalidation_does_not_store() {
         || global().invalidate_all("rt_inv_race"),
     ] {
         // Seed the cache so the name is known, then drop the entry.
-        call(&SITE, 1, || async { Ok("seed".to_string()) }).await.ok();
+        call(&SITE, 1, || async { Ok("seed".to_string()) })
+            .await
+            .ok();
         global().invalidate_all("rt_inv_race");
         let slow = tokio::spawn(call(&SITE, 1, || async {
             sleep(Duration::from_millis(300)).await;
@@ -285,7 +295,10 @@ async fn a_fill_that_began_before_an_invalidation_does_not_store() {
         }));
         sleep(Duration::from_millis(100)).await;
         invalidate();
-        assert_eq!(slow.await.expect("task"), Ok("computed from old data".into()));
+        assert_eq!(
+            slow.await.expect("task"),
+            Ok("computed from old data".into())
+        );
         assert_eq!(
             call(&SITE, 1, || async { Ok("fresh".to_string()) }).await,
             Ok("fresh".into())
@@ -307,7 +320,9 @@ async fn values_over_max_bytes_are_returned_not_cached() {
         })
         .await;
         assert_eq!(r.map(|s| s.len()), Ok(1000));
-        call(&SITE, 2, || async { Ok("small".to_string()) }).await.ok();
+        call(&SITE, 2, || async { Ok("small".to_string()) })
+            .await
+            .ok();
     }
     assert_eq!(runs.load(SeqCst), 2);
     let s = stats("rt_max_bytes");
@@ -319,7 +334,9 @@ async fn the_byte_budget_evicts() {
     static SITE: CacheSite = CacheSite::new(spec("rt_budget", 60_000));
     let rt = CacheRuntime::builder().max_bytes(64 << 10).build();
     for k in 0..2_000 {
-        call_in(&rt, &SITE, k, || async { Ok("y".repeat(200)) }).await.ok();
+        call_in(&rt, &SITE, k, || async { Ok("y".repeat(200)) })
+            .await
+            .ok();
     }
     let s = rt.stats();
     let c = s.cache("rt_budget").expect("stats");
@@ -343,29 +360,52 @@ async fn overrides_retune_a_cache_by_name() {
     let short = CacheRuntime::builder()
         .cache_ttl("rt_override", Duration::from_millis(100))
         .build();
-    assert_eq!(call_in(&short, &SITE, 1, || counted(&runs)).await, Ok("v3".into()));
-    assert_eq!(call_in(&short, &SITE, 1, || counted(&runs)).await, Ok("v3".into()));
+    assert_eq!(
+        call_in(&short, &SITE, 1, || counted(&runs)).await,
+        Ok("v3".into())
+    );
+    assert_eq!(
+        call_in(&short, &SITE, 1, || counted(&runs)).await,
+        Ok("v3".into())
+    );
     sleep(Duration::from_millis(250)).await;
-    assert_eq!(call_in(&short, &SITE, 1, || counted(&runs)).await, Ok("v4".into()));
+    assert_eq!(
+        call_in(&short, &SITE, 1, || counted(&runs)).await,
+        Ok("v4".into())
+    );
 }
 
 #[tokio::test]
 async fn scopes_refresh_bypass_and_report() {
     static SITE: CacheSite = CacheSite::new(spec("rt_scope", 60_000));
     let runs = Arc::new(AtomicU32::new(0));
-    let (v, o) = Scope::observe().run(call(&SITE, 1, || counted(&runs))).await;
+    let (v, o) = Scope::observe()
+        .run(call(&SITE, 1, || counted(&runs)))
+        .await;
     assert_eq!((v, o.x_cache()), (Ok("v1".into()), "MISS"));
-    let (v, o) = Scope::observe().run(call(&SITE, 1, || counted(&runs))).await;
+    let (v, o) = Scope::observe()
+        .run(call(&SITE, 1, || counted(&runs)))
+        .await;
     assert_eq!((v, o.x_cache()), (Ok("v1".into()), "HIT"));
 
-    let (v, o) = Scope::refresh().run(call(&SITE, 1, || counted(&runs))).await;
+    let (v, o) = Scope::refresh()
+        .run(call(&SITE, 1, || counted(&runs)))
+        .await;
     assert_eq!(v, Ok("v2".into()));
     assert_eq!(o.iter().next().map(|c| c.outcome), Some(Outcome::Refreshed));
-    assert_eq!(call(&SITE, 1, || counted(&runs)).await, Ok("v2".into()), "refresh stored");
+    assert_eq!(
+        call(&SITE, 1, || counted(&runs)).await,
+        Ok("v2".into()),
+        "refresh stored"
+    );
 
     let (v, o) = Scope::bypass().run(call(&SITE, 1, || counted(&runs))).await;
     assert_eq!((v, o.x_cache()), (Ok("v3".into()), "BYPASS"));
-    assert_eq!(call(&SITE, 1, || counted(&runs)).await, Ok("v2".into()), "bypass stored nothing");
+    assert_eq!(
+        call(&SITE, 1, || counted(&runs)).await,
+        Ok("v2".into()),
+        "bypass stored nothing"
+    );
 
     // Outside a scope nothing is recorded, and scopes nest.
     let ((inner, outer_inner), outer) = Scope::observe()
@@ -413,7 +453,10 @@ async fn an_unencodable_key_runs_uncached() {
     for _ in 0..2 {
         match p::lookup(&SITE, p::key(&Bad, &[]), adapter()) {
             Lookup::Miss(t) => {
-                assert_eq!(t.run_async(|| async { Ok("ok".to_string()) }).await, Ok("ok".into()));
+                assert_eq!(
+                    t.run_async(|| async { Ok("ok".to_string()) }).await,
+                    Ok("ok".into())
+                );
             }
             _ => panic!("an unencodable key is never a hit"),
         }
@@ -427,7 +470,10 @@ async fn prometheus_text_lists_each_cache() {
     call(&SITE, 1, || async { Ok(String::new()) }).await.ok();
     call(&SITE, 1, || async { Ok(String::new()) }).await.ok();
     let text = global().prometheus();
-    assert!(text.contains("cache_hits_total{namespace=\"app\",cache=\"rt_prom \\\"quoted\\\"\"} 1"), "{text}");
+    assert!(
+        text.contains("cache_hits_total{namespace=\"app\",cache=\"rt_prom \\\"quoted\\\"\"} 1"),
+        "{text}"
+    );
     assert!(text.contains("# TYPE cache_entries gauge"));
 }
 
@@ -445,7 +491,11 @@ fn keys_are_identical_in_another_process() {
     }
     let exe = std::env::current_exe().expect("test binary");
     let out = std::process::Command::new(exe)
-        .args(["--exact", "keys_are_identical_in_another_process", "--nocapture"])
+        .args([
+            "--exact",
+            "keys_are_identical_in_another_process",
+            "--nocapture",
+        ])
         .env("CACHE_KEY_CHILD", "1")
         .output()
         .expect("child runs");

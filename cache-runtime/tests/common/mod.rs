@@ -4,9 +4,7 @@
 
 use std::future::Future;
 
-use cache_runtime::__private::{
-    self as p, Adapter, CacheSite, Kind, Lookup, SiteSpec, kind::*,
-};
+use cache_runtime::__private::{self as p, Adapter, CacheSite, Kind, Lookup, SiteSpec, kind::*};
 use cache_runtime::CacheRuntime;
 
 pub const fn spec(name: &'static str, ttl_ms: u64) -> SiteSpec {
@@ -23,6 +21,8 @@ pub const fn spec(name: &'static str, ttl_ms: u64) -> SiteSpec {
 
 pub type Res = Result<String, String>;
 
+// The borrows are the autoref dispatch generated code uses.
+#[allow(clippy::needless_borrow)]
 pub fn adapter() -> impl Adapter<Res> {
     (&&&&Kind::<Res>::new()).adapter()
 }
@@ -48,7 +48,7 @@ where
     match p::lookup(site, p::key(&(k,), &[]), adapter()) {
         Lookup::Hit(v) | Lookup::Refresh(v, _) => v,
         Lookup::Miss(t) => {
-            t.with_tags(tags.iter().map(|s| p::tag(s)).collect())
+            t.with_tags(tags.iter().map(p::tag).collect())
                 .run_async(f)
                 .await
         }

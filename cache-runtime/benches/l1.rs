@@ -1,0 +1,180 @@
+//! The in-process hit path, the miss path and the timer, each against a reference measured
+//! in the same run (the `cached` crate, raw quick_cache and moka, no cache at all).
+//!
+//! `cargo bench -p cache-runtime --bench l1`
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use cache_runtime::{cache_result, performance_timer};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+
+/// The function every variant caches: a key of a number and a short string, a short
+/// String value (the shape of the design notes' measurements).
+fn body(id: u64, q: &str) -> String {
+    format!("{q}-{id}-value-of-forty-bytes-or-so-xxxxxxxx")
+}
+
+async fn uncached(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
+#[cache_result("bench_hit", ttl = 600)]
+async fn ours(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
+#[cached::proc_macro::cached(ttl_secs = 600)]
+async fn theirs(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
+#[cache_result("bench_miss", ttl = 600)]
+async fn ours_miss(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
+#[performance_timer("bench_timer")]
+async fn timed(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
+/// Drives a future to completion by polling it with a no-op waker: the futures measured
+/// here complete without waiting on I/O, so this measures them and not an executor.
+fn run<F: std::future::Future>(fut: F) -> F::Output {
+    let mut fut = std::pin::pin!(fut);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    loop {
+        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return v;
+        }
+        std::hint::spin_loop();
+    }
+}
+
+fn async_hit(c: &mut Criterion) {
+    let q = "analytics".to_string();
+    // Warm every cache.
+    run(async {
+        ours(7, q.clone()).await;
+        theirs(7, q.clone()).await;
+    });
+    let quick: quick_cache::sync::Cache<(u64, String), String> =
+        quick_cache::sync::Cache::new(1000);
+    quick.insert((7, q.clone()), body(7, &q));
+    let moka_sync: moka::sync::Cache<(u64, String), String> = moka::sync::Cache::builder()
+        .max_capacity(1000)
+        .time_to_live(Duration::from_secs(600))
+        .build();
+    moka_sync.insert((7, q.clone()), body(7, &q));
+    let moka_future: moka::future::Cache<(u64, String), String> = moka::future::Cache::builder()
+        .max_capacity(1000)
+        .time_to_live(Duration::from_secs(600))
+        .build();
+    run(moka_future.insert((7, q.clone()), body(7, &q)));
+
+    let mut g = c.benchmark_group("async_hit");
+    g.bench_function("no_cache_floor", |b| {
+        b.iter(|| run(uncached(black_box(7), q.clone())));
+    });
+    g.bench_function("cache_result", |b| {
+        b.iter(|| run(ours(black_box(7), q.clone())));
+    });
+    g.bench_function("cached_crate", |b| {
+        b.iter(|| run(theirs(black_box(7), q.clone())));
+    });
+    g.bench_function("raw_quick_cache_get", |b| {
+        b.iter(|| run(async { quick.get(&(black_box(7), q.clone())) }));
+    });
+    g.bench_function("raw_moka_sync_get", |b| {
+        b.iter(|| run(async { moka_sync.get(&(black_box(7), q.clone())) }));
+    });
+    g.bench_function("raw_moka_future_get", |b| {
+        b.iter(|| run(moka_future.get(&(black_box(7), q.clone()))));
+    });
+    g.finish();
+}
+
+/// Two threads calling one hot key; throughput in calls per second.
+fn hot_key_two_threads(c: &mut Criterion) {
+    let mut g = c.benchmark_group("hot_key_2_threads");
+    g.throughput(Throughput::Elements(1));
+    let q = "analytics".to_string();
+    run(async {
+        ours(8, q.clone()).await;
+        theirs(8, q.clone()).await;
+    });
+    for name in ["cache_result", "cached_crate"] {
+        g.bench_function(BenchmarkId::from_parameter(name), |b| {
+            b.iter_custom(|iters| {
+                let per_thread = iters.div_ceil(2);
+                let start = Arc::new(std::sync::Barrier::new(2));
+                let handles: Vec<_> = (0..2)
+                    .map(|_| {
+                        let start = Arc::clone(&start);
+                        let q = q.clone();
+                        std::thread::spawn(move || {
+                            start.wait();
+                            let t = Instant::now();
+                            run(async {
+                                for _ in 0..per_thread {
+                                    if name == "cache_result" {
+                                        black_box(ours(8, q.clone()).await);
+                                    } else {
+                                        black_box(theirs(8, q.clone()).await);
+                                    }
+                                }
+                            });
+                            t.elapsed()
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().expect("bench thread"))
+                    .max()
+                    .unwrap_or_default()
+            });
+        });
+    }
+    g.finish();
+}
+
+/// A miss (compute, encode for the weight, store, single-flight bookkeeping) against
+/// running the body directly.
+fn miss(c: &mut Criterion) {
+    let q = "analytics".to_string();
+    let next = AtomicU64::new(1_000_000);
+    let mut g = c.benchmark_group("miss");
+    g.bench_function("body_directly", |b| {
+        b.iter(|| run(uncached(next.fetch_add(1, Ordering::Relaxed), q.clone())));
+    });
+    g.bench_function("cache_result_miss", |b| {
+        b.iter(|| run(ours_miss(next.fetch_add(1, Ordering::Relaxed), q.clone())));
+    });
+    g.finish();
+}
+
+fn timer(c: &mut Criterion) {
+    let q = "analytics".to_string();
+    let mut g = c.benchmark_group("timer");
+    g.bench_function("untimed", |b| {
+        b.iter(|| run(uncached(black_box(7), q.clone())));
+    });
+    g.bench_function("performance_timer", |b| {
+        b.iter(|| run(timed(black_box(7), q.clone())));
+    });
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(50);
+    targets = async_hit, hot_key_two_threads, miss, timer
+}
+criterion_main!(benches);
