@@ -92,7 +92,11 @@ impl Parse for Arg {
         }
         let key: Ident = input.parse()?;
         let value = if input.peek(Token![=]) {
-            input.parse::<Token![=]>()?;
+            let eq: Token![=] = input.parse()?;
+            if input.is_empty() || input.peek(Token![,]) {
+                let message = format!("`{key}` needs a value after `=`");
+                return Err(syn::Error::new_spanned(eq, message));
+            }
             OptValue::Eq(input.parse()?)
         } else {
             let content;

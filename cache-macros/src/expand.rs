@@ -10,7 +10,7 @@ use proc_macro2::{Group, Literal, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
-use syn::{Block, ExprPath, Ident, Item, ItemFn, Macro, Pat, Signature, Type};
+use syn::{AttrStyle, Block, ExprPath, Ident, Item, ItemFn, Macro, Meta, Pat, Signature, Type};
 
 use crate::ast::Function;
 use crate::attr::{CacheArgs, TimerArgs};
@@ -18,40 +18,129 @@ use crate::private::Private;
 use crate::valid::{self, CacheSpec, TimerSpec};
 
 /// Entry point of `#[cache_result]`.
-pub(crate) fn cache_result(args: TokenStream, input: TokenStream) -> TokenStream {
-    try_cache_result(args, &input).unwrap_or_else(|error| fallback(input, &error))
+pub(crate) fn cache_result(args: TokenStream, mut input: TokenStream) -> TokenStream {
+    try_cache_result(args, &mut input).unwrap_or_else(|error| fallback(input, &error))
 }
 
 /// Entry point of `#[performance_timer]`.
-pub(crate) fn performance_timer(args: TokenStream, input: TokenStream) -> TokenStream {
-    try_performance_timer(args, &input).unwrap_or_else(|error| fallback(input, &error))
+pub(crate) fn performance_timer(args: TokenStream, mut input: TokenStream) -> TokenStream {
+    try_performance_timer(args, &mut input).unwrap_or_else(|error| fallback(input, &error))
 }
 
-fn try_cache_result(args: TokenStream, input: &TokenStream) -> syn::Result<TokenStream> {
-    let item = parse_fn(input, "cache_result")?;
-    let args: CacheArgs = syn::parse2(args)?;
-    let func = Function::from_item(&item);
-    let spec = valid::cache(&args, &func)?;
-    Ok(if spec.refresh_ahead.is_some() {
-        cache_refresh_ahead(&spec, &func)
-    } else {
-        cache_plain(&spec, &func)
-    })
+/// One of the two attributes of this crate.
+#[derive(Clone, Copy)]
+enum Attribute {
+    Cache,
+    Timer,
 }
 
-fn try_performance_timer(args: TokenStream, input: &TokenStream) -> syn::Result<TokenStream> {
-    let item = parse_fn(input, "performance_timer")?;
-    let args: TimerArgs = syn::parse2(args)?;
-    let func = Function::from_item(&item);
-    let spec = valid::timer(&args, &func)?;
-    Ok(timer(&spec, &func))
+impl Attribute {
+    fn name(self) -> &'static str {
+        match self {
+            Attribute::Cache => "cache_result",
+            Attribute::Timer => "performance_timer",
+        }
+    }
 }
 
-fn parse_fn(input: &TokenStream, attr: &str) -> syn::Result<ItemFn> {
+/// Parse, validate, expand. `input` is left as the item to emit if this fails.
+fn try_cache_result(args: TokenStream, input: &mut TokenStream) -> syn::Result<TokenStream> {
+    let (item, inner) = parse_and_expand_inner(input, Attribute::Cache, Attribute::Timer)?;
+    let expanded = (|| {
+        let args: CacheArgs = syn::parse2(args)?;
+        let func = Function::from_item(&item);
+        let spec = valid::cache(&args, &func)?;
+        Ok(if spec.refresh_ahead.is_some() {
+            cache_refresh_ahead(&spec, &func)
+        } else {
+            cache_plain(&spec, &func)
+        })
+    })();
+    combine(inner, expanded)
+}
+
+/// Parse, validate, expand. `input` is left as the item to emit if this fails.
+fn try_performance_timer(args: TokenStream, input: &mut TokenStream) -> syn::Result<TokenStream> {
+    let (item, inner) = parse_and_expand_inner(input, Attribute::Timer, Attribute::Cache)?;
+    let expanded = (|| {
+        let args: TimerArgs = syn::parse2(args)?;
+        let func = Function::from_item(&item);
+        let spec = valid::timer(&args, &func)?;
+        Ok(timer(&spec, &func))
+    })();
+    combine(inner, expanded)
+}
+
+/// Parses the function and, when the other attribute of this crate is written below
+/// this one, expands that one first, so that the attribute written first wraps the
+/// other, as decorators read: `#[performance_timer] #[cache_result(..)]` times every
+/// call, hits included, and `#[cache_result(..)] #[performance_timer]` times the calls
+/// that run the body. (Left to the compiler, the attribute written last would wrap.)
+///
+/// Returns the function to expand and the inner attribute's errors, if any; in that case
+/// `input` becomes the function without the inner attribute, so that its errors are not
+/// reported twice.
+fn parse_and_expand_inner(
+    input: &mut TokenStream,
+    this: Attribute,
+    other: Attribute,
+) -> syn::Result<(ItemFn, Option<syn::Error>)> {
+    let mut item = parse_fn(input, this)?;
+    let position = item.attrs.iter().position(|attr| {
+        matches!(attr.style, AttrStyle::Outer)
+            && attr
+                .path()
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == other.name())
+    });
+    let Some(position) = position else {
+        return Ok((item, None));
+    };
+    let attr = item.attrs.remove(position);
+    *input = item.to_token_stream();
+    let args = match &attr.meta {
+        Meta::Path(_) => TokenStream::new(),
+        Meta::List(list) => list.tokens.clone(),
+        Meta::NameValue(meta) => {
+            let message = format!("write `#[{}(...)]`", other.name());
+            return Ok((item, Some(syn::Error::new_spanned(meta, message))));
+        }
+    };
+    let mut inner_input = input.clone();
+    let expanded = match other {
+        Attribute::Cache => try_cache_result(args, &mut inner_input),
+        Attribute::Timer => try_performance_timer(args, &mut inner_input),
+    };
+    match expanded.and_then(|tokens| parse_fn(&tokens, other)) {
+        Ok(expanded) => Ok((expanded, None)),
+        Err(error) => Ok((item, Some(error))),
+    }
+}
+
+/// The errors of both attributes together, or the expansion.
+fn combine(
+    inner: Option<syn::Error>,
+    expanded: syn::Result<TokenStream>,
+) -> syn::Result<TokenStream> {
+    match (inner, expanded) {
+        (None, expanded) => expanded,
+        (Some(inner), Ok(_)) => Err(inner),
+        (Some(mut inner), Err(error)) => {
+            inner.combine(error);
+            Err(inner)
+        }
+    }
+}
+
+fn parse_fn(input: &TokenStream, attr: Attribute) -> syn::Result<ItemFn> {
     syn::parse2(input.clone()).map_err(|_| {
         syn::Error::new_spanned(
             input,
-            format!("`#[{attr}]` goes on a function with a body, such as `async fn load(id: u64) -> User {{ .. }}`"),
+            format!(
+                "`#[{}]` goes on a function with a body, such as `async fn load(id: u64) -> User {{ .. }}`",
+                attr.name()
+            ),
         )
     })
 }
@@ -91,19 +180,22 @@ fn cache_plain(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     let compute = compute(func, &func.item.block);
     let (key, adapter, value, ticket) = (
         local("__cache_key"),
-        local("__cache_adapter"),
+        at_value(func, "__cache_adapter"),
         local("__cache_value"),
         local("__cache_ticket"),
     );
+    let lookup = Private::at(value_span(func));
     let tags = with_tags(spec);
     let run = if func.is_async() {
-        quote!(#ticket #tags.run_async(#compute).await)
+        let run = method(func, "run_async");
+        quote!(#ticket #tags.#run(#compute).await)
     } else {
-        quote!(#ticket #tags.run_sync(#compute))
+        let run = method(func, "run_sync");
+        quote!(#ticket #tags.#run(#compute))
     };
     let body = quote! {
         #head
-        match #p::lookup(&__CACHE_SITE, #key, #adapter) {
+        match #lookup::lookup(&__CACHE_SITE, #key, #adapter) {
             #p::Lookup::Hit(#value) | #p::Lookup::Refresh(#value, _) => #value,
             #p::Lookup::Miss(#ticket) => #run,
         }
@@ -138,9 +230,10 @@ fn cache_plain(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
 fn cache_refresh_ahead(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     let p = Private::new();
     let head = cache_head(spec, func);
+    let lookup = Private::at(value_span(func));
     let (key, adapter, make, value, ticket) = (
         local("__cache_key"),
-        local("__cache_adapter"),
+        at_value(func, "__cache_adapter"),
         local("__cache_make"),
         local("__cache_value"),
         local("__cache_ticket"),
@@ -173,7 +266,7 @@ fn cache_refresh_ahead(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream
             setup.extend(quote_spanned! {param.ty.span()=>
                 #at::assert_refresh_arg(&#ident);
             });
-            setup.extend(quote! {
+            setup.extend(quote_spanned! {param.ty.span()=>
                 let #mutability #ident = ::core::clone::Clone::clone(&#ident);
             });
         }
@@ -184,14 +277,16 @@ fn cache_refresh_ahead(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream
     let compute = compute(func, &block);
     let tags = with_tags(spec);
     let (refresh, run) = if func.is_async() {
+        let (refresh, run) = (method(func, "refresh_async"), method(func, "run_async"));
         (
-            quote!(#ticket #tags.refresh_async(#make())),
-            quote!(#ticket #tags.run_async(#make()).await),
+            quote!(#ticket #tags.#refresh(#make())),
+            quote!(#ticket #tags.#run(#make()).await),
         )
     } else {
+        let (refresh, run) = (method(func, "refresh_sync"), method(func, "run_sync"));
         (
-            quote!(#ticket #tags.refresh_sync(#make())),
-            quote!(#ticket #tags.run_sync(#make())),
+            quote!(#ticket #tags.#refresh(#make())),
+            quote!(#ticket #tags.#run(#make())),
         )
     };
     let body = quote! {
@@ -200,7 +295,7 @@ fn cache_refresh_ahead(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream
             #setup
             #compute
         };
-        match #p::lookup(&__CACHE_SITE, #key, #adapter) {
+        match #lookup::lookup(&__CACHE_SITE, #key, #adapter) {
             #p::Lookup::Hit(#value) => #value,
             #p::Lookup::Refresh(#value, #ticket) => {
                 #refresh;
@@ -219,7 +314,7 @@ fn cache_refresh_ahead(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream
 /// to `__CACHE_SITE` and the mixed-site locals `__cache_key` and `__cache_adapter`.
 fn cache_head(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     let p = Private::new();
-    let (key_var, adapter_var) = (local("__cache_key"), local("__cache_adapter"));
+    let (key_var, adapter_var) = (local("__cache_key"), at_value(func, "__cache_adapter"));
     let name = spec.name;
     let location = location(func);
     let ttl_ms = Literal::u64_unsuffixed(spec.ttl_ms);
@@ -423,6 +518,22 @@ fn return_type(func: &Function<'_>) -> TokenStream {
 /// An identifier for a local of the generated code, invisible to the user's code.
 fn local(name: &str) -> Ident {
     Ident::new(name, Span::mixed_site())
+}
+
+/// Where errors about the cached value belong: the declared return type.
+fn value_span(func: &Function<'_>) -> Span {
+    func.output.map_or_else(Span::call_site, Spanned::span)
+}
+
+/// A local like [`local`] whose errors are reported at the return type.
+fn at_value(func: &Function<'_>, name: &str) -> Ident {
+    Ident::new(name, Span::mixed_site().located_at(value_span(func)))
+}
+
+/// A runtime method name whose errors are reported at the return type: a value type
+/// that cannot be cached makes the `Ticket` methods unavailable.
+fn method(func: &Function<'_>, name: &str) -> Ident {
+    Ident::new(name, value_span(func))
 }
 
 /// Rewrites the body's `self` to `__self`, as async-trait does, for a body that runs on

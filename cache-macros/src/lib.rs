@@ -44,9 +44,11 @@ use proc_macro::TokenStream;
 /// values when `Some`. With `refresh_ahead`, arguments are cloned for the background
 /// refresh, so they must be owned, `Clone`, `Send` and `'static`.
 ///
-/// With `#[performance_timer]` on the same function, the attribute written lower wraps
-/// the other: `#[performance_timer] #[cache_result(..)]` times only the misses,
-/// `#[cache_result(..)] #[performance_timer]` times every call.
+/// With `#[performance_timer]` on the same function, the attribute written first wraps
+/// the other, as decorators read: `#[performance_timer] #[cache_result(..)]` times every
+/// call, hits included; `#[cache_result(..)] #[performance_timer]` times only the calls
+/// that run the body. (This holds while both keep their names; renamed on import, the
+/// compiler's order applies, in which the attribute written last wraps.)
 #[proc_macro_attribute]
 pub fn cache_result(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::cache_result(args.into(), item.into()).into()
@@ -68,7 +70,7 @@ pub fn cache_result(args: TokenStream, item: TokenStream) -> TokenStream {
 /// | `slow` | a duration (`"250ms"`, `"2s"`): slower calls are logged | none |
 ///
 /// An async function is timed as a future, across its awaits; a `Result` that is `Err`
-/// counts as an error.
+/// counts as an error. For the order with `#[cache_result]`, see there.
 #[proc_macro_attribute]
 pub fn performance_timer(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::performance_timer(args.into(), item.into()).into()

@@ -103,8 +103,6 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
             None
         }
     };
-    stray_and_unknown(&args.stray, &args.unknown, CACHE_OPTIONS, &mut errors);
-
     let ttl_ms = once(&args.ttl, &mut errors)
         .and_then(|opt| {
             duration(
@@ -151,6 +149,7 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
     let skipped = skip
         .map(|opt| skip_names(opt, func, &mut errors))
         .unwrap_or_default();
+    stray_and_unknown(&args.stray, &args.unknown, CACHE_OPTIONS, &mut errors);
 
     cache_signature(func, &mut errors);
     if let Some(opt) = refresh_opt {
@@ -671,5 +670,43 @@ fn ungroup(expr: &Expr) -> &Expr {
     match expr {
         Expr::Group(group) => ungroup(&group.expr),
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(250));
+        assert_eq!(parse_duration("90s"), Ok(90_000));
+        assert_eq!(parse_duration("5m"), Ok(300_000));
+        assert_eq!(parse_duration("1h"), Ok(3_600_000));
+        assert_eq!(parse_duration("1d"), Ok(86_400_000));
+        assert_eq!(parse_duration("2 s"), Ok(2_000));
+        assert_eq!(
+            parse_duration("0s"),
+            Ok(0),
+            "zero is rejected by the caller"
+        );
+    }
+
+    #[test]
+    fn bad_durations() {
+        for (text, problem) in [
+            ("", "cannot read"),
+            ("s", "cannot read"),
+            ("five minutes", "cannot read"),
+            ("-5s", "cannot read"),
+            ("90", "has no unit"),
+            ("5y", "unknown unit `y`"),
+            ("1.5h", "cannot read"),
+            ("99999999999999999999d", "too large"),
+            ("999999999999999d", "too large"),
+        ] {
+            let error = parse_duration(text).err().unwrap_or_default();
+            assert!(error.contains(problem), "{text:?}: {error}");
+        }
     }
 }

@@ -116,9 +116,14 @@ fn hot_key_two_threads(c: &mut Criterion) {
                         let start = Arc::clone(&start);
                         let q = q.clone();
                         std::thread::spawn(move || {
+                            // A real executor per thread: a contended lock must park and
+                            // be woken, as it would in a service.
+                            let rt = tokio::runtime::Builder::new_current_thread()
+                                .build()
+                                .expect("tokio runtime");
                             start.wait();
                             let t = Instant::now();
-                            run(async {
+                            rt.block_on(async {
                                 for _ in 0..per_thread {
                                     if name == "cache_result" {
                                         black_box(ours(8, q.clone()).await);

@@ -15,6 +15,12 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Largest encoded value a codec will decode (64 MiB); bigger inputs are refused unread.
+///
+/// ```
+/// use cache_runtime::codec::{Codec, MessagePack, MAX_DECODE_BYTES};
+/// let too_big = vec![0u8; MAX_DECODE_BYTES + 1];
+/// assert!(MessagePack.decode::<Vec<u8>>(&too_big).is_err());
+/// ```
 pub const MAX_DECODE_BYTES: usize = 64 << 20;
 
 /// Why a value could not be encoded or decoded.
@@ -214,11 +220,14 @@ mod tests {
     fn postcard_cannot_decode_self_describing_shapes() {
         // The documented caveat, demonstrated: postcard round-trips plain data...
         let plain = (1u64, "x".to_string(), vec![1u8, 2]);
-        let back: (u64, String, Vec<u8>) =
-            Postcard.decode(&Postcard.encode(&plain).expect("encode")).expect("decode");
+        let back: (u64, String, Vec<u8>) = Postcard
+            .decode(&Postcard.encode(&plain).expect("encode"))
+            .expect("decode");
         assert_eq!(back, plain);
         // ...but not a skipped field.
-        let bytes = Postcard.encode(&sample()).map(|b| Postcard.decode::<Vec<ApiValue>>(&b));
+        let bytes = Postcard
+            .encode(&sample())
+            .map(|b| Postcard.decode::<Vec<ApiValue>>(&b));
         assert!(!matches!(bytes, Ok(Ok(ref v)) if *v == sample()));
     }
 }

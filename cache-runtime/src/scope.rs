@@ -24,6 +24,12 @@ pub(crate) enum Mode {
 }
 
 /// What one cached call did.
+///
+/// ```
+/// use cache_runtime::{Outcome, Scope};
+/// let (_, outcomes) = Scope::observe().run_sync(|| ());
+/// assert!(outcomes.iter().all(|c| c.outcome != Outcome::Stale));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
@@ -43,6 +49,16 @@ pub enum Outcome {
 }
 
 /// One cached call seen by a scope.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// #[cache_runtime::cache_result("doc_call_outcome", ttl = 5)]
+/// async fn one() -> u8 { 1 }
+/// let (_, outcomes) = cache_runtime::Scope::observe().run(one()).await;
+/// let call = outcomes.iter().next().unwrap();
+/// assert_eq!((call.cache, call.outcome), ("doc_call_outcome", cache_runtime::Outcome::Miss));
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct CallOutcome {
     /// The cache name.
@@ -257,7 +273,14 @@ impl Scope {
 }
 
 pin_project_lite::pin_project! {
-    /// The future returned by [`Scope::run`].
+    /// The future returned by [`Scope::run`]: resolves to the output and the outcomes.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let scoped: cache_runtime::Scoped<_> = cache_runtime::Scope::bypass().run(async { 3 });
+    /// assert_eq!(scoped.await.0, 3);
+    /// # }
+    /// ```
     pub struct Scoped<F> {
         #[pin]
         fut: F,

@@ -1,0 +1,8 @@
+use cache_runtime::cache_result;
+
+#[cache_result("users", cache_none = "yes")]
+async fn load(id: u64) -> Option<u64> {
+    Some(id)
+}
+
+fn main() {}
