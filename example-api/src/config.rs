@@ -53,13 +53,25 @@ pub struct Config {
     pub admin_token: Option<String>,
 
     /// Override one cache's TTL: `NAME=DURATION` (e.g. `demo_top_posts=30s`, `5m`, or plain
-    /// seconds). Repeatable; the environment variable takes a comma separated list.
-    #[arg(long = "cache-ttl", env = "CACHE_TTL", value_delimiter = ',', value_name = "NAME=DURATION")]
+    /// seconds). Repeatable; the environment variable takes a comma separated list. Caches:
+    /// demo_post_dynamics, demo_top_posts, demo_best_times, analytics_summary,
+    /// user_channels, ai_content_analysis.
+    #[arg(
+        long = "cache-ttl",
+        env = "CACHE_TTL",
+        value_delimiter = ',',
+        value_name = "NAME=DURATION"
+    )]
     pub cache_ttls: Vec<CacheTtl>,
 
     /// Disable one cache by name (its function always computes). Repeatable; the
     /// environment variable takes a comma separated list.
-    #[arg(long = "cache-disable", env = "CACHE_DISABLE", value_delimiter = ',', value_name = "NAME")]
+    #[arg(
+        long = "cache-disable",
+        env = "CACHE_DISABLE",
+        value_delimiter = ',',
+        value_name = "NAME"
+    )]
     pub cache_disabled: Vec<String>,
 
     /// Disable every cache (used by the load benchmark to measure uncached answers).
@@ -70,7 +82,7 @@ pub struct Config {
     #[arg(long, env = "CACHE_MAX_BYTES", default_value_t = 64 << 20)]
     pub cache_max_bytes: u64,
 
-    /// Requests taking longer than this are answered with 408.
+    /// Requests taking longer than this are answered with 503 and a JSON error.
     #[arg(long, env = "REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
 
@@ -88,6 +100,7 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/example-api.db?mode=rwc";
 
 /// Size of the demonstration dataset. Only used when the database is empty.
 #[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Seed data (used only when the database is empty)")]
 pub struct SeedConfig {
     /// Channels to seed.
     #[arg(long = "seed-channels", env = "SEED_CHANNELS", default_value_t = 24)]
@@ -102,7 +115,11 @@ pub struct SeedConfig {
     pub days: u32,
 
     /// Hours after publication for which hourly view snapshots are recorded.
-    #[arg(long = "seed-track-hours", env = "SEED_TRACK_HOURS", default_value_t = 336)]
+    #[arg(
+        long = "seed-track-hours",
+        env = "SEED_TRACK_HOURS",
+        default_value_t = 336
+    )]
     pub track_hours: u32,
 }
 
@@ -130,9 +147,9 @@ impl FromStr for CacheTtl {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (name, ttl) = s
-            .split_once('=')
-            .ok_or_else(|| format!("expected NAME=DURATION (e.g. demo_top_posts=30s), got `{s}`"))?;
+        let (name, ttl) = s.split_once('=').ok_or_else(|| {
+            format!("expected NAME=DURATION (e.g. demo_top_posts=30s), got `{s}`")
+        })?;
         let name = name.trim();
         if name.is_empty() {
             return Err(format!("missing cache name in `{s}`"));

@@ -114,15 +114,71 @@ const IDEAL: [usize; 2] = [80, 280];
 
 static POSITIVE: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
     [
-        "amazing", "awesome", "beautiful", "best", "better", "brilliant", "celebrate", "clean",
-        "congratulations", "cool", "delight", "delightful", "easy", "easier", "effective",
-        "efficient", "enjoy", "excellent", "excited", "exciting", "fantastic", "fast", "faster",
-        "favorite", "fun", "glad", "good", "great", "happy", "helpful", "honest", "huge",
-        "impressive", "improve", "improved", "incredible", "inspiring", "love", "loved",
-        "lovely", "nice", "perfect", "pleasant", "powerful", "practical", "proud",
-        "recommend", "reliable", "safe", "simple", "simpler", "smart", "smooth", "solid",
-        "strong", "success", "successful", "superb", "thank", "thanks", "useful", "win",
-        "winner", "wonderful", "wow",
+        "amazing",
+        "awesome",
+        "beautiful",
+        "best",
+        "better",
+        "brilliant",
+        "celebrate",
+        "clean",
+        "congratulations",
+        "cool",
+        "delight",
+        "delightful",
+        "easy",
+        "easier",
+        "effective",
+        "efficient",
+        "enjoy",
+        "excellent",
+        "excited",
+        "exciting",
+        "fantastic",
+        "fast",
+        "faster",
+        "favorite",
+        "fun",
+        "glad",
+        "good",
+        "great",
+        "happy",
+        "helpful",
+        "honest",
+        "huge",
+        "impressive",
+        "improve",
+        "improved",
+        "incredible",
+        "inspiring",
+        "love",
+        "loved",
+        "lovely",
+        "nice",
+        "perfect",
+        "pleasant",
+        "powerful",
+        "practical",
+        "proud",
+        "recommend",
+        "reliable",
+        "safe",
+        "simple",
+        "simpler",
+        "smart",
+        "smooth",
+        "solid",
+        "strong",
+        "success",
+        "successful",
+        "superb",
+        "thank",
+        "thanks",
+        "useful",
+        "win",
+        "winner",
+        "wonderful",
+        "wow",
     ]
     .into_iter()
     .collect()
@@ -130,12 +186,53 @@ static POSITIVE: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
 
 static NEGATIVE: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
     [
-        "angry", "annoying", "awful", "bad", "boring", "broken", "bug", "buggy", "confusing",
-        "crash", "crashed", "difficult", "disappointed", "disappointing", "disaster", "fail",
-        "failed", "failure", "fake", "fear", "hard", "hate", "horrible", "hurt", "issue",
-        "lose", "loss", "mess", "mistake", "negative", "poor", "problem", "risk", "risky",
-        "sad", "scam", "slow", "slower", "terrible", "ugly", "unfortunately", "unhappy",
-        "useless", "waste", "worse", "worst", "wrong",
+        "angry",
+        "annoying",
+        "awful",
+        "bad",
+        "boring",
+        "broken",
+        "bug",
+        "buggy",
+        "confusing",
+        "crash",
+        "crashed",
+        "difficult",
+        "disappointed",
+        "disappointing",
+        "disaster",
+        "fail",
+        "failed",
+        "failure",
+        "fake",
+        "fear",
+        "hard",
+        "hate",
+        "horrible",
+        "hurt",
+        "issue",
+        "lose",
+        "loss",
+        "mess",
+        "mistake",
+        "negative",
+        "poor",
+        "problem",
+        "risk",
+        "risky",
+        "sad",
+        "scam",
+        "slow",
+        "slower",
+        "terrible",
+        "ugly",
+        "unfortunately",
+        "unhappy",
+        "useless",
+        "waste",
+        "worse",
+        "worst",
+        "wrong",
     ]
     .into_iter()
     .collect()
@@ -151,19 +248,29 @@ static STOPWORDS: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
         "a", "about", "after", "all", "also", "an", "and", "any", "are", "as", "at", "be",
         "because", "been", "before", "but", "by", "can", "could", "did", "do", "does", "for",
         "from", "had", "has", "have", "he", "her", "here", "him", "his", "how", "i", "if", "in",
-        "into", "is", "it", "its", "it's", "just", "like", "me", "more", "most", "my", "no",
-        "not", "now", "of", "on", "one", "or", "our", "out", "over", "she", "so", "some",
-        "than", "that", "the", "their", "them", "then", "there", "these", "they", "this",
-        "those", "to", "too", "up", "us", "very", "was", "we", "were", "what", "when", "where",
-        "which", "who", "why", "will", "with", "would", "you", "your", "you're",
+        "into", "is", "it", "its", "it's", "just", "like", "me", "more", "most", "my", "no", "not",
+        "now", "of", "on", "one", "or", "our", "out", "over", "she", "so", "some", "than", "that",
+        "the", "their", "them", "then", "there", "these", "they", "this", "those", "to", "too",
+        "up", "us", "very", "was", "we", "were", "what", "when", "where", "which", "who", "why",
+        "will", "with", "would", "you", "your", "you're",
     ]
     .into_iter()
     .collect()
 });
 
 const CALLS_TO_ACTION: [&str; 12] = [
-    "comment", "comments", "share", "subscribe", "follow", "join", "click", "link", "read",
-    "watch", "tell", "save",
+    "comment",
+    "comments",
+    "share",
+    "subscribe",
+    "follow",
+    "join",
+    "click",
+    "link",
+    "read",
+    "watch",
+    "tell",
+    "save",
 ];
 
 /// Analyses `text`. Deterministic: the same text always gives the same analysis.
@@ -187,10 +294,7 @@ pub fn analyze(text: &str) -> ContentAnalysis {
     let links = tokens.iter().filter(|t| matches!(t, Token::Link)).count();
 
     let sentences = count_sentences(text, words.len());
-    let paragraphs = text
-        .split("\n\n")
-        .filter(|p| !p.trim().is_empty())
-        .count();
+    let paragraphs = text.split("\n\n").filter(|p| !p.trim().is_empty()).count();
     let distinct: HashSet<&str> = words.iter().map(String::as_str).collect();
     let stats = TextStats {
         characters: text.chars().count(),
@@ -245,21 +349,29 @@ fn tokenize(text: &str) -> Vec<Token> {
         }
         let trimmed = raw.trim_matches(|c: char| !c.is_alphanumeric() && c != '#' && c != '@');
         if let Some(tag) = trimmed.strip_prefix('#') {
-            let tag: String = tag.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let tag: String = tag
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
             if !tag.is_empty() {
                 out.push(Token::Hashtag(format!("#{}", tag.to_lowercase())));
             }
             continue;
         }
         if let Some(name) = trimmed.strip_prefix('@') {
-            let name: String = name.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+            let name: String = name
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
             if !name.is_empty() {
                 out.push(Token::Mention(format!("@{name}")));
             }
             continue;
         }
         for part in raw.split(|c: char| !c.is_alphanumeric() && c != '\'' && c != '’') {
-            let word = part.trim_matches(|c| c == '\'' || c == '’').replace('’', "'");
+            let word = part
+                .trim_matches(|c| c == '\'' || c == '’')
+                .replace('’', "'");
             if word.chars().any(char::is_alphabetic) {
                 out.push(Token::Word(word.to_lowercase()));
             }
@@ -274,31 +386,41 @@ fn dedup(items: impl Iterator<Item = String>) -> Vec<String> {
 }
 
 fn ratio(a: usize, b: usize) -> f64 {
-    if b == 0 { 0.0 } else { round2(a as f64 / b as f64) }
+    if b == 0 {
+        0.0
+    } else {
+        round2(a as f64 / b as f64)
+    }
 }
 
 fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// Sentences end at `.`, `!`, `?` or `…` closing a word, or at a line break; hashtags,
+/// mentions and links do not start a sentence of their own.
 fn count_sentences(text: &str, words: usize) -> usize {
     let mut count = 0;
-    let mut in_terminator = false;
-    for c in text.chars() {
-        let terminator = matches!(c, '.' | '!' | '?' | '…' | '\n');
-        if terminator && !in_terminator {
+    for line in text.lines() {
+        let mut open = false;
+        for raw in line.split_whitespace() {
+            let is_entity = raw.starts_with('#')
+                || raw.starts_with('@')
+                || raw.starts_with("http://")
+                || raw.starts_with("https://")
+                || raw.starts_with("www.");
+            if !is_entity && raw.chars().any(char::is_alphanumeric) {
+                open = true;
+            }
+            let end = raw.trim_end_matches(['"', '\'', '’', '”', ')', ']']);
+            if open && end.ends_with(['.', '!', '?', '…']) {
+                count += 1;
+                open = false;
+            }
+        }
+        if open {
             count += 1;
         }
-        in_terminator = terminator;
-    }
-    // Text that does not end with a terminator still has a last sentence.
-    let ends_open = text
-        .trim_end()
-        .chars()
-        .last()
-        .is_some_and(|c| !matches!(c, '.' | '!' | '?' | '…'));
-    if ends_open {
-        count += 1;
     }
     if words == 0 { 0 } else { count.clamp(1, words) }
 }
@@ -355,7 +477,7 @@ fn readability(words: &[String], sentences: usize) -> Readability {
 }
 
 fn sentiment(words: &[String]) -> Sentiment {
-    let mut sum = 0.0;
+    let mut sum: f64 = 0.0;
     let mut positive = Vec::new();
     let mut negative = Vec::new();
     for (i, word) in words.iter().enumerate() {
@@ -401,11 +523,15 @@ fn is_emoji(c: char) -> bool {
     matches!(c as u32,
         0x1F300..=0x1F5FF | 0x1F600..=0x1F64F | 0x1F680..=0x1F6FF | 0x1F900..=0x1F9FF
         | 0x1FA70..=0x1FAFF | 0x2600..=0x26FF | 0x2700..=0x27BF | 0x1F1E6..=0x1F1FF
-        | 0x2B50 | 0x2B55 | 0x2705 | 0x231A..=0x231B | 0x23E9..=0x23FA)
+        | 0x2B50 | 0x2B55 | 0x231A..=0x231B | 0x23E9..=0x23FA)
 }
 
 fn emoji_stats(text: &str) -> EmojiStats {
-    let found: Vec<String> = text.chars().filter(|c| is_emoji(*c)).map(String::from).collect();
+    let found: Vec<String> = text
+        .chars()
+        .filter(|c| is_emoji(*c))
+        .map(String::from)
+        .collect();
     EmojiStats {
         count: found.len(),
         distinct: dedup(found.into_iter()),
@@ -451,13 +577,22 @@ fn length_advice(chars: usize) -> LengthAdvice {
             "Add context: posts of 80 to 280 characters get the most engagement.",
         )
     } else if chars < IDEAL[0] {
-        ("short", "A sentence more of context would help readers engage.")
+        (
+            "short",
+            "A sentence more of context would help readers engage.",
+        )
     } else if chars <= IDEAL[1] {
         ("optimal", "The length is in the range that performs best.")
     } else if chars <= 1000 {
-        ("long", "Consider cutting to under 280 characters or splitting into a thread.")
+        (
+            "long",
+            "Consider cutting to under 280 characters or splitting into a thread.",
+        )
     } else {
-        ("too_long", "Split this into a thread or link to a longer article.")
+        (
+            "too_long",
+            "Split this into a thread or link to a longer article.",
+        )
     };
     LengthAdvice {
         category: category.into(),
@@ -491,7 +626,9 @@ fn advice(a: &ContentAnalysis) -> Vec<String> {
         out.push("Fewer emoji would make the post easier to read.".into());
     }
     if a.sentiment.label == "negative" {
-        out.push("The tone reads negative: posts with a constructive angle are shared more.".into());
+        out.push(
+            "The tone reads negative: posts with a constructive angle are shared more.".into(),
+        );
     }
     if a.repetition > 0.15 {
         out.push("Several phrases repeat: tighten the wording.".into());
@@ -558,7 +695,11 @@ pub struct Suggestion {
 
 /// Suggestions for `text` from its analysis, ordered by priority for the goal, plus
 /// hashtags derived from its keywords and a mechanically tidied version of the text.
-pub fn suggestions(text: &str, a: &ContentAnalysis, goal: Goal) -> (Vec<Suggestion>, Vec<String>, String) {
+pub fn suggestions(
+    text: &str,
+    a: &ContentAnalysis,
+    goal: Goal,
+) -> (Vec<Suggestion>, Vec<String>, String) {
     let mut list = Vec::new();
     let mut add = |area: &str, base: u8, message: String| {
         let boost = match (goal, area) {
@@ -594,7 +735,11 @@ pub fn suggestions(text: &str, a: &ContentAnalysis, goal: Goal) -> (Vec<Suggesti
         .take(3usize.saturating_sub(a.hashtags.len()))
         .collect();
     if a.hashtags.is_empty() {
-        add("hashtags", 2, "Add hashtags so the post can be found.".into());
+        add(
+            "hashtags",
+            2,
+            "Add hashtags so the post can be found.".into(),
+        );
     } else if a.hashtags.len() > 5 {
         add("hashtags", 2, "Keep at most three hashtags.".into());
     }
@@ -606,7 +751,11 @@ pub fn suggestions(text: &str, a: &ContentAnalysis, goal: Goal) -> (Vec<Suggesti
         );
     }
     if a.emoji.count == 0 {
-        add("emoji", 3, "Add one emoji near the start to catch the eye.".into());
+        add(
+            "emoji",
+            3,
+            "Add one emoji near the start to catch the eye.".into(),
+        );
     } else if a.emoji.count > 6 {
         add("emoji", 3, "Remove most emoji; keep one or two.".into());
     }
@@ -620,7 +769,11 @@ pub fn suggestions(text: &str, a: &ContentAnalysis, goal: Goal) -> (Vec<Suggesti
     if a.repetition > 0.15 {
         add("repetition", 3, "Remove repeated phrases.".into());
     }
-    list.sort_by(|x, y| x.priority.cmp(&y.priority).then_with(|| x.area.cmp(&y.area)));
+    list.sort_by(|x, y| {
+        x.priority
+            .cmp(&y.priority)
+            .then_with(|| x.area.cmp(&y.area))
+    });
 
     let mut optimized = text.split_whitespace().collect::<Vec<_>>().join(" ");
     if !a.has_call_to_action {
@@ -646,7 +799,7 @@ mod tests {
         assert_eq!(a.mentions, ["@ferris"]);
         assert_eq!(a.links, 1);
         assert_eq!(a.emoji.count, 1);
-        assert_eq!(a.stats.sentences, 3);
+        assert_eq!(a.stats.sentences, 2);
         assert!(a.has_call_to_action);
         assert_eq!(a.sentiment.label, "positive");
     }
@@ -654,8 +807,14 @@ mod tests {
     #[test]
     fn negation_flips_sentiment() {
         assert_eq!(analyze("This is good.").sentiment.label, "positive");
-        assert_eq!(analyze("This is not good at all.").sentiment.label, "negative");
-        assert_eq!(analyze("Terrible, slow and buggy.").sentiment.label, "negative");
+        assert_eq!(
+            analyze("This is not good at all.").sentiment.label,
+            "negative"
+        );
+        assert_eq!(
+            analyze("Terrible, slow and buggy.").sentiment.label,
+            "negative"
+        );
     }
 
     #[test]

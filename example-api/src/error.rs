@@ -30,6 +30,9 @@ pub enum ApiError {
     /// Wrong content type: 415.
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The request took longer than the configured timeout: 503.
+    #[error("the request took longer than {0:?}")]
+    Timeout(std::time::Duration),
     /// The database failed; the details are logged, not returned.
     #[error("database error")]
     Database(String),
@@ -57,6 +60,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::Timeout(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Database(_) | Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -70,6 +74,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::Unprocessable(_) => "unprocessable_entity",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::Timeout(_) => "timeout",
             Self::Database(_) => "database_error",
             Self::Internal(_) => "internal_error",
         }

@@ -1,1 +1,195 @@
-//! placeholder
+//! `example-api`: the reference service of the cache toolkit.
+//!
+//! An axum service over an embedded SQLite database (or PostgreSQL) whose service layer
+//! carries `#[cache_result]` and `#[performance_timer]`, while the routes stay thin:
+//!
+//! ```text
+//! config -> db (pool, schema, seed, timed queries) -> services (the annotated functions)
+//!        -> routes (axum handlers) -> middleware -> main
+//! ```
+//!
+//! [`serve`] runs the whole service; tests build the same thing with [`prepare`], [`app`]
+//! and [`run`] on a listener of their own.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use cache_runtime::CacheRuntime;
+use tokio::net::TcpListener;
+
+pub mod config;
+pub mod content;
+pub mod db;
+pub mod error;
+pub mod middleware;
+pub mod routes;
+mod seed;
+pub mod services;
+
+pub use config::Config;
+pub use db::Db;
+pub use error::ApiError;
+
+/// What every handler can reach. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    /// The database.
+    pub db: Db,
+    /// The configuration the service started with.
+    pub config: Arc<Config>,
+    /// The bearer token of `/admin/*` (configured or generated).
+    pub admin_token: Arc<str>,
+    /// When the service started.
+    pub started: Instant,
+}
+
+/// A failure to start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is inconsistent.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The database could not be opened, created or seeded.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The cache runtime was already installed in this process.
+    #[error(transparent)]
+    CacheRuntime(#[from] cache_runtime::InstallError),
+    /// Warming a critical cache failed.
+    #[error("warming: {0}")]
+    Warm(ApiError),
+    /// Binding or serving failed.
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Installs the process-wide cache runtime with the configured overrides. Must run
+/// before the first cached call, once per process.
+pub fn install_cache_runtime(config: &Config) -> Result<&'static CacheRuntime, StartError> {
+    let unknown = config
+        .cache_ttls
+        .iter()
+        .map(|t| t.name.as_str())
+        .chain(config.cache_disabled.iter().map(String::as_str))
+        .find(|name| !services::is_cache_name(name));
+    if let Some(name) = unknown {
+        let known: Vec<&str> = services::CACHES.iter().map(|(n, _)| *n).collect();
+        return Err(StartError::Config(format!(
+            "unknown cache `{name}`; the caches are: {}",
+            known.join(", ")
+        )));
+    }
+    let mut builder = CacheRuntime::builder()
+        .namespace("example-api")
+        .max_bytes(config.cache_max_bytes);
+    for ttl in &config.cache_ttls {
+        builder = builder.cache_ttl(ttl.name.clone(), ttl.ttl);
+    }
+    for (name, _) in services::CACHES {
+        if !config.cache_enabled(name) {
+            builder = builder.disable_cache(name);
+        }
+    }
+    Ok(builder.install()?)
+}
+
+/// Everything before serving: installs the cache runtime, opens (and on first start
+/// seeds) the database, prints the demo tokens, and warms the critical caches.
+pub async fn prepare(config: Config) -> Result<AppState, StartError> {
+    install_cache_runtime(&config)?;
+    let db = Db::open(&config.database_url, config.db_pool_size, &config.seed).await?;
+    tracing::info!(backend = ?db.backend(), dataset_end = %services::rfc3339(db.dataset_end()), "database ready");
+    for user in db.users().await? {
+        tracing::info!(
+            "demo user {:<6} Authorization: Bearer {}",
+            user.name,
+            user.token
+        );
+    }
+    let admin_token: Arc<str> = match &config.admin_token {
+        Some(token) if !token.is_empty() => token.as_str().into(),
+        _ => {
+            let token = format!("admin-{}", seed::random_hex(16));
+            tracing::info!("admin token (generated; set --admin-token to choose one): {token}");
+            token.into()
+        }
+    };
+    if config.no_warm || config.no_cache {
+        tracing::info!("cache warming skipped");
+    } else {
+        let started = Instant::now();
+        let critical = services::warming::CRITICAL.map(String::from);
+        services::warming::warm(&db, &critical)
+            .await
+            .map_err(StartError::Warm)?;
+        tracing::info!(
+            duration_ms = format!("{:.1}", started.elapsed().as_secs_f64() * 1000.0),
+            "critical caches warmed"
+        );
+    }
+    Ok(AppState {
+        db,
+        config: Arc::new(config),
+        admin_token,
+        started: Instant::now(),
+    })
+}
+
+/// The service's router with all its middleware.
+pub fn app(state: AppState) -> Router {
+    let config = Arc::clone(&state.config);
+    middleware::apply(routes::router().with_state(state), &config)
+}
+
+/// Serves `state` on `listener` until `shutdown` resolves, then lets in-flight requests
+/// finish and closes the database pool.
+pub async fn run(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let db = state.db.clone();
+    let addr = listener.local_addr()?;
+    tracing::info!("ready: listening on http://{addr} (API docs at http://{addr}/docs)");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await?;
+    db.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Runs the service as configured until SIGINT or SIGTERM.
+pub async fn serve(config: Config) -> Result<(), StartError> {
+    // Bind first, so a taken port fails before a long seed.
+    let listener = TcpListener::bind(config.bind).await?;
+    let state = prepare(config).await?;
+    run(listener, state, shutdown_signal()).await
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown signal received: finishing in-flight requests");
+}

@@ -58,10 +58,22 @@ const USERS: [&str; 4] = ["alice", "bob", "carol", "dave"];
 const OWNERS: i64 = 3;
 
 const CATEGORIES: [(&str, &str, &[&str]); 6] = [
-    ("tech", "Tech", &["#rust", "#programming", "#ai", "#opensource"]),
-    ("travel", "Travel", &["#travel", "#wanderlust", "#photography"]),
+    (
+        "tech",
+        "Tech",
+        &["#rust", "#programming", "#ai", "#opensource"],
+    ),
+    (
+        "travel",
+        "Travel",
+        &["#travel", "#wanderlust", "#photography"],
+    ),
     ("food", "Food", &["#food", "#recipe", "#homecooking"]),
-    ("finance", "Finance", &["#investing", "#markets", "#personalfinance"]),
+    (
+        "finance",
+        "Finance",
+        &["#investing", "#markets", "#personalfinance"],
+    ),
     ("sports", "Sports", &["#football", "#running", "#fitness"]),
     ("science", "Science", &["#science", "#space", "#research"]),
 ];
@@ -284,8 +296,16 @@ mod tests {
     fn snapshots_stay_within_the_dataset() {
         let end = 1_700_000_000 / 3600 * 3600;
         let data = generate(&small(), end);
-        assert!(data.snapshots.iter().all(|s| s.ts <= end && s.ts % 3600 == 0));
+        assert!(
+            data.snapshots
+                .iter()
+                .all(|s| s.ts <= end && s.ts % 3600 == 0)
+        );
         assert!(data.posts.iter().all(|p| p.published_at < end));
-        assert!(data.channels.iter().all(|c| (1..=OWNERS).contains(&c.owner_id)));
+        assert!(
+            data.channels
+                .iter()
+                .all(|c| (1..=OWNERS).contains(&c.owner_id))
+        );
     }
 }

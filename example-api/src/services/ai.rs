@@ -1,7 +1,6 @@
 //! AI content analysis and optimisation. The analysis is deterministic and CPU-bound, so
 //! it runs on the blocking pool and is cached by the text it analysed.
 
-use cache_runtime::{cache_result, performance_timer};
 use serde::{Deserialize, Serialize};
 
 use crate::content::{self, ContentAnalysis, Goal, Suggestion};
@@ -12,27 +11,39 @@ use crate::services::analytics::{self, SlotScore};
 /// Longest text accepted, in bytes (64 KiB).
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
 
-/// Checks `text` before any work: not blank, at most [`MAX_TEXT_BYTES`].
-pub fn validate_text(text: &str) -> Result<(), ApiError> {
-    if text.trim().is_empty() {
-        return Err(ApiError::BadRequest("`text` must not be empty".into()));
+/// A post's text, checked before any work: not blank, at most [`MAX_TEXT_BYTES`]. It is
+/// the cache key of the analysis.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct PostText(String);
+
+impl PostText {
+    /// `400` for blank text, `413` for text over the limit.
+    pub fn new(text: String) -> Result<Self, ApiError> {
+        if text.trim().is_empty() {
+            return Err(ApiError::BadRequest("`text` must not be empty".into()));
+        }
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(ApiError::PayloadTooLarge(format!(
+                "`text` is {} bytes; the limit is {MAX_TEXT_BYTES}",
+                text.len()
+            )));
+        }
+        Ok(Self(text))
     }
-    if text.len() > MAX_TEXT_BYTES {
-        return Err(ApiError::PayloadTooLarge(format!(
-            "`text` is {} bytes; the limit is {MAX_TEXT_BYTES}",
-            text.len()
-        )));
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
-    Ok(())
 }
 
 /// Analyses a post: readability, sentiment, hashtags, emoji, keywords, length and
 /// posting advice.
-#[performance_timer("ai_content_optimization", slow = "200ms")]
-#[cache_result("ai_content_analysis", ttl = 900)]
-pub async fn analyze(text: String) -> Result<ContentAnalysis, ApiError> {
-    validate_text(&text)?;
-    tokio::task::spawn_blocking(move || content::analyze(&text))
+#[cache_runtime::performance_timer("ai_content_optimization", slow = "200ms")]
+#[cache_runtime::cache_result("ai_content_analysis", ttl = 900)]
+pub async fn analyze(text: PostText) -> Result<ContentAnalysis, ApiError> {
+    tokio::task::spawn_blocking(move || content::analyze(text.as_str()))
         .await
         .map_err(|e| ApiError::Internal(format!("analysis task failed: {e}")))
 }
@@ -61,15 +72,14 @@ pub struct Optimization {
 
 /// Builds suggestions on the (cached) analysis of the text and of its optimised version,
 /// and on the (cached) best posting times.
-#[performance_timer("ai_post_optimization", slow = "300ms")]
-pub async fn optimize(db: &Db, text: String, goal: Goal) -> Result<Optimization, ApiError> {
+#[cache_runtime::performance_timer("ai_post_optimization", slow = "300ms")]
+pub async fn optimize(db: &Db, text: PostText, goal: Goal) -> Result<Optimization, ApiError> {
     let analysis = analyze(text.clone()).await?;
     let (suggestions, suggested_hashtags, optimized_text) =
-        content::suggestions(&text, &analysis, goal);
-    let score_after = if optimized_text.len() <= MAX_TEXT_BYTES {
-        analyze(optimized_text.clone()).await?.score
-    } else {
-        analysis.score
+        content::suggestions(text.as_str(), &analysis, goal);
+    let score_after = match PostText::new(optimized_text.clone()) {
+        Ok(optimized) => analyze(optimized).await?.score,
+        Err(_) => analysis.score,
     };
     let best_posting_times = analytics::best_times(db)
         .await?

@@ -1,7 +1,6 @@
 //! Analytics over the seeded posts: views over time, top posts, best posting times, and
 //! one channel's summary. Times are relative to the dataset's end ([`Db::dataset_end`]).
 
-use cache_runtime::{cache_result, performance_timer};
 use serde::{Deserialize, Serialize};
 
 use crate::db::{Channel, Db, PostTotals, TimeSlot};
@@ -12,6 +11,12 @@ use crate::services::rfc3339;
 pub const MAX_HOURS: u32 = 24 * 90;
 /// Largest `limit` of `top-posts`.
 pub const MAX_LIMIT: u32 = 100;
+/// `hours` of `post-dynamics` when the query gives none.
+pub const DEFAULT_HOURS: u32 = 24;
+/// `period` of `top-posts` when the query gives none.
+pub const DEFAULT_PERIOD: &str = "7d";
+/// `limit` of `top-posts` when the query gives none.
+pub const DEFAULT_LIMIT: u32 = 10;
 
 /// Views over time.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,17 +52,75 @@ pub struct DynamicsPoint {
     pub active_posts: i64,
 }
 
-/// Views per hour over all channels for the `hours` before the dataset's end.
-#[performance_timer("analytics_post_dynamics")]
-#[cache_result("demo_post_dynamics", ttl = 300, skip(db))]
-pub async fn post_dynamics(db: &Db, hours: u32) -> Result<PostDynamics, ApiError> {
-    if !(1..=MAX_HOURS).contains(&hours) {
-        return Err(ApiError::BadRequest(format!(
-            "`hours` must be between 1 and {MAX_HOURS}"
-        )));
+/// A validated window length in hours (1 ..= [`MAX_HOURS`]). Parameters are checked
+/// before they reach a cached function, so bad input never becomes a cache lookup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Hours(u32);
+
+impl Hours {
+    /// `hours` if it is in range; `400` naming `field` otherwise.
+    pub fn new(hours: u32, field: &str) -> Result<Self, ApiError> {
+        if (1..=MAX_HOURS).contains(&hours) {
+            Ok(Self(hours))
+        } else {
+            Err(ApiError::BadRequest(format!(
+                "`{field}` must be between 1 and {MAX_HOURS} hours"
+            )))
+        }
     }
+
+    /// Parses a window such as `24h`, `7d` or `30d` (whole hours, up to 90 days).
+    pub fn parse_period(period: &str) -> Result<Self, ApiError> {
+        let bad = || {
+            ApiError::BadRequest(format!(
+                "`period` must be like 24h, 7d or 30d (up to 90d), got `{period}`"
+            ))
+        };
+        let secs = humantime::parse_duration(period)
+            .map_err(|_| bad())?
+            .as_secs();
+        let hours = u32::try_from(secs / 3600).map_err(|_| bad())?;
+        if secs % 3600 != 0 {
+            return Err(bad());
+        }
+        Self::new(hours, "period").map_err(|_| bad())
+    }
+
+    /// The number of hours.
+    pub fn get(self) -> u32 {
+        self.0
+    }
+
+    fn seconds(self) -> i64 {
+        i64::from(self.0) * 3600
+    }
+}
+
+/// A validated `limit` (1 ..= [`MAX_LIMIT`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Limit(u32);
+
+impl Limit {
+    /// `limit` if it is in range; `400` otherwise.
+    pub fn new(limit: u32) -> Result<Self, ApiError> {
+        if (1..=MAX_LIMIT).contains(&limit) {
+            Ok(Self(limit))
+        } else {
+            Err(ApiError::BadRequest(format!(
+                "`limit` must be between 1 and {MAX_LIMIT}"
+            )))
+        }
+    }
+}
+
+/// Views per hour over all channels for the `hours` before the dataset's end.
+#[cache_runtime::performance_timer("analytics_post_dynamics")]
+#[cache_runtime::cache_result("demo_post_dynamics", ttl = 300, skip(db))]
+pub async fn post_dynamics(db: &Db, hours: Hours) -> Result<PostDynamics, ApiError> {
     let end = db.dataset_end();
-    let start = end - i64::from(hours) * 3600;
+    let start = end - hours.seconds();
     let rows = db.hourly_views(start, end).await?;
     let points: Vec<DynamicsPoint> = rows
         .iter()
@@ -72,7 +135,7 @@ pub async fn post_dynamics(db: &Db, hours: u32) -> Result<PostDynamics, ApiError
     let first: i64 = rows[..half].iter().map(|r| r.views).sum();
     let second: i64 = rows[half..].iter().map(|r| r.views).sum();
     Ok(PostDynamics {
-        hours,
+        hours: hours.get(),
         from: rfc3339(start),
         to: rfc3339(end),
         total_views: rows.iter().map(|r| r.views).sum(),
@@ -139,30 +202,14 @@ impl RankedPost {
     }
 }
 
-/// Parses a window such as `24h`, `7d` or `30d` into hours (1 hour ..= 90 days).
-pub fn parse_period(period: &str) -> Result<u32, ApiError> {
-    let bad = || ApiError::BadRequest(format!("`period` must be like 24h, 7d or 30d (up to 90d), got `{period}`"));
-    let secs = humantime::parse_duration(period).map_err(|_| bad())?.as_secs();
-    let hours = u32::try_from(secs / 3600).map_err(|_| bad())?;
-    if secs % 3600 != 0 || !(1..=MAX_HOURS).contains(&hours) {
-        return Err(bad());
-    }
-    Ok(hours)
-}
-
 /// The `limit` most viewed posts published in the `hours` before the dataset's end.
-#[performance_timer("analytics_top_posts")]
-#[cache_result("demo_top_posts", ttl = 600, skip(db))]
-pub async fn top_posts(db: &Db, hours: u32, limit: u32) -> Result<TopPosts, ApiError> {
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::BadRequest(format!(
-            "`limit` must be between 1 and {MAX_LIMIT}"
-        )));
-    }
-    let since = db.dataset_end() - i64::from(hours) * 3600;
-    let rows = db.top_posts(since, None, i64::from(limit)).await?;
+#[cache_runtime::performance_timer("analytics_top_posts")]
+#[cache_runtime::cache_result("demo_top_posts", ttl = 600, skip(db))]
+pub async fn top_posts(db: &Db, period: Hours, limit: Limit) -> Result<TopPosts, ApiError> {
+    let since = db.dataset_end() - period.seconds();
+    let rows = db.top_posts(since, None, i64::from(limit.0)).await?;
     Ok(TopPosts {
-        period: format_period(hours),
+        period: format_period(period.get()),
         since: rfc3339(since),
         posts: rows
             .into_iter()
@@ -173,7 +220,7 @@ pub async fn top_posts(db: &Db, hours: u32, limit: u32) -> Result<TopPosts, ApiE
 }
 
 fn format_period(hours: u32) -> String {
-    if hours % 24 == 0 {
+    if hours.is_multiple_of(24) {
         format!("{}d", hours / 24)
     } else {
         format!("{hours}h")
@@ -227,27 +274,41 @@ const WEEKDAYS: [&str; 7] = [
 ];
 
 /// Best hours and weekdays to publish, from every post's lifetime views.
-#[performance_timer("analytics_best_times", slow = "500ms")]
-#[cache_result("demo_best_times", ttl = 1800, skip(db))]
+#[cache_runtime::performance_timer("analytics_best_times", slow = "500ms")]
+#[cache_runtime::cache_result("demo_best_times", ttl = 1800, skip(db))]
 pub async fn best_times(db: &Db) -> Result<BestTimes, ApiError> {
     let slots = db.publication_slots().await?;
     let sum = |filter: &dyn Fn(&TimeSlot) -> bool| {
-        slots.iter().filter(|s| filter(s)).fold((0, 0, 0), |(p, v, i), s| {
-            (p + s.posts, v + s.views, i + s.interactions)
-        })
+        slots
+            .iter()
+            .filter(|s| filter(s))
+            .fold((0, 0, 0), |(p, v, i), s| {
+                (p + s.posts, v + s.views, i + s.interactions)
+            })
     };
     let by_hour: Vec<SlotScore> = (0..24)
         .map(|h| score(format!("{h:02}:00"), Some(h), None, sum(&|s| s.hour == h)))
         .collect();
     let by_weekday: Vec<SlotScore> = (0..7)
-        .map(|d| score(WEEKDAYS[d as usize].into(), None, Some(d), sum(&|s| s.weekday == d)))
+        .map(|d| {
+            score(
+                WEEKDAYS[d as usize].into(),
+                None,
+                Some(d),
+                sum(&|s| s.weekday == d),
+            )
+        })
         .collect();
     let slot_scores: Vec<SlotScore> = slots
         .iter()
         .filter(|s| s.posts >= 2)
         .map(|s| {
             score(
-                format!("{} {:02}:00", WEEKDAYS[s.weekday.rem_euclid(7) as usize], s.hour),
+                format!(
+                    "{} {:02}:00",
+                    WEEKDAYS[s.weekday.rem_euclid(7) as usize],
+                    s.hour
+                ),
                 Some(s.hour),
                 Some(s.weekday),
                 (s.posts, s.views, s.interactions),
@@ -265,20 +326,33 @@ pub async fn best_times(db: &Db) -> Result<BestTimes, ApiError> {
     })
 }
 
-fn score(slot: String, hour: Option<i64>, weekday: Option<i64>, (posts, views, interactions): (i64, i64, i64)) -> SlotScore {
+fn score(
+    slot: String,
+    hour: Option<i64>,
+    weekday: Option<i64>,
+    (posts, views, interactions): (i64, i64, i64),
+) -> SlotScore {
     SlotScore {
         slot,
         hour,
         weekday,
         posts,
-        avg_views: if posts == 0 { 0.0 } else { round1(views as f64 / posts as f64) },
+        avg_views: if posts == 0 {
+            0.0
+        } else {
+            round1(views as f64 / posts as f64)
+        },
         engagement_rate_pct: engagement_pct(interactions, views),
     }
 }
 
 fn best(mut list: Vec<SlotScore>, n: usize) -> Vec<SlotScore> {
     list.retain(|s| s.posts > 0);
-    list.sort_by(|a, b| b.avg_views.total_cmp(&a.avg_views).then_with(|| a.slot.cmp(&b.slot)));
+    list.sort_by(|a, b| {
+        b.avg_views
+            .total_cmp(&a.avg_views)
+            .then_with(|| a.slot.cmp(&b.slot))
+    });
     list.truncate(n);
     list
 }
@@ -313,8 +387,8 @@ pub struct ChannelSummary {
 }
 
 /// A channel's summary; `404` for an unknown channel.
-#[performance_timer("analytics_metrics_retrieval", slow = "250ms")]
-#[cache_result("analytics_summary", ttl = 180, skip(db), tags = [format!("channel:{channel_id}")])]
+#[cache_runtime::performance_timer("analytics_metrics_retrieval", slow = "250ms")]
+#[cache_runtime::cache_result("analytics_summary", ttl = 180, skip(db), tags = [format!("channel:{channel_id}")])]
 pub async fn channel_summary(db: &Db, channel_id: i64) -> Result<ChannelSummary, ApiError> {
     let channel = db
         .channel(channel_id)
@@ -322,7 +396,9 @@ pub async fn channel_summary(db: &Db, channel_id: i64) -> Result<ChannelSummary,
         .ok_or_else(|| ApiError::NotFound(format!("channel {channel_id} does not exist")))?;
     let end = db.dataset_end();
     let totals = db.channel_totals(channel_id).await?;
-    let last = db.channel_views_between(channel_id, end - 86_400, end).await?;
+    let last = db
+        .channel_views_between(channel_id, end - 86_400, end)
+        .await?;
     let previous = db
         .channel_views_between(channel_id, end - 2 * 86_400, end - 86_400)
         .await?;
@@ -350,7 +426,8 @@ pub async fn channel_summary(db: &Db, channel_id: i64) -> Result<ChannelSummary,
         total_shares: totals.shares,
         views_last_24h: last,
         views_previous_24h: previous,
-        growth_pct: (previous > 0).then(|| round1((last - previous) as f64 * 100.0 / previous as f64)),
+        growth_pct: (previous > 0)
+            .then(|| round1((last - previous) as f64 * 100.0 / previous as f64)),
         top_post,
         as_of: rfc3339(end),
     })
@@ -374,12 +451,15 @@ mod tests {
 
     #[test]
     fn periods() {
-        assert_eq!(parse_period("24h").ok(), Some(24));
-        assert_eq!(parse_period("7d").ok(), Some(168));
-        assert_eq!(parse_period("90d").ok(), Some(MAX_HOURS));
+        let hours = |p| Hours::parse_period(p).ok().map(Hours::get);
+        assert_eq!(hours("24h"), Some(24));
+        assert_eq!(hours("7d"), Some(168));
+        assert_eq!(hours("90d"), Some(MAX_HOURS));
         for bad in ["", "0h", "91d", "soon", "90m", "-1d"] {
-            assert!(parse_period(bad).is_err(), "{bad}");
+            assert!(Hours::parse_period(bad).is_err(), "{bad}");
         }
+        assert!(Hours::new(0, "hours").is_err());
+        assert!(Limit::new(0).is_err() && Limit::new(MAX_LIMIT + 1).is_err());
         assert_eq!(format_period(168), "7d");
         assert_eq!(format_period(36), "36h");
     }

@@ -1,7 +1,6 @@
 //! The calling user's channels. The cache is keyed by the user, so one user's answer can
 //! never be served to another.
 
-use cache_runtime::{cache_result, performance_timer};
 use serde::{Deserialize, Serialize};
 
 use crate::db::{Channel, Db, User};
@@ -27,8 +26,8 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<User, ApiError> {
 }
 
 /// The channels `user` owns.
-#[performance_timer("channels_list")]
-#[cache_result("user_channels", ttl = 300, key = user.id, tags = [format!("user:{}", user.id)])]
+#[cache_runtime::performance_timer("channels_list")]
+#[cache_runtime::cache_result("user_channels", ttl = 300, key = user.id, tags = [format!("user:{}", user.id)])]
 pub async fn user_channels(db: &Db, user: &User) -> Result<UserChannels, ApiError> {
     let channels = db.channels_of_user(user.id).await?;
     Ok(UserChannels {

@@ -83,12 +83,18 @@ pub fn report(state: &AppState) -> PerformanceReport {
     let config = &state.config;
     let stats = cache_runtime::global().stats();
     let mut timers = cache_runtime::timers();
-    timers.sort_by(|a, b| b.p95_ms.total_cmp(&a.p95_ms).then_with(|| a.name.cmp(&b.name)));
+    timers.sort_by(|a, b| {
+        b.p95_ms
+            .total_cmp(&a.p95_ms)
+            .then_with(|| a.name.cmp(&b.name))
+    });
 
     let (queries, query_ms) = timers
         .iter()
         .filter(|t| t.name.starts_with("db."))
-        .fold((0u64, 0.0), |(n, ms), t| (n + t.count, ms + t.mean_ms * t.count as f64));
+        .fold((0u64, 0.0), |(n, ms), t| {
+            (n + t.count, ms + t.mean_ms * t.count as f64)
+        });
     let bottlenecks = timers
         .iter()
         .filter_map(|t| {
@@ -108,7 +114,12 @@ pub fn report(state: &AppState) -> PerformanceReport {
     } else {
         config.cache_disabled.clone()
     };
-    let mut security = vec!["trusted_hosts", "request_timeout", "request_id", "admin_bearer_auth"];
+    let mut security = vec![
+        "trusted_hosts",
+        "request_timeout",
+        "request_id",
+        "admin_bearer_auth",
+    ];
     if !config.cors_origins.is_empty() {
         security.push("cors");
     }
@@ -159,11 +170,26 @@ pub fn report(state: &AppState) -> PerformanceReport {
 pub fn prometheus(state: &AppState) -> String {
     let mut out = cache_runtime::global().prometheus();
     for (name, help, value) in [
-        ("db_pool_connections", "Open database connections.", f64::from(state.db.pool_size())),
-        ("db_pool_idle_connections", "Idle database connections.", state.db.pool_idle() as f64),
-        ("db_pool_max_connections", "Maximum database connections.", f64::from(state.db.pool_max())),
+        (
+            "db_pool_connections",
+            "Open database connections.",
+            f64::from(state.db.pool_size()),
+        ),
+        (
+            "db_pool_idle_connections",
+            "Idle database connections.",
+            state.db.pool_idle() as f64,
+        ),
+        (
+            "db_pool_max_connections",
+            "Maximum database connections.",
+            f64::from(state.db.pool_max()),
+        ),
     ] {
-        let _ = write!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n");
+        let _ = write!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}\n"
+        );
     }
     out
 }

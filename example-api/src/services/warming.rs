@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::db::Db;
 use crate::error::ApiError;
-use crate::services::analytics;
+use crate::services::analytics::{self, Hours, Limit};
 
 /// Caches filled at start-up, before the server reports ready.
 pub const CRITICAL: [&str; 2] = ["demo_best_times", "demo_top_posts"];
@@ -39,8 +39,20 @@ pub async fn warm(db: &Db, names: &[String]) -> Result<Vec<Warmed>, ApiError> {
         let refresh = Scope::refresh();
         match name.as_str() {
             "demo_best_times" => drop(refresh.run(analytics::best_times(db)).await.0?),
-            "demo_top_posts" => drop(refresh.run(analytics::top_posts(db, 24 * 7, 10)).await.0?),
-            _ => drop(refresh.run(analytics::post_dynamics(db, 24)).await.0?),
+            "demo_top_posts" => {
+                let period = Hours::parse_period(analytics::DEFAULT_PERIOD)?;
+                let limit = Limit::new(analytics::DEFAULT_LIMIT)?;
+                drop(
+                    refresh
+                        .run(analytics::top_posts(db, period, limit))
+                        .await
+                        .0?,
+                );
+            }
+            _ => {
+                let hours = Hours::new(analytics::DEFAULT_HOURS, "hours")?;
+                drop(refresh.run(analytics::post_dynamics(db, hours)).await.0?);
+            }
         }
         let duration_ms = started.elapsed().as_secs_f64() * 1000.0;
         tracing::info!(cache = %name, duration_ms = format!("{duration_ms:.1}"), "cache warmed");

@@ -1,0 +1,69 @@
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::error::ApiError;
+use crate::routes::extract::{Admin, ApiJson};
+use crate::services::{self, warming};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct InvalidateRequest {
+    cache: Option<String>,
+    tag: Option<String>,
+}
+
+/// `{"cache": NAME}` drops every entry of a cache; `{"tag": TAG}` every entry stored with
+/// that tag (e.g. `channel:42`, `user:1`).
+pub(super) async fn invalidate(
+    _: Admin,
+    ApiJson(body): ApiJson<InvalidateRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let rt = cache_runtime::global();
+    match (body.cache, body.tag) {
+        (Some(cache), None) => {
+            if !services::is_cache_name(&cache) {
+                return Err(ApiError::NotFound(format!("no cache named `{cache}`")));
+            }
+            rt.invalidate_all(&cache);
+            tracing::info!(cache = %cache, "cache invalidated");
+            Ok(Json(json!({ "invalidated": { "cache": cache } })))
+        }
+        (None, Some(tag)) if !tag.is_empty() => {
+            rt.invalidate_tag(&tag);
+            tracing::info!(tag = %tag, "tag invalidated");
+            Ok(Json(json!({ "invalidated": { "tag": tag } })))
+        }
+        _ => Err(ApiError::Unprocessable(
+            "send exactly one of {\"cache\": NAME} or {\"tag\": TAG}".into(),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WarmRequest {
+    caches: Vec<String>,
+}
+
+/// Refills caches; the body `{"caches": [...]}` is optional (default: the critical ones).
+pub(super) async fn warm(
+    _: Admin,
+    State(state): State<AppState>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    let names = if body.iter().all(u8::is_ascii_whitespace) {
+        warming::CRITICAL.map(String::from).to_vec()
+    } else {
+        serde_json::from_slice::<WarmRequest>(&body)
+            .map_err(|e| {
+                ApiError::Unprocessable(format!("expected {{\"caches\": [NAME, ...]}}: {e}"))
+            })?
+            .caches
+    };
+    let warmed = warming::warm(&state.db, &names).await?;
+    Ok(Json(json!({ "warmed": warmed })))
+}

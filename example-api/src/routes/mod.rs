@@ -1,0 +1,58 @@
+//! Thin axum handlers: extract, call one service function, wrap the answer in JSON.
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+mod admin;
+mod ai;
+mod analytics;
+mod channels;
+mod docs;
+pub mod extract;
+mod health;
+mod performance;
+
+pub use docs::openapi_spec;
+
+/// Bodies accepted by `/ai/*`: room for 64 KiB of text with JSON escapes.
+const AI_BODY_LIMIT: usize = 512 * 1024;
+
+/// Every route of the service. Paths are part of the public contract.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health::health))
+        .route(
+            "/analytics/demo/post-dynamics",
+            get(analytics::post_dynamics),
+        )
+        .route("/analytics/demo/top-posts", get(analytics::top_posts))
+        .route("/analytics/demo/best-times", get(analytics::best_times))
+        .route(
+            "/analytics/channels/{id}/metrics",
+            get(analytics::channel_metrics),
+        )
+        .route("/channels", get(channels::list))
+        .route(
+            "/ai/analyze",
+            post(ai::analyze).layer(DefaultBodyLimit::max(AI_BODY_LIMIT)),
+        )
+        .route(
+            "/ai/optimize",
+            post(ai::optimize).layer(DefaultBodyLimit::max(AI_BODY_LIMIT)),
+        )
+        .route("/performance", get(performance::report))
+        .route("/metrics", get(performance::metrics))
+        .route("/admin/cache/invalidate", post(admin::invalidate))
+        .route("/admin/cache/warm", post(admin::warm))
+        .route("/openapi.json", get(docs::openapi))
+        .route("/docs", get(docs::page))
+        .fallback(not_found)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
