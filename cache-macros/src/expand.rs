@@ -113,7 +113,17 @@ fn parse_and_expand_inner(
         Attribute::Timer => try_performance_timer(args, &mut inner_input),
     };
     match expanded.and_then(|tokens| parse_fn(&tokens, other)) {
-        Ok(expanded) => Ok((expanded, None)),
+        Ok(mut expanded) => {
+            // The compiler never resolves the inner attribute's path now, so the user's
+            // `use cache_runtime::performance_timer;` would be reported unused: resolve it
+            // here. Written with the user's tokens, it resolves where they wrote it.
+            let path = attr.path();
+            expanded.block.stmts.insert(
+                0,
+                syn::parse_quote!(#[allow(unused_imports)] use #path as _;),
+            );
+            Ok((expanded, None))
+        }
         Err(error) => Ok((item, Some(error))),
     }
 }
