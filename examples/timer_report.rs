@@ -10,7 +10,7 @@ use cache_runtime::{cache_result, performance_timer};
 #[performance_timer("db.load_user", slow = "20ms")]
 async fn load_user(id: u64) -> Result<String, String> {
     tokio::time::sleep(Duration::from_millis(id % 30)).await;
-    if id % 10 == 0 {
+    if id.is_multiple_of(10) {
         return Err(format!("user {id} not found"));
     }
     Ok(format!("user {id}"))

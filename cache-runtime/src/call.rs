@@ -8,8 +8,15 @@
 //!                                                -> Err: serve the fail-safe copy if any
 //!                             -> (wait) clone the leader's value, or compute alone
 //! ```
-//! Tiers never call each other; a remote tier slots in between the flight join and the
-//! computation.
+//! Tiers never call each other. With the `redis` feature the remote tier slots in between
+//! the flight join and the computation of an async call:
+//!
+//! ```text
+//! lead:    (remote read: GET key + generations, one round trip) -> current entry: decode,
+//!          fill L1 with its remaining TTL, publish to waiters, Hit
+//!          -> otherwise compute -> Ok: store in L1, write to Redis in the background
+//! ```
+//! Synchronous calls, bypass scopes and `Tier::Local` caches never touch Redis.
 
 use std::any::Any;
 use std::future::Future;
@@ -19,6 +26,8 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
+#[cfg(feature = "redis")]
+use std::time::Duration;
 use std::time::Instant;
 
 use crate::adapter::Adapter;
@@ -83,6 +92,17 @@ struct Start {
     epoch: u64,
     generation: u64,
     tags: Box<[(Arc<crate::runtime::TagState>, u64)]>,
+    /// The remote generations read before computing: the right to write to Redis.
+    #[cfg(feature = "redis")]
+    remote: Option<crate::l2::Stamp>,
+}
+
+/// A current entry read from Redis and decoded.
+#[cfg(feature = "redis")]
+struct RemoteHit<V> {
+    value: V,
+    header: crate::l2::Header,
+    len: usize,
 }
 
 enum Joined<R> {
@@ -201,7 +221,12 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
                 },
             }
         };
-        let start = self.start();
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+        let mut start = self.start();
+        #[cfg(feature = "redis")]
+        if let Some(hit) = self.consult_remote(&mut start).await {
+            return self.finish_remote(lead, hit, start);
+        }
         let result = CatchUnwind { fut: f() }.await;
         self.finish(lead, result, start)
     }
@@ -239,8 +264,11 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         let Some(lead) = self.lead_refresh() else {
             return;
         };
-        let start = self.start();
+        #[cfg_attr(not(feature = "redis"), allow(unused_mut))]
+        let mut start = self.start();
         handle.spawn(async move {
+            #[cfg(feature = "redis")]
+            self.consult_remote(&mut start).await;
             let result = CatchUnwind { fut: f() }.await;
             self.finish_background(lead, result, start);
         });
@@ -274,6 +302,8 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             epoch: cache.epoch.load(Ordering::SeqCst),
             generation: cache.generation.load(Ordering::SeqCst),
             tags: self.site.rt.tag_states(&self.tags),
+            #[cfg(feature = "redis")]
+            remote: None,
         }
     }
 
@@ -334,12 +364,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     }
 
     /// Stores a cacheable result, tells waiters, records the outcome.
-    fn finish(
-        self,
-        lead: Lead,
-        result: Result<R, Box<dyn Any + Send>>,
-        start: Start,
-    ) -> R {
+    fn finish(self, lead: Lead, result: Result<R, Box<dyn Any + Send>>, start: Start) -> R {
         let counters = &self.site.cache.counters;
         counters.record_compute(start.at.elapsed().as_nanos() as u64);
         let result = match result {
@@ -425,7 +450,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     /// The fail-safe copy, if it is still the entry under this key and still valid.
     fn usable_stale(&self) -> Option<Entry> {
         let prev = self.previous.as_ref()?;
-        if self.how != How::Normal || !prev.meta().is_current() || clock::now() >= prev.meta().stale_until {
+        if self.how != How::Normal
+            || !prev.meta().is_current()
+            || clock::now() >= prev.meta().stale_until
+        {
             return None;
         }
         let current = self.site.rt.l1.get(&self.key)?;
@@ -437,6 +465,16 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     fn store(&self, value: A::Value, start: Start) -> Entry {
         let site = &self.site;
         let counters = &site.cache.counters;
+        // With a remote write ahead the bytes are kept; otherwise only counted.
+        #[cfg(feature = "redis")]
+        let (encoded, body) = match (&start.remote, self.remote_tier()) {
+            (Some(_), Some(_)) => match MessagePack.encode(&value) {
+                Ok(b) => (Ok(b.len()), Some(b)),
+                Err(e) => (Err(e), None),
+            },
+            _ => (MessagePack.encoded_len(&value), None),
+        };
+        #[cfg(not(feature = "redis"))]
         let encoded = MessagePack.encoded_len(&value);
         let mut storable = true;
         let weight = match encoded {
@@ -454,12 +492,37 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
                 0
             }
         };
-        let (fresh_until, stale_until, refresh_after) = site.policy.deadlines(clock::now());
-        let entry: Entry = Arc::new(Slot {
+        let deadlines = site.policy.deadlines(clock::now());
+        let entry = self.entry(value, start.generation, start.tags, deadlines, weight);
+        if storable {
+            #[cfg(feature = "redis")]
+            let local = site.tier != crate::l2::Tier::Remote;
+            #[cfg(not(feature = "redis"))]
+            let local = true;
+            if local {
+                self.keep(&entry, start.epoch);
+            }
+            #[cfg(feature = "redis")]
+            if let (Some(stamp), Some(body)) = (start.remote, body) {
+                self.write_remote(&entry, stamp, body, start.epoch);
+            }
+        }
+        entry
+    }
+
+    fn entry(
+        &self,
+        value: A::Value,
+        generation: u64,
+        tags: Box<[(Arc<crate::runtime::TagState>, u64)]>,
+        (fresh_until, stale_until, refresh_after): (u64, u64, u64),
+        weight: u64,
+    ) -> Entry {
+        Arc::new(Slot {
             meta: Meta {
-                cache: Arc::clone(&site.cache),
-                generation: start.generation,
-                tags: start.tags,
+                cache: Arc::clone(&self.site.cache),
+                generation,
+                tags,
                 fresh_until,
                 stale_until,
                 refresh_after,
@@ -468,15 +531,186 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
                 counted: AtomicBool::new(false),
             },
             value,
-        });
-        if storable {
-            site.rt.l1.insert(&self.key, Arc::clone(&entry));
-            // An invalidation since the computation began: take the entry back out. One
-            // that comes after this check removes it itself.
-            if site.cache.epoch.load(Ordering::SeqCst) != start.epoch {
-                site.rt.l1.remove_exact(&self.key, &entry);
-            }
+        })
+    }
+
+    /// Inserts an entry in L1, unless an invalidation ran since `epoch` was read.
+    fn keep(&self, entry: &Entry, epoch: u64) {
+        let site = &self.site;
+        site.rt.l1.insert(&self.key, Arc::clone(entry));
+        // An invalidation since the computation began: take the entry back out. One
+        // that comes after this check removes it itself.
+        if site.cache.epoch.load(Ordering::SeqCst) != epoch {
+            site.rt.l1.remove_exact(&self.key, entry);
         }
-        entry
+    }
+
+    /// The remote tier, if this call may use it.
+    #[cfg(feature = "redis")]
+    fn remote_tier(&self) -> Option<&crate::l2::L2> {
+        if self.how == How::Bypass || self.site.tier == crate::l2::Tier::Local {
+            return None;
+        }
+        self.site.rt.l2.as_ref()
+    }
+
+    /// Reads Redis before computing: the entry itself for a normal call (returned when
+    /// current and decodable), and in every case the generations that give the right to
+    /// write the result. Never fails: trouble is counted and is a miss.
+    #[cfg(feature = "redis")]
+    async fn consult_remote(&self, start: &mut Start) -> Option<RemoteHit<A::Value>> {
+        use crate::l2::{Fail, Found, Read};
+        let l2 = self.remote_tier()?;
+        let site = &self.site;
+        let want = self.how == How::Normal;
+        let value_type = std::any::type_name::<A::Value>();
+        site.cache.note_remote(site.version, value_type);
+        let key = crate::key::CacheKey::from_encoded(
+            &site.rt.namespace,
+            self.name,
+            site.version,
+            value_type,
+            &self.key[crate::key::PREFIX..],
+        )
+        .to_string();
+        let began = Instant::now();
+        let read = l2.read(key, self.name, &self.tags, want).await;
+        let c = &site.cache.counters.l2;
+        let hit = match read {
+            Read::Failed(Fail::Skipped) => {
+                if want {
+                    Counters::bump(&c.skipped);
+                }
+                None
+            }
+            Read::Failed(Fail::Timeout) => {
+                Counters::bump(&c.timeouts);
+                None
+            }
+            Read::Failed(Fail::Error) => {
+                Counters::bump(&c.errors);
+                None
+            }
+            Read::Done { stamp, found } => {
+                c.reads.fetch_add(1, Ordering::Relaxed);
+                c.read_nanos
+                    .fetch_add(began.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                let hit = match found {
+                    Found::Entry(f) => match MessagePack.decode::<A::Value>(f.body()) {
+                        Ok(value) => Some(RemoteHit {
+                            value,
+                            len: f.body().len(),
+                            header: f.header,
+                        }),
+                        Err(e) => {
+                            Counters::bump(&c.decode_failures);
+                            tracing::warn!(cache = self.name, error = %e, "entry in redis does not decode as this cache's value type: recomputing");
+                            None
+                        }
+                    },
+                    Found::Corrupt(why) => {
+                        Counters::bump(&c.decode_failures);
+                        tracing::warn!(cache = self.name, reason = ?why, "foreign bytes under a cache key in redis: recomputing");
+                        None
+                    }
+                    Found::Nothing | Found::Outdated => {
+                        if want {
+                            Counters::bump(&c.misses);
+                        }
+                        None
+                    }
+                };
+                if hit.is_some() {
+                    Counters::bump(&c.hits);
+                } else {
+                    start.remote = Some(stamp);
+                }
+                hit
+            }
+        };
+        start.at = Instant::now();
+        hit
+    }
+
+    /// Serves an entry read from Redis: fills L1, tells waiters, records a hit.
+    #[cfg(feature = "redis")]
+    fn finish_remote(self, lead: Lead, hit: RemoteHit<A::Value>, start: Start) -> R {
+        let site = &self.site;
+        let policy = &site.policy;
+        let now = clock::now();
+        let now_ms = crate::l2::unix_ms();
+        let h = &hit.header;
+        let ms =
+            |until_ms: u64| clock::ticks(Duration::from_millis(until_ms.saturating_sub(now_ms)));
+        // The remaining TTL only, and never more than this instance's own TTL.
+        let fresh_until =
+            now.saturating_add(ms(h.created_ms.saturating_add(h.ttl_ms)).min(policy.ttl));
+        let stale_until = fresh_until.saturating_add(policy.stale);
+        let refresh_after = if policy.refresh_ahead > 0.0 {
+            let at = h
+                .created_ms
+                .saturating_add((h.ttl_ms as f64 * policy.refresh_ahead) as u64);
+            now.saturating_add(ms(at))
+        } else {
+            u64::MAX
+        };
+        let weight = hit.len as u64 + self.key.len() as u64 + ENTRY_OVERHEAD;
+        let fits = policy.max_bytes == 0 || hit.len as u64 <= policy.max_bytes;
+        let entry = self.entry(
+            hit.value,
+            start.generation,
+            start.tags,
+            (fresh_until, stale_until, refresh_after),
+            weight,
+        );
+        if fits && site.tier != crate::l2::Tier::Remote {
+            self.keep(&entry, start.epoch);
+        }
+        if let Lead::Flight(l) = lead {
+            l.finish(flight::Outcome::Value(Arc::clone(&entry)));
+        }
+        scope::record(self.name, Outcome::Hit);
+        tracing::debug!(cache = self.name, "hit in redis");
+        match l1::value_of::<A::Value>(&entry) {
+            Some(v) => self.adapter.rebuild(v.clone()),
+            None => unreachable!("an entry built from A::Value downcasts to it"),
+        }
+    }
+
+    /// Writes a stored value to Redis in the background, unless it was invalidated while
+    /// it was computed (locally, or remotely as far as the backplane has told).
+    #[cfg(feature = "redis")]
+    fn write_remote(&self, entry: &Entry, stamp: crate::l2::Stamp, body: Vec<u8>, epoch: u64) {
+        use crate::l2::Fail;
+        let Some(l2) = self.remote_tier() else {
+            return;
+        };
+        let site = &self.site;
+        let meta = entry.meta();
+        if site.cache.epoch.load(Ordering::SeqCst) != epoch
+            || !meta.is_current()
+            || body.len() > crate::codec::MAX_DECODE_BYTES
+        {
+            return;
+        }
+        let to_duration = |ticks: u64| Duration::from(coarsetime::Duration::from_ticks(ticks));
+        let ttl = to_duration(meta.fresh_until.saturating_sub(clock::now()));
+        let stale = to_duration(meta.stale_until.saturating_sub(meta.fresh_until));
+        let announce = crate::backplane::Message::Write {
+            name: self.name.to_owned(),
+            version: site.version,
+            key: self.key[crate::key::PREFIX..].to_vec(),
+        }
+        .encode(l2.shared().instance);
+        let cache = Arc::clone(&site.cache);
+        l2.write(stamp, ttl, stale, body, announce, move |r| {
+            let c = &cache.counters.l2;
+            match r {
+                Ok(()) => Counters::bump(&c.writes),
+                Err(Fail::Error) => Counters::bump(&c.errors),
+                Err(Fail::Timeout) => Counters::bump(&c.timeouts),
+                Err(Fail::Skipped) => {}
+            }
+        });
     }
 }

@@ -577,7 +577,10 @@ mod tests {
     fn different_values_encode_differently() {
         // Adjacent strings cannot run into each other.
         assert_ne!(enc(&("ab", "c")), enc(&("a", "bc")));
-        assert_ne!(enc(&(vec![1u8, 2], vec![3u8])), enc(&(vec![1u8], vec![2u8, 3])));
+        assert_ne!(
+            enc(&(vec![1u8, 2], vec![3u8])),
+            enc(&(vec![1u8], vec![2u8, 3]))
+        );
         assert_ne!(enc(&Some(0u32)), enc(&None::<u32>));
         assert_ne!(enc(&-1i64), enc(&1i64));
         assert_ne!(enc(&1.5f64), enc(&2.5f64));
@@ -589,8 +592,14 @@ mod tests {
             b: Option<u32>,
         }
         assert_ne!(
-            enc(&Q { a: Some(1), b: None }),
-            enc(&Q { a: None, b: Some(1) })
+            enc(&Q {
+                a: Some(1),
+                b: None
+            }),
+            enc(&Q {
+                a: None,
+                b: Some(1)
+            })
         );
     }
 

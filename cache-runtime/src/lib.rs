@@ -64,15 +64,51 @@
 //! - `axum`: `Json<T>` and `Result<Json<T>, E>` return types cache `T`.
 //! - `metrics`: timer figures are also emitted through the `metrics` facade.
 //! - `postcard`: the [`codec::Postcard`] codec (compact, not self-describing).
+//! - `redis`: Redis as a second tier shared by every instance, with a pub/sub backplane;
+//!   see [Two tiers](#two-tiers-feature-redis).
+//!
+//! # Two tiers (feature `redis`)
+//!
+//! With `CacheRuntimeBuilder::redis`, every cache becomes two-tier: a hit in process
+//! costs no I/O; a miss there reads Redis; a miss in both computes once and writes both.
+//! Instances sharing one Redis and namespace stay coherent through a backplane.
+//!
+//! - **Where Redis sits in a call.** Only the leader of a single-flight reads Redis, after
+//!   joining and before computing, so concurrent misses of one key cost one read. A hit
+//!   fills the in-process tier with the entry's *remaining* TTL and is reported as a hit;
+//!   a miss computes, and the value is written to Redis in the background (the caller
+//!   never waits for it), with an expiry of its TTL plus its `stale_if_error` window.
+//! - **Synchronous functions** are cached in process only: a thread that is not inside
+//!   an async runtime has nothing to wait on Redis with.
+//! - **Failures.** Every Redis operation has a deadline
+//!   (`redis_timeout`, default 50 ms); a failed or
+//!   late read is a miss, a failed or late write is dropped. After 5 consecutive failures
+//!   Redis is skipped for 2 s, then probed. A call never fails, hangs or panics because of
+//!   Redis; the runtime starts while Redis is down and uses it once it answers.
+//! - **Foreign bytes** under a key (corrupt, another format version, another type) are a
+//!   counted miss (`l2.decode_failures`) and are overwritten by the fresh value.
+//! - **Invalidation.** `invalidate` deletes the key in Redis; `invalidate_all` and
+//!   `invalidate_tag` bump generation counters in Redis that every read checks in the
+//!   same round trip, so no keyspace scan is needed and no instance reads an invalidated
+//!   entry from Redis once the invalidation has landed. Each is announced on the
+//!   backplane and the other instances drop their in-process copies (typically within a
+//!   millisecond on a LAN); an instance whose subscription was interrupted clears its
+//!   in-process tier when it resubscribes.
+//! - **Per cache:** `CacheRuntimeBuilder::cache_tier` chooses `Tier::Both`,
+//!   `Tier::Local` or `Tier::Remote`.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod adapter;
+#[cfg(feature = "redis")]
+mod backplane;
 mod call;
 mod clock;
 pub mod codec;
 mod flight;
 mod key;
 mod l1;
+#[cfg(feature = "redis")]
+mod l2;
 mod policy;
 mod runtime;
 mod scope;
@@ -96,6 +132,12 @@ pub use runtime::{
 pub use scope::{CallOutcome, Outcome, Outcomes, Scope, Scoped};
 pub use stats::{CacheStats, L1Stats, RuntimeStats};
 pub use timer::{TimerStats, reset_timers, timers};
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use {
+    l2::Tier,
+    stats::{CircuitState, L2CacheStats, L2Stats},
+};
 
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

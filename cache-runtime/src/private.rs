@@ -7,7 +7,7 @@ use serde::Serialize;
 
 pub use crate::adapter::{Adapter, ErrKind, IsOption, Kind, err_kind, kind, option_whole};
 pub use crate::call::{Lookup, Ticket};
-pub use crate::timer::{TimerSite, Timed, time_async, time_sync};
+pub use crate::timer::{Timed, TimerSite, time_async, time_sync};
 
 use crate::key::{self, KeyBuf};
 use crate::runtime::{self, CacheRuntime, SiteState};
@@ -101,7 +101,11 @@ pub fn tag<S: AsRef<str>>(s: S) -> String {
 
 /// Looks a call up in the global runtime.
 #[inline]
-pub fn lookup<R, A: Adapter<R>>(site: &'static CacheSite, key: KeyBytes, adapter: A) -> Lookup<R, A> {
+pub fn lookup<R, A: Adapter<R>>(
+    site: &'static CacheSite,
+    key: KeyBytes,
+    adapter: A,
+) -> Lookup<R, A> {
     crate::call::lookup(site.global_state(), site.spec.name, key.0, adapter)
 }
 

@@ -9,7 +9,7 @@ use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
 use crate::flight::Flights;
-use crate::key::{self, PREFIX};
+use crate::key::{self, KeyBuf, PREFIX};
 use crate::l1::L1;
 use crate::policy::{CacheOverride, Policy};
 use crate::private::SiteSpec;
@@ -32,6 +32,24 @@ pub(crate) struct CacheState {
     /// The versions call sites have used, so `invalidate` reaches each.
     versions: RwLock<Vec<u32>>,
     pub(crate) counters: Counters,
+    /// The versions and value types this instance has used with the remote tier, so
+    /// `invalidate` can name the Redis keys of a key value.
+    #[cfg(feature = "redis")]
+    remote_types: RwLock<Vec<(u32, &'static str)>>,
+}
+
+#[cfg(feature = "redis")]
+impl CacheState {
+    /// Records that entries of `version` and `value_type` may be in the remote tier.
+    pub(crate) fn note_remote(&self, version: u32, value_type: &'static str) {
+        if self.remote_types.read().contains(&(version, value_type)) {
+            return;
+        }
+        let mut types = self.remote_types.write();
+        if !types.contains(&(version, value_type)) {
+            types.push((version, value_type));
+        }
+    }
 }
 
 /// One tag's generation; `invalidate_tag` bumps it.
@@ -45,6 +63,8 @@ pub(crate) struct SiteState {
     pub(crate) cache: Arc<CacheState>,
     pub(crate) policy: Policy,
     pub(crate) version: u32,
+    #[cfg(feature = "redis")]
+    pub(crate) tier: crate::l2::Tier,
 }
 
 pub(crate) struct Inner {
@@ -59,6 +79,11 @@ pub(crate) struct Inner {
     tags: Mutex<HashMap<Box<str>, Weak<TagState>>>,
     /// Where each cache name was first declared, to warn about two functions sharing one.
     owners: Mutex<HashMap<&'static str, &'static str>>,
+    /// The remote tier, when configured and started.
+    #[cfg(feature = "redis")]
+    pub(crate) l2: Option<crate::l2::L2>,
+    #[cfg(feature = "redis")]
+    tiers: HashMap<String, crate::l2::Tier>,
 }
 
 impl Inner {
@@ -76,6 +101,8 @@ impl Inner {
                 epoch: AtomicU64::new(0),
                 versions: RwLock::new(Vec::new()),
                 counters: Counters::default(),
+                #[cfg(feature = "redis")]
+                remote_types: RwLock::new(Vec::new()),
             })
         }))
     }
@@ -114,7 +141,58 @@ impl Inner {
             ),
             cache,
             version: spec.version,
+            #[cfg(feature = "redis")]
+            tier: self.tiers.get(spec.name).copied().unwrap_or_default(),
         }
+    }
+
+    /// Removes the entries of one encoded key value (prefix left for the stamp) under every
+    /// version of `cache`; a computation of it already running will not store.
+    fn invalidate_key_local(&self, cache: &CacheState, buf: &mut KeyBuf) -> bool {
+        // Bump first: a fill that re-checks the epoch after inserting removes its own
+        // entry, and one that inserted before the bump is removed below.
+        cache.epoch.fetch_add(1, Ordering::SeqCst);
+        let versions = cache.versions.read().clone();
+        let mut removed = false;
+        for v in versions {
+            stamp(buf, cache.id, v);
+            removed |= self.l1.remove(buf);
+        }
+        removed
+    }
+
+    fn invalidate_all_local(&self, cache: &CacheState) {
+        cache.generation.fetch_add(1, Ordering::SeqCst);
+        cache.epoch.fetch_add(1, Ordering::SeqCst);
+        self.l1.purge(cache.id);
+    }
+
+    fn invalidate_tag_local(&self, tag: &str) {
+        let state = self.tags.lock().get(tag).and_then(Weak::upgrade);
+        if let Some(s) = state {
+            s.generation.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// The Redis keys of an encoded key value under every version and value type this
+    /// instance has used with the remote tier.
+    #[cfg(feature = "redis")]
+    fn remote_keys(&self, cache: &CacheState, encoded: &[u8]) -> Vec<String> {
+        cache
+            .remote_types
+            .read()
+            .iter()
+            .map(|&(version, value_type)| {
+                crate::key::CacheKey::from_encoded(
+                    &self.namespace,
+                    &cache.name,
+                    version,
+                    value_type,
+                    encoded,
+                )
+                .to_string()
+            })
+            .collect()
     }
 
     /// The tag states of `tags` with their current generations.
@@ -236,6 +314,12 @@ pub struct CacheRuntimeBuilder {
     default_ttl: Duration,
     jitter: f64,
     overrides: HashMap<String, CacheOverride>,
+    #[cfg(feature = "redis")]
+    redis: Option<String>,
+    #[cfg(feature = "redis")]
+    redis_timeout: Duration,
+    #[cfg(feature = "redis")]
+    tiers: HashMap<String, crate::l2::Tier>,
 }
 
 impl CacheRuntime {
@@ -252,6 +336,12 @@ impl CacheRuntime {
             default_ttl: DEFAULT_TTL,
             jitter: 0.0,
             overrides: HashMap::new(),
+            #[cfg(feature = "redis")]
+            redis: None,
+            #[cfg(feature = "redis")]
+            redis_timeout: crate::l2::DEFAULT_TIMEOUT,
+            #[cfg(feature = "redis")]
+            tiers: HashMap::new(),
         }
     }
 
@@ -261,6 +351,12 @@ impl CacheRuntime {
     /// its result. Returns whether an entry was removed. (For generic functions, whose
     /// keys include their type parameters, use [`invalidate_all`](Self::invalidate_all) or
     /// tags.)
+    ///
+    /// With a remote tier (feature `redis`) it also deletes the Redis copies and tells the
+    /// other instances, which drop theirs; that runs in the background, and until Redis
+    /// has acknowledged it this instance does not read Redis. An instance that never used
+    /// the cache cannot name its Redis keys (they include the value type): the instances
+    /// that did delete them when the announcement reaches them.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -276,21 +372,33 @@ impl CacheRuntime {
     /// # }
     /// ```
     pub fn invalidate<K: Serialize + ?Sized>(&self, name: &str, key_value: &K) -> bool {
-        let Some(cache) = self.inner.existing_cache(name) else {
+        let cache = self.inner.existing_cache(name);
+        #[cfg(not(feature = "redis"))]
+        if cache.is_none() {
             return false;
-        };
-        Counters::bump(&cache.counters.invalidations);
+        }
+        if let Some(c) = &cache {
+            Counters::bump(&c.counters.invalidations);
+        }
         let Ok(mut buf) = key::encode_key(key_value, &[]) else {
             return false;
         };
-        // Bump first: a fill that re-checks the epoch after inserting removes its own
-        // entry, and one that inserted before the bump is removed below.
-        cache.epoch.fetch_add(1, Ordering::SeqCst);
-        let versions = cache.versions.read().clone();
-        let mut removed = false;
-        for v in versions {
-            stamp(&mut buf, cache.id, v);
-            removed |= self.inner.l1.remove(&buf);
+        let removed = match &cache {
+            Some(c) => self.inner.invalidate_key_local(c, &mut buf),
+            None => false,
+        };
+        #[cfg(feature = "redis")]
+        if let Some(l2) = &self.inner.l2 {
+            let keys = match &cache {
+                Some(c) => self.inner.remote_keys(c, &buf[PREFIX..]),
+                None => Vec::new(),
+            };
+            let msg = crate::backplane::Message::Key {
+                name: name.to_owned(),
+                key: buf[PREFIX..].to_vec(),
+                deleted: !keys.is_empty(),
+            };
+            l2.delete(keys, Some(msg.encode(l2.shared().instance)));
         }
         tracing::debug!(cache = name, removed, "invalidate");
         removed
@@ -299,17 +407,26 @@ impl CacheRuntime {
     /// Removes every entry of cache `name`, including fail-safe copies kept for
     /// `stale_if_error`.
     ///
+    /// With a remote tier (feature `redis`) it also increments the cache's generation in
+    /// Redis, which every read checks (no keyspace scan), and tells the other instances.
+    ///
     /// ```
     /// cache_runtime::global().invalidate_all("users");
     /// ```
     pub fn invalidate_all(&self, name: &str) {
+        #[cfg(feature = "redis")]
+        if let Some(l2) = &self.inner.l2 {
+            let shared = l2.shared();
+            let msg = crate::backplane::Message::All {
+                name: name.to_owned(),
+            };
+            l2.bump(shared.generation_key(name), msg.encode(shared.instance));
+        }
         let Some(cache) = self.inner.existing_cache(name) else {
             return;
         };
         Counters::bump(&cache.counters.invalidations);
-        cache.generation.fetch_add(1, Ordering::SeqCst);
-        cache.epoch.fetch_add(1, Ordering::SeqCst);
-        self.inner.l1.purge(cache.id);
+        self.inner.invalidate_all_local(&cache);
         tracing::debug!(cache = name, "invalidate_all");
     }
 
@@ -317,13 +434,21 @@ impl CacheRuntime {
     /// (`#[cache_result(..., tags = [...])]`). Entries become unreachable at once and
     /// their memory is reclaimed as they are evicted or replaced.
     ///
+    /// With a remote tier (feature `redis`) it also increments the tag's generation in
+    /// Redis, which every read of a tagged entry checks, and tells the other instances.
+    ///
     /// ```
     /// cache_runtime::global().invalidate_tag("channel:42");
     /// ```
     pub fn invalidate_tag(&self, tag: &str) {
-        let state = self.inner.tags.lock().get(tag).and_then(Weak::upgrade);
-        if let Some(s) = state {
-            s.generation.fetch_add(1, Ordering::SeqCst);
+        self.inner.invalidate_tag_local(tag);
+        #[cfg(feature = "redis")]
+        if let Some(l2) = &self.inner.l2 {
+            let shared = l2.shared();
+            let msg = crate::backplane::Message::Tag {
+                tag: tag.to_owned(),
+            };
+            l2.bump(shared.tag_key(tag), msg.encode(shared.instance));
         }
         tracing::debug!(tag, "invalidate_tag");
     }
@@ -351,6 +476,26 @@ impl CacheRuntime {
                 capacity_bytes: self.inner.l1.capacity(),
             },
             caches,
+            #[cfg(feature = "redis")]
+            l2: self.inner.l2.as_ref().map(|l2| {
+                let c = &l2.shared().counters;
+                let ops = c.ops.load(Ordering::Relaxed);
+                crate::stats::L2Stats {
+                    connected: l2.connected(),
+                    circuit: l2.circuit(),
+                    errors: c.errors.load(Ordering::Relaxed),
+                    timeouts: c.timeouts.load(Ordering::Relaxed),
+                    skipped: c.skipped.load(Ordering::Relaxed),
+                    mean_latency_ms: if ops == 0 {
+                        0.0
+                    } else {
+                        c.op_nanos.load(Ordering::Relaxed) as f64 / ops as f64 / 1e6
+                    },
+                    backplane_sent: c.sent.load(Ordering::Relaxed),
+                    backplane_received: c.received.load(Ordering::Relaxed),
+                    backplane_resubscribed: c.resubscribed.load(Ordering::Relaxed),
+                }
+            }),
         }
     }
 
@@ -449,6 +594,69 @@ impl CacheRuntimeBuilder {
         self
     }
 
+    /// Adds Redis as a second tier shared by every instance using the same URL and
+    /// [namespace](Self::namespace), plus the backplane that keeps their in-process tiers
+    /// coherent. The connection is made in the background: the runtime serves from the
+    /// in-process tier (and by computing) until Redis answers, and whenever it fails.
+    /// An invalid URL is logged and leaves the runtime local only.
+    ///
+    /// Only `async` functions use Redis; synchronous ones are cached in process only.
+    ///
+    /// ```no_run
+    /// # #[tokio::main] async fn main() {
+    /// use std::time::Duration;
+    /// use cache_runtime::CacheRuntime;
+    ///
+    /// CacheRuntime::builder()
+    ///     .namespace("billing")
+    ///     .redis("redis://127.0.0.1:6379")
+    ///     .redis_timeout(Duration::from_millis(20))
+    ///     .install()
+    ///     .expect("installed before the first cached call");
+    /// # }
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis(mut self, url: impl Into<String>) -> Self {
+        self.redis = Some(url.into());
+        self
+    }
+
+    /// The deadline of every Redis operation (default 50 ms). A read that misses it is a
+    /// miss; a write that misses it is dropped. Only used with [`redis`](Self::redis).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = cache_runtime::CacheRuntime::builder()
+    ///     .redis("redis://127.0.0.1:6379")
+    ///     .redis_timeout(Duration::from_millis(10))
+    ///     .build();
+    /// # let _ = rt;
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn redis_timeout(mut self, deadline: Duration) -> Self {
+        self.redis_timeout = deadline;
+        self
+    }
+
+    /// Chooses the tiers cache `name` uses (default [`Tier::Both`](crate::Tier::Both)).
+    ///
+    /// ```
+    /// use cache_runtime::{CacheRuntime, Tier};
+    /// let rt = CacheRuntime::builder()
+    ///     .redis("redis://127.0.0.1:6379")
+    ///     .cache_tier("feature_flags", Tier::Local)
+    ///     .build();
+    /// # let _ = rt;
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn cache_tier(mut self, name: impl Into<String>, tier: crate::l2::Tier) -> Self {
+        self.tiers.insert(name.into(), tier);
+        self
+    }
+
     /// Turns cache `name` off: its function runs on every call.
     ///
     /// ```
@@ -468,7 +676,18 @@ impl CacheRuntimeBuilder {
     /// ```
     pub fn build(self) -> CacheRuntime {
         CacheRuntime {
-            inner: Arc::new(Inner {
+            inner: Arc::new_cyclic(|_me: &Weak<Inner>| Inner {
+                #[cfg(feature = "redis")]
+                l2: self.redis.as_ref().and_then(|url| {
+                    let me: Weak<dyn crate::backplane::Subscriber> = _me.clone();
+                    let config = crate::l2::Config {
+                        url: url.clone(),
+                        deadline: self.redis_timeout,
+                    };
+                    crate::l2::L2::start(&config, &self.namespace, me)
+                }),
+                #[cfg(feature = "redis")]
+                tiers: self.tiers,
                 namespace: self.namespace,
                 l1: L1::new(self.max_bytes),
                 flights: Arc::new(Flights::new()),
@@ -501,6 +720,52 @@ impl CacheRuntimeBuilder {
             Err(InstallError)
         } else {
             Ok(installed)
+        }
+    }
+}
+
+#[cfg(feature = "redis")]
+impl crate::backplane::Subscriber for Inner {
+    fn on_message(&self, msg: crate::backplane::Message) {
+        use crate::backplane::Message;
+        match msg {
+            Message::Key { name, key, deleted } => {
+                let Some(cache) = self.existing_cache(&name) else {
+                    return;
+                };
+                let mut buf = KeyBuf::from_slice(&[0; PREFIX]);
+                buf.extend_from_slice(&key);
+                self.invalidate_key_local(&cache, &mut buf);
+                if !deleted {
+                    // The sender could not name the Redis keys; this instance can.
+                    let keys = self.remote_keys(&cache, &key);
+                    if let (Some(l2), false) = (&self.l2, keys.is_empty()) {
+                        l2.delete(keys, None);
+                    }
+                }
+            }
+            Message::All { name } => {
+                if let Some(cache) = self.existing_cache(&name) {
+                    self.invalidate_all_local(&cache);
+                }
+            }
+            Message::Tag { tag } => self.invalidate_tag_local(&tag),
+            Message::Write { name, version, key } => {
+                let Some(cache) = self.existing_cache(&name) else {
+                    return;
+                };
+                let mut buf = KeyBuf::from_slice(&[0; PREFIX]);
+                buf.extend_from_slice(&key);
+                stamp(&mut buf, cache.id, version);
+                self.l1.remove(&buf);
+            }
+        }
+    }
+
+    fn on_resubscribed(&self) {
+        let caches: Vec<_> = self.caches.read().values().cloned().collect();
+        for cache in caches {
+            self.invalidate_all_local(&cache);
         }
     }
 }

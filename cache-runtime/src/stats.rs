@@ -61,6 +61,44 @@ pub(crate) struct Counters {
     pub(crate) bytes: AtomicU64,
     pub(crate) computes: AtomicU64,
     pub(crate) compute_nanos: AtomicU64,
+    #[cfg(feature = "redis")]
+    pub(crate) l2: L2Counters,
+}
+
+/// The remote-tier counters of one cache name.
+#[cfg(feature = "redis")]
+#[derive(Default)]
+pub(crate) struct L2Counters {
+    pub(crate) hits: AtomicU64,
+    pub(crate) misses: AtomicU64,
+    pub(crate) errors: AtomicU64,
+    pub(crate) timeouts: AtomicU64,
+    pub(crate) decode_failures: AtomicU64,
+    pub(crate) skipped: AtomicU64,
+    pub(crate) writes: AtomicU64,
+    pub(crate) reads: AtomicU64,
+    pub(crate) read_nanos: AtomicU64,
+}
+
+#[cfg(feature = "redis")]
+impl L2Counters {
+    fn snapshot(&self) -> L2CacheStats {
+        let reads = self.reads.load(Relaxed);
+        L2CacheStats {
+            hits: self.hits.load(Relaxed),
+            misses: self.misses.load(Relaxed),
+            errors: self.errors.load(Relaxed),
+            timeouts: self.timeouts.load(Relaxed),
+            decode_failures: self.decode_failures.load(Relaxed),
+            skipped: self.skipped.load(Relaxed),
+            writes: self.writes.load(Relaxed),
+            mean_read_ms: if reads == 0 {
+                0.0
+            } else {
+                self.read_nanos.load(Relaxed) as f64 / reads as f64 / 1e6
+            },
+        }
+    }
 }
 
 impl Counters {
@@ -103,6 +141,8 @@ impl Counters {
             } else {
                 hits as f64 / lookups as f64
             },
+            #[cfg(feature = "redis")]
+            l2: self.l2.snapshot(),
         }
     }
 }
@@ -111,7 +151,8 @@ impl Counters {
 ///
 /// `hits + misses` is the number of lookups; `coalesced` counts misses that waited for a
 /// concurrent caller's computation instead of computing; `computes` counts runs of the
-/// function body.
+/// function body. `hits` and `misses` are those of the in-process tier; with the `redis`
+/// feature, `l2` counts what its misses found in Redis.
 ///
 /// ```
 /// let stats = cache_runtime::global().stats();
@@ -153,6 +194,112 @@ pub struct CacheStats {
     pub mean_compute_ms: f64,
     /// `hits / (hits + misses)`, 0 when there were no lookups.
     pub hit_ratio: f64,
+    /// The remote tier's figures for this cache (all 0 without a remote tier).
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    #[serde(default)]
+    pub l2: L2CacheStats,
+}
+
+/// Figures of one cache in the remote tier.
+///
+/// A miss in process that leads its computation reads Redis once and ends up in exactly
+/// one of `hits`, `misses`, `errors`, `timeouts`, `decode_failures` or `skipped`; `errors`
+/// and `timeouts` also count failed background writes.
+///
+/// ```
+/// # #[cfg(feature = "redis")] {
+/// let stats = cache_runtime::global().stats();
+/// for c in &stats.caches {
+///     println!("{}: {} from redis, {} decode failures", c.name, c.l2.hits, c.l2.decode_failures);
+/// }
+/// # }
+/// ```
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub struct L2CacheStats {
+    /// Reads that found a current entry in Redis (filled in process, not computed).
+    pub hits: u64,
+    /// Reads that found no entry, or an invalidated or expired one.
+    pub misses: u64,
+    /// Reads and writes that failed (connection or server error).
+    pub errors: u64,
+    /// Reads and writes that got no answer within the deadline.
+    pub timeouts: u64,
+    /// Reads that found bytes that are not an entry of this format and value type; the
+    /// entry is overwritten by the value computed next.
+    pub decode_failures: u64,
+    /// Reads not attempted: not connected yet, circuit open, or an invalidation of this
+    /// instance still on its way.
+    pub skipped: u64,
+    /// Values written to Redis.
+    pub writes: u64,
+    /// Mean duration of a successful read as the caller saw it, in milliseconds.
+    pub mean_read_ms: f64,
+}
+
+/// State of the remote tier's circuit breaker.
+///
+/// ```
+/// use cache_runtime::CircuitState;
+/// assert_eq!(serde_json::to_string(&CircuitState::HalfOpen).unwrap(), "\"half_open\"");
+/// ```
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum CircuitState {
+    /// Redis is used.
+    Closed,
+    /// Redis failed repeatedly and is skipped until the cool-down ends.
+    Open,
+    /// One probe is on its way to Redis; other calls skip it until it answers.
+    HalfOpen,
+}
+
+#[cfg(feature = "redis")]
+impl CircuitState {
+    fn gauge(self) -> u8 {
+        match self {
+            CircuitState::Closed => 0,
+            CircuitState::HalfOpen => 1,
+            CircuitState::Open => 2,
+        }
+    }
+}
+
+/// Figures of the remote tier as a whole.
+///
+/// ```
+/// # #[cfg(feature = "redis")] {
+/// if let Some(l2) = cache_runtime::global().stats().l2 {
+///     println!("redis: {:?}, {} errors, {} backplane messages in", l2.circuit, l2.errors, l2.backplane_received);
+/// }
+/// # }
+/// ```
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct L2Stats {
+    /// Whether the connection has been established (it reconnects by itself after that).
+    pub connected: bool,
+    /// The circuit breaker's state.
+    pub circuit: CircuitState,
+    /// Operations of any kind (reads, writes, invalidations) that failed.
+    pub errors: u64,
+    /// Operations of any kind that got no answer within the deadline.
+    pub timeouts: u64,
+    /// Operations not attempted (not connected, circuit open, invalidation in flight).
+    pub skipped: u64,
+    /// Mean duration of a successful operation on the Redis thread, in milliseconds.
+    pub mean_latency_ms: f64,
+    /// Messages this instance announced on the backplane.
+    pub backplane_sent: u64,
+    /// Messages of other instances received on the backplane.
+    pub backplane_received: u64,
+    /// Times the backplane subscription was re-established (each clears the in-process tier).
+    pub backplane_resubscribed: u64,
 }
 
 /// Figures of the in-process tier as a whole.
@@ -186,6 +333,11 @@ pub struct RuntimeStats {
     pub l1: L1Stats,
     /// One entry per cache name, sorted by name.
     pub caches: Vec<CacheStats>,
+    /// The remote tier, when one is configured.
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    #[serde(default)]
+    pub l2: Option<L2Stats>,
 }
 
 impl RuntimeStats {
@@ -211,20 +363,79 @@ pub(crate) fn escape_label(v: &str) -> String {
 pub(crate) fn render_prometheus(stats: &RuntimeStats, out: &mut String) {
     type Field = fn(&CacheStats) -> f64;
     let families: [(&str, &str, &str, Field); 14] = [
-        ("cache_hits_total", "counter", "Lookups answered from the cache.", |c| c.hits as f64),
-        ("cache_misses_total", "counter", "Lookups that found no fresh entry.", |c| c.misses as f64),
-        ("cache_coalesced_total", "counter", "Misses that waited for a concurrent computation.", |c| c.coalesced as f64),
-        ("cache_stale_served_total", "counter", "Expired values served because recomputation failed.", |c| c.stale_served as f64),
-        ("cache_refreshes_total", "counter", "Background refreshes started.", |c| c.refreshes as f64),
-        ("cache_errors_not_cached_total", "counter", "Err or None results not cached.", |c| c.errors_not_cached as f64),
-        ("cache_too_large_total", "counter", "Values over max_bytes, not cached.", |c| c.too_large as f64),
-        ("cache_encode_errors_total", "counter", "Calls run uncached because the key failed to encode.", |c| c.encode_errors as f64),
-        ("cache_evictions_total", "counter", "Entries evicted to stay within the byte budget.", |c| c.evictions as f64),
-        ("cache_invalidations_total", "counter", "Invalidation calls naming the cache.", |c| c.invalidations as f64),
-        ("cache_entries", "gauge", "Entries held.", |c| c.entries as f64),
+        (
+            "cache_hits_total",
+            "counter",
+            "Lookups answered from the cache.",
+            |c| c.hits as f64,
+        ),
+        (
+            "cache_misses_total",
+            "counter",
+            "Lookups that found no fresh entry.",
+            |c| c.misses as f64,
+        ),
+        (
+            "cache_coalesced_total",
+            "counter",
+            "Misses that waited for a concurrent computation.",
+            |c| c.coalesced as f64,
+        ),
+        (
+            "cache_stale_served_total",
+            "counter",
+            "Expired values served because recomputation failed.",
+            |c| c.stale_served as f64,
+        ),
+        (
+            "cache_refreshes_total",
+            "counter",
+            "Background refreshes started.",
+            |c| c.refreshes as f64,
+        ),
+        (
+            "cache_errors_not_cached_total",
+            "counter",
+            "Err or None results not cached.",
+            |c| c.errors_not_cached as f64,
+        ),
+        (
+            "cache_too_large_total",
+            "counter",
+            "Values over max_bytes, not cached.",
+            |c| c.too_large as f64,
+        ),
+        (
+            "cache_encode_errors_total",
+            "counter",
+            "Calls run uncached because the key failed to encode.",
+            |c| c.encode_errors as f64,
+        ),
+        (
+            "cache_evictions_total",
+            "counter",
+            "Entries evicted to stay within the byte budget.",
+            |c| c.evictions as f64,
+        ),
+        (
+            "cache_invalidations_total",
+            "counter",
+            "Invalidation calls naming the cache.",
+            |c| c.invalidations as f64,
+        ),
+        ("cache_entries", "gauge", "Entries held.", |c| {
+            c.entries as f64
+        }),
         ("cache_bytes", "gauge", "Bytes held.", |c| c.bytes as f64),
-        ("cache_compute_seconds_mean", "gauge", "Mean duration of a body run.", |c| c.mean_compute_ms / 1e3),
-        ("cache_hit_ratio", "gauge", "hits / (hits + misses).", |c| c.hit_ratio),
+        (
+            "cache_compute_seconds_mean",
+            "gauge",
+            "Mean duration of a body run.",
+            |c| c.mean_compute_ms / 1e3,
+        ),
+        ("cache_hit_ratio", "gauge", "hits / (hits + misses).", |c| {
+            c.hit_ratio
+        }),
     ];
     let ns = escape_label(&stats.namespace);
     for (name, kind, help, field) in families {
@@ -244,4 +455,137 @@ pub(crate) fn render_prometheus(stats: &RuntimeStats, out: &mut String) {
         "# HELP cache_l1_bytes Weighted bytes held by the in-process tier.\n# TYPE cache_l1_bytes gauge\ncache_l1_bytes{{namespace=\"{ns}\"}} {}\n# HELP cache_l1_capacity_bytes Byte budget of the in-process tier.\n# TYPE cache_l1_capacity_bytes gauge\ncache_l1_capacity_bytes{{namespace=\"{ns}\"}} {}\n# HELP cache_l1_entries Entries held by the in-process tier.\n# TYPE cache_l1_entries gauge\ncache_l1_entries{{namespace=\"{ns}\"}} {}",
         l1.bytes, l1.capacity_bytes, l1.entries
     );
+    #[cfg(feature = "redis")]
+    render_l2(stats, &ns, out);
+}
+
+#[cfg(feature = "redis")]
+fn render_l2(stats: &RuntimeStats, ns: &str, out: &mut String) {
+    type Field = fn(&L2CacheStats) -> f64;
+    let families: [(&str, &str, &str, Field); 8] = [
+        (
+            "cache_l2_hits_total",
+            "counter",
+            "Reads that found a current entry in Redis.",
+            |c| c.hits as f64,
+        ),
+        (
+            "cache_l2_misses_total",
+            "counter",
+            "Reads that found no current entry in Redis.",
+            |c| c.misses as f64,
+        ),
+        (
+            "cache_l2_errors_total",
+            "counter",
+            "Redis reads and writes that failed.",
+            |c| c.errors as f64,
+        ),
+        (
+            "cache_l2_timeouts_total",
+            "counter",
+            "Redis reads and writes past the deadline.",
+            |c| c.timeouts as f64,
+        ),
+        (
+            "cache_l2_decode_failures_total",
+            "counter",
+            "Redis entries that did not decode (overwritten).",
+            |c| c.decode_failures as f64,
+        ),
+        (
+            "cache_l2_skipped_total",
+            "counter",
+            "Redis reads skipped (circuit open, not connected).",
+            |c| c.skipped as f64,
+        ),
+        (
+            "cache_l2_writes_total",
+            "counter",
+            "Values written to Redis.",
+            |c| c.writes as f64,
+        ),
+        (
+            "cache_l2_read_seconds_mean",
+            "gauge",
+            "Mean duration of a successful Redis read.",
+            |c| c.mean_read_ms / 1e3,
+        ),
+    ];
+    for (name, kind, help, field) in families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for c in &stats.caches {
+            let _ = writeln!(
+                out,
+                "{name}{{namespace=\"{ns}\",cache=\"{}\"}} {}",
+                escape_label(&c.name),
+                field(&c.l2)
+            );
+        }
+    }
+    let Some(l2) = &stats.l2 else {
+        return;
+    };
+    let runtime: [(&str, &str, &str, f64); 9] = [
+        (
+            "cache_l2_connected",
+            "gauge",
+            "1 once the Redis connection is established.",
+            f64::from(u8::from(l2.connected)),
+        ),
+        (
+            "cache_l2_circuit_state",
+            "gauge",
+            "Circuit breaker: 0 closed, 1 half-open, 2 open.",
+            f64::from(l2.circuit.gauge()),
+        ),
+        (
+            "cache_l2_operation_errors_total",
+            "counter",
+            "Redis operations of any kind that failed.",
+            l2.errors as f64,
+        ),
+        (
+            "cache_l2_operation_timeouts_total",
+            "counter",
+            "Redis operations of any kind past the deadline.",
+            l2.timeouts as f64,
+        ),
+        (
+            "cache_l2_operations_skipped_total",
+            "counter",
+            "Redis operations not attempted.",
+            l2.skipped as f64,
+        ),
+        (
+            "cache_l2_latency_seconds_mean",
+            "gauge",
+            "Mean duration of a successful Redis operation.",
+            l2.mean_latency_ms / 1e3,
+        ),
+        (
+            "cache_backplane_sent_total",
+            "counter",
+            "Backplane messages sent.",
+            l2.backplane_sent as f64,
+        ),
+        (
+            "cache_backplane_received_total",
+            "counter",
+            "Backplane messages received from other instances.",
+            l2.backplane_received as f64,
+        ),
+        (
+            "cache_backplane_resubscribed_total",
+            "counter",
+            "Backplane resubscriptions (each clears the in-process tier).",
+            l2.backplane_resubscribed as f64,
+        ),
+    ];
+    for (name, kind, help, value) in runtime {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{namespace=\"{ns}\"}} {value}"
+        );
+    }
 }

@@ -127,7 +127,8 @@ async fn reference_arguments_key_by_value() {
     setup();
     let owned = String::from("sum");
     assert_eq!(total("sum", &[1, 2]).await, "sum=3");
-    assert_eq!(total(&owned, &vec![1, 2]).await, "sum=3");
+    let values: Vec<u32> = vec![1, 2];
+    assert_eq!(total(&owned, &values).await, "sum=3");
     assert_eq!(total("sum", &[1, 2, 0]).await, "sum=3");
     assert_eq!(REF_RUNS.load(SeqCst), 2);
     // The key value is the tuple of the inputs, here `(&str, &[u32])`.

@@ -1,0 +1,216 @@
+//! The remote tier when Redis dies, freezes or comes back: no call fails, hangs, panics or
+//! returns a wrong value, and the tier recovers by itself.
+
+#![cfg(feature = "redis")]
+
+mod common;
+mod support;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
+use std::time::{Duration, Instant};
+
+use cache_runtime::__private::CacheSite;
+use cache_runtime::{CacheKey, CircuitState};
+use common::{call_in, spec};
+use support::redis::RedisServer;
+use support::*;
+
+/// Each key has one right value, so a mixed-up answer shows.
+fn right(k: u64) -> Res {
+    Ok(format!("value-{k}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_redis_while_calls_run_fails_no_call() {
+    static SITE: CacheSite = CacheSite::new(spec("fail_kill", 60_000));
+    let mut server = RedisServer::start();
+    let rt = runtime(&server.url(), "kill");
+    connected(&rt).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks: Vec<_> = (0..8u64)
+        .map(|t| {
+            let (rt, stop) = (rt.clone(), Arc::clone(&stop));
+            tokio::spawn(async move {
+                let mut rng = fastrand::Rng::with_seed(t);
+                let (mut calls, mut slowest) = (0u32, Duration::ZERO);
+                while !stop.load(SeqCst) {
+                    // Mostly misses, so Redis is read and written all along; a hit does
+                    // not yield, so yield to keep the test's own timers running.
+                    tokio::task::yield_now().await;
+                    let k = rng.u64(0..100_000);
+                    let began = Instant::now();
+                    let v = call_in(&rt, &SITE, k, || async move {
+                        tokio::time::sleep(Duration::from_millis(1)).await;
+                        right(k)
+                    })
+                    .await;
+                    assert_eq!(v, right(k));
+                    slowest = slowest.max(began.elapsed());
+                    calls += 1;
+                }
+                (calls, slowest)
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kill();
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    stop.store(true, SeqCst);
+    let mut total = 0;
+    for t in tasks {
+        let (calls, slowest) = t.await.expect("no call panicked");
+        assert!(
+            slowest < Duration::from_millis(500),
+            "a call took {slowest:?}"
+        );
+        total += calls;
+    }
+    let s = stats_of(&rt, "fail_kill");
+    println!("{total} calls; l2 {:?}", s.l2);
+    assert!(
+        s.l2.errors + s.l2.timeouts + s.l2.skipped > 0,
+        "redis failures were counted"
+    );
+    assert!(
+        s.l2.writes > 0 && s.l2.misses > 0,
+        "redis was used before the kill"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frozen_redis_costs_at_most_the_deadline_then_the_circuit_opens() {
+    static SITE: CacheSite = CacheSite::new(spec("fail_pause", 60_000));
+    let server = RedisServer::start();
+    let (a, b) = (
+        runtime(&server.url(), "pause"),
+        runtime(&server.url(), "pause"),
+    );
+    connected(&a).await;
+    connected(&b).await;
+    server.pause();
+    let began = Instant::now();
+    for k in 0..20u64 {
+        let t = Instant::now();
+        assert_eq!(
+            call_in(&a, &SITE, k, || async move { right(k) }).await,
+            right(k)
+        );
+        // 50 ms deadline plus a compute of nothing, checked loosely.
+        assert!(
+            t.elapsed() < Duration::from_secs(1),
+            "call {k} took {:?}",
+            t.elapsed()
+        );
+    }
+    let frozen = began.elapsed();
+    let s = stats_of(&a, "fail_pause");
+    let l2 = a.stats().l2.expect("configured");
+    println!(
+        "20 calls against a frozen redis: {frozen:?}; {:?}; circuit {:?}",
+        s.l2, l2.circuit
+    );
+    assert!(s.l2.timeouts >= 5, "reads timed out: {:?}", s.l2);
+    assert!(
+        s.l2.skipped >= 10,
+        "then the circuit skipped redis: {:?}",
+        s.l2
+    );
+    assert_eq!(l2.circuit, CircuitState::Open);
+    assert!(frozen < Duration::from_secs(2), "{frozen:?}");
+
+    server.resume();
+    // After the cool-down a probe goes through and closes the circuit.
+    let mut k = 100;
+    let closed = loop {
+        call_in(&a, &SITE, k, || async move { right(k) })
+            .await
+            .expect("value");
+        if a.stats()
+            .l2
+            .is_some_and(|l| l.circuit == CircuitState::Closed)
+        {
+            break true;
+        }
+        if k > 1_000 {
+            break false;
+        }
+        k += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    assert!(closed, "the circuit closed again");
+    // And values flow through Redis again: b (idle while Redis was frozen) reads what a
+    // writes now.
+    let k = 5_000;
+    call_in(&a, &SITE, k, || async move { right(k) })
+        .await
+        .expect("value");
+    let key = CacheKey::new::<String, _>("pause", "fail_pause", 0, &(k,))
+        .expect("key")
+        .to_string();
+    let ok = eventually(Duration::from_secs(2), || {
+        server.cmd::<bool>(&[b"EXISTS", key.as_bytes()])
+    })
+    .await;
+    assert!(ok, "a wrote to redis again");
+    let runs = AtomicU32::new(0);
+    let v = call_in(&b, &SITE, k, || {
+        runs.fetch_add(1, SeqCst);
+        async move { right(k) }
+    })
+    .await;
+    assert_eq!((v, runs.load(SeqCst)), (right(k), 0));
+    assert_eq!(stats_of(&b, "fail_pause").l2.hits, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_a_restart_hits_resume_and_in_process_entries_are_cleared() {
+    static SITE: CacheSite = CacheSite::new(spec("fail_restart", 60_000));
+    let mut server = RedisServer::start();
+    let (a, b) = (
+        runtime(&server.url(), "restart"),
+        runtime(&server.url(), "restart"),
+    );
+    connected(&a).await;
+    connected(&b).await;
+    call_in(&a, &SITE, 1, || async { right(1) })
+        .await
+        .expect("value");
+    assert!(l1_has(&a, &SITE, 1));
+
+    server.restart();
+    // Both instances resubscribe and clear what they held: invalidations sent while they
+    // were cut off would otherwise be lost on them.
+    let ok = eventually(Duration::from_secs(5), || {
+        a.stats().l2.is_some_and(|l| l.backplane_resubscribed >= 1)
+    })
+    .await;
+    assert!(ok, "a resubscribed");
+    assert!(!l1_has(&a, &SITE, 1), "a cleared its in-process tier");
+
+    // L2 hits resume: a computes a new key, b reads it from Redis.
+    let began = Instant::now();
+    let runs = AtomicU32::new(0);
+    let mut k = 10;
+    let resumed = loop {
+        call_in(&a, &SITE, k, || async move { right(k) })
+            .await
+            .expect("value");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let v = call_in(&b, &SITE, k, || {
+            runs.fetch_add(1, SeqCst);
+            async move { right(k) }
+        })
+        .await;
+        assert_eq!(v, right(k));
+        if stats_of(&b, "fail_restart").l2.hits > 0 {
+            break true;
+        }
+        if began.elapsed() > Duration::from_secs(10) {
+            break false;
+        }
+        k += 1;
+    };
+    println!("L2 hits resumed {:?} after the restart", began.elapsed());
+    assert!(resumed, "L2 hits resumed after the restart");
+}

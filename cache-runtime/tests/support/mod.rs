@@ -1,0 +1,101 @@
+//! Test support for the remote tier: a real `redis-server` per test, and drivers of the
+//! runtime entry points for runtimes other than the global one (on top of `common`, which
+//! a test including this module must also declare).
+
+#![allow(dead_code, unreachable_pub)]
+
+pub mod redis;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use cache_runtime::__private::{self as p, CacheSite, Lookup};
+use cache_runtime::{CacheRuntime, CacheStats};
+
+pub use crate::common::{Res, adapter};
+
+/// A runtime with Redis at `url`, a namespace of its own and a given deadline.
+pub fn runtime(url: &str, namespace: &str) -> CacheRuntime {
+    CacheRuntime::builder()
+        .namespace(namespace)
+        .redis(url)
+        .redis_timeout(Duration::from_millis(50))
+        .build()
+}
+
+/// A cached async call of `f` under key `k` in `rt`, with tags.
+pub async fn call_tagged_in<F, Fut>(
+    rt: &CacheRuntime,
+    site: &'static CacheSite,
+    k: u64,
+    tags: &[&str],
+    f: F,
+) -> Res
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Res>,
+{
+    match p::lookup_in(rt, site, p::key(&(k,), &[]), adapter()) {
+        Lookup::Hit(v) | Lookup::Refresh(v, _) => v,
+        Lookup::Miss(t) => {
+            t.with_tags(tags.iter().map(p::tag).collect())
+                .run_async(f)
+                .await
+        }
+    }
+}
+
+/// A cached sync call in `rt`.
+pub fn call_sync_in(
+    rt: &CacheRuntime,
+    site: &'static CacheSite,
+    k: u64,
+    f: impl FnOnce() -> Res,
+) -> Res {
+    match p::lookup_in(rt, site, p::key(&(k,), &[]), adapter()) {
+        Lookup::Hit(v) | Lookup::Refresh(v, _) => v,
+        Lookup::Miss(t) => t.run_sync(f),
+    }
+}
+
+/// Whether `k` is a fresh hit in `rt`'s in-process tier (a miss computes nothing: the
+/// ticket is dropped).
+pub fn l1_has(rt: &CacheRuntime, site: &'static CacheSite, k: u64) -> bool {
+    matches!(
+        p::lookup_in(rt, site, p::key(&(k,), &[]), adapter()),
+        Lookup::Hit(_) | Lookup::Refresh(..)
+    )
+}
+
+/// The figures of cache `name` in `rt` (zeros if it was never used).
+pub fn stats_of(rt: &CacheRuntime, name: &str) -> CacheStats {
+    rt.stats()
+        .cache(name)
+        .cloned()
+        .unwrap_or_else(|| panic!("cache {name} has no stats"))
+}
+
+/// Polls `cond` every few milliseconds until it holds or `limit` passes.
+pub async fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + limit;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= until {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Waits until the runtime's connection to Redis is established (and the backplane, which
+/// subscribes at the same time, has had a moment).
+pub async fn connected(rt: &CacheRuntime) {
+    let ok = eventually(Duration::from_secs(5), || {
+        rt.stats().l2.is_some_and(|l2| l2.connected)
+    })
+    .await;
+    assert!(ok, "runtime did not connect to redis");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+}
