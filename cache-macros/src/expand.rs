@@ -171,8 +171,8 @@ fn fallback(mut input: TokenStream, error: &syn::Error) -> TokenStream {
 //         static __CACHE_SITE: __private::CacheSite = __private::CacheSite::new(__private::SiteSpec {
 //             name: "users", location: concat!(module_path!(), "::", "load"), ttl_ms: 300000, ..
 //         });
-//         __private::assert_key_arg(&id); // spanned on `id`
-//         let __cache_key = __private::key(&(&id,), &[type_name::<Self>()]);
+//         let __cache_key = __private::key_args().arg(&id) /* spanned on `id` */
+//             .finish(&[type_name::<Self>()]);
 //         let __cache_adapter = { use __private::kind::*; (&&&&__private::Kind::<R>::new()).adapter() };
 //         match __private::lookup(&__CACHE_SITE, __cache_key, __cache_adapter) {
 //             __private::Lookup::Hit(v) | __private::Lookup::Refresh(v, _) => v,
@@ -334,28 +334,29 @@ fn cache_head(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     let max_bytes = Literal::u64_unsuffixed(spec.max_bytes);
     let ret = return_type(func);
 
-    // Each key input is checked on its own, spanned on the user's parameter, so that a
-    // type that cannot be encoded is reported there rather than at the attribute.
-    let mut checks = TokenStream::new();
-    let key = match spec.key {
-        Some(expr) => quote_spanned!(expr.span()=> &(#expr)),
-        None if spec.inputs.is_empty() => quote!(&()),
-        None => {
-            let idents = spec.inputs.iter().map(|input| input.ident);
-            for input in &spec.inputs {
-                let at = Private::at(input.span);
-                let ident = input.ident;
-                checks.extend(quote_spanned!(input.span=> #at::assert_key_arg(&#ident);));
-            }
-            quote!(&(#(&#idents,)*))
-        }
-    };
-
     // One static serves every instantiation of a generic function, so the names of the
     // type parameters (and of `Self` in a method) are part of the key.
     let this = func.receiver.map(|_| quote!(Self));
     let type_params = func.type_params.iter().map(|ident| ident.to_token_stream());
-    let generics = this.into_iter().chain(type_params);
+    let generics: Vec<_> = this.into_iter().chain(type_params).collect();
+    let generics = quote!(&[#(::core::any::type_name::<#generics>()),*]);
+
+    // The default key is built one input at a time, each call spanned on the user's
+    // parameter, so that a type that cannot be encoded is reported there and only there.
+    let key = match spec.key {
+        Some(expr) => {
+            let at = Private::at(expr.span());
+            quote_spanned!(expr.span()=> #at::key(&(#expr), #generics))
+        }
+        None if spec.inputs.is_empty() => quote!(#p::key(&(), #generics)),
+        None => {
+            let args = spec.inputs.iter().map(|input| {
+                let ident = input.ident;
+                quote_spanned!(input.span=> .arg(&#ident))
+            });
+            quote!(#p::key_args() #(#args)* .finish(#generics))
+        }
+    };
 
     let adapter = match spec.cache_none {
         Some(token) => {
@@ -381,8 +382,7 @@ fn cache_head(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
             refresh_ahead: #refresh_ahead,
             max_bytes: #max_bytes,
         });
-        #checks
-        let #key_var = #p::key(#key, &[#(::core::any::type_name::<#generics>()),*]);
+        let #key_var = #key;
         let #adapter_var = #adapter;
     }
 }

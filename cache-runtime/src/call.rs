@@ -136,7 +136,7 @@ impl<F: Future> Future for CatchUnwind<F> {
 pub(crate) fn lookup<R, A: Adapter<R>>(
     site: &Arc<SiteState>,
     name: &'static str,
-    key: Result<KeyBuf, crate::KeyError>,
+    key: crate::private::KeyBytes,
     adapter: A,
 ) -> Lookup<R, A> {
     let ticket = |key: KeyBuf, how: How, previous: Option<Entry>| Ticket {
@@ -150,7 +150,8 @@ pub(crate) fn lookup<R, A: Adapter<R>>(
         _result: PhantomData,
     };
     let counters = &site.cache.counters;
-    let mut key = match key {
+    let suffix = key.suffix;
+    let mut key = match key.buf {
         Ok(k) => k,
         Err(e) => {
             Counters::bump(&counters.encode_errors);
@@ -162,6 +163,7 @@ pub(crate) fn lookup<R, A: Adapter<R>>(
     match scope::mode() {
         Mode::Normal if !site.policy.disabled => {}
         Mode::Refresh if !site.policy.disabled => {
+            site.cache.note_suffix(&key[suffix..]);
             return Lookup::Miss(ticket(key, How::Refresh, None));
         }
         _ => return Lookup::Miss(ticket(key, How::Bypass, None)),
@@ -189,6 +191,7 @@ pub(crate) fn lookup<R, A: Adapter<R>>(
     }
     Counters::bump(&counters.misses);
     tracing::debug!(cache = name, "miss");
+    site.cache.note_suffix(&key[suffix..]);
     Lookup::Miss(ticket(key, How::Normal, stale))
 }
 

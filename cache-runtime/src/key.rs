@@ -90,19 +90,45 @@ impl ser::Error for KeyError {
 }
 
 /// Encodes `value` (plus the concrete types of a generic function's type parameters) into
-/// a key buffer whose first [`PREFIX`] bytes are left for the cache id.
+/// a key buffer whose first [`PREFIX`] bytes are left for the cache id. Returns the
+/// buffer and where the type parameters begin.
 pub(crate) fn encode_key<K: Serialize + ?Sized>(
     value: &K,
     generics: &[&'static str],
-) -> Result<KeyBuf, KeyError> {
-    let mut buf = KeyBuf::new();
-    buf.extend_from_slice(&[0; PREFIX]);
-    value.serialize(&mut Encoder { out: &mut buf })?;
+) -> Result<(KeyBuf, usize), KeyError> {
+    let mut buf = empty_key();
+    encode_into(&mut buf, value)?;
+    let suffix = buf.len();
+    push_generics(&mut buf, generics);
+    Ok((buf, suffix))
+}
+
+/// A key buffer holding only the reserved prefix.
+pub(crate) fn empty_key() -> KeyBuf {
+    KeyBuf::from_slice(&[0; PREFIX])
+}
+
+/// Appends one value's encoding.
+#[inline]
+pub(crate) fn encode_into<K: Serialize + ?Sized>(
+    buf: &mut KeyBuf,
+    value: &K,
+) -> Result<(), KeyError> {
+    value.serialize(&mut Encoder { out: buf })
+}
+
+/// Starts a tuple whose elements are then appended one by one: the same bytes as
+/// encoding the whole tuple, so `(a, b)` passed to `invalidate` finds the entry.
+pub(crate) fn start_tuple(buf: &mut KeyBuf) {
+    buf.push(tag::TUPLE);
+}
+
+/// Appends the concrete types of a generic function's type parameters.
+pub(crate) fn push_generics(buf: &mut KeyBuf, generics: &[&'static str]) {
     for name in generics {
         buf.push(tag::GENERIC);
-        write_str(&mut buf, name);
+        write_str(buf, name);
     }
-    Ok(buf)
 }
 
 fn write_uvarint(out: &mut KeyBuf, mut v: u128) {
@@ -492,7 +518,7 @@ impl CacheKey {
         version: u32,
         key_value: &K,
     ) -> Result<Self, KeyError> {
-        let encoded = encode_key(key_value, &[])?;
+        let (encoded, _) = encode_key(key_value, &[])?;
         Ok(Self::from_encoded(
             namespace,
             name,
@@ -570,7 +596,7 @@ mod tests {
     use super::*;
 
     fn enc<K: Serialize + ?Sized>(k: &K) -> Vec<u8> {
-        encode_key(k, &[]).expect("encodes")[PREFIX..].to_vec()
+        encode_key(k, &[]).expect("encodes").0[PREFIX..].to_vec()
     }
 
     #[test]
@@ -620,9 +646,23 @@ mod tests {
 
     #[test]
     fn generic_type_names_separate_keys() {
-        let a = encode_key(&(7u32,), &["u32"]).expect("encodes");
-        let b = encode_key(&(7u64,), &["u64"]).expect("encodes");
+        let a = encode_key(&(7u32,), &["u32"]).expect("encodes").0;
+        let b = encode_key(&(7u64,), &["u64"]).expect("encodes").0;
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_tuple_built_element_by_element_encodes_as_the_tuple() {
+        let mut buf = empty_key();
+        start_tuple(&mut buf);
+        encode_into(&mut buf, &"x").expect("encodes");
+        encode_into(&mut buf, &7u64).expect("encodes");
+        assert_eq!(
+            buf,
+            encode_key(&("x".to_string(), 7u64), &[])
+                .expect("encodes")
+                .0
+        );
     }
 
     #[test]

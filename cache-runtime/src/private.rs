@@ -63,27 +63,90 @@ impl CacheSite {
     }
 }
 
-/// An encoded key value (or why it could not be encoded).
-pub struct KeyBytes(Result<KeyBuf, crate::KeyError>);
+/// An encoded key value (or why it could not be encoded), and where the type parameters
+/// of a generic function begin in it.
+pub struct KeyBytes {
+    pub(crate) buf: Result<KeyBuf, crate::KeyError>,
+    pub(crate) suffix: usize,
+}
 
-/// Values that can be part of a cache key.
+/// Where a key input's encoding is written.
+pub struct KeyWriter<'a>(&'a mut KeyBuf);
+
+/// Values that can be part of a cache key: every `serde::Serialize` type.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be part of a cache key",
     label = "this argument is part of the cache key",
     note = "key inputs must implement `serde::Serialize`: derive it, leave the argument out with `skip(...)`, or choose the key with `key = ...`"
 )]
-pub trait KeyArg {}
-impl<T: Serialize + ?Sized> KeyArg for T {}
-
-/// Encodes a key value plus the concrete types of the function's type parameters.
-#[inline]
-pub fn key<K: ?Sized + KeyArg + Serialize>(value: &K, generics: &[&'static str]) -> KeyBytes {
-    KeyBytes(key::encode_key(value, generics))
+pub trait KeyArg {
+    /// Appends this value's canonical encoding.
+    fn write_key(&self, out: KeyWriter<'_>) -> Result<(), crate::KeyError>;
 }
 
-/// Compile-time check that a key input is serializable, spanned on the argument.
+impl<T: Serialize + ?Sized> KeyArg for T {
+    #[inline]
+    fn write_key(&self, out: KeyWriter<'_>) -> Result<(), crate::KeyError> {
+        key::encode_into(out.0, self)
+    }
+}
+
+/// Encodes a key value (from `key = ...`) plus the concrete types of the function's type
+/// parameters.
 #[inline]
-pub fn assert_key_arg<K: ?Sized + KeyArg>(_: &K) {}
+pub fn key<K: ?Sized + KeyArg>(value: &K, generics: &[&'static str]) -> KeyBytes {
+    let mut buf = key::empty_key();
+    let encoded = value.write_key(KeyWriter(&mut buf));
+    finish(buf, encoded, generics)
+}
+
+fn finish(
+    mut buf: KeyBuf,
+    encoded: Result<(), crate::KeyError>,
+    generics: &[&'static str],
+) -> KeyBytes {
+    let suffix = buf.len();
+    key::push_generics(&mut buf, generics);
+    KeyBytes {
+        buf: encoded.map(|()| buf),
+        suffix,
+    }
+}
+
+/// The default key, the tuple of the key inputs, built one input at a time so that a
+/// type that cannot be encoded is reported at that argument alone.
+pub struct KeyArgs {
+    buf: KeyBuf,
+    encoded: Result<(), crate::KeyError>,
+}
+
+/// Starts the default key of a function with at least one key input.
+#[inline]
+pub fn key_args() -> KeyArgs {
+    let mut buf = key::empty_key();
+    key::start_tuple(&mut buf);
+    KeyArgs {
+        buf,
+        encoded: Ok(()),
+    }
+}
+
+impl KeyArgs {
+    /// Appends one key input.
+    #[inline]
+    pub fn arg<K: ?Sized + KeyArg>(mut self, value: &K) -> Self {
+        if self.encoded.is_ok() {
+            self.encoded = value.write_key(KeyWriter(&mut self.buf));
+        }
+        self
+    }
+
+    /// Appends the concrete types of the function's type parameters.
+    #[inline]
+    pub fn finish(self, generics: &[&'static str]) -> KeyBytes {
+        finish(self.buf, self.encoded, generics)
+    }
+}
 
 /// Compile-time check for `refresh_ahead` arguments, which a background task must own.
 #[inline]
@@ -106,7 +169,7 @@ pub fn lookup<R, A: Adapter<R>>(
     key: KeyBytes,
     adapter: A,
 ) -> Lookup<R, A> {
-    crate::call::lookup(site.global_state(), site.spec.name, key.0, adapter)
+    crate::call::lookup(site.global_state(), site.spec.name, key, adapter)
 }
 
 /// Looks a call up in a given runtime (tests of runtimes other than the global one).
@@ -120,5 +183,5 @@ pub fn lookup_in<R, A: Adapter<R>>(
         return lookup(site, key, adapter);
     }
     let state = Arc::new(rt.inner.resolve(&site.spec));
-    crate::call::lookup(&state, site.spec.name, key.0, adapter)
+    crate::call::lookup(&state, site.spec.name, key, adapter)
 }

@@ -31,11 +31,41 @@ pub(crate) struct CacheState {
     pub(crate) epoch: AtomicU64,
     /// The versions call sites have used, so `invalidate` reaches each.
     versions: RwLock<Vec<u32>>,
+    /// The encoded type parameters (of generic functions, and `Self` of methods) keys of
+    /// this cache have ended with; the empty one always. `invalidate` takes the key value
+    /// alone and tries each.
+    suffixes: RwLock<Vec<Box<[u8]>>>,
     pub(crate) counters: Counters,
     /// The versions and value types this instance has used with the remote tier, so
     /// `invalidate` can name the Redis keys of a key value.
     #[cfg(feature = "redis")]
     remote_types: RwLock<Vec<(u32, &'static str)>>,
+}
+
+impl CacheState {
+    /// Records the type-parameter suffix of a key about to be stored (miss path only).
+    pub(crate) fn note_suffix(&self, suffix: &[u8]) {
+        if self.suffixes.read().iter().any(|s| **s == *suffix) {
+            return;
+        }
+        let mut all = self.suffixes.write();
+        if !all.iter().any(|s| **s == *suffix) {
+            all.push(suffix.into());
+        }
+    }
+
+    /// Every full key (prefix left to stamp) a key value may be stored under.
+    fn keys_of(&self, encoded: &KeyBuf) -> Vec<KeyBuf> {
+        self.suffixes
+            .read()
+            .iter()
+            .map(|suffix| {
+                let mut k = encoded.clone();
+                k.extend_from_slice(suffix);
+                k
+            })
+            .collect()
+    }
 }
 
 #[cfg(feature = "redis")]
@@ -100,6 +130,7 @@ impl Inner {
                 generation: AtomicU64::new(0),
                 epoch: AtomicU64::new(0),
                 versions: RwLock::new(Vec::new()),
+                suffixes: RwLock::new(vec![Box::default()]),
                 counters: Counters::default(),
                 #[cfg(feature = "redis")]
                 remote_types: RwLock::new(Vec::new()),
@@ -148,15 +179,17 @@ impl Inner {
 
     /// Removes the entries of one encoded key value (prefix left for the stamp) under every
     /// version of `cache`; a computation of it already running will not store.
-    fn invalidate_key_local(&self, cache: &CacheState, buf: &mut KeyBuf) -> bool {
+    fn invalidate_key_local(&self, cache: &CacheState, buf: &KeyBuf) -> bool {
         // Bump first: a fill that re-checks the epoch after inserting removes its own
         // entry, and one that inserted before the bump is removed below.
         cache.epoch.fetch_add(1, Ordering::SeqCst);
         let versions = cache.versions.read().clone();
         let mut removed = false;
-        for v in versions {
-            stamp(buf, cache.id, v);
-            removed |= self.l1.remove(buf);
+        for mut key in cache.keys_of(buf) {
+            for &v in &versions {
+                stamp(&mut key, cache.id, v);
+                removed |= self.l1.remove(&key);
+            }
         }
         removed
     }
@@ -178,19 +211,22 @@ impl Inner {
     /// instance has used with the remote tier.
     #[cfg(feature = "redis")]
     fn remote_keys(&self, cache: &CacheState, encoded: &[u8]) -> Vec<String> {
-        cache
-            .remote_types
-            .read()
-            .iter()
-            .map(|&(version, value_type)| {
-                crate::key::CacheKey::from_encoded(
-                    &self.namespace,
-                    &cache.name,
-                    version,
-                    value_type,
-                    encoded,
-                )
-                .to_string()
+        let mut buf = crate::key::empty_key();
+        buf.extend_from_slice(encoded);
+        let keys = cache.keys_of(&buf);
+        let types = cache.remote_types.read().clone();
+        keys.iter()
+            .flat_map(|key| {
+                types.iter().map(move |&(version, value_type)| {
+                    crate::key::CacheKey::from_encoded(
+                        &self.namespace,
+                        &cache.name,
+                        version,
+                        value_type,
+                        &key[PREFIX..],
+                    )
+                    .to_string()
+                })
             })
             .collect()
     }
@@ -380,11 +416,11 @@ impl CacheRuntime {
         if let Some(c) = &cache {
             Counters::bump(&c.counters.invalidations);
         }
-        let Ok(mut buf) = key::encode_key(key_value, &[]) else {
+        let Ok((buf, _)) = key::encode_key(key_value, &[]) else {
             return false;
         };
         let removed = match &cache {
-            Some(c) => self.inner.invalidate_key_local(c, &mut buf),
+            Some(c) => self.inner.invalidate_key_local(c, &buf),
             None => false,
         };
         #[cfg(feature = "redis")]
@@ -735,7 +771,7 @@ impl crate::backplane::Subscriber for Inner {
                 };
                 let mut buf = KeyBuf::from_slice(&[0; PREFIX]);
                 buf.extend_from_slice(&key);
-                self.invalidate_key_local(&cache, &mut buf);
+                self.invalidate_key_local(&cache, &buf);
                 if !deleted {
                     // The sender could not name the Redis keys; this instance can.
                     let keys = self.remote_keys(&cache, &key);

@@ -25,6 +25,11 @@ fn generic_instantiations_never_share_entries() {
     assert_eq!(describe::<u64>(7), "u64 7");
     assert_eq!(describe::<u32>(7), "u32 7");
     assert_eq!(GENERIC_RUNS.load(SeqCst), 2);
+    // Invalidating the key value reaches every instantiation.
+    assert!(global().invalidate("it_generic", &(7u32,)));
+    describe::<u32>(7);
+    describe::<u64>(7);
+    assert_eq!(GENERIC_RUNS.load(SeqCst), 4);
 }
 
 #[derive(Clone)]
@@ -57,6 +62,9 @@ async fn self_is_not_part_of_the_key() {
     // Another instance, same key: the cached answer.
     assert_eq!(b.user_name(1).await, Ok("user 1 via a".into()));
     assert_eq!(queries.load(SeqCst), 1);
+    // The key value is `(id,)`: `self` is not part of it.
+    assert!(global().invalidate("it_method", &(1u64,)));
+    assert_eq!(b.user_name(1).await, Ok("user 1 via b".into()));
 }
 
 #[derive(Debug, PartialEq)]
