@@ -104,6 +104,7 @@ pub(crate) fn encode_key<K: Serialize + ?Sized>(
 }
 
 /// A key buffer holding only the reserved prefix.
+#[inline]
 pub(crate) fn empty_key() -> KeyBuf {
     KeyBuf::from_slice(&[0; PREFIX])
 }
@@ -119,11 +120,13 @@ pub(crate) fn encode_into<K: Serialize + ?Sized>(
 
 /// Starts a tuple whose elements are then appended one by one: the same bytes as
 /// encoding the whole tuple, so `(a, b)` passed to `invalidate` finds the entry.
+#[inline]
 pub(crate) fn start_tuple(buf: &mut KeyBuf) {
     buf.push(tag::TUPLE);
 }
 
 /// Appends the concrete types of a generic function's type parameters.
+#[inline]
 pub(crate) fn push_generics(buf: &mut KeyBuf, generics: &[&'static str]) {
     for name in generics {
         buf.push(tag::GENERIC);
@@ -131,6 +134,7 @@ pub(crate) fn push_generics(buf: &mut KeyBuf, generics: &[&'static str]) {
     }
 }
 
+#[inline]
 fn write_uvarint(out: &mut KeyBuf, mut v: u128) {
     loop {
         let byte = (v & 0x7f) as u8;
@@ -143,11 +147,13 @@ fn write_uvarint(out: &mut KeyBuf, mut v: u128) {
     }
 }
 
+#[inline]
 fn write_str(out: &mut KeyBuf, s: &str) {
     write_uvarint(out, s.len() as u128);
     out.extend_from_slice(s.as_bytes());
 }
 
+#[inline]
 fn zigzag(v: i128) -> u128 {
     ((v << 1) ^ (v >> 127)) as u128
 }
