@@ -78,6 +78,19 @@ pub struct Config {
     #[arg(long, env = "NO_CACHE")]
     pub no_cache: bool,
 
+    /// Redis as a second cache tier shared by every instance with the same URL, e.g.
+    /// `redis://127.0.0.1:6379` or `redis://:PASSWORD@HOST:PORT/DB` (no TLS: `rediss://`
+    /// is not supported by the runtime's Redis client).
+    /// Invalidations reach the other instances through Redis pub/sub. Unset: in-process
+    /// cache only. The service starts, and keeps answering, while Redis is down.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true, value_name = "URL")]
+    pub redis_url: Option<String>,
+
+    /// Deadline of every Redis operation: a late read is a miss, a late write is dropped.
+    /// Only used with `--redis-url`.
+    #[arg(long, env = "REDIS_TIMEOUT", default_value = "50ms", value_parser = parse_duration)]
+    pub redis_timeout: Duration,
+
     /// Memory budget of the in-process cache, in bytes.
     #[arg(long, env = "CACHE_MAX_BYTES", default_value_t = 64 << 20)]
     pub cache_max_bytes: u64,
@@ -189,6 +202,36 @@ mod tests {
         assert!(c.cors_origins.is_empty());
         assert!(!c.no_cache);
         assert_eq!(c.request_timeout, Duration::from_secs(30));
+        assert_eq!(c.redis_url, None);
+        assert_eq!(c.redis_timeout, Duration::from_millis(50));
+    }
+
+    #[test]
+    fn redis_url_and_timeout_parse() {
+        let c = Config::try_parse_from([
+            "example-api",
+            "--redis-url",
+            "redis://127.0.0.1:6379/2",
+            "--redis-timeout",
+            "20ms",
+        ])
+        .expect("parses");
+        assert_eq!(c.redis_url.as_deref(), Some("redis://127.0.0.1:6379/2"));
+        assert_eq!(c.redis_timeout, Duration::from_millis(20));
+    }
+
+    #[test]
+    fn help_documents_redis() {
+        use clap::CommandFactory;
+        let help = Config::command().render_long_help().to_string();
+        for needle in [
+            "--redis-url <URL>",
+            "REDIS_URL",
+            "--redis-timeout",
+            "REDIS_TIMEOUT",
+        ] {
+            assert!(help.contains(needle), "{needle} in\n{help}");
+        }
     }
 
     #[test]

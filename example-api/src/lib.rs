@@ -92,13 +92,73 @@ pub fn install_cache_runtime(config: &Config) -> Result<&'static CacheRuntime, S
             builder = builder.disable_cache(name);
         }
     }
-    Ok(builder.install()?)
+    if let Some(url) = &config.redis_url {
+        builder = builder
+            .redis(url.clone())
+            .redis_timeout(config.redis_timeout);
+    }
+    let runtime = builder.install()?;
+    if let Some(url) = &config.redis_url {
+        // The runtime logs an invalid URL and carries on without Redis; a service told to
+        // share its cache should not start silently unshared.
+        if runtime.stats().l2.is_none() {
+            return Err(StartError::Config(format!(
+                "invalid --redis-url `{}` (expected redis://[:PASSWORD@]HOST[:PORT][/DB])",
+                redact_url(url)
+            )));
+        }
+        tracing::info!(url = %redact_url(url), timeout = ?config.redis_timeout, "redis tier configured");
+    }
+    Ok(runtime)
+}
+
+/// `url` with the password of its user info, if any, replaced by `***` (for logs).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            // A bare user info may be a password too (some clients read it so).
+            let user = rest[..at].split_once(':').map_or("", |(user, _)| user);
+            let sep = if rest[..at].contains(':') { ":" } else { "" };
+            format!("{scheme}://{user}{sep}***{}", &rest[at..])
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// Waits up to `limit` for the runtime's first Redis connection, so that the caches
+/// warmed next are shared; the service starts without Redis if it does not answer.
+async fn await_redis(limit: std::time::Duration) {
+    let rt = cache_runtime::global();
+    let until = Instant::now() + limit;
+    loop {
+        match rt.stats().l2 {
+            None => return,
+            Some(l2) if l2.connected => {
+                tracing::info!("redis connected");
+                return;
+            }
+            Some(_) if Instant::now() >= until => {
+                tracing::warn!(
+                    "redis not reachable yet: serving from the in-process cache until it answers"
+                );
+                return;
+            }
+            Some(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+        }
+    }
 }
 
 /// Everything before serving: installs the cache runtime, opens (and on first start
 /// seeds) the database, prints the demo tokens, and warms the critical caches.
 pub async fn prepare(config: Config) -> Result<AppState, StartError> {
     install_cache_runtime(&config)?;
+    if config.redis_url.is_some() {
+        await_redis(std::time::Duration::from_secs(2)).await;
+    }
     let db = Db::open(&config.database_url, config.db_pool_size, &config.seed).await?;
     tracing::info!(backend = ?db.backend(), dataset_end = %services::rfc3339(db.dataset_end()), "database ready");
     for user in db.users().await? {
@@ -192,4 +252,27 @@ pub async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutdown signal received: finishing in-flight requests");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_url;
+
+    #[test]
+    fn redis_passwords_stay_out_of_logs() {
+        assert_eq!(
+            redact_url("redis://127.0.0.1:6379"),
+            "redis://127.0.0.1:6379"
+        );
+        assert_eq!(
+            redact_url("redis://:s3cret@cache:6379/2"),
+            "redis://:***@cache:6379/2"
+        );
+        assert_eq!(
+            redact_url("rediss://app:s3cret@cache/0"),
+            "rediss://app:***@cache/0"
+        );
+        assert_eq!(redact_url("redis://s3cret@cache"), "redis://***@cache");
+        assert_eq!(redact_url("not a url"), "not a url");
+    }
 }

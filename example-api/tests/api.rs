@@ -70,6 +70,8 @@ async fn health_is_live_without_redis() {
     assert_eq!(r.status, 200);
     assert_eq!(r.json["status"], "ok");
     assert_eq!(r.json["redis"], "not configured");
+    assert_eq!(r.json["cache"], "in-process");
+    assert!(r.json.get("redis_circuit").is_none(), "{}", r.json);
     let backend = if std::env::var("EXAMPLE_API_TEST_DATABASE_URL")
         .is_ok_and(|u| u.starts_with("postgres"))
     {
@@ -491,6 +493,10 @@ async fn performance_reports_caches_timers_and_pool() {
         assert!(security.contains(&json!(m)), "{m}");
     }
     assert_eq!(p["system_stats"]["cache_connected"], true);
+    // Without --redis-url: one tier, and no Redis figures anywhere.
+    assert_eq!(p["system_stats"]["redis"], "not configured");
+    assert_eq!(p["system_stats"]["cache_tiers"], json!(["in_process"]));
+    assert!(p["system_stats"].get("l2").is_none());
     assert!(
         p["system_stats"]["pool_size"]
             .as_u64()
@@ -504,6 +510,12 @@ async fn performance_reports_caches_timers_and_pool() {
     let features = p["optimization_features"].as_array().expect("features");
     assert!(features.contains(&json!("in_process_cache")));
     assert!(features.contains(&json!("cache_warming")));
+    assert!(
+        !features
+            .iter()
+            .any(|f| f.as_str().is_some_and(|f| f.starts_with("redis"))),
+        "{features:?}"
+    );
 
     let caches = p["caches"].as_array().expect("caches");
     let best = caches
@@ -511,6 +523,7 @@ async fn performance_reports_caches_timers_and_pool() {
         .find(|c| c["name"] == "demo_best_times")
         .expect("demo_best_times");
     assert!(best["hits"].as_u64() > Some(0));
+    assert!(best.get("l2").is_none(), "no Redis figures without Redis");
     assert!(
         best["hit_ratio"]
             .as_f64()

@@ -65,8 +65,10 @@ fn build_spec() -> Value {
                 "message": { "type": "string" } } } }
         },
         "paths": {
-            "/health": { "get": { "summary": "Liveness", "tags": ["service"],
-                "responses": { "200": ok("Alive", &json!({ "status": "ok", "redis": "not configured" })) } } },
+            "/health": { "get": { "summary": "Liveness",
+                "description": "Always 200 while the process serves. `redis`: `not configured`, `connected` or `unavailable` (with `redis_circuit` when configured).",
+                "tags": ["service"],
+                "responses": { "200": ok("Alive", &json!({ "status": "ok", "redis": "connected", "redis_circuit": "closed" })) } } },
             "/analytics/demo/post-dynamics": { "get": { "summary": "Views over time",
                 "description": cached("demo_post_dynamics", 300), "tags": ["analytics"],
                 "parameters": [query("hours", &json!({ "type": "integer", "minimum": 1, "maximum": 2160, "default": 24 }), "Window in hours")],

@@ -3,8 +3,8 @@
 
 use std::fmt::Write as _;
 
-use cache_runtime::{CacheStats, L1Stats, TimerStats};
-use serde::Serialize;
+use cache_runtime::{CacheStats, CircuitState, L1Stats, L2Stats, TimerStats};
+use serde::{Serialize, Serializer};
 
 use crate::AppState;
 
@@ -17,12 +17,72 @@ pub struct PerformanceReport {
     pub system_stats: SystemStats,
     /// The optimisations really in effect.
     pub optimization_features: Vec<&'static str>,
-    /// One entry per cache that has been used, by name.
-    pub caches: Vec<CacheStats>,
+    /// One entry per cache that has been used, by name (with its Redis figures, `l2`,
+    /// when Redis is configured).
+    pub caches: Vec<CacheFigures>,
     /// One entry per `#[performance_timer]`, slowest p95 first.
     pub timers: Vec<TimerStats>,
     /// Timers whose p95 exceeds their slow threshold, slowest first.
     pub bottlenecks: Vec<Bottleneck>,
+}
+
+/// One cache's figures: the runtime's [`CacheStats`], serialized without the all-zero
+/// `l2` (Redis) object when no Redis tier is configured.
+#[derive(Debug, Clone)]
+pub struct CacheFigures {
+    /// The figures.
+    pub stats: CacheStats,
+    /// Whether a Redis tier is configured (and `stats.l2` means something).
+    pub remote: bool,
+}
+
+impl Serialize for CacheFigures {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if self.remote {
+            return self.stats.serialize(serializer);
+        }
+        let mut value = serde_json::to_value(&self.stats).map_err(serde::ser::Error::custom)?;
+        if let Some(map) = value.as_object_mut() {
+            map.remove("l2");
+        }
+        value.serialize(serializer)
+    }
+}
+
+/// Whether the Redis tier is configured and usable, as `/health` and `/performance`
+/// report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum RedisStatus {
+    /// No `--redis-url`: in-process cache only.
+    #[serde(rename = "not configured")]
+    NotConfigured,
+    /// Connected, and the circuit breaker lets operations through.
+    #[serde(rename = "connected")]
+    Connected,
+    /// Not connected yet, or failing (circuit open or half-open): the service answers
+    /// from the in-process tier and by computing until Redis is back.
+    #[serde(rename = "unavailable")]
+    Unavailable,
+}
+
+impl RedisStatus {
+    /// The status from the runtime's remote-tier figures (`None`: no remote tier).
+    ///
+    /// The runtime learns that Redis has gone only from failing operations: with no
+    /// traffic reaching Redis, a dead server still reads as connected until the next
+    /// operations fail (5 in a row open the circuit).
+    pub fn of(l2: Option<&L2Stats>) -> Self {
+        match l2 {
+            None => Self::NotConfigured,
+            Some(l2) if l2.connected && l2.circuit == CircuitState::Closed => Self::Connected,
+            Some(_) => Self::Unavailable,
+        }
+    }
+
+    /// The status of the installed runtime.
+    pub fn current() -> Self {
+        Self::of(cache_runtime::global().stats().l2.as_ref())
+    }
 }
 
 /// The service's switches.
@@ -42,15 +102,22 @@ pub struct ApiPerformance {
     pub security_middleware: Vec<&'static str>,
 }
 
-/// The cache tier and the database.
+/// The cache tiers and the database.
 #[derive(Debug, Clone, Serialize)]
 pub struct SystemStats {
-    /// The in-process cache is always reachable.
+    /// Whether every configured cache tier is reachable: the in-process tier always is;
+    /// with Redis configured, whether Redis is [connected](RedisStatus::Connected).
     pub cache_connected: bool,
-    /// Where cached values live.
+    /// Where cached values live: `in_process`, plus `redis` when configured.
     pub cache_tiers: Vec<&'static str>,
+    /// The Redis tier's state.
+    pub redis: RedisStatus,
     /// The in-process tier's fill.
     pub l1: L1Stats,
+    /// The Redis tier's figures (connection, circuit breaker, errors, backplane), when
+    /// configured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub l2: Option<L2Stats>,
     /// `sqlite` or `postgres`.
     pub database: crate::db::Backend,
     /// Open connections.
@@ -128,11 +195,19 @@ pub fn report(state: &AppState) -> PerformanceReport {
         "db_connection_pool",
         "timed_queries",
     ];
+    let redis = RedisStatus::of(stats.l2.as_ref());
     if cache_enabled {
         features.extend(["in_process_cache", "single_flight", "tag_invalidation"]);
         if !config.no_warm {
             features.push("cache_warming");
         }
+        if redis == RedisStatus::Connected {
+            features.extend(["redis_shared_cache", "redis_invalidation_backplane"]);
+        }
+    }
+    let mut cache_tiers = vec!["in_process"];
+    if redis != RedisStatus::NotConfigured {
+        cache_tiers.push("redis");
     }
 
     PerformanceReport {
@@ -145,9 +220,11 @@ pub fn report(state: &AppState) -> PerformanceReport {
             security_middleware: security,
         },
         system_stats: SystemStats {
-            cache_connected: true,
-            cache_tiers: vec!["in_process"],
+            cache_connected: redis != RedisStatus::Unavailable,
+            cache_tiers,
+            redis,
             l1: stats.l1.clone(),
+            l2: stats.l2.clone(),
             database: state.db.backend(),
             pool_size: state.db.pool_size(),
             pool_idle: state.db.pool_idle(),
@@ -160,7 +237,14 @@ pub fn report(state: &AppState) -> PerformanceReport {
             queries,
         },
         optimization_features: features,
-        caches: stats.caches,
+        caches: stats
+            .caches
+            .into_iter()
+            .map(|c| CacheFigures {
+                stats: c,
+                remote: redis != RedisStatus::NotConfigured,
+            })
+            .collect(),
         timers,
         bottlenecks,
     }

@@ -7,6 +7,9 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod process;
+pub mod redis_server;
+
 use std::collections::HashMap;
 use std::sync::OnceLock;
 

@@ -1,0 +1,177 @@
+//! The service as a real process (the built `example-api` binary), for tests that need
+//! more than one instance: each has its own process-global cache runtime. Killed when
+//! dropped; its output is kept and printed if the test panics.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+/// One running `example-api` process.
+pub struct Instance {
+    pub name: &'static str,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    child: Child,
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+/// A started process whose `ready` line has not been seen yet.
+pub struct Starting {
+    name: &'static str,
+    child: Option<Child>,
+    log: Arc<Mutex<Vec<String>>>,
+    ready: mpsc::Receiver<String>,
+}
+
+impl Starting {
+    /// Waits for the `ready: listening on http://ADDR` line (the port is chosen by the OS:
+    /// pass `--bind 127.0.0.1:0`).
+    pub fn wait_ready(mut self, limit: Duration) -> Instance {
+        let mut child = self.child.take().expect("started once");
+        match self.ready.recv_timeout(limit) {
+            Ok(base) => Instance {
+                name: self.name,
+                base,
+                child,
+                log: Arc::clone(&self.log),
+            },
+            Err(_) => {
+                let _ = child.kill();
+                let status = child.wait();
+                panic!(
+                    "instance {} not ready within {limit:?} ({status:?}):\n{}",
+                    self.name,
+                    self.log.lock().expect("log").join("\n")
+                );
+            }
+        }
+    }
+}
+
+impl Drop for Starting {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// Starts the binary with `args` (and a clean environment, so variables of the calling
+/// shell such as `REDIS_URL` or `NO_CACHE` cannot change the test).
+pub fn spawn(name: &'static str, args: &[String]) -> Starting {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_example-api"))
+        .args(args)
+        .env_clear()
+        .env("RUST_LOG", "info,sqlx=warn")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the example-api binary runs");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (tx, ready) = mpsc::channel();
+    let stdout = child.stdout.take().expect("piped stdout");
+    let stderr = child.stderr.take().expect("piped stderr");
+    drain(stdout, Arc::clone(&log), Some(tx));
+    drain(stderr, Arc::clone(&log), None);
+    Starting {
+        name,
+        child: Some(child),
+        log,
+        ready,
+    }
+}
+
+/// Reads a pipe to its end (so the child never blocks on a full pipe), keeping the lines
+/// and reporting the address of the `ready` line.
+fn drain(
+    pipe: impl Read + Send + 'static,
+    log: Arc<Mutex<Vec<String>>>,
+    ready: Option<mpsc::Sender<String>>,
+) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(pipe).lines() {
+            let Ok(line) = line else { break };
+            let line = strip_ansi(&line);
+            if let Some(tx) = &ready
+                && let Some(at) = line.find("listening on http://")
+            {
+                let url = line[at + "listening on ".len()..]
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let _ = tx.send(url);
+            }
+            log.lock().expect("log").push(line);
+        }
+    });
+}
+
+/// `s` without terminal colour sequences (`ESC [ ... letter`).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+impl Instance {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// The process's output so far.
+    pub fn log(&self) -> String {
+        self.log.lock().expect("log").join("\n")
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        if std::thread::panicking() {
+            eprintln!("---- output of instance {} ----\n{}", self.name, self.log());
+        }
+    }
+}
+
+/// A directory removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    /// `target/tmp/<name>/<pid>`, emptied first.
+    pub fn new(name: &str) -> Self {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(name)
+            .join(std::process::id().to_string());
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("test directory");
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
