@@ -1,4 +1,4 @@
-use axum::Json;
+use cache_runtime::CachedJson;
 use axum::extract::State;
 use serde::Deserialize;
 
@@ -18,9 +18,9 @@ pub(super) struct DynamicsQuery {
 pub(super) async fn post_dynamics(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<DynamicsQuery>,
-) -> Result<Json<PostDynamics>, ApiError> {
+) -> Result<CachedJson<PostDynamics>, ApiError> {
     let hours = Hours::new(q.hours.unwrap_or(DEFAULT_HOURS), "hours")?;
-    analytics::post_dynamics(&state.db, hours).await.map(Json)
+    analytics::post_dynamics(&state.db, hours).await
 }
 
 #[derive(Debug, Deserialize)]
@@ -32,21 +32,20 @@ pub(super) struct TopPostsQuery {
 pub(super) async fn top_posts(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<TopPostsQuery>,
-) -> Result<Json<TopPosts>, ApiError> {
+) -> Result<CachedJson<TopPosts>, ApiError> {
     let period = Hours::parse_period(q.period.as_deref().unwrap_or(DEFAULT_PERIOD))?;
     let limit = Limit::new(q.limit.unwrap_or(DEFAULT_LIMIT))?;
     analytics::top_posts(&state.db, period, limit)
         .await
-        .map(Json)
 }
 
-pub(super) async fn best_times(State(state): State<AppState>) -> Result<Json<BestTimes>, ApiError> {
-    analytics::best_times(&state.db).await.map(Json)
+pub(super) async fn best_times(State(state): State<AppState>) -> Result<CachedJson<BestTimes>, ApiError> {
+    analytics::best_times(&state.db).await
 }
 
 pub(super) async fn channel_metrics(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,
-) -> Result<Json<ChannelSummary>, ApiError> {
-    analytics::channel_summary(&state.db, id).await.map(Json)
+) -> Result<CachedJson<ChannelSummary>, ApiError> {
+    analytics::channel_summary(&state.db, id).await
 }

@@ -83,6 +83,8 @@ pub async fn optimize(db: &Db, text: PostText, goal: Goal) -> Result<Optimizatio
     };
     let best_posting_times = analytics::best_times(db)
         .await?
+        .decode()
+        .map_err(|e| ApiError::Internal(format!("reading the cached best times: {e}")))?
         .best_slots
         .into_iter()
         .take(3)

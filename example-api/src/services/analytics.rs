@@ -1,6 +1,10 @@
 //! Analytics over the seeded posts: views over time, top posts, best posting times, and
 //! one channel's summary. Times are relative to the dataset's end ([`Db::dataset_end`]).
+//!
+//! The cached functions return [`CachedJson`]: the answer is serialized once, when it is
+//! computed, and every hit hands the same bytes to the response.
 
+use cache_runtime::CachedJson;
 use serde::{Deserialize, Serialize};
 
 use crate::db::{Channel, Db, PostTotals, TimeSlot};
@@ -118,7 +122,11 @@ impl Limit {
 /// Views per hour over all channels for the `hours` before the dataset's end.
 #[cache_runtime::performance_timer("analytics_post_dynamics")]
 #[cache_runtime::cache_result("demo_post_dynamics", ttl = 300, skip(db))]
-pub async fn post_dynamics(db: &Db, hours: Hours) -> Result<PostDynamics, ApiError> {
+pub async fn post_dynamics(db: &Db, hours: Hours) -> Result<CachedJson<PostDynamics>, ApiError> {
+    json(&compute_post_dynamics(db, hours).await?)
+}
+
+async fn compute_post_dynamics(db: &Db, hours: Hours) -> Result<PostDynamics, ApiError> {
     let end = db.dataset_end();
     let start = end - hours.seconds();
     let rows = db.hourly_views(start, end).await?;
@@ -205,7 +213,11 @@ impl RankedPost {
 /// The `limit` most viewed posts published in the `hours` before the dataset's end.
 #[cache_runtime::performance_timer("analytics_top_posts")]
 #[cache_runtime::cache_result("demo_top_posts", ttl = 600, skip(db))]
-pub async fn top_posts(db: &Db, period: Hours, limit: Limit) -> Result<TopPosts, ApiError> {
+pub async fn top_posts(db: &Db, period: Hours, limit: Limit) -> Result<CachedJson<TopPosts>, ApiError> {
+    json(&compute_top_posts(db, period, limit).await?)
+}
+
+async fn compute_top_posts(db: &Db, period: Hours, limit: Limit) -> Result<TopPosts, ApiError> {
     let since = db.dataset_end() - period.seconds();
     let rows = db.top_posts(since, None, i64::from(limit.0)).await?;
     Ok(TopPosts {
@@ -276,7 +288,11 @@ const WEEKDAYS: [&str; 7] = [
 /// Best hours and weekdays to publish, from every post's lifetime views.
 #[cache_runtime::performance_timer("analytics_best_times", slow = "500ms")]
 #[cache_runtime::cache_result("demo_best_times", ttl = 1800, skip(db))]
-pub async fn best_times(db: &Db) -> Result<BestTimes, ApiError> {
+pub async fn best_times(db: &Db) -> Result<CachedJson<BestTimes>, ApiError> {
+    json(&compute_best_times(db).await?)
+}
+
+async fn compute_best_times(db: &Db) -> Result<BestTimes, ApiError> {
     let slots = db.publication_slots().await?;
     let sum = |filter: &dyn Fn(&TimeSlot) -> bool| {
         slots
@@ -389,7 +405,11 @@ pub struct ChannelSummary {
 /// A channel's summary; `404` for an unknown channel.
 #[cache_runtime::performance_timer("analytics_metrics_retrieval", slow = "250ms")]
 #[cache_runtime::cache_result("analytics_summary", ttl = 180, skip(db), tags = [format!("channel:{channel_id}")])]
-pub async fn channel_summary(db: &Db, channel_id: i64) -> Result<ChannelSummary, ApiError> {
+pub async fn channel_summary(db: &Db, channel_id: i64) -> Result<CachedJson<ChannelSummary>, ApiError> {
+    json(&compute_channel_summary(db, channel_id).await?)
+}
+
+async fn compute_channel_summary(db: &Db, channel_id: i64) -> Result<ChannelSummary, ApiError> {
     let channel = db
         .channel(channel_id)
         .await?
@@ -463,4 +483,9 @@ mod tests {
         assert_eq!(format_period(168), "7d");
         assert_eq!(format_period(36), "36h");
     }
+}
+
+/// The JSON body of a computed answer.
+fn json<T: Serialize>(value: &T) -> Result<CachedJson<T>, ApiError> {
+    CachedJson::new(value).map_err(|e| ApiError::Internal(format!("serializing the answer: {e}")))
 }
