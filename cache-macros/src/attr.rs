@@ -20,6 +20,8 @@ pub(crate) const CACHE_OPTIONS: &[&str] = &[
     "tags",
     "max_bytes",
     "cache_none",
+    "tier",
+    "lock",
 ];
 
 /// Options of `#[performance_timer]`.
@@ -59,6 +61,8 @@ pub(crate) struct CacheArgs {
     pub(crate) tags: Vec<Opt>,
     pub(crate) max_bytes: Vec<Opt>,
     pub(crate) cache_none: Vec<Opt>,
+    pub(crate) tier: Vec<Opt>,
+    pub(crate) lock: Vec<Opt>,
     /// Options with a name that is not in [`CACHE_OPTIONS`].
     pub(crate) unknown: Vec<Opt>,
     /// Arguments without an option name after the first one.
@@ -151,6 +155,8 @@ impl Parse for CacheArgs {
                 "tags" => &mut args.tags,
                 "max_bytes" => &mut args.max_bytes,
                 "cache_none" => &mut args.cache_none,
+                "tier" => &mut args.tier,
+                "lock" => &mut args.lock,
                 _ => &mut args.unknown,
             };
             slot.push(opt);

@@ -169,10 +169,11 @@ fn fallback(mut input: TokenStream, error: &syn::Error) -> TokenStream {
 // Output:
 //     async fn load(&self, Path(id): Path<u64>, State(db): State<Db>) -> R {
 //         static __CACHE_SITE: __private::CacheSite = __private::CacheSite::new(__private::SiteSpec {
-//             name: "users", location: concat!(module_path!(), "::", "load"), ttl_ms: 300000, ..
+//             name: "users", location: concat!(module_path!(), "::", "load"), ttl_ms: 300000,
+//             tier: 0, lock: false, ..
 //         });
-//         let __cache_key = __private::key_args().arg(&id) /* spanned on `id` */
-//             .finish(&[type_name::<Self>()]);
+//         let __cache_key = { let mut k = __private::key_args(); k.arg(&id) /* spanned on `id` */;
+//             k.finish(&[type_name::<Self>()]) };
 //         let __cache_adapter = { use __private::kind::*; (&&&&__private::Kind::<R>::new()).adapter() };
 //         match __private::lookup(&__CACHE_SITE, __cache_key, __cache_adapter) {
 //             __private::Lookup::Hit(v) | __private::Lookup::Refresh(v, _) => v,
@@ -332,6 +333,8 @@ fn cache_head(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     let stale_if_error_ms = Literal::u64_unsuffixed(spec.stale_if_error_ms);
     let refresh_ahead = Literal::f64_unsuffixed(spec.refresh_ahead.unwrap_or(0.0));
     let max_bytes = Literal::u64_unsuffixed(spec.max_bytes);
+    let tier = Literal::u8_unsuffixed(spec.tier);
+    let lock = spec.lock;
     let ret = return_type(func);
 
     // One static serves every instantiation of a generic function, so the names of the
@@ -350,11 +353,16 @@ fn cache_head(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
         }
         None if spec.inputs.is_empty() => quote!(#p::key(&(), #generics)),
         None => {
+            let builder = local("__cache_key_args");
             let args = spec.inputs.iter().map(|input| {
                 let ident = input.ident;
-                quote_spanned!(input.span=> .arg(&#ident))
+                quote_spanned!(input.span=> #builder.arg(&#ident);)
             });
-            quote!(#p::key_args() #(#args)* .finish(#generics))
+            quote! {{
+                let mut #builder = #p::key_args();
+                #(#args)*
+                #builder.finish(#generics)
+            }}
         }
     };
 
@@ -381,6 +389,8 @@ fn cache_head(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
             stale_if_error_ms: #stale_if_error_ms,
             refresh_ahead: #refresh_ahead,
             max_bytes: #max_bytes,
+            tier: #tier,
+            lock: #lock,
         });
         let #key_var = #key;
         let #adapter_var = #adapter;

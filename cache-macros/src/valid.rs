@@ -37,7 +37,14 @@ pub(crate) struct CacheSpec<'a> {
     pub(crate) tags: Vec<&'a Expr>,
     /// The `cache_none` token when `cache_none = true`.
     pub(crate) cache_none: Option<&'a Ident>,
+    /// `tier = "both" | "local" | "remote"`: 0, 1 or 2 (the runtime's `SiteSpec::tier`).
+    pub(crate) tier: u8,
+    /// `lock = true`: single-flight across instances through a Redis lock.
+    pub(crate) lock: bool,
 }
+
+/// The values of `tier`, in the order of their numbers in `SiteSpec::tier`.
+const TIERS: &[&str] = &["both", "local", "remote"];
 
 /// One identifier in the default key.
 pub(crate) struct KeyInput<'a> {
@@ -132,7 +139,10 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
         .and_then(|opt| max_bytes(opt, &mut errors))
         .unwrap_or(0);
     let cache_none = once(&args.cache_none, &mut errors)
-        .and_then(|opt| cache_none(opt, &mut errors).then_some(&opt.key));
+        .and_then(|opt| flag(opt, &mut errors).then_some(&opt.key));
+    let tier_opt = once(&args.tier, &mut errors);
+    let tier = tier_opt.and_then(|opt| tier(opt, &mut errors)).unwrap_or(0);
+    let lock_opt = once(&args.lock, &mut errors).filter(|opt| flag(opt, &mut errors));
     let tags = once(&args.tags, &mut errors)
         .map(|opt| tags(opt, &mut errors))
         .unwrap_or_default();
@@ -152,6 +162,7 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
     stray_and_unknown(&args.stray, &args.unknown, CACHE_OPTIONS, &mut errors);
 
     cache_signature(func, &mut errors);
+    remote_rules(tier_opt.filter(|_| tier == 2), lock_opt, tier, func, &mut errors);
     if let Some(opt) = refresh_opt {
         refresh_signature(opt, func, &mut errors);
     }
@@ -184,6 +195,8 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
         inputs,
         tags,
         cache_none,
+        tier,
+        lock: lock_opt.is_some(),
     }))
 }
 
@@ -499,18 +512,92 @@ fn max_bytes(opt: &Opt, errors: &mut Errors) -> Option<u64> {
     }
 }
 
-/// `cache_none = true | false`.
-fn cache_none(opt: &Opt, errors: &mut Errors) -> bool {
-    match eq_value(opt, "cache_none = true", errors) {
+/// `option = true | false`, for `cache_none` and `lock`.
+fn flag(opt: &Opt, errors: &mut Errors) -> bool {
+    let key = &opt.key;
+    match eq_value(opt, &format!("{key} = true"), errors) {
         Some(Expr::Lit(ExprLit {
             lit: Lit::Bool(lit),
             ..
         })) => lit.value,
         Some(other) => {
-            errors.add(other, "`cache_none` takes `true` or `false`");
+            errors.add(other, format!("`{key}` takes `true` or `false`"));
             false
         }
         None => false,
+    }
+}
+
+/// `tier = "both" | "local" | "remote"`, as its number in [`TIERS`].
+fn tier(opt: &Opt, errors: &mut Errors) -> Option<u8> {
+    let list = TIERS
+        .iter()
+        .map(|t| format!("`\"{t}\"`"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    match eq_value(opt, "tier = \"local\"", errors)? {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => {
+            let value = lit.value();
+            let found = TIERS.iter().position(|t| *t == value);
+            if found.is_none() {
+                errors.add(
+                    lit,
+                    format!("unknown tier \"{value}\"; valid tiers are {list}"),
+                );
+            }
+            found.and_then(|i| u8::try_from(i).ok())
+        }
+        other => {
+            errors.add(
+                other,
+                format!("`tier` takes a string literal, one of {list}"),
+            );
+            None
+        }
+    }
+}
+
+/// Rules of the options that use Redis: it is only consulted by async functions, and
+/// `lock` coordinates through it.
+fn remote_rules(
+    remote: Option<&Opt>,
+    lock: Option<&Opt>,
+    tier: u8,
+    func: &Function<'_>,
+    errors: &mut Errors,
+) {
+    if !func.is_async() {
+        if let Some(opt) = remote {
+            errors.add(
+                opt_value(opt),
+                "`tier = \"remote\"` needs an `async fn`: synchronous functions are cached in \
+                 process only, so nothing would be cached; make the function async or remove \
+                 `tier`",
+            );
+        }
+        if let Some(opt) = lock {
+            errors.add(
+                &opt.key,
+                "`lock` needs an `async fn`: synchronous functions are cached in process only \
+                 and never wait on Redis; make the function async or remove `lock`",
+            );
+        }
+    } else if let (Some(opt), 1) = (lock, tier) {
+        errors.add(
+            &opt.key,
+            "`lock` coordinates instances through Redis, which a `tier = \"local\"` cache \
+             never uses; remove one of them",
+        );
+    }
+}
+
+/// The value of `option = value`, or the option's name for `option(..)`.
+fn opt_value(opt: &Opt) -> &dyn ToTokens {
+    match &opt.value {
+        OptValue::Eq(expr) => ungroup(expr),
+        OptValue::List(_) => &opt.key,
     }
 }
 

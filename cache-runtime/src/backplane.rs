@@ -8,7 +8,8 @@
 //! - `invalidate(name, key)`: that key, under every version of the cache;
 //! - `invalidate_all(name)`: the whole cache;
 //! - `invalidate_tag(tag)`: every entry carrying the tag;
-//! - a write of a newer value by another instance: that key (the next call reads Redis).
+//! - a write of a newer value by another instance: that key (the next call reads Redis);
+//!   it also wakes callers of this instance waiting on that instance's `lock = true` lock.
 //!
 //! Pub/sub delivers at most once: a message sent while an instance is disconnected is lost
 //! to it. So whenever the subscription is re-established after a disconnection (or after
@@ -156,7 +157,7 @@ pub(crate) async fn listen(shared: Arc<Shared>, subscriber: Weak<dyn Subscriber>
     loop {
         attempts += 1;
         let subscribed = tokio::time::timeout(PING_TIMEOUT, async {
-            let mut pubsub = shared.client.get_async_pubsub().await?;
+            let mut pubsub = shared.target.pubsub(attempts).get_async_pubsub().await?;
             pubsub.subscribe(&channel).await?;
             Ok::<_, redis::RedisError>(pubsub)
         })
@@ -205,12 +206,18 @@ pub(crate) async fn listen(shared: Arc<Shared>, subscriber: Weak<dyn Subscriber>
                         continue;
                     }
                     shared.counters.received.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if matches!(msg, Message::Write { .. }) {
+                        // Callers waiting on a `lock = true` lock re-read Redis.
+                        shared.written.notify(usize::MAX);
+                    }
                     if let Some(s) = subscriber.upgrade() {
                         s.on_message(msg);
                     }
                 }
                 _ = ping.tick() => {
-                    let alive = tokio::time::timeout(PING_TIMEOUT, sink.ping::<String>()).await;
+                    // A subscribed connection answers PING with `["pong", ""]`, not
+                    // `PONG`: any answer will do.
+                    let alive = tokio::time::timeout(PING_TIMEOUT, sink.ping::<redis::Value>()).await;
                     if !matches!(alive, Ok(Ok(_))) {
                         tracing::debug!("backplane: ping failed, resubscribing");
                         break;

@@ -95,6 +95,9 @@ struct Start {
     /// The remote generations read before computing: the right to write to Redis.
     #[cfg(feature = "redis")]
     remote: Option<crate::l2::Stamp>,
+    /// The `lock = true` lock this computation holds, released by its write (or on drop).
+    #[cfg(feature = "redis")]
+    lock: Option<crate::l2::LockGuard>,
 }
 
 /// A current entry read from Redis and decoded.
@@ -230,6 +233,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         if let Some(hit) = self.consult_remote(&mut start).await {
             return self.finish_remote(lead, hit, start);
         }
+        #[cfg(feature = "redis")]
+        if let Some(hit) = self.lock_remote(&mut start).await {
+            return self.finish_remote(lead, hit, start);
+        }
         let result = CatchUnwind { fut: f() }.await;
         self.finish(lead, result, start)
     }
@@ -307,6 +314,8 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             tags: self.site.rt.tag_states(&self.tags),
             #[cfg(feature = "redis")]
             remote: None,
+            #[cfg(feature = "redis")]
+            lock: None,
         }
     }
 
@@ -507,7 +516,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             }
             #[cfg(feature = "redis")]
             if let (Some(stamp), Some(body)) = (start.remote, body) {
-                self.write_remote(&entry, stamp, body, start.epoch);
+                self.write_remote(&entry, stamp, body, start.epoch, start.lock);
             }
         }
         entry
@@ -562,7 +571,6 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     /// write the result. Never fails: trouble is counted and is a miss.
     #[cfg(feature = "redis")]
     async fn consult_remote(&self, start: &mut Start) -> Option<RemoteHit<A::Value>> {
-        use crate::l2::{Fail, Found, Read};
         let l2 = self.remote_tier()?;
         let site = &self.site;
         let want = self.how == How::Normal;
@@ -574,12 +582,52 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             site.version,
             value_type,
             &self.key[crate::key::PREFIX..],
-        )
-        .to_string();
+        );
+        let key = l2.shared().entry_key(self.name, key.to_string());
         let began = Instant::now();
         let read = l2.read(key, self.name, &self.tags, want).await;
-        let c = &site.cache.counters.l2;
-        let hit = match read {
+        let hit = self.take_remote(read, began, want, start, false);
+        start.at = Instant::now();
+        hit
+    }
+
+    /// With `lock = true`, after a remote miss: takes the lock before computing, or waits
+    /// for the instance that holds it and returns its value (see `L2::lock`).
+    #[cfg(feature = "redis")]
+    async fn lock_remote(&self, start: &mut Start) -> Option<RemoteHit<A::Value>> {
+        use crate::l2::Locked;
+        if !self.site.lock || self.how != How::Normal {
+            return None;
+        }
+        let key = start.remote.as_ref()?.key.clone();
+        let l2 = self.remote_tier()?;
+        let began = Instant::now();
+        let hit = match l2.lock(key, self.name, &self.tags).await {
+            Locked::Held(guard) => {
+                start.lock = Some(guard);
+                None
+            }
+            Locked::Filled(read) => self.take_remote(read, began, true, start, true),
+            Locked::Unlocked => None,
+        };
+        start.at = Instant::now();
+        hit
+    }
+
+    /// Counts a remote read and decodes what it found; a miss keeps its generations in
+    /// `start` as the right to write. `waited`: the read ended a wait on a lock.
+    #[cfg(feature = "redis")]
+    fn take_remote(
+        &self,
+        read: crate::l2::Read,
+        began: Instant,
+        want: bool,
+        start: &mut Start,
+        waited: bool,
+    ) -> Option<RemoteHit<A::Value>> {
+        use crate::l2::{Fail, Found, Read};
+        let c = &self.site.cache.counters.l2;
+        match read {
             Read::Failed(Fail::Skipped) => {
                 if want {
                     Counters::bump(&c.skipped);
@@ -623,16 +671,14 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
                         None
                     }
                 };
-                if hit.is_some() {
-                    Counters::bump(&c.hits);
-                } else {
-                    start.remote = Some(stamp);
+                match (&hit, waited) {
+                    (Some(_), false) => Counters::bump(&c.hits),
+                    (Some(_), true) => Counters::bump(&c.lock_waits),
+                    (None, _) => start.remote = Some(stamp),
                 }
                 hit
             }
-        };
-        start.at = Instant::now();
-        hit
+        }
     }
 
     /// Serves an entry read from Redis: fills L1, tells waiters, records a hit.
@@ -683,7 +729,14 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     /// Writes a stored value to Redis in the background, unless it was invalidated while
     /// it was computed (locally, or remotely as far as the backplane has told).
     #[cfg(feature = "redis")]
-    fn write_remote(&self, entry: &Entry, stamp: crate::l2::Stamp, body: Vec<u8>, epoch: u64) {
+    fn write_remote(
+        &self,
+        entry: &Entry,
+        stamp: crate::l2::Stamp,
+        body: Vec<u8>,
+        epoch: u64,
+        lock: Option<crate::l2::LockGuard>,
+    ) {
         use crate::l2::Fail;
         let Some(l2) = self.remote_tier() else {
             return;
@@ -706,7 +759,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         }
         .encode(l2.shared().instance);
         let cache = Arc::clone(&site.cache);
-        l2.write(stamp, ttl, stale, body, announce, move |r| {
+        l2.write(stamp, ttl, stale, body, announce, lock, move |r| {
             let c = &cache.counters.l2;
             match r {
                 Ok(()) => Counters::bump(&c.writes),

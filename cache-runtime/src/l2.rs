@@ -3,7 +3,8 @@
 //! # Connection and deadlines
 //!
 //! One redis-rs `ConnectionManager` (a multiplexed connection that reconnects by itself),
-//! no pool. All Redis I/O runs on a dedicated thread (`cache-redis`) with its own
+//! no pool; or, for a `redis+cluster://` URL, one cluster connection (see
+//! [Redis Cluster](#redis-cluster)). All Redis I/O runs on a dedicated thread (`cache-redis`) with its own
 //! single-threaded tokio runtime: the connection, its driver and its reconnections then
 //! outlive whichever runtime made the first call, deadlines work even in a caller's
 //! runtime built without timers, and a background write needs no runtime at all. A caller
@@ -63,6 +64,26 @@
 //!
 //! While an invalidation of this instance is on its way to Redis, this instance does not
 //! read Redis (a fence), so it never reads back what it has just invalidated.
+//!
+//! # Single-flight across instances (`lock = true`)
+//!
+//! Without it, single-flight is per instance: N instances missing one key compute it up
+//! to N times. With `#[cache_result(..., lock = true)]`, a caller whose read found no
+//! current entry takes a lock before computing:
+//! `SET namespace:__lock:<name:vN:hex> <instance-token> NX PX <lock TTL>`
+//! ([`CacheRuntimeBuilder::lock_ttl`](crate::CacheRuntimeBuilder::lock_ttl), default
+//! 10 s). The holder computes and writes the value and deletes the lock in the same
+//! pipeline (a compare-and-delete script, so a lock that expired and was taken by another
+//! instance is not deleted). A failed, panicking or cancelled computation releases the
+//! lock at once; a holder that dies leaves it to expire.
+//!
+//! The others wait on the Redis thread: woken by the holder's write announcement on the
+//! backplane, or every 50 ms, they re-read the entry (a current one is served, counted as
+//! `l2.lock_waits`) and retry the lock (taken when the holder failed or its lock expired).
+//! After 5 s or the lock TTL, whichever is shorter, or as soon as Redis fails, they compute
+//! themselves. A caller that missed just before the holder wrote and released can still
+//! take the lock and compute once more: the lock narrows duplicate computation to that
+//! window, it does not make it impossible.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -70,8 +91,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::{Mutex, RwLock};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Client, FromRedisValue, RedisResult, Value};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterClientBuilder};
+use redis::cluster_async::ClusterConnection;
+use redis::{Client, Cmd, FromRedisValue, Pipeline, RedisFuture, RedisResult, Value};
 use tokio::runtime::Handle;
 
 use crate::backplane::{self, Subscriber};
@@ -90,10 +113,21 @@ const FORMAT: u8 = 1;
 const HEADER: usize = 1 + 8 * 4 + 2;
 /// How long one connection attempt may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+/// The default expiry of a `lock = true` lock: how long a computation may hold it, and how
+/// long a lock whose holder died blocks the key.
+pub(crate) const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(10);
+/// The longest a caller waits for another instance's computation (at most the lock TTL).
+pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(5);
+/// How often a waiting caller re-reads Redis when no write announcement wakes it first.
+const LOCK_POLL: Duration = Duration::from_millis(50);
+/// Releases a lock only if it is still the caller's (compare-and-delete).
+const RELEASE: &str =
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
 /// Which tiers a cache uses when the runtime has a remote tier.
 ///
-/// Set per cache with
+/// Set per cache with `#[cache_result("name", tier = "local")]` (`"both"`, `"local"` or
+/// `"remote"`) or, overriding the attribute, with
 /// [`CacheRuntimeBuilder::cache_tier`](crate::CacheRuntimeBuilder::cache_tier). Without a
 /// remote tier every cache is local, whatever its setting.
 ///
@@ -118,11 +152,112 @@ pub enum Tier {
     Remote,
 }
 
+impl Tier {
+    /// The tier of `#[cache_result(tier = ...)]`: 0 both, 1 local, 2 remote.
+    pub(crate) fn from_spec(tier: u8) -> Self {
+        match tier {
+            1 => Tier::Local,
+            2 => Tier::Remote,
+            _ => Tier::Both,
+        }
+    }
+}
+
 /// The remote tier's settings, from the builder.
 #[derive(Clone, Debug)]
 pub(crate) struct Config {
     pub(crate) url: String,
     pub(crate) deadline: Duration,
+    pub(crate) lock_ttl: Duration,
+}
+
+/// What the remote tier connects to.
+pub(crate) enum Target {
+    /// One server (or a proxy in front of several).
+    Single(Client),
+    /// A Redis Cluster: its seed nodes, one client per node for the backplane.
+    Cluster {
+        client: ClusterClient,
+        nodes: Vec<Client>,
+    },
+}
+
+/// The URL scheme of a Redis Cluster: `redis+cluster://host:port[,host:port...]`.
+const CLUSTER_SCHEME: &str = "redis+cluster://";
+
+impl Target {
+    /// Parses a `redis://` (or any URL redis-rs accepts) or `redis+cluster://` URL.
+    pub(crate) fn open(url: &str) -> RedisResult<Self> {
+        let Some(rest) = url.strip_prefix(CLUSTER_SCHEME) else {
+            return Client::open(url).map(Target::Single);
+        };
+        // `user:password@` before the first host applies to every node.
+        let (auth, hosts) = match rest.split_once('@') {
+            Some((auth, hosts)) => (format!("{auth}@"), hosts),
+            None => (String::new(), rest),
+        };
+        let nodes = hosts
+            .trim_end_matches('/')
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| Client::open(format!("redis://{auth}{h}")))
+            .collect::<RedisResult<Vec<_>>>()?;
+        if nodes.is_empty() {
+            return Err((redis::ErrorKind::InvalidClientConfig, "no cluster node in the URL").into());
+        }
+        let client = ClusterClientBuilder::new(nodes.iter().map(|c| c.get_connection_info().clone()))
+            .connection_timeout(CONNECT_TIMEOUT)
+            .build()?;
+        Ok(Target::Cluster { client, nodes })
+    }
+
+    /// The client the backplane subscribes with on its `attempt`th try: in a cluster,
+    /// `PUBLISH` reaches every node, so any node will do, and each try takes the next.
+    pub(crate) fn pubsub(&self, attempt: u64) -> &Client {
+        match self {
+            Target::Single(client) => client,
+            Target::Cluster { nodes, .. } => {
+                &nodes[usize::try_from(attempt).unwrap_or(0) % nodes.len()]
+            }
+        }
+    }
+}
+
+/// The connection every operation uses: a reconnecting multiplexed connection to one
+/// server, or a cluster connection that routes each command to its slot's node.
+#[derive(Clone)]
+pub(crate) enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Single(c) => c.req_packed_command(cmd),
+            Conn::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Conn::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Single(c) => c.get_db(),
+            Conn::Cluster(c) => c.get_db(),
+        }
+    }
 }
 
 /// Why an operation did not run or did not succeed.
@@ -384,12 +519,16 @@ pub(crate) struct Shared {
     /// This runtime's id on the backplane, so it ignores its own messages.
     pub(crate) instance: u64,
     pub(crate) deadline: Duration,
-    pub(crate) client: Client,
-    conn: RwLock<Option<ConnectionManager>>,
+    pub(crate) target: Target,
+    conn: RwLock<Option<Conn>>,
     breaker: Breaker,
     pub(crate) counters: Counters,
     /// Invalidations of this instance not yet acknowledged by Redis.
     fence: AtomicU64,
+    /// Expiry of `lock = true` locks.
+    lock_ttl: Duration,
+    /// Notified when another instance announces a write: wakes callers waiting on a lock.
+    pub(crate) written: event_listener::Event,
 }
 
 /// Lowers the fence when an invalidation is done, or dropped.
@@ -402,14 +541,57 @@ impl Drop for Fence {
 }
 
 impl Shared {
-    /// The Redis key of a cache's generation.
+    fn cluster(&self) -> bool {
+        matches!(self.target, Target::Cluster { .. })
+    }
+
+    /// The hash tag that keeps a cache's keys in one cluster slot: `{namespace:cache}`.
+    fn slot_tag(&self, cache: &str) -> String {
+        format!("{{{}:{cache}}}", self.namespace)
+    }
+
+    /// The Redis key of an entry of `cache` whose [`CacheKey`](crate::CacheKey) displays
+    /// as `display` (`namespace:cache:vN:<hex>`): that, or in a cluster
+    /// `{namespace:cache}:vN:<hex>`.
+    pub(crate) fn entry_key(&self, cache: &str, display: String) -> String {
+        if !self.cluster() {
+            return display;
+        }
+        let prefix = format!("{}:{cache}", self.namespace);
+        match display.strip_prefix(prefix.as_str()) {
+            Some(rest) => format!("{}{rest}", self.slot_tag(cache)),
+            None => display,
+        }
+    }
+
+    /// The Redis key of a cache's generation: `namespace:__gen:<cache>`, or in a cluster
+    /// `{namespace:cache}:__gen`, in the slot of the cache's entries.
     pub(crate) fn generation_key(&self, cache: &str) -> String {
-        format!("{}:__gen:{cache}", self.namespace)
+        if self.cluster() {
+            format!("{}:__gen", self.slot_tag(cache))
+        } else {
+            format!("{}:__gen:{cache}", self.namespace)
+        }
     }
 
     /// The Redis key of a tag's generation.
     pub(crate) fn tag_key(&self, tag: &str) -> String {
         format!("{}:__tag:{tag}", self.namespace)
+    }
+
+    /// The Redis key of the `lock = true` lock of an entry key of `cache`:
+    /// `namespace:__lock:<cache:vN:hex>`, or in a cluster `{namespace:cache}:__lock:vN:<hex>`.
+    pub(crate) fn lock_key(&self, cache: &str, entry: &str) -> String {
+        if self.cluster() {
+            let tag = self.slot_tag(cache);
+            let rest = entry.strip_prefix(tag.as_str()).unwrap_or(entry);
+            return format!("{tag}:__lock{rest}");
+        }
+        let rest = entry
+            .strip_prefix(self.namespace.as_str())
+            .and_then(|r| r.strip_prefix(':'))
+            .unwrap_or(entry);
+        format!("{}:__lock:{rest}", self.namespace)
     }
 
     /// The backplane channel of the namespace.
@@ -424,7 +606,7 @@ impl Shared {
     /// Runs one operation under the deadline; `gated` operations respect the circuit.
     async fn run<T, F, Fut>(&self, gated: bool, op: F) -> Result<T, Fail>
     where
-        F: FnOnce(ConnectionManager) -> Fut,
+        F: FnOnce(Conn) -> Fut,
         Fut: Future<Output = RedisResult<T>>,
     {
         let conn = self.conn.read().clone();
@@ -475,6 +657,7 @@ impl Shared {
         }
         let generation_key = self.generation_key(&cache);
         let tag_keys: Vec<String> = tags.iter().map(|t| self.tag_key(t)).collect();
+        let cluster = self.cluster();
         let replies = self
             .run(true, |mut conn| {
                 let mut pipe = redis::pipe();
@@ -482,10 +665,29 @@ impl Shared {
                     pipe.cmd("GET").arg(&key);
                 }
                 pipe.cmd("GET").arg(&generation_key);
+                // In a cluster a pipeline stays in one slot (the entry's and the cache
+                // generation's, by their hash tag); the tags' generations live in slots of
+                // their own and are one MGET that the cluster client splits by slot.
+                let mut tags_read = None;
                 if !tag_keys.is_empty() {
-                    pipe.cmd("MGET").arg(&tag_keys);
+                    if cluster {
+                        let mut mget = redis::cmd("MGET");
+                        mget.arg(&tag_keys);
+                        tags_read = Some((mget, conn.clone()));
+                    } else {
+                        pipe.cmd("MGET").arg(&tag_keys);
+                    }
                 }
-                async move { pipe.query_async::<Vec<Value>>(&mut conn).await }
+                async move {
+                    let main = pipe.query_async::<Vec<Value>>(&mut conn);
+                    let Some((mget, mut other)) = tags_read else {
+                        return main.await;
+                    };
+                    let tags = async move { mget.query_async::<Value>(&mut other).await };
+                    let (mut replies, tags) = futures_util::future::try_join(main, tags).await?;
+                    replies.push(tags);
+                    Ok(replies)
+                }
             })
             .await;
         let replies = match replies {
@@ -511,6 +713,75 @@ impl Shared {
             },
         };
         Read::Done { stamp, found }
+    }
+
+    /// `SET lock token NX PX ttl`: whether this caller now holds the lock.
+    async fn try_lock(&self, lock: &str, token: &str) -> Result<bool, Fail> {
+        let px = self.lock_ttl.as_millis().clamp(1, u128::from(u64::MAX)) as u64;
+        self.run(true, |mut conn| {
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(lock).arg(token).arg("NX").arg("PX").arg(px);
+            async move { cmd.query_async::<Option<String>>(&mut conn).await }
+        })
+        .await
+        .map(|reply| reply.is_some())
+    }
+
+    /// Takes the lock of `key`, or waits for its holder's value; see [`L2::lock`].
+    async fn lock(self: Arc<Self>, key: String, cache: String, tags: Vec<String>) -> Locked {
+        let lock = self.lock_key(&cache, &key);
+        let token = format!("{:016x}-{:016x}", self.instance, fastrand::u64(..));
+        let until = Instant::now() + LOCK_WAIT.min(self.lock_ttl);
+        loop {
+            // Listen before asking, so that a write announced meanwhile is not missed.
+            let announced = self.written.listen();
+            match self.try_lock(&lock, &token).await {
+                Ok(true) => {
+                    return Locked::Held(LockGuard {
+                        shared: Some(Arc::clone(&self)),
+                        handle: Handle::current(),
+                        key: lock,
+                        token,
+                    });
+                }
+                Ok(false) => {}
+                Err(_) => return Locked::Unlocked,
+            }
+            let now = Instant::now();
+            if now >= until {
+                tracing::debug!(cache, "gave up waiting for another instance's computation");
+                return Locked::Unlocked;
+            }
+            tokio::select! {
+                _ = announced => {}
+                _ = tokio::time::sleep(LOCK_POLL.min(until - now)) => {}
+            }
+            let read = Arc::clone(&self)
+                .read(key.clone(), cache.clone(), tags.clone(), true)
+                .await;
+            match read {
+                Read::Done {
+                    found: Found::Entry(_),
+                    ..
+                } => return Locked::Filled(read),
+                Read::Done { .. } => {}
+                Read::Failed(_) => return Locked::Unlocked,
+            }
+        }
+    }
+
+    /// Deletes a lock if it is still `token`'s.
+    async fn release(&self, lock: String, token: String) {
+        let r = self
+            .run(false, |mut conn| {
+                let mut cmd = redis::cmd("EVAL");
+                cmd.arg(RELEASE).arg(1).arg(lock).arg(token);
+                async move { cmd.query_async::<i64>(&mut conn).await }
+            })
+            .await;
+        if let Err(f) = r {
+            tracing::debug!(failure = ?f, "lock not released: it expires by itself");
+        }
     }
 
     /// Checks an entry's envelope against the current generations and its TTL.
@@ -580,6 +851,44 @@ fn parse_read(replies: Vec<Value>, value: bool, tags: usize) -> Option<ParsedRea
     Some((bytes, generation, tag_generations))
 }
 
+/// What [`L2::lock`] ended with.
+pub(crate) enum Locked {
+    /// This caller holds the lock: compute, write, release (dropping the guard releases).
+    Held(LockGuard),
+    /// Another instance's computation wrote the value while this caller waited: the read
+    /// that found it.
+    Filled(Read),
+    /// Redis failed, or the wait ran out: compute without the lock.
+    Unlocked,
+}
+
+/// A held `lock = true` lock. Dropping it releases the lock in the background; a write
+/// releases it in the same pipeline as the value ([`L2::write`]).
+pub(crate) struct LockGuard {
+    shared: Option<Arc<Shared>>,
+    handle: Handle,
+    key: String,
+    token: String,
+}
+
+impl LockGuard {
+    /// The lock key and token, for a release in the write's pipeline.
+    fn disarm(mut self) -> (String, String) {
+        self.shared = None;
+        (std::mem::take(&mut self.key), std::mem::take(&mut self.token))
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if let Some(shared) = self.shared.take() {
+            let (key, token) = (std::mem::take(&mut self.key), std::mem::take(&mut self.token));
+            self.handle
+                .spawn(async move { shared.release(key, token).await });
+        }
+    }
+}
+
 /// The remote tier of one runtime: the Redis thread and what its tasks share. Dropping it
 /// stops the thread.
 pub(crate) struct L2 {
@@ -596,8 +905,8 @@ impl L2 {
         namespace: &str,
         subscriber: std::sync::Weak<dyn Subscriber>,
     ) -> Option<Self> {
-        let client = match Client::open(config.url.as_str()) {
-            Ok(c) => c,
+        let target = match Target::open(config.url.as_str()) {
+            Ok(t) => t,
             Err(e) => {
                 tracing::error!(error = %e, "invalid redis url: the remote tier is off");
                 return None;
@@ -631,13 +940,15 @@ impl L2 {
             namespace: namespace.to_owned(),
             instance: fastrand::u64(..),
             deadline: config.deadline,
-            client,
+            target,
             conn: RwLock::new(None),
             breaker: Breaker {
                 state: Mutex::new((Phase::Closed, 0)),
             },
             counters: Counters::default(),
             fence: AtomicU64::new(0),
+            lock_ttl: config.lock_ttl.max(Duration::from_millis(1)),
+            written: event_listener::Event::new(),
         });
         handle.spawn(connect(Arc::clone(&shared)));
         handle.spawn(backplane::listen(Arc::clone(&shared), subscriber));
@@ -667,7 +978,19 @@ impl L2 {
             .unwrap_or(Read::Failed(Fail::Error))
     }
 
-    /// Writes an entry and announces it, in the background; `done` learns the result.
+    /// Takes the `lock = true` lock of entry `key` (`SET NX PX`), or, while another
+    /// instance holds it, waits for that instance's value: woken by its write announcement
+    /// or re-reading every [`LOCK_POLL`], retrying the lock each time (a holder that died
+    /// leaves it to expire), for at most [`LOCK_WAIT`] or the lock TTL, whichever is
+    /// shorter.
+    pub(crate) async fn lock(&self, key: String, cache: &str, tags: &[String]) -> Locked {
+        let task = Arc::clone(&self.shared).lock(key, cache.to_owned(), tags.to_vec());
+        self.handle.spawn(task).await.unwrap_or(Locked::Unlocked)
+    }
+
+    /// Writes an entry and announces it, in the background, releasing `lock` in the same
+    /// pipeline after the value is set; `done` learns the result.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn write(
         &self,
         stamp: Stamp,
@@ -675,10 +998,12 @@ impl L2 {
         stale: Duration,
         body: Vec<u8>,
         announce: Vec<u8>,
+        lock: Option<LockGuard>,
         done: impl FnOnce(Result<(), Fail>) + Send + 'static,
     ) {
         let shared = Arc::clone(&self.shared);
         let created = unix_ms();
+        let lock = lock.map(LockGuard::disarm);
         self.handle.spawn(async move {
             let bytes = envelope(&stamp, created, ttl, stale, &body);
             drop(body);
@@ -696,6 +1021,9 @@ impl L2 {
                         .arg("PX")
                         .arg(px)
                         .ignore();
+                    if let Some((key, token)) = &lock {
+                        pipe.cmd("EVAL").arg(RELEASE).arg(1).arg(key).arg(token).ignore();
+                    }
                     pipe.cmd("PUBLISH").arg(&channel).arg(announce).ignore();
                     async move { pipe.query_async::<()>(&mut conn).await }
                 })
@@ -787,10 +1115,21 @@ async fn connect(shared: Arc<Shared>) {
             .set_number_of_retries(1)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(500));
-        let attempt = ConnectionManager::new_with_config(shared.client.clone(), config);
+        let attempt = async {
+            match &shared.target {
+                Target::Single(client) => {
+                    ConnectionManager::new_with_config(client.clone(), config)
+                        .await
+                        .map(Conn::Single)
+                }
+                Target::Cluster { client, .. } => {
+                    client.get_async_connection().await.map(Conn::Cluster)
+                }
+            }
+        };
         match tokio::time::timeout(CONNECT_TIMEOUT * 3, attempt).await {
-            Ok(Ok(manager)) => {
-                *shared.conn.write() = Some(manager);
+            Ok(Ok(conn)) => {
+                *shared.conn.write() = Some(conn);
                 tracing::info!("connected to redis");
                 return;
             }

@@ -61,7 +61,8 @@
 //!
 //! # Features
 //!
-//! - `axum`: `Json<T>` and `Result<Json<T>, E>` return types cache `T`.
+//! - `axum`: `Json<T>` and `Result<Json<T>, E>` return types cache `T`; [`CachedJson`]
+//!   caches the serialized response body itself, so a hit skips serialization.
 //! - `metrics`: timer figures are also emitted through the `metrics` facade.
 //! - `postcard`: the [`codec::Postcard`] codec (compact, not self-describing).
 //! - `redis`: Redis as a second tier shared by every instance, with a pub/sub backplane;
@@ -105,6 +106,8 @@ mod call;
 mod clock;
 pub mod codec;
 mod flight;
+#[cfg(feature = "axum")]
+mod json;
 mod key;
 mod l1;
 #[cfg(feature = "redis")]
@@ -124,6 +127,9 @@ pub use private as __private;
 
 pub use adapter::CacheValue;
 pub use cache_macros::{cache_result, performance_timer};
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use json::CachedJson;
 pub use key::{CacheKey, KeyError};
 pub use policy::CacheOverride;
 pub use runtime::{

@@ -112,6 +112,8 @@ mod tests {
             stale_if_error_ms: 1000,
             refresh_ahead: 0.5,
             max_bytes: 0,
+            tier: 0,
+            lock: false,
         }
     }
 

@@ -29,6 +29,12 @@ pub struct SiteSpec {
     pub refresh_ahead: f64,
     /// Largest encoded value cached; 0 means no per-cache limit.
     pub max_bytes: u64,
+    /// `tier = ...`: 0 both (the default), 1 local, 2 remote. The runtime's
+    /// `cache_tier` override wins; without a remote tier it has no effect.
+    pub tier: u8,
+    /// `lock = true`: single-flight across instances through a Redis lock; without a
+    /// remote tier it has no effect.
+    pub lock: bool,
 }
 
 /// One `#[cache_result]` function: its spec and its resolution against the global
@@ -100,6 +106,7 @@ pub fn key<K: ?Sized + KeyArg>(value: &K, generics: &[&'static str]) -> KeyBytes
     finish(buf, encoded, generics)
 }
 
+#[inline]
 fn finish(
     mut buf: KeyBuf,
     encoded: Result<(), crate::KeyError>,
@@ -134,11 +141,10 @@ pub fn key_args() -> KeyArgs {
 impl KeyArgs {
     /// Appends one key input.
     #[inline]
-    pub fn arg<K: ?Sized + KeyArg>(mut self, value: &K) -> Self {
+    pub fn arg<K: ?Sized + KeyArg>(&mut self, value: &K) {
         if self.encoded.is_ok() {
             self.encoded = value.write_key(KeyWriter(&mut self.buf));
         }
-        self
     }
 
     /// Appends the concrete types of the function's type parameters.

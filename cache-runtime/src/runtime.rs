@@ -95,6 +95,9 @@ pub(crate) struct SiteState {
     pub(crate) version: u32,
     #[cfg(feature = "redis")]
     pub(crate) tier: crate::l2::Tier,
+    /// `lock = true`: misses take a lock in Redis before computing.
+    #[cfg(feature = "redis")]
+    pub(crate) lock: bool,
 }
 
 pub(crate) struct Inner {
@@ -172,8 +175,16 @@ impl Inner {
             ),
             cache,
             version: spec.version,
+            // The builder's override beats the attribute; without a remote tier every
+            // cache is local, whatever its setting.
             #[cfg(feature = "redis")]
-            tier: self.tiers.get(spec.name).copied().unwrap_or_default(),
+            tier: match (&self.l2, self.tiers.get(spec.name)) {
+                (None, _) => crate::l2::Tier::Local,
+                (Some(_), Some(&tier)) => tier,
+                (Some(_), None) => crate::l2::Tier::from_spec(spec.tier),
+            },
+            #[cfg(feature = "redis")]
+            lock: spec.lock,
         }
     }
 
@@ -211,6 +222,9 @@ impl Inner {
     /// instance has used with the remote tier.
     #[cfg(feature = "redis")]
     fn remote_keys(&self, cache: &CacheState, encoded: &[u8]) -> Vec<String> {
+        let Some(l2) = &self.l2 else {
+            return Vec::new();
+        };
         let mut buf = crate::key::empty_key();
         buf.extend_from_slice(encoded);
         let keys = cache.keys_of(&buf);
@@ -218,14 +232,14 @@ impl Inner {
         keys.iter()
             .flat_map(|key| {
                 types.iter().map(move |&(version, value_type)| {
-                    crate::key::CacheKey::from_encoded(
+                    let key = crate::key::CacheKey::from_encoded(
                         &self.namespace,
                         &cache.name,
                         version,
                         value_type,
                         &key[PREFIX..],
-                    )
-                    .to_string()
+                    );
+                    l2.shared().entry_key(&cache.name, key.to_string())
                 })
             })
             .collect()
@@ -355,6 +369,8 @@ pub struct CacheRuntimeBuilder {
     #[cfg(feature = "redis")]
     redis_timeout: Duration,
     #[cfg(feature = "redis")]
+    lock_ttl: Duration,
+    #[cfg(feature = "redis")]
     tiers: HashMap<String, crate::l2::Tier>,
 }
 
@@ -376,6 +392,8 @@ impl CacheRuntime {
             redis: None,
             #[cfg(feature = "redis")]
             redis_timeout: crate::l2::DEFAULT_TIMEOUT,
+            #[cfg(feature = "redis")]
+            lock_ttl: crate::l2::DEFAULT_LOCK_TTL,
             #[cfg(feature = "redis")]
             tiers: HashMap::new(),
         }
@@ -676,6 +694,30 @@ impl CacheRuntimeBuilder {
         self
     }
 
+    /// The expiry of the locks of `#[cache_result(lock = true)]` caches (default 10 s).
+    ///
+    /// With `lock = true`, a miss in every tier takes a lock in Redis before computing,
+    /// and other instances missing the same key wait for the holder's value instead of
+    /// computing it too. The lock is released as soon as the value is written (or the
+    /// computation fails, panics or is cancelled); if its holder dies, the lock expires
+    /// after this long. Waiters wait at most 5 s or this long, whichever is shorter, and
+    /// then compute themselves. Choose it above the computation's usual duration.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = cache_runtime::CacheRuntime::builder()
+    ///     .redis("redis://127.0.0.1:6379")
+    ///     .lock_ttl(Duration::from_secs(3))
+    ///     .build();
+    /// # let _ = rt;
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn lock_ttl(mut self, ttl: Duration) -> Self {
+        self.lock_ttl = ttl;
+        self
+    }
+
     /// Chooses the tiers cache `name` uses (default [`Tier::Both`](crate::Tier::Both)).
     ///
     /// ```
@@ -719,6 +761,7 @@ impl CacheRuntimeBuilder {
                     let config = crate::l2::Config {
                         url: url.clone(),
                         deadline: self.redis_timeout,
+                        lock_ttl: self.lock_ttl,
                     };
                     crate::l2::L2::start(&config, &self.namespace, me)
                 }),

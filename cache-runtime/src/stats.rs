@@ -76,6 +76,7 @@ pub(crate) struct L2Counters {
     pub(crate) decode_failures: AtomicU64,
     pub(crate) skipped: AtomicU64,
     pub(crate) writes: AtomicU64,
+    pub(crate) lock_waits: AtomicU64,
     pub(crate) reads: AtomicU64,
     pub(crate) read_nanos: AtomicU64,
 }
@@ -92,6 +93,7 @@ impl L2Counters {
             decode_failures: self.decode_failures.load(Relaxed),
             skipped: self.skipped.load(Relaxed),
             writes: self.writes.load(Relaxed),
+            lock_waits: self.lock_waits.load(Relaxed),
             mean_read_ms: if reads == 0 {
                 0.0
             } else {
@@ -235,6 +237,11 @@ pub struct L2CacheStats {
     pub skipped: u64,
     /// Values written to Redis.
     pub writes: u64,
+    /// Misses of a `lock = true` cache that waited for another instance's computation and
+    /// were answered with its value (they also count as a miss: the first read found
+    /// nothing).
+    #[serde(default)]
+    pub lock_waits: u64,
     /// Mean duration of a successful read as the caller saw it, in milliseconds.
     pub mean_read_ms: f64,
 }
@@ -462,7 +469,7 @@ pub(crate) fn render_prometheus(stats: &RuntimeStats, out: &mut String) {
 #[cfg(feature = "redis")]
 fn render_l2(stats: &RuntimeStats, ns: &str, out: &mut String) {
     type Field = fn(&L2CacheStats) -> f64;
-    let families: [(&str, &str, &str, Field); 8] = [
+    let families: [(&str, &str, &str, Field); 9] = [
         (
             "cache_l2_hits_total",
             "counter",
@@ -504,6 +511,12 @@ fn render_l2(stats: &RuntimeStats, ns: &str, out: &mut String) {
             "counter",
             "Values written to Redis.",
             |c| c.writes as f64,
+        ),
+        (
+            "cache_l2_lock_waits_total",
+            "counter",
+            "Misses answered by another instance's computation (lock = true).",
+            |c| c.lock_waits as f64,
         ),
         (
             "cache_l2_read_seconds_mean",

@@ -82,6 +82,24 @@ async fn another_instance_stops_serving_an_invalidated_value_within_100ms() {
 }
 
 #[tokio::test]
+async fn an_idle_subscription_stays_up() {
+    // The keep-alive ping must accept a subscribed connection's answer (`["pong", ""]`):
+    // a resubscription clears the whole in-process tier.
+    static SITE: CacheSite = CacheSite::new(spec("bp_idle", 60_000));
+    let server = RedisServer::start();
+    let a = runtime(&server.url(), "bpidle");
+    connected(&a).await;
+    let runs = Arc::new(AtomicU32::new(0));
+    call_in(&a, &SITE, 1, || counted(&runs))
+        .await
+        .expect("computed");
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let l2 = a.stats().l2.expect("configured");
+    assert_eq!(l2.backplane_resubscribed, 0);
+    assert!(l1_has(&a, &SITE, 1), "the in-process tier was not cleared");
+}
+
+#[tokio::test]
 async fn an_instance_does_not_read_back_what_it_just_invalidated() {
     static SITE: CacheSite = CacheSite::new(spec("bp_own", 60_000));
     let server = RedisServer::start();

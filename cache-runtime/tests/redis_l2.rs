@@ -289,6 +289,45 @@ async fn tiers_choose_where_values_live() {
 }
 
 #[tokio::test]
+async fn the_attribute_chooses_the_tier_and_the_builder_overrides_it() {
+    // `#[cache_result(tier = "remote")]` and `tier = "local"`.
+    static REMOTE: CacheSite = CacheSite::new(SiteSpec {
+        tier: 2,
+        ..spec("l2_attr_remote", 60_000)
+    });
+    static LOCAL: CacheSite = CacheSite::new(SiteSpec {
+        tier: 1,
+        ..spec("l2_attr_local", 60_000)
+    });
+    let server = RedisServer::start();
+    let a = CacheRuntime::builder()
+        .namespace("attrtier")
+        .redis(server.url())
+        .cache_tier("l2_attr_local", Tier::Both)
+        .build();
+    connected(&a).await;
+    let runs = Arc::new(AtomicU32::new(0));
+    call_in(&a, &REMOTE, 1, || counted(&runs))
+        .await
+        .expect("computed");
+    written(&server, &redis_key("attrtier", "l2_attr_remote", 1)).await;
+    assert!(!l1_has(&a, &REMOTE, 1), "remote only: nothing in process");
+    // The builder said `Both` for the cache whose attribute said `local`.
+    call_in(&a, &LOCAL, 1, || counted(&runs))
+        .await
+        .expect("computed");
+    assert!(l1_has(&a, &LOCAL, 1));
+    written(&server, &redis_key("attrtier", "l2_attr_local", 1)).await;
+
+    // Without a remote tier a remote-only cache is an in-process cache.
+    let local = CacheRuntime::builder().namespace("attrtier").build();
+    call_in(&local, &REMOTE, 2, || counted(&runs))
+        .await
+        .expect("computed");
+    assert!(l1_has(&local, &REMOTE, 2));
+}
+
+#[tokio::test]
 async fn a_runtime_serves_while_redis_is_down_and_uses_it_once_it_appears() {
     static SITE: CacheSite = CacheSite::new(spec("l2_late", 60_000));
     let port = free_port();

@@ -16,6 +16,8 @@ pub const fn spec(name: &'static str, ttl_ms: u64) -> SiteSpec {
         stale_if_error_ms: 0,
         refresh_ahead: 0.0,
         max_bytes: 0,
+        tier: 0,
+        lock: false,
     }
 }
 

@@ -25,6 +25,8 @@ struct Filter {
     tags = ["users", format!("user:{id}")],
     max_bytes = 65536,
     cache_none = true,
+    tier = "both",
+    lock = true,
 )]
 async fn all(id: u64, db: Db) -> Option<String> {
     let _ = db;
@@ -60,6 +62,19 @@ fn tagged(id: u64) -> u64 {
     id
 }
 
+// Without a remote tier (no `redis` feature, or no Redis configured) `tier` and `lock`
+// have no effect: these are in-process caches like any other.
+#[cache_result("options_tier_local", tier = "local")]
+fn local_only(id: u64) -> u64 {
+    id
+}
+
+#[cache_result("options_tier_remote", tier = "remote", lock = false)]
+async fn remote_only(id: u64) -> u64 {
+    CALLS.fetch_add(1, Ordering::SeqCst);
+    id
+}
+
 #[tokio::main]
 async fn main() {
     assert_eq!(all(1, Db).await, Some("1".into()));
@@ -77,4 +92,9 @@ async fn main() {
     assert_eq!(short(2), 2);
     assert_eq!(long(3), 3);
     assert_eq!(tagged(4), 4);
+    assert_eq!(local_only(5), 5);
+    let before = CALLS.load(Ordering::SeqCst);
+    assert_eq!(remote_only(6).await, 6);
+    assert_eq!(remote_only(6).await, 6);
+    assert_eq!(CALLS.load(Ordering::SeqCst), before + 1);
 }
