@@ -162,7 +162,13 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
     stray_and_unknown(&args.stray, &args.unknown, CACHE_OPTIONS, &mut errors);
 
     cache_signature(func, &mut errors);
-    remote_rules(tier_opt.filter(|_| tier == 2), lock_opt, tier, func, &mut errors);
+    remote_rules(
+        tier_opt.filter(|_| tier == 2),
+        lock_opt,
+        tier,
+        func,
+        &mut errors,
+    );
     if let Some(opt) = refresh_opt {
         refresh_signature(opt, func, &mut errors);
     }

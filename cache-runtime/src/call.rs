@@ -527,9 +527,21 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         value: A::Value,
         generation: u64,
         tags: Box<[(Arc<crate::runtime::TagState>, u64)]>,
-        (fresh_until, stale_until, refresh_after): (u64, u64, u64),
+        deadlines: (u64, u64, u64),
         weight: u64,
     ) -> Entry {
+        self.slot(value, generation, tags, deadlines, weight)
+    }
+
+    /// [`entry`](Self::entry) before its value type is erased.
+    fn slot(
+        &self,
+        value: A::Value,
+        generation: u64,
+        tags: Box<[(Arc<crate::runtime::TagState>, u64)]>,
+        (fresh_until, stale_until, refresh_after): (u64, u64, u64),
+        weight: u64,
+    ) -> Arc<Slot<A::Value>> {
         Arc::new(Slot {
             meta: Meta {
                 cache: Arc::clone(&self.site.cache),
@@ -705,24 +717,29 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         };
         let weight = hit.len as u64 + self.key.len() as u64 + ENTRY_OVERHEAD;
         let fits = policy.max_bytes == 0 || hit.len as u64 <= policy.max_bytes;
-        let entry = self.entry(
+        let slot = self.slot(
             hit.value,
             start.generation,
             start.tags,
             (fresh_until, stale_until, refresh_after),
             weight,
         );
+        let entry: Entry = Arc::clone(&slot) as Entry;
         if fits && site.tier != crate::l2::Tier::Remote {
             self.keep(&entry, start.epoch);
         }
         if let Lead::Flight(l) = lead {
-            l.finish(flight::Outcome::Value(Arc::clone(&entry)));
+            l.finish(flight::Outcome::Value(entry));
+        } else {
+            drop(entry);
         }
         scope::record(self.name, Outcome::Hit);
         tracing::debug!(cache = self.name, "hit in redis");
-        match l1::value_of::<A::Value>(&entry) {
-            Some(v) => self.adapter.rebuild(v.clone()),
-            None => unreachable!("an entry built from A::Value downcasts to it"),
+        // Kept nowhere else (a remote-only cache, no waiters): the caller takes the
+        // decoded value itself instead of a clone.
+        match Arc::try_unwrap(slot) {
+            Ok(slot) => self.adapter.rebuild(slot.value),
+            Err(slot) => self.adapter.rebuild(slot.value.clone()),
         }
     }
 

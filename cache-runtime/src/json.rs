@@ -167,8 +167,14 @@ mod tests {
         let bytes = MessagePack.encode(&j).expect("encode");
         let back: CachedJson<serde_json::Value> = MessagePack.decode(&bytes).expect("decode");
         assert_eq!(back.as_bytes(), j.as_bytes());
-        let junk = MessagePack.encode(&serde_bytes_like(b"{not json")).expect("encode");
-        assert!(MessagePack.decode::<CachedJson<serde_json::Value>>(&junk).is_err());
+        let junk = MessagePack
+            .encode(&serde_bytes_like(b"{not json"))
+            .expect("encode");
+        assert!(
+            MessagePack
+                .decode::<CachedJson<serde_json::Value>>(&junk)
+                .is_err()
+        );
     }
 
     fn serde_bytes_like(b: &[u8]) -> impl Serialize + '_ {

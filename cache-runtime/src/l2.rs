@@ -65,6 +65,22 @@
 //! While an invalidation of this instance is on its way to Redis, this instance does not
 //! read Redis (a fence), so it never reads back what it has just invalidated.
 //!
+//! # Redis Cluster
+//!
+//! A `redis+cluster://host:port[,host:port...]` URL (seed nodes; `user:password@` before
+//! the first host applies to all) connects with redis-rs's cluster client, which follows
+//! the cluster's topology, redirections and failovers. No operation on one cache's keys
+//! crosses slots: a cache's entries, its generation and its locks share the hash tag
+//! `{namespace:cache}` (`{ns:users}:v0:<hex>`, `{ns:users}:__gen`,
+//! `{ns:users}:__lock:v0:<hex>`), so each read and each write is one pipeline to one
+//! node. Tags span caches, so a tag's generation (`ns:__tag:<tag>`) lives in a slot of its
+//! own: a tagged read adds an `MGET` of the tags' generations, which the cluster client
+//! splits by slot, sent concurrently with the pipeline. The backplane subscribes on one
+//! node (a cluster's `PUBLISH` reaches every node) and moves to the next seed node when
+//! that one fails; announcements follow their write or invalidation as a command of their
+//! own. A cache whose slot is on a master that is down behaves as if Redis were down for
+//! it: misses compute, and the circuit breaker (shared by the whole cluster) opens.
+//!
 //! # Single-flight across instances (`lock = true`)
 //!
 //! Without it, single-flight is per instance: N instances missing one key compute it up
@@ -121,8 +137,7 @@ pub(crate) const LOCK_WAIT: Duration = Duration::from_secs(5);
 /// How often a waiting caller re-reads Redis when no write announcement wakes it first.
 const LOCK_POLL: Duration = Duration::from_millis(50);
 /// Releases a lock only if it is still the caller's (compare-and-delete).
-const RELEASE: &str =
-    "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
+const RELEASE: &str = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end";
 
 /// Which tiers a cache uses when the runtime has a remote tier.
 ///
@@ -177,7 +192,7 @@ pub(crate) enum Target {
     Single(Client),
     /// A Redis Cluster: its seed nodes, one client per node for the backplane.
     Cluster {
-        client: ClusterClient,
+        client: Box<ClusterClient>,
         nodes: Vec<Client>,
     },
 }
@@ -204,12 +219,20 @@ impl Target {
             .map(|h| Client::open(format!("redis://{auth}{h}")))
             .collect::<RedisResult<Vec<_>>>()?;
         if nodes.is_empty() {
-            return Err((redis::ErrorKind::InvalidClientConfig, "no cluster node in the URL").into());
+            return Err((
+                redis::ErrorKind::InvalidClientConfig,
+                "no cluster node in the URL",
+            )
+                .into());
         }
-        let client = ClusterClientBuilder::new(nodes.iter().map(|c| c.get_connection_info().clone()))
-            .connection_timeout(CONNECT_TIMEOUT)
-            .build()?;
-        Ok(Target::Cluster { client, nodes })
+        let client =
+            ClusterClientBuilder::new(nodes.iter().map(|c| c.get_connection_info().clone()))
+                .connection_timeout(CONNECT_TIMEOUT)
+                .build()?;
+        Ok(Target::Cluster {
+            client: Box::new(client),
+            nodes,
+        })
     }
 
     /// The client the backplane subscribes with on its `attempt`th try: in a cluster,
@@ -643,6 +666,39 @@ impl Shared {
         }
     }
 
+    /// Runs `pipe` (commands of one slot) and then announces `message` on the backplane.
+    /// On one server that is one pipeline; in a cluster, where a pipeline must stay in one
+    /// slot, `PUBLISH` follows as a command of its own, under the same deadline.
+    async fn run_announced(
+        &self,
+        gated: bool,
+        mut pipe: Pipeline,
+        message: Option<Vec<u8>>,
+    ) -> Result<(), Fail> {
+        let channel = self.channel();
+        let cluster = self.cluster();
+        let mut publish = None;
+        if let Some(msg) = message {
+            if cluster {
+                let mut cmd = redis::cmd("PUBLISH");
+                cmd.arg(&channel).arg(msg);
+                publish = Some(cmd);
+            } else {
+                pipe.cmd("PUBLISH").arg(&channel).arg(msg).ignore();
+            }
+        }
+        self.run(gated, |mut conn| async move {
+            if !pipe.is_empty() {
+                pipe.query_async::<()>(&mut conn).await?;
+            }
+            if let Some(cmd) = publish {
+                cmd.query_async::<()>(&mut conn).await?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// GET key (when `value`), GET the cache generation, MGET the tag generations.
     async fn read(
         self: Arc<Self>,
@@ -875,14 +931,20 @@ impl LockGuard {
     /// The lock key and token, for a release in the write's pipeline.
     fn disarm(mut self) -> (String, String) {
         self.shared = None;
-        (std::mem::take(&mut self.key), std::mem::take(&mut self.token))
+        (
+            std::mem::take(&mut self.key),
+            std::mem::take(&mut self.token),
+        )
     }
 }
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
         if let Some(shared) = self.shared.take() {
-            let (key, token) = (std::mem::take(&mut self.key), std::mem::take(&mut self.token));
+            let (key, token) = (
+                std::mem::take(&mut self.key),
+                std::mem::take(&mut self.token),
+            );
             self.handle
                 .spawn(async move { shared.release(key, token).await });
         }
@@ -1011,23 +1073,22 @@ impl L2 {
                 .saturating_add(stale)
                 .as_millis()
                 .clamp(1, u128::from(u64::MAX)) as u64;
-            let channel = shared.channel();
-            let r = shared
-                .run(true, |mut conn| {
-                    let mut pipe = redis::pipe();
-                    pipe.cmd("SET")
-                        .arg(&stamp.key)
-                        .arg(bytes)
-                        .arg("PX")
-                        .arg(px)
-                        .ignore();
-                    if let Some((key, token)) = &lock {
-                        pipe.cmd("EVAL").arg(RELEASE).arg(1).arg(key).arg(token).ignore();
-                    }
-                    pipe.cmd("PUBLISH").arg(&channel).arg(announce).ignore();
-                    async move { pipe.query_async::<()>(&mut conn).await }
-                })
-                .await;
+            let mut pipe = redis::pipe();
+            pipe.cmd("SET")
+                .arg(&stamp.key)
+                .arg(bytes)
+                .arg("PX")
+                .arg(px)
+                .ignore();
+            if let Some((key, token)) = &lock {
+                pipe.cmd("EVAL")
+                    .arg(RELEASE)
+                    .arg(1)
+                    .arg(key)
+                    .arg(token)
+                    .ignore();
+            }
+            let r = shared.run_announced(true, pipe, Some(announce)).await;
             if r.is_ok() {
                 shared.counters.sent.fetch_add(1, Ordering::Relaxed);
             }
@@ -1071,17 +1132,12 @@ impl L2 {
             let mut pipe = redis::pipe();
             build(&mut pipe);
             let sends = announce.is_some();
-            if let Some(msg) = announce {
-                pipe.cmd("PUBLISH").arg(shared.channel()).arg(msg).ignore();
-            }
-            if pipe.is_empty() {
+            if pipe.is_empty() && !sends {
                 return;
             }
             // Invalidations ignore the circuit: they are rare, in the background, and worth
             // a try whenever Redis might be back.
-            let r = shared
-                .run(false, |mut conn| async move { pipe.query_async::<()>(&mut conn).await })
-                .await;
+            let r = shared.run_announced(false, pipe, announce).await;
             match r {
                 Ok(()) if sends => {
                     shared.counters.sent.fetch_add(1, Ordering::Relaxed);
@@ -1205,6 +1261,30 @@ mod tests {
             Header::parse(b"not an envelope"),
             Err(Corrupt::Version(b'n'))
         );
+    }
+
+    #[test]
+    fn cluster_urls_name_every_seed_node() {
+        let Ok(Target::Cluster { nodes, .. }) =
+            Target::open("redis+cluster://user:secret@10.0.0.1:7000, 10.0.0.2:7001/")
+        else {
+            panic!("a cluster URL opens a cluster client");
+        };
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|c| c.get_connection_info().addr().to_string())
+            .collect();
+        assert_eq!(addrs, ["10.0.0.1:7000", "10.0.0.2:7001"]);
+        assert!(
+            nodes
+                .iter()
+                .all(|c| c.get_connection_info().redis_settings().password() == Some("secret"))
+        );
+        assert!(Target::open("redis+cluster://").is_err());
+        assert!(matches!(
+            Target::open("redis://127.0.0.1:6379"),
+            Ok(Target::Single(_))
+        ));
     }
 
     #[test]

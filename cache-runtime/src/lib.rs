@@ -95,8 +95,20 @@
 //!   backplane and the other instances drop their in-process copies (typically within a
 //!   millisecond on a LAN); an instance whose subscription was interrupted clears its
 //!   in-process tier when it resubscribes.
-//! - **Per cache:** `CacheRuntimeBuilder::cache_tier` chooses `Tier::Both`,
-//!   `Tier::Local` or `Tier::Remote`.
+//! - **Per cache:** `#[cache_result(..., tier = "local")]` (`"both"`, the default,
+//!   `"local"` or `"remote"`) chooses the tiers; `CacheRuntimeBuilder::cache_tier`
+//!   overrides it by cache name.
+//! - **Single-flight across instances:** with `#[cache_result(..., lock = true)]` a miss
+//!   in both tiers takes a lock in Redis before computing, and other instances missing the
+//!   same key wait for its value instead of computing it too (bounded by 5 s or
+//!   `CacheRuntimeBuilder::lock_ttl`; a lock whose holder died expires).
+//! - **Redis Cluster:** `redis+cluster://host:port[,host:port...]`; each cache's keys share
+//!   the hash tag `{namespace:name}`, so no operation crosses slots.
+//! - **Without a remote tier** (feature off, or no URL) `tier` and `lock` compile and have
+//!   no effect.
+//!
+//! The README's "Two tiers: Redis" states what a reader may see, and for how long, after
+//! an invalidation.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod adapter;

@@ -656,6 +656,10 @@ impl CacheRuntimeBuilder {
     ///
     /// Only `async` functions use Redis; synchronous ones are cached in process only.
     ///
+    /// For a Redis Cluster, give its seed nodes as
+    /// `redis+cluster://host:port[,host:port...]`: each cache's keys then share one hash
+    /// slot (see "Two tiers: Redis" in the README).
+    ///
     /// ```no_run
     /// # #[tokio::main] async fn main() {
     /// use std::time::Duration;

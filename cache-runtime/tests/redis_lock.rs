@@ -40,9 +40,7 @@ fn lock_key(ns: &str, name: &str, k: u64) -> String {
     let key = CacheKey::new::<String, _>(ns, name, 0, &(k,))
         .expect("key")
         .to_string();
-    let rest = key
-        .strip_prefix(&format!("{ns}:"))
-        .expect("namespaced key");
+    let rest = key.strip_prefix(&format!("{ns}:")).expect("namespaced key");
     format!("{ns}:__lock:{rest}")
 }
 
@@ -91,7 +89,10 @@ async fn two_runtimes_compute_a_locked_key_once() {
     let (sa, sb) = (stats_of(&a, "lock_two"), stats_of(&b, "lock_two"));
     assert_eq!(sa.computes + sb.computes, 3);
     assert_eq!(sa.l2.lock_waits + sb.l2.lock_waits, 3);
-    assert!(server.keys("locktwo:__lock:*").is_empty(), "every lock released");
+    assert!(
+        server.keys("locktwo:__lock:*").is_empty(),
+        "every lock released"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -127,7 +128,11 @@ async fn a_failed_or_cancelled_holder_releases_the_lock_at_once() {
     let began = Instant::now();
     let v = call_in(&b, &SITE, 1, || async { Ok("b".to_string()) }).await;
     assert_eq!(v, Ok("b".into()));
-    assert!(began.elapsed() < Duration::from_secs(3), "{:?}", began.elapsed());
+    assert!(
+        began.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        began.elapsed()
+    );
     assert_eq!(failing.await.expect("a"), Err("db down".into()));
 
     // The holder's call is cancelled (its future dropped): the lock goes with it.
@@ -193,10 +198,34 @@ async fn child(args: &str) {
     let runs = Arc::new(AtomicU32::new(0));
     until_unix_ms(at).await;
     let v = match what {
-        "race" => call_in(&rt, &PROC, 1, || slow(&runs, "child", Duration::from_millis(500))).await,
+        "race" => {
+            call_in(&rt, &PROC, 1, || {
+                slow(&runs, "child", Duration::from_millis(500))
+            })
+            .await
+        }
         // Holds the lock "forever": the parent kills this process mid-compute.
-        _ => call_in(&rt, &DEAD, 1, || slow(&runs, "child", Duration::from_secs(60))).await,
+        _ => {
+            call_in(&rt, &DEAD, 1, || {
+                slow(&runs, "child", Duration::from_secs(60))
+            })
+            .await
+        }
     };
+    // A holder's write (which releases its lock) runs in the background: like a service,
+    // this process stays up until it has landed.
+    eventually(Duration::from_secs(3), || {
+        let s = stats_of(
+            &rt,
+            if what == "race" {
+                "lock_proc"
+            } else {
+                "lock_dead"
+            },
+        );
+        s.l2.writes + s.l2.lock_waits > 0
+    })
+    .await;
     println!("RUNS {}", runs.load(SeqCst));
     println!("VALUE {}", v.unwrap_or_else(|e| e));
 }
@@ -261,7 +290,7 @@ fn two_processes_compute_a_locked_key_once() {
     assert_eq!(
         runs.load(SeqCst) + child_runs,
         1,
-        "the body ran once in both processes together"
+        "the body ran once in both processes together: {out:?}"
     );
     let value = value.expect("a value");
     assert_eq!(field("VALUE "), value, "both got the one value");

@@ -226,14 +226,15 @@ impl RedisCluster {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port()))
             .collect();
-        let status = Command::new(std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".into()))
-            .args(["--cluster", "create"])
-            .args(&addrs)
-            .args(["--cluster-replicas", "0", "--cluster-yes"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .expect("redis-cli runs (apt-get install redis-tools)");
+        let status =
+            Command::new(std::env::var("REDIS_CLI").unwrap_or_else(|_| "redis-cli".into()))
+                .args(["--cluster", "create"])
+                .args(&addrs)
+                .args(["--cluster-replicas", "0", "--cluster-yes"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("redis-cli runs (apt-get install redis-tools)");
         assert!(status.success(), "redis-cli --cluster create failed");
         let cluster = Self { nodes, dir };
         let until = Instant::now() + Duration::from_secs(20);
@@ -283,9 +284,14 @@ impl RedisCluster {
             panic!("CLUSTER SLOTS: {slots:?}");
         };
         for range in ranges {
-            let redis::Value::Array(r) = range else { continue };
-            let (Some(redis::Value::Int(lo)), Some(redis::Value::Int(hi)), Some(redis::Value::Array(master))) =
-                (r.first(), r.get(1), r.get(2))
+            let redis::Value::Array(r) = range else {
+                continue;
+            };
+            let (
+                Some(redis::Value::Int(lo)),
+                Some(redis::Value::Int(hi)),
+                Some(redis::Value::Array(master)),
+            ) = (r.first(), r.get(1), r.get(2))
             else {
                 continue;
             };

@@ -1,5 +1,5 @@
-use cache_runtime::CachedJson;
 use axum::extract::State;
+use cache_runtime::CachedJson;
 use serde::Deserialize;
 
 use crate::AppState;
@@ -35,11 +35,12 @@ pub(super) async fn top_posts(
 ) -> Result<CachedJson<TopPosts>, ApiError> {
     let period = Hours::parse_period(q.period.as_deref().unwrap_or(DEFAULT_PERIOD))?;
     let limit = Limit::new(q.limit.unwrap_or(DEFAULT_LIMIT))?;
-    analytics::top_posts(&state.db, period, limit)
-        .await
+    analytics::top_posts(&state.db, period, limit).await
 }
 
-pub(super) async fn best_times(State(state): State<AppState>) -> Result<CachedJson<BestTimes>, ApiError> {
+pub(super) async fn best_times(
+    State(state): State<AppState>,
+) -> Result<CachedJson<BestTimes>, ApiError> {
     analytics::best_times(&state.db).await
 }
 

@@ -213,7 +213,11 @@ impl RankedPost {
 /// The `limit` most viewed posts published in the `hours` before the dataset's end.
 #[cache_runtime::performance_timer("analytics_top_posts")]
 #[cache_runtime::cache_result("demo_top_posts", ttl = 600, skip(db))]
-pub async fn top_posts(db: &Db, period: Hours, limit: Limit) -> Result<CachedJson<TopPosts>, ApiError> {
+pub async fn top_posts(
+    db: &Db,
+    period: Hours,
+    limit: Limit,
+) -> Result<CachedJson<TopPosts>, ApiError> {
     json(&compute_top_posts(db, period, limit).await?)
 }
 
@@ -405,7 +409,10 @@ pub struct ChannelSummary {
 /// A channel's summary; `404` for an unknown channel.
 #[cache_runtime::performance_timer("analytics_metrics_retrieval", slow = "250ms")]
 #[cache_runtime::cache_result("analytics_summary", ttl = 180, skip(db), tags = [format!("channel:{channel_id}")])]
-pub async fn channel_summary(db: &Db, channel_id: i64) -> Result<CachedJson<ChannelSummary>, ApiError> {
+pub async fn channel_summary(
+    db: &Db,
+    channel_id: i64,
+) -> Result<CachedJson<ChannelSummary>, ApiError> {
     json(&compute_channel_summary(db, channel_id).await?)
 }
 
@@ -465,6 +472,11 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
+/// The JSON body of a computed answer.
+fn json<T: Serialize>(value: &T) -> Result<CachedJson<T>, ApiError> {
+    CachedJson::new(value).map_err(|e| ApiError::Internal(format!("serializing the answer: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -483,9 +495,4 @@ mod tests {
         assert_eq!(format_period(168), "7d");
         assert_eq!(format_period(36), "36h");
     }
-}
-
-/// The JSON body of a computed answer.
-fn json<T: Serialize>(value: &T) -> Result<CachedJson<T>, ApiError> {
-    CachedJson::new(value).map_err(|e| ApiError::Internal(format!("serializing the answer: {e}")))
 }

@@ -1,0 +1,235 @@
+//! The remote tier against a redis-server this bench starts on a free loopback port:
+//!
+//! - `l2_hit`: one caller, an L2 hit through the cached entry point (a `tier = "remote"`
+//!   cache, so nothing is kept in process and every call reads Redis) against a raw
+//!   redis-rs `GET` of the same bytes plus the decode of the value (target: at most 1.2x);
+//! - `l2_hit_64_tasks`: 64 concurrent tasks of each, one key per task (target: at least
+//!   85% of the raw throughput);
+//! - `codec`: encode and decode of a realistic API payload (20 posts with strings,
+//!   options and a nested vector, about 3 KB) with MessagePack and, with the `postcard`
+//!   feature, postcard; the encoded sizes are printed.
+//!
+//! `cargo bench -p cache-runtime --features redis,postcard --bench l2`
+//! (needs `redis-server` on the PATH, or its path in `REDIS_SERVER`).
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use cache_runtime::codec::{Codec, MessagePack};
+use cache_runtime::{CacheRuntime, cache_result};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use serde::{Deserialize, Serialize};
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../tests/support/redis.rs"]
+mod server;
+
+/// One post of a channel's analytics page: the shape of the reference API's payloads.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct Post {
+    id: u64,
+    channel_id: i64,
+    title: String,
+    url: String,
+    published_at: String,
+    views: u64,
+    likes: u32,
+    engagement_rate: f64,
+    thumbnail: Option<String>,
+    summary: Option<String>,
+    tags: Vec<String>,
+}
+
+fn posts(channel: u64) -> Vec<Post> {
+    (0..20)
+        .map(|i| Post {
+            id: channel * 1000 + i,
+            channel_id: channel as i64,
+            title: format!("Two-tier caching, part {i}"),
+            url: format!("https://example.invalid/p/{i}"),
+            published_at: format!("2026-11-{:02}", 1 + i % 28),
+            views: 10_000 + i * 137,
+            likes: 300 + i as u32,
+            engagement_rate: 0.0421 + i as f64 / 1000.0,
+            thumbnail: (i % 3 != 0).then(|| format!("https://cdn.example.invalid/{i}.jpg")),
+            summary: (i % 4 == 0).then(|| "A one-line summary.".into()),
+            tags: vec!["rust".into(), format!("series-{}", i % 4)],
+        })
+        .collect()
+}
+
+#[cache_result("bench_l2_remote", ttl = 3600, tier = "remote")]
+async fn remote_posts(channel: u64) -> Vec<Post> {
+    posts(channel)
+}
+
+/// Size of the envelope header of an untagged entry (see the `l2` module docs).
+const HEADER: usize = 35;
+
+fn l2(c: &mut Criterion) {
+    let server = server::RedisServer::start();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    CacheRuntime::builder()
+        .namespace("bench")
+        .redis(server.url())
+        .redis_timeout(Duration::from_millis(250))
+        .install()
+        .expect("the first runtime of this process");
+    let global = cache_runtime::global();
+
+    const TASKS: u64 = 64;
+    // Connect, fill Redis with one entry per task, and find the entries' keys.
+    let keys = rt.block_on(async {
+        for _ in 0..200 {
+            if global.stats().l2.is_some_and(|l2| l2.connected) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        for channel in 0..TASKS {
+            remote_posts(channel).await;
+        }
+        for _ in 0..200 {
+            let written = global
+                .stats()
+                .cache("bench_l2_remote")
+                .is_some_and(|c| c.l2.writes == TASKS);
+            if written {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        // The channel of each key, by reading it back.
+        let mut conn = server.conn();
+        let mut keys = vec![String::new(); TASKS as usize];
+        for key in server.keys("bench:bench_l2_remote:*") {
+            let bytes: Vec<u8> = redis::cmd("GET").arg(&key).query(&mut conn).expect("get");
+            let body = bytes.get(HEADER..).expect("an envelope");
+            let value: Vec<Post> = MessagePack.decode(body).expect("decodes");
+            keys[value[0].channel_id as usize] = key;
+        }
+        assert!(keys.iter().all(|k| !k.is_empty()), "one entry per channel");
+        keys
+    });
+    let key = keys[7].clone();
+    let mut raw = rt.block_on(async {
+        redis::Client::open(server.url())
+            .expect("url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connects")
+    });
+    let raw_get = |mut conn: redis::aio::MultiplexedConnection, key: String| async move {
+        let bytes: Vec<u8> = redis::cmd("GET")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .expect("get");
+        let value: Vec<Post> = MessagePack
+            .decode(bytes.get(HEADER..).expect("an envelope"))
+            .expect("decodes");
+        value
+    };
+    assert_eq!(rt.block_on(raw_get(raw.clone(), key.clone())), posts(7));
+    assert_eq!(rt.block_on(remote_posts(7)), posts(7));
+
+    let mut g = c.benchmark_group("l2_hit");
+    g.bench_function("cached_entry_point", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(remote_posts(black_box(7)).await) });
+    });
+    g.bench_function("raw_get_and_decode", |b| {
+        b.to_async(&rt)
+            .iter(|| async { black_box(raw_get(raw.clone(), key.clone()).await) });
+    });
+    g.finish();
+
+    // Distinct keys: concurrent calls of one key would coalesce into one read.
+    let mut g = c.benchmark_group("l2_hit_64_tasks");
+    g.throughput(Throughput::Elements(TASKS));
+    g.bench_function("cached_entry_point", |b| {
+        b.to_async(&rt).iter(|| async {
+            let tasks: Vec<_> = (0..TASKS)
+                .map(|channel| tokio::spawn(async move { remote_posts(channel).await.len() }))
+                .collect();
+            for t in tasks {
+                black_box(t.await.expect("task"));
+            }
+        });
+    });
+    g.bench_function("raw_get_and_decode", |b| {
+        b.to_async(&rt).iter(|| async {
+            let tasks: Vec<_> = keys
+                .iter()
+                .map(|key| tokio::spawn(raw_get(raw.clone(), key.clone())))
+                .collect();
+            for t in tasks {
+                black_box(t.await.expect("task").len());
+            }
+        });
+    });
+    g.finish();
+
+    let stats = global.stats();
+    let cache = stats.cache("bench_l2_remote").expect("used");
+    eprintln!(
+        "bench_l2_remote: {} L2 hits, {} misses, {} timeouts, {} errors, {} computes",
+        cache.l2.hits, cache.l2.misses, cache.l2.timeouts, cache.l2.errors, cache.computes
+    );
+    assert_eq!(cache.computes, TASKS, "every measured call was an L2 hit");
+    rt.block_on(async {
+        let pong: String = redis::cmd("PING")
+            .query_async(&mut raw)
+            .await
+            .expect("redis still answers");
+        assert_eq!(pong, "PONG");
+    });
+}
+
+fn codec(c: &mut Criterion) {
+    let value = posts(7);
+    let mut g = c.benchmark_group("codec");
+    let msgpack = MessagePack.encode(&value).expect("encodes");
+    eprintln!("payload: MessagePack {} bytes", msgpack.len());
+    g.bench_function("messagepack_encode", |b| {
+        b.iter(|| MessagePack.encode(black_box(&value)).expect("encodes"));
+    });
+    g.bench_function("messagepack_decode", |b| {
+        b.iter(|| {
+            MessagePack
+                .decode::<Vec<Post>>(black_box(&msgpack))
+                .expect("decodes")
+        });
+    });
+    #[cfg(feature = "postcard")]
+    {
+        use cache_runtime::codec::Postcard;
+        let compact = Postcard.encode(&value).expect("encodes");
+        eprintln!("payload: postcard {} bytes", compact.len());
+        g.bench_function("postcard_encode", |b| {
+            b.iter(|| Postcard.encode(black_box(&value)).expect("encodes"));
+        });
+        g.bench_function("postcard_decode", |b| {
+            b.iter(|| {
+                Postcard
+                    .decode::<Vec<Post>>(black_box(&compact))
+                    .expect("decodes")
+            });
+        });
+    }
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(40);
+    targets = l2, codec
+}
+criterion_main!(benches);
