@@ -13,29 +13,10 @@ use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use cache_runtime::__private::CacheSite;
-use cache_runtime::{CacheKey, CacheRuntime, Scope};
-use common::{call_in, spec};
+use cache_runtime::{CacheRuntime, Scope};
+use common::{call_in, counted, spec};
 use support::redis::RedisServer;
 use support::*;
-
-fn counted(runs: &Arc<AtomicU32>) -> impl Future<Output = Res> + Send + 'static {
-    let runs = Arc::clone(runs);
-    async move { Ok(format!("v{}", runs.fetch_add(1, SeqCst) + 1)) }
-}
-
-fn redis_key(ns: &str, name: &str, k: u64) -> String {
-    CacheKey::new::<String, _>(ns, name, 0, &(k,))
-        .expect("key")
-        .to_string()
-}
-
-async fn written(server: &RedisServer, key: &str) {
-    let ok = eventually(Duration::from_secs(2), || {
-        server.cmd::<bool>(&[b"EXISTS", key.as_bytes()])
-    })
-    .await;
-    assert!(ok, "{key} was not written to redis");
-}
 
 /// Instances `a` and `b` of namespace `ns`, both holding key `k` of `site` (computed by
 /// `a`, read from Redis by `b`).

@@ -13,14 +13,9 @@ use std::time::{Duration, Instant};
 
 use cache_runtime::__private::{CacheSite, SiteSpec};
 use cache_runtime::{CacheKey, CacheRuntime};
-use common::{call_in, spec};
+use common::{call_in, counted, spec};
 use support::redis::RedisCluster;
 use support::*;
-
-fn counted(runs: &Arc<AtomicU32>) -> impl Future<Output = Res> + Send + 'static {
-    let runs = Arc::clone(runs);
-    async move { Ok(format!("v{}", runs.fetch_add(1, SeqCst) + 1)) }
-}
 
 /// The Redis key of `(k,)` in a cluster: the cache's keys share the hash tag `{ns:name}`.
 fn cluster_key(ns: &str, name: &str, k: u64) -> String {

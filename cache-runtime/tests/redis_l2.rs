@@ -11,31 +11,10 @@ use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::Duration;
 
 use cache_runtime::__private::{CacheSite, SiteSpec};
-use cache_runtime::{CacheKey, CacheRuntime, CircuitState, Scope, Tier};
-use common::{call_in, spec};
+use cache_runtime::{CacheRuntime, CircuitState, Scope, Tier};
+use common::{call_in, counted, spec};
 use support::redis::{RedisServer, free_port};
 use support::*;
-
-/// A body that counts its runs and answers `v{run}`.
-fn counted(runs: &Arc<AtomicU32>) -> impl Future<Output = Res> + Send + 'static {
-    let runs = Arc::clone(runs);
-    async move { Ok(format!("v{}", runs.fetch_add(1, SeqCst) + 1)) }
-}
-
-fn redis_key(ns: &str, name: &str, k: u64) -> String {
-    CacheKey::new::<String, _>(ns, name, 0, &(k,))
-        .expect("key")
-        .to_string()
-}
-
-/// Waits until `key` holds something in Redis.
-async fn written(server: &RedisServer, key: &str) {
-    let ok = eventually(Duration::from_secs(2), || {
-        server.cmd::<bool>(&[b"EXISTS", key.as_bytes()])
-    })
-    .await;
-    assert!(ok, "{key} was not written to redis");
-}
 
 #[tokio::test]
 async fn a_value_computed_by_one_runtime_is_a_hit_in_another() {

@@ -20,12 +20,6 @@ fn stats(name: &str) -> cache_runtime::CacheStats {
         .unwrap_or_else(|| panic!("cache {name} has no stats"))
 }
 
-/// A body that counts its runs and answers `v{run}`.
-fn counted(runs: &Arc<AtomicU32>) -> impl Future<Output = Res> + Send + 'static {
-    let runs = Arc::clone(runs);
-    async move { Ok(format!("v{}", runs.fetch_add(1, SeqCst) + 1)) }
-}
-
 #[tokio::test]
 async fn second_call_is_a_hit_with_the_same_value() {
     static SITE: CacheSite = CacheSite::new(spec("rt_hit", 60_000));

@@ -3,6 +3,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 
 use cache_runtime::__private::{self as p, Adapter, CacheSite, Kind, Lookup, SiteSpec, kind::*};
 use cache_runtime::CacheRuntime;
@@ -92,4 +94,10 @@ where
         Lookup::Hit(v) | Lookup::Refresh(v, _) => v,
         Lookup::Miss(t) => t.run_async(f).await,
     }
+}
+
+/// A body that counts its runs and answers `v{run}`.
+pub fn counted(runs: &Arc<AtomicU32>) -> impl Future<Output = Res> + Send + 'static {
+    let runs = Arc::clone(runs);
+    async move { Ok(format!("v{}", runs.fetch_add(1, SeqCst) + 1)) }
 }

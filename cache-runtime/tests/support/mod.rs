@@ -99,3 +99,19 @@ pub async fn connected(rt: &CacheRuntime) {
     assert!(ok, "runtime did not connect to redis");
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
+
+/// The Redis key of key `(k,)` of cache `name` (version 0, `String` values).
+pub fn redis_key(ns: &str, name: &str, k: u64) -> String {
+    cache_runtime::CacheKey::new::<String, _>(ns, name, 0, &(k,))
+        .expect("key")
+        .to_string()
+}
+
+/// Waits until `key` holds something in Redis.
+pub async fn written(server: &redis::RedisServer, key: &str) {
+    let ok = eventually(Duration::from_secs(2), || {
+        server.cmd::<bool>(&[b"EXISTS", key.as_bytes()])
+    })
+    .await;
+    assert!(ok, "{key} was not written to redis");
+}
