@@ -8,6 +8,8 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod process;
+/// The runtime's own redis-server harness, shared rather than copied.
+#[path = "../../../cache-runtime/tests/support/redis.rs"]
 pub mod redis_server;
 
 use std::collections::HashMap;
