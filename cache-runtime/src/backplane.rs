@@ -190,6 +190,9 @@ pub(crate) async fn listen(shared: Arc<Shared>, subscriber: Weak<dyn Subscriber>
                 s.on_resubscribed();
             }
         }
+        shared
+            .live
+            .store(true, std::sync::atomic::Ordering::Release);
         let (mut sink, mut stream) = pubsub.split();
         let mut ping = tokio::time::interval(PING_EVERY);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -222,9 +225,13 @@ pub(crate) async fn listen(shared: Arc<Shared>, subscriber: Weak<dyn Subscriber>
                         tracing::debug!("backplane: ping failed, resubscribing");
                         break;
                     }
+                    shared.live.store(true, std::sync::atomic::Ordering::Release);
                 }
             }
         }
+        shared
+            .live
+            .store(false, std::sync::atomic::Ordering::Release);
         tracing::warn!("backplane disconnected: resubscribing");
     }
 }

@@ -552,6 +552,9 @@ pub(crate) struct Shared {
     lock_ttl: Duration,
     /// Notified when another instance announces a write: wakes callers waiting on a lock.
     pub(crate) written: event_listener::Event,
+    /// Whether the backplane's subscription is up and answered its last ping (at most a
+    /// second ago): what tells an idle instance that Redis went away.
+    pub(crate) live: std::sync::atomic::AtomicBool,
 }
 
 /// Lowers the fence when an invalidation is done, or dropped.
@@ -1011,6 +1014,7 @@ impl L2 {
             fence: AtomicU64::new(0),
             lock_ttl: config.lock_ttl.max(Duration::from_millis(1)),
             written: event_listener::Event::new(),
+            live: std::sync::atomic::AtomicBool::new(false),
         });
         handle.spawn(connect(Arc::clone(&shared)));
         handle.spawn(backplane::listen(Arc::clone(&shared), subscriber));
@@ -1150,9 +1154,10 @@ impl L2 {
         });
     }
 
-    /// Whether the connection has been established (it may be reconnecting).
+    /// Whether Redis is reachable now: the connection has been established and the
+    /// backplane's subscription answered its last ping (sent every second).
     pub(crate) fn connected(&self) -> bool {
-        self.shared.conn.read().is_some()
+        self.shared.conn.read().is_some() && self.shared.live.load(Ordering::Acquire)
     }
 
     pub(crate) fn circuit(&self) -> CircuitState {

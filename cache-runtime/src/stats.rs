@@ -289,7 +289,8 @@ impl CircuitState {
 #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct L2Stats {
-    /// Whether the connection has been established (it reconnects by itself after that).
+    /// Whether Redis is reachable now: connected, and the backplane's subscription
+    /// answered its last ping (sent every second). It reconnects by itself.
     pub connected: bool,
     /// The circuit breaker's state.
     pub circuit: CircuitState,

@@ -214,3 +214,25 @@ async fn after_a_restart_hits_resume_and_in_process_entries_are_cleared() {
     println!("L2 hits resumed {:?} after the restart", began.elapsed());
     assert!(resumed, "L2 hits resumed after the restart");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_instance_sees_redis_go_and_come_back() {
+    let mut server = RedisServer::start();
+    let rt = runtime(&server.url(), "failures_idle");
+    let connected = || rt.stats().l2.is_some_and(|l2| l2.connected);
+    assert!(
+        eventually(Duration::from_secs(3), connected).await,
+        "connects at start-up"
+    );
+    // No calls at all: the instance learns from the backplane's keep-alive alone.
+    server.kill();
+    assert!(
+        eventually(Duration::from_secs(4), || !connected()).await,
+        "reports Redis gone without any traffic"
+    );
+    server.restart();
+    assert!(
+        eventually(Duration::from_secs(5), connected).await,
+        "reports Redis back"
+    );
+}
