@@ -442,12 +442,9 @@ async fn two_instances_share_one_redis() {
             "{features:?}"
         );
         assert!(features.contains(&json!("in_process_cache")));
-        let errors = &p["system_stats"]["l2"];
-        assert!(
-            num(errors, "/errors") + num(errors, "/timeouts") >= 5,
-            "{}: {errors}",
-            i.name
-        );
+        // Unreachable is known from the keep-alive or from failed calls, whichever first.
+        let l2 = &p["system_stats"]["l2"];
+        assert_eq!(l2["connected"], false, "{}: {l2}", i.name);
     }
     // Still correct after the circuit opened.
     for i in [&a, &b] {
