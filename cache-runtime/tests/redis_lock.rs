@@ -89,10 +89,12 @@ async fn two_runtimes_compute_a_locked_key_once() {
     let (sa, sb) = (stats_of(&a, "lock_two"), stats_of(&b, "lock_two"));
     assert_eq!(sa.computes + sb.computes, 3);
     assert_eq!(sa.l2.lock_waits + sb.l2.lock_waits, 3);
-    assert!(
-        server.keys("locktwo:__lock:*").is_empty(),
-        "every lock released"
-    );
+    // Holders release with their background write: soon, not necessarily yet.
+    let released = eventually(Duration::from_secs(2), || {
+        server.keys("locktwo:__lock:*").is_empty()
+    })
+    .await;
+    assert!(released, "every lock released");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,7 +167,12 @@ async fn a_failed_or_cancelled_holder_releases_the_lock_at_once() {
     let (v, took) = waiting.await.expect("b");
     assert_eq!(v, Ok("b2".into()));
     assert!(took < Duration::from_secs(3), "{took:?}");
-    assert!(server.keys("lockrel:__lock:*").is_empty());
+    // b releases its own lock with its background write: soon, not necessarily yet.
+    let released = eventually(Duration::from_secs(2), || {
+        server.keys("lockrel:__lock:*").is_empty()
+    })
+    .await;
+    assert!(released, "no lock is left behind");
 }
 
 static PROC: CacheSite = CacheSite::new(locked("lock_proc"));
