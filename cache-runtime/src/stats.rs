@@ -367,10 +367,35 @@ pub(crate) fn escape_label(v: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// A metric family: name, type, help text, and how to read a sample from one cache's
+/// figures.
+type Family<T> = (&'static str, &'static str, &'static str, fn(&T) -> f64);
+
+/// One metric family per entry of `families`, one sample per cache, read from the part of
+/// each cache's figures that `part` picks.
+fn render_per_cache<T>(
+    families: &[Family<T>],
+    stats: &RuntimeStats,
+    ns: &str,
+    part: impl Fn(&CacheStats) -> &T,
+    out: &mut String,
+) {
+    for (name, kind, help, field) in families {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+        for c in &stats.caches {
+            let _ = writeln!(
+                out,
+                "{name}{{namespace=\"{ns}\",cache=\"{}\"}} {}",
+                escape_label(&c.name),
+                field(part(c))
+            );
+        }
+    }
+}
+
 /// Renders the cache figures in the Prometheus text exposition format.
 pub(crate) fn render_prometheus(stats: &RuntimeStats, out: &mut String) {
-    type Field = fn(&CacheStats) -> f64;
-    let families: [(&str, &str, &str, Field); 14] = [
+    let families: [Family<CacheStats>; 14] = [
         (
             "cache_hits_total",
             "counter",
@@ -446,17 +471,7 @@ pub(crate) fn render_prometheus(stats: &RuntimeStats, out: &mut String) {
         }),
     ];
     let ns = escape_label(&stats.namespace);
-    for (name, kind, help, field) in families {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for c in &stats.caches {
-            let _ = writeln!(
-                out,
-                "{name}{{namespace=\"{ns}\",cache=\"{}\"}} {}",
-                escape_label(&c.name),
-                field(c)
-            );
-        }
-    }
+    render_per_cache(&families, stats, &ns, |c| c, out);
     let l1 = &stats.l1;
     let _ = writeln!(
         out,
@@ -469,8 +484,7 @@ pub(crate) fn render_prometheus(stats: &RuntimeStats, out: &mut String) {
 
 #[cfg(feature = "redis")]
 fn render_l2(stats: &RuntimeStats, ns: &str, out: &mut String) {
-    type Field = fn(&L2CacheStats) -> f64;
-    let families: [(&str, &str, &str, Field); 9] = [
+    let families: [Family<L2CacheStats>; 9] = [
         (
             "cache_l2_hits_total",
             "counter",
@@ -526,17 +540,7 @@ fn render_l2(stats: &RuntimeStats, ns: &str, out: &mut String) {
             |c| c.mean_read_ms / 1e3,
         ),
     ];
-    for (name, kind, help, field) in families {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for c in &stats.caches {
-            let _ = writeln!(
-                out,
-                "{name}{{namespace=\"{ns}\",cache=\"{}\"}} {}",
-                escape_label(&c.name),
-                field(&c.l2)
-            );
-        }
-    }
+    render_per_cache(&families, stats, ns, |c| &c.l2, out);
     let Some(l2) = &stats.l2 else {
         return;
     };

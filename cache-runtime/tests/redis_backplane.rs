@@ -176,12 +176,7 @@ async fn invalidate_tag_reaches_redis_and_other_instances() {
     static SITE: CacheSite = CacheSite::new(spec("bp_tag", 60_000));
     let server = RedisServer::start();
     let runs = Arc::new(AtomicU32::new(0));
-    let (a, b) = (
-        runtime(&server.url(), "bptag"),
-        runtime(&server.url(), "bptag"),
-    );
-    connected(&a).await;
-    connected(&b).await;
+    let (a, b) = connected_pair(&server, "bptag").await;
     for (k, tag) in [(1, "user:1"), (2, "user:2")] {
         call_tagged_in(&a, &SITE, k, &[tag], || counted(&runs))
             .await
@@ -262,12 +257,7 @@ async fn an_instance_that_never_used_the_cache_can_invalidate_a_key() {
 async fn a_computation_racing_invalidate_all_is_not_served_from_redis() {
     static SITE: CacheSite = CacheSite::new(spec("bp_race", 60_000));
     let server = RedisServer::start();
-    let (a, b) = (
-        runtime(&server.url(), "bprace"),
-        runtime(&server.url(), "bprace"),
-    );
-    connected(&a).await;
-    connected(&b).await;
+    let (a, b) = connected_pair(&server, "bprace").await;
     // a starts computing; b invalidates the cache meanwhile; a's result is returned to its
     // caller but must not be served to anyone afterwards.
     let slow = {

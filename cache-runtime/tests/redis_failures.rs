@@ -82,12 +82,7 @@ async fn killing_redis_while_calls_run_fails_no_call() {
 async fn a_frozen_redis_costs_at_most_the_deadline_then_the_circuit_opens() {
     static SITE: CacheSite = CacheSite::new(spec("fail_pause", 60_000));
     let server = RedisServer::start();
-    let (a, b) = (
-        runtime(&server.url(), "pause"),
-        runtime(&server.url(), "pause"),
-    );
-    connected(&a).await;
-    connected(&b).await;
+    let (a, b) = connected_pair(&server, "pause").await;
     server.pause();
     let began = Instant::now();
     for k in 0..20u64 {
@@ -167,12 +162,7 @@ async fn a_frozen_redis_costs_at_most_the_deadline_then_the_circuit_opens() {
 async fn after_a_restart_hits_resume_and_in_process_entries_are_cleared() {
     static SITE: CacheSite = CacheSite::new(spec("fail_restart", 60_000));
     let mut server = RedisServer::start();
-    let (a, b) = (
-        runtime(&server.url(), "restart"),
-        runtime(&server.url(), "restart"),
-    );
-    connected(&a).await;
-    connected(&b).await;
+    let (a, b) = connected_pair(&server, "restart").await;
     call_in(&a, &SITE, 1, || async { right(1) })
         .await
         .expect("value");

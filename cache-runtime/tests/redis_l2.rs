@@ -20,12 +20,7 @@ use support::*;
 async fn a_value_computed_by_one_runtime_is_a_hit_in_another() {
     static SITE: CacheSite = CacheSite::new(spec("l2_share", 60_000));
     let server = RedisServer::start();
-    let (a, b) = (
-        runtime(&server.url(), "share"),
-        runtime(&server.url(), "share"),
-    );
-    connected(&a).await;
-    connected(&b).await;
+    let (a, b) = connected_pair(&server, "share").await;
     let runs = Arc::new(AtomicU32::new(0));
 
     assert_eq!(
@@ -61,12 +56,7 @@ async fn a_value_computed_by_one_runtime_is_a_hit_in_another() {
 async fn concurrent_misses_read_redis_once() {
     static SITE: CacheSite = CacheSite::new(spec("l2_flight", 60_000));
     let server = RedisServer::start();
-    let (a, b) = (
-        runtime(&server.url(), "flight"),
-        runtime(&server.url(), "flight"),
-    );
-    connected(&a).await;
-    connected(&b).await;
+    let (a, b) = connected_pair(&server, "flight").await;
     let runs = Arc::new(AtomicU32::new(0));
     call_in(&a, &SITE, 7, || counted(&runs))
         .await
@@ -367,12 +357,7 @@ async fn an_invalid_url_leaves_a_local_runtime() {
 async fn stats_and_prometheus_show_the_remote_tier() {
     static SITE: CacheSite = CacheSite::new(spec("l2_prom", 60_000));
     let server = RedisServer::start();
-    let (a, b) = (
-        runtime(&server.url(), "prom"),
-        runtime(&server.url(), "prom"),
-    );
-    connected(&a).await;
-    connected(&b).await;
+    let (a, b) = connected_pair(&server, "prom").await;
     let runs = Arc::new(AtomicU32::new(0));
     call_in(&a, &SITE, 1, || counted(&runs))
         .await

@@ -115,3 +115,11 @@ pub async fn written(server: &redis::RedisServer, key: &str) {
     .await;
     assert!(ok, "{key} was not written to redis");
 }
+
+/// Two runtimes (two instances) of namespace `ns` on `server`, both connected.
+pub async fn connected_pair(server: &redis::RedisServer, ns: &str) -> (CacheRuntime, CacheRuntime) {
+    let (a, b) = (runtime(&server.url(), ns), runtime(&server.url(), ns));
+    connected(&a).await;
+    connected(&b).await;
+    (a, b)
+}
