@@ -82,9 +82,7 @@ async fn concurrent_misses_read_redis_once() {
 async fn an_l2_hit_keeps_only_the_remaining_ttl() {
     static SITE: CacheSite = CacheSite::new(spec("l2_ttl", 1_500));
     let server = RedisServer::start();
-    let (a, b) = (runtime(&server.url(), "ttl"), runtime(&server.url(), "ttl"));
-    connected(&a).await;
-    connected(&b).await;
+    let (a, b) = connected_pair(&server, "ttl").await;
     let runs = Arc::new(AtomicU32::new(0));
     call_in(&a, &SITE, 1, || counted(&runs))
         .await

@@ -184,18 +184,7 @@ async fn shared_then_invalidated(
         || async { (num(&cache(from, name).await, "/l2/writes") >= 1).then_some(()) },
     )
     .await;
-    poll(
-        Duration::from_secs(2),
-        "the announcement reaches the other instance",
-        || async {
-            (num(
-                &performance(to).await,
-                "/system_stats/l2/backplane_received",
-            ) >= 1)
-                .then_some(())
-        },
-    )
-    .await;
+    received_more_than(to, 0, "the announcement reaches the other instance").await;
 
     let second = get(to, path).await;
     assert_eq!(second.status, 200, "{path}");
@@ -210,10 +199,7 @@ async fn shared_then_invalidated(
     );
     assert_eq!(num(&stats, "/l2/hits"), 1, "{name} on {}: {stats}", to.name);
 
-    let received = num(
-        &performance(to).await,
-        "/system_stats/l2/backplane_received",
-    );
+    let received = backplane_received(to).await;
     invalidate(from, invalidation.clone()).await;
     // `to` may serve its in-process copy until the backplane message lands; then it
     // must compute (Redis holds only the invalidated entry).
@@ -236,18 +222,7 @@ async fn shared_then_invalidated(
         "{name} on {}: {stats}",
         to.name
     );
-    poll(
-        Duration::from_secs(2),
-        "the invalidation message is received",
-        || async {
-            (num(
-                &performance(to).await,
-                "/system_stats/l2/backplane_received",
-            ) > received)
-                .then_some(())
-        },
-    )
-    .await;
+    received_more_than(to, received, "the invalidation message is received").await;
     eprintln!(
         "{invalidation} on {} seen by {} after {:?}",
         from.name,
@@ -506,4 +481,20 @@ async fn in_process_tier_survives_an_idle_backplane() {
         0,
         "the second call was an in-process hit: {stats}"
     );
+}
+
+/// Backplane messages `instance` has received.
+async fn backplane_received(instance: &Instance) -> u64 {
+    num(
+        &performance(instance).await,
+        "/system_stats/l2/backplane_received",
+    )
+}
+
+/// Waits (up to 2 s) until `instance` has received more than `n` backplane messages.
+async fn received_more_than(instance: &Instance, n: u64, what: &str) {
+    poll(Duration::from_secs(2), what, || async {
+        (backplane_received(instance).await > n).then_some(())
+    })
+    .await;
 }
