@@ -111,51 +111,45 @@
 //! an invalidation.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod adapter;
-#[cfg(feature = "redis")]
-mod backplane;
-mod call;
+mod cache;
 mod clock;
 pub mod codec;
-mod flight;
 #[cfg(feature = "axum")]
 mod json;
 mod key;
-mod l1;
-#[cfg(feature = "redis")]
-mod l2;
-mod policy;
 mod runtime;
-mod scope;
+mod state;
 mod stats;
+mod tier;
 mod timer;
+mod value;
 
+/// Not public API: the items generated code calls. Names and signatures change between
+/// any two releases, which is why `cache-runtime` pins `cache-macros` exactly.
 #[doc(hidden)]
-pub mod private;
+pub mod __private {
+    pub use crate::cache::{CacheSite, Lookup, SiteSpec, Ticket, assert_refresh_arg, lookup, tag};
+    pub use crate::key::{KeyArg, KeyArgs, KeyBytes, KeyWriter, key, key_args};
+    pub use crate::runtime::lookup_in;
+    pub use crate::timer::{Timed, TimerSite, time_async, time_sync};
+    pub use crate::value::{
+        Adapter, ErrKind, IsOption, Kind, assert_option, err_kind, kind, option_whole,
+    };
+}
 
-/// Not public API: the items generated code calls.
-#[doc(hidden)]
-pub use private as __private;
-
-pub use adapter::CacheValue;
+pub use cache::{
+    CacheOverride, CallOutcome, DEFAULT_MAX_BYTES, DEFAULT_TTL, Outcome, Outcomes, Scope, Scoped,
+};
 pub use cache_macros::{cache_result, performance_timer};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use json::CachedJson;
 pub use key::{CacheKey, KeyError};
-pub use policy::CacheOverride;
-pub use runtime::{
-    CacheRuntime, CacheRuntimeBuilder, DEFAULT_MAX_BYTES, DEFAULT_TTL, InstallError, global,
-};
-pub use scope::{CallOutcome, Outcome, Outcomes, Scope, Scoped};
-pub use stats::{CacheStats, L1Stats, RuntimeStats};
+pub use runtime::{CacheRuntime, CacheRuntimeBuilder, InstallError, Readiness, global};
+pub use stats::{CacheStats, CircuitState, L1Stats, L2CacheStats, L2Stats, RuntimeStats};
+pub use tier::remote::Tier;
 pub use timer::{TimerStats, reset_timers, timers};
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-pub use {
-    l2::Tier,
-    stats::{CircuitState, L2CacheStats, L2Stats},
-};
+pub use value::CacheValue;
 
 #[cfg(doctest)]
 #[doc = include_str!("../../README.md")]

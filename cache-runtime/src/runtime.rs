@@ -1,283 +1,20 @@
-//! `CacheRuntime`: the tiers, the registry of caches, configuration and invalidation.
+//! `CacheRuntime`: the handle users hold, its builder, the global runtime, statistics and
+//! readiness. What a call and an invalidation do is `cache/`'s; this file only configures
+//! and delegates.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
 
-use crate::flight::Flights;
-use crate::key::{self, KeyBuf, PREFIX};
-use crate::l1::L1;
-use crate::policy::{CacheOverride, Policy};
-use crate::private::SiteSpec;
-use crate::stats::{self, Counters, L1Stats, RuntimeStats};
-
-/// The default byte budget of the in-process tier: 64 MiB.
-pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
-/// The TTL of caches whose attribute names none: 60 seconds.
-pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
-
-/// The state shared by every call site of one cache name.
-pub(crate) struct CacheState {
-    pub(crate) name: Box<str>,
-    pub(crate) id: u32,
-    /// Bumped by `invalidate_all`; entries computed under an older generation are dead.
-    pub(crate) generation: AtomicU64,
-    /// Bumped by every invalidation of this cache; a fill that saw it change while it
-    /// computed does not store.
-    pub(crate) epoch: AtomicU64,
-    /// The versions call sites have used, so `invalidate` reaches each.
-    versions: RwLock<Vec<u32>>,
-    /// The encoded type parameters (of generic functions, and `Self` of methods) keys of
-    /// this cache have ended with; the empty one always. `invalidate` takes the key value
-    /// alone and tries each.
-    suffixes: RwLock<Vec<Box<[u8]>>>,
-    pub(crate) counters: Counters,
-    /// The versions and value types this instance has used with the remote tier, so
-    /// `invalidate` can name the Redis keys of a key value.
-    #[cfg(feature = "redis")]
-    remote_types: RwLock<Vec<(u32, &'static str)>>,
-}
-
-impl CacheState {
-    /// Records the type-parameter suffix of a key about to be stored (miss path only).
-    pub(crate) fn note_suffix(&self, suffix: &[u8]) {
-        if self.suffixes.read().iter().any(|s| **s == *suffix) {
-            return;
-        }
-        let mut all = self.suffixes.write();
-        if !all.iter().any(|s| **s == *suffix) {
-            all.push(suffix.into());
-        }
-    }
-
-    /// Every full key (prefix left to stamp) a key value may be stored under.
-    fn keys_of(&self, encoded: &KeyBuf) -> Vec<KeyBuf> {
-        self.suffixes
-            .read()
-            .iter()
-            .map(|suffix| {
-                let mut k = encoded.clone();
-                k.extend_from_slice(suffix);
-                k
-            })
-            .collect()
-    }
-}
-
-#[cfg(feature = "redis")]
-impl CacheState {
-    /// Records that entries of `version` and `value_type` may be in the remote tier.
-    pub(crate) fn note_remote(&self, version: u32, value_type: &'static str) {
-        if self.remote_types.read().contains(&(version, value_type)) {
-            return;
-        }
-        let mut types = self.remote_types.write();
-        if !types.contains(&(version, value_type)) {
-            types.push((version, value_type));
-        }
-    }
-}
-
-/// One tag's generation; `invalidate_tag` bumps it.
-pub(crate) struct TagState {
-    pub(crate) generation: AtomicU64,
-}
-
-/// A call site resolved against a runtime.
-pub(crate) struct SiteState {
-    pub(crate) rt: Arc<Inner>,
-    pub(crate) cache: Arc<CacheState>,
-    pub(crate) policy: Policy,
-    pub(crate) version: u32,
-    #[cfg(feature = "redis")]
-    pub(crate) tier: crate::l2::Tier,
-    /// `lock = true`: misses take a lock in Redis before computing.
-    #[cfg(feature = "redis")]
-    pub(crate) lock: bool,
-}
-
-pub(crate) struct Inner {
-    pub(crate) namespace: String,
-    pub(crate) l1: L1,
-    pub(crate) flights: Arc<Flights>,
-    default_ttl: Duration,
-    jitter: f64,
-    overrides: HashMap<String, CacheOverride>,
-    caches: RwLock<HashMap<Box<str>, Arc<CacheState>>>,
-    next_id: AtomicU32,
-    tags: Mutex<HashMap<Box<str>, Weak<TagState>>>,
-    /// Where each cache name was first declared, to warn about two functions sharing one.
-    owners: Mutex<HashMap<&'static str, &'static str>>,
-    /// The remote tier, when configured and started.
-    #[cfg(feature = "redis")]
-    pub(crate) l2: Option<crate::l2::L2>,
-    #[cfg(feature = "redis")]
-    tiers: HashMap<String, crate::l2::Tier>,
-}
-
-impl Inner {
-    pub(crate) fn cache(&self, name: &str) -> Arc<CacheState> {
-        if let Some(c) = self.caches.read().get(name) {
-            return Arc::clone(c);
-        }
-        let mut caches = self.caches.write();
-        let next_id = &self.next_id;
-        Arc::clone(caches.entry(name.into()).or_insert_with(|| {
-            Arc::new(CacheState {
-                name: name.into(),
-                id: next_id.fetch_add(1, Ordering::Relaxed),
-                generation: AtomicU64::new(0),
-                epoch: AtomicU64::new(0),
-                versions: RwLock::new(Vec::new()),
-                suffixes: RwLock::new(vec![Box::default()]),
-                counters: Counters::default(),
-                #[cfg(feature = "redis")]
-                remote_types: RwLock::new(Vec::new()),
-            })
-        }))
-    }
-
-    fn existing_cache(&self, name: &str) -> Option<Arc<CacheState>> {
-        self.caches.read().get(name).cloned()
-    }
-
-    pub(crate) fn resolve(self: &Arc<Self>, spec: &SiteSpec) -> SiteState {
-        let cache = self.cache(spec.name);
-        {
-            let mut versions = cache.versions.write();
-            if !versions.contains(&spec.version) {
-                versions.push(spec.version);
-            }
-        }
-        {
-            let mut owners = self.owners.lock();
-            let first = *owners.entry(spec.name).or_insert(spec.location);
-            if first != spec.location {
-                tracing::warn!(
-                    cache = spec.name,
-                    first,
-                    second = spec.location,
-                    "two functions share one cache name: equal keys will share entries"
-                );
-            }
-        }
-        SiteState {
-            rt: Arc::clone(self),
-            policy: Policy::resolve(
-                spec,
-                self.overrides.get(spec.name),
-                self.default_ttl,
-                self.jitter,
-            ),
-            cache,
-            version: spec.version,
-            // The builder's override beats the attribute; without a remote tier every
-            // cache is local, whatever its setting.
-            #[cfg(feature = "redis")]
-            tier: match (&self.l2, self.tiers.get(spec.name)) {
-                (None, _) => crate::l2::Tier::Local,
-                (Some(_), Some(&tier)) => tier,
-                (Some(_), None) => crate::l2::Tier::from_spec(spec.tier),
-            },
-            #[cfg(feature = "redis")]
-            lock: spec.lock,
-        }
-    }
-
-    /// Removes the entries of one encoded key value (prefix left for the stamp) under every
-    /// version of `cache`; a computation of it already running will not store.
-    fn invalidate_key_local(&self, cache: &CacheState, buf: &KeyBuf) -> bool {
-        // Bump first: a fill that re-checks the epoch after inserting removes its own
-        // entry, and one that inserted before the bump is removed below.
-        cache.epoch.fetch_add(1, Ordering::SeqCst);
-        let versions = cache.versions.read().clone();
-        let mut removed = false;
-        for mut key in cache.keys_of(buf) {
-            for &v in &versions {
-                stamp(&mut key, cache.id, v);
-                removed |= self.l1.remove(&key);
-            }
-        }
-        removed
-    }
-
-    fn invalidate_all_local(&self, cache: &CacheState) {
-        cache.generation.fetch_add(1, Ordering::SeqCst);
-        cache.epoch.fetch_add(1, Ordering::SeqCst);
-        self.l1.purge(cache.id);
-    }
-
-    fn invalidate_tag_local(&self, tag: &str) {
-        let state = self.tags.lock().get(tag).and_then(Weak::upgrade);
-        if let Some(s) = state {
-            s.generation.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    /// The Redis keys of an encoded key value under every version and value type this
-    /// instance has used with the remote tier.
-    #[cfg(feature = "redis")]
-    fn remote_keys(&self, cache: &CacheState, encoded: &[u8]) -> Vec<String> {
-        let Some(l2) = &self.l2 else {
-            return Vec::new();
-        };
-        let mut buf = crate::key::empty_key();
-        buf.extend_from_slice(encoded);
-        let keys = cache.keys_of(&buf);
-        let types = cache.remote_types.read().clone();
-        keys.iter()
-            .flat_map(|key| {
-                types.iter().map(move |&(version, value_type)| {
-                    let key = crate::key::CacheKey::from_encoded(
-                        &self.namespace,
-                        &cache.name,
-                        version,
-                        value_type,
-                        &key[PREFIX..],
-                    );
-                    l2.shared().entry_key(&cache.name, key.to_string())
-                })
-            })
-            .collect()
-    }
-
-    /// The tag states of `tags` with their current generations.
-    pub(crate) fn tag_states(&self, tags: &[String]) -> Box<[(Arc<TagState>, u64)]> {
-        if tags.is_empty() {
-            return Box::default();
-        }
-        let mut map = self.tags.lock();
-        if map.len() > 1024 && map.len().is_power_of_two() {
-            map.retain(|_, w| w.strong_count() > 0);
-        }
-        tags.iter()
-            .map(|t| {
-                let state = match map.get(t.as_str()).and_then(Weak::upgrade) {
-                    Some(s) => s,
-                    None => {
-                        let s = Arc::new(TagState {
-                            generation: AtomicU64::new(0),
-                        });
-                        map.insert(t.as_str().into(), Arc::downgrade(&s));
-                        s
-                    }
-                };
-                let generation = state.generation.load(Ordering::Acquire);
-                (state, generation)
-            })
-            .collect()
-    }
-}
-
-/// Writes the cache id and version into the reserved prefix of an encoded key.
-pub(crate) fn stamp(buf: &mut [u8], id: u32, version: u32) {
-    buf[..4].copy_from_slice(&id.to_le_bytes());
-    buf[4..PREFIX].copy_from_slice(&version.to_le_bytes());
-}
+use crate::cache::{
+    self, CacheOverride, CacheSite, DEFAULT_MAX_BYTES, DEFAULT_TTL, Engine, Lookup, Settings,
+};
+use crate::key::KeyBytes;
+use crate::stats::{self, RuntimeStats};
+use crate::tier::remote::Tier;
+use crate::value::Adapter;
 
 /// The caching runtime: the in-process tier, single-flight, per-cache statistics and
 /// configuration. Generated code uses the [global](crate::global) one.
@@ -297,14 +34,14 @@ pub(crate) fn stamp(buf: &mut [u8], id: u32, version: u32) {
 /// ```
 #[derive(Clone)]
 pub struct CacheRuntime {
-    pub(crate) inner: Arc<Inner>,
+    pub(crate) engine: Arc<Engine>,
 }
 
 impl std::fmt::Debug for CacheRuntime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CacheRuntime")
-            .field("namespace", &self.inner.namespace)
-            .field("capacity_bytes", &self.inner.l1.capacity())
+            .field("namespace", &self.engine.namespace)
+            .field("capacity_bytes", &self.engine.local.capacity())
             .finish_non_exhaustive()
     }
 }
@@ -319,13 +56,50 @@ static GLOBAL: OnceLock<CacheRuntime> = OnceLock::new();
 /// assert!(rt.stats().l1.capacity_bytes > 0);
 /// ```
 pub fn global() -> &'static CacheRuntime {
-    GLOBAL.get_or_init(|| CacheRuntime::builder().build())
+    GLOBAL.get_or_init(|| CacheRuntime {
+        engine: Arc::clone(cache::global()),
+    })
 }
 
-pub(crate) fn global_ptr_eq(rt: &CacheRuntime) -> bool {
-    GLOBAL
-        .get()
-        .is_some_and(|g| Arc::ptr_eq(&g.inner, &rt.inner))
+/// Looks a call up in a given runtime (tests of runtimes other than the global one).
+#[doc(hidden)]
+pub fn lookup_in<R, A: Adapter<R>>(
+    rt: &CacheRuntime,
+    site: &'static CacheSite,
+    key: KeyBytes,
+    adapter: A,
+) -> Lookup<R, A> {
+    cache::lookup_in(&rt.engine, site, key, adapter)
+}
+
+/// How [`CacheRuntime::ready`] ended.
+///
+/// ```
+/// use cache_runtime::Readiness;
+/// assert!(Readiness::LocalOnly.is_ready());
+/// assert!(!Readiness::TimedOut.is_ready());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Readiness {
+    /// No remote tier is configured: the runtime is a complete local cache, ready at once.
+    LocalOnly,
+    /// The remote tier is connected and its backplane subscribed.
+    Connected,
+    /// The deadline passed first. The runtime serves from the in-process tier meanwhile,
+    /// and starts using Redis as soon as it answers.
+    TimedOut,
+}
+
+impl Readiness {
+    /// Whether every configured tier is usable.
+    ///
+    /// ```
+    /// assert!(cache_runtime::Readiness::Connected.is_ready());
+    /// ```
+    pub fn is_ready(self) -> bool {
+        !matches!(self, Readiness::TimedOut)
+    }
 }
 
 /// Returned by [`CacheRuntimeBuilder::install`] when a runtime is already in place.
@@ -370,8 +144,7 @@ pub struct CacheRuntimeBuilder {
     redis_timeout: Duration,
     #[cfg(feature = "redis")]
     lock_ttl: Duration,
-    #[cfg(feature = "redis")]
-    tiers: HashMap<String, crate::l2::Tier>,
+    tiers: HashMap<String, Tier>,
 }
 
 impl CacheRuntime {
@@ -391,10 +164,9 @@ impl CacheRuntime {
             #[cfg(feature = "redis")]
             redis: None,
             #[cfg(feature = "redis")]
-            redis_timeout: crate::l2::DEFAULT_TIMEOUT,
+            redis_timeout: crate::tier::remote::DEFAULT_TIMEOUT,
             #[cfg(feature = "redis")]
-            lock_ttl: crate::l2::DEFAULT_LOCK_TTL,
-            #[cfg(feature = "redis")]
+            lock_ttl: crate::tier::remote::DEFAULT_LOCK_TTL,
             tiers: HashMap::new(),
         }
     }
@@ -426,36 +198,7 @@ impl CacheRuntime {
     /// # }
     /// ```
     pub fn invalidate<K: Serialize + ?Sized>(&self, name: &str, key_value: &K) -> bool {
-        let cache = self.inner.existing_cache(name);
-        #[cfg(not(feature = "redis"))]
-        if cache.is_none() {
-            return false;
-        }
-        if let Some(c) = &cache {
-            Counters::bump(&c.counters.invalidations);
-        }
-        let Ok((buf, _)) = key::encode_key(key_value, &[]) else {
-            return false;
-        };
-        let removed = match &cache {
-            Some(c) => self.inner.invalidate_key_local(c, &buf),
-            None => false,
-        };
-        #[cfg(feature = "redis")]
-        if let Some(l2) = &self.inner.l2 {
-            let keys = match &cache {
-                Some(c) => self.inner.remote_keys(c, &buf[PREFIX..]),
-                None => Vec::new(),
-            };
-            let msg = crate::backplane::Message::Key {
-                name: name.to_owned(),
-                key: buf[PREFIX..].to_vec(),
-                deleted: !keys.is_empty(),
-            };
-            l2.delete(keys, Some(msg.encode(l2.shared().instance)));
-        }
-        tracing::debug!(cache = name, removed, "invalidate");
-        removed
+        self.engine.invalidate_key(name, key_value)
     }
 
     /// Removes every entry of cache `name`, including fail-safe copies kept for
@@ -468,20 +211,7 @@ impl CacheRuntime {
     /// cache_runtime::global().invalidate_all("users");
     /// ```
     pub fn invalidate_all(&self, name: &str) {
-        #[cfg(feature = "redis")]
-        if let Some(l2) = &self.inner.l2 {
-            let shared = l2.shared();
-            let msg = crate::backplane::Message::All {
-                name: name.to_owned(),
-            };
-            l2.bump(shared.generation_key(name), msg.encode(shared.instance));
-        }
-        let Some(cache) = self.inner.existing_cache(name) else {
-            return;
-        };
-        Counters::bump(&cache.counters.invalidations);
-        self.inner.invalidate_all_local(&cache);
-        tracing::debug!(cache = name, "invalidate_all");
+        self.engine.invalidate_all(name);
     }
 
     /// Invalidates every entry, of any cache, that was stored with `tag`
@@ -495,16 +225,7 @@ impl CacheRuntime {
     /// cache_runtime::global().invalidate_tag("channel:42");
     /// ```
     pub fn invalidate_tag(&self, tag: &str) {
-        self.inner.invalidate_tag_local(tag);
-        #[cfg(feature = "redis")]
-        if let Some(l2) = &self.inner.l2 {
-            let shared = l2.shared();
-            let msg = crate::backplane::Message::Tag {
-                tag: tag.to_owned(),
-            };
-            l2.bump(shared.tag_key(tag), msg.encode(shared.instance));
-        }
-        tracing::debug!(tag, "invalidate_tag");
+        self.engine.invalidate_tag(tag);
     }
 
     /// A snapshot of every cache's figures.
@@ -514,42 +235,32 @@ impl CacheRuntime {
     /// println!("{}", serde_json::to_string_pretty(&s).unwrap());
     /// ```
     pub fn stats(&self) -> RuntimeStats {
-        let mut caches: Vec<_> = self
-            .inner
-            .caches
-            .read()
-            .values()
-            .map(|c| c.counters.snapshot(&c.name))
-            .collect();
-        caches.sort_by(|a, b| a.name.cmp(&b.name));
-        RuntimeStats {
-            namespace: self.inner.namespace.clone(),
-            l1: L1Stats {
-                entries: self.inner.l1.len(),
-                bytes: self.inner.l1.weight(),
-                capacity_bytes: self.inner.l1.capacity(),
-            },
-            caches,
-            #[cfg(feature = "redis")]
-            l2: self.inner.l2.as_ref().map(|l2| {
-                let c = &l2.shared().counters;
-                let ops = c.ops.load(Ordering::Relaxed);
-                crate::stats::L2Stats {
-                    connected: l2.connected(),
-                    circuit: l2.circuit(),
-                    errors: c.errors.load(Ordering::Relaxed),
-                    timeouts: c.timeouts.load(Ordering::Relaxed),
-                    skipped: c.skipped.load(Ordering::Relaxed),
-                    mean_latency_ms: if ops == 0 {
-                        0.0
-                    } else {
-                        c.op_nanos.load(Ordering::Relaxed) as f64 / ops as f64 / 1e6
-                    },
-                    backplane_sent: c.sent.load(Ordering::Relaxed),
-                    backplane_received: c.received.load(Ordering::Relaxed),
-                    backplane_resubscribed: c.resubscribed.load(Ordering::Relaxed),
-                }
-            }),
+        self.engine.stats()
+    }
+
+    /// Waits, for at most `deadline`, until every configured tier is usable: at once
+    /// without a remote tier ([`Readiness::LocalOnly`]); with one, until Redis is connected
+    /// and the backplane subscribed ([`Readiness::Connected`]), or the deadline passes
+    /// ([`Readiness::TimedOut`]). Calls never need it (they skip a Redis that is not there
+    /// yet); a service awaits it before it reports itself ready, so its first calls
+    /// share entries and `lock = true` locks with the other instances.
+    ///
+    /// It works in any async runtime (the wait runs on the remote tier's own thread).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::time::Duration;
+    /// use cache_runtime::{CacheRuntime, Readiness};
+    ///
+    /// let rt = CacheRuntime::builder().build();
+    /// assert_eq!(rt.ready(Duration::from_secs(1)).await, Readiness::LocalOnly);
+    /// # }
+    /// ```
+    pub async fn ready(&self, deadline: Duration) -> Readiness {
+        match self.engine.remote.ready(deadline).await {
+            None => Readiness::LocalOnly,
+            Some(true) => Readiness::Connected,
+            Some(false) => Readiness::TimedOut,
         }
     }
 
@@ -734,7 +445,7 @@ impl CacheRuntimeBuilder {
     /// ```
     #[cfg(feature = "redis")]
     #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
-    pub fn cache_tier(mut self, name: impl Into<String>, tier: crate::l2::Tier) -> Self {
+    pub fn cache_tier(mut self, name: impl Into<String>, tier: Tier) -> Self {
         self.tiers.insert(name.into(), tier);
         self
     }
@@ -758,30 +469,26 @@ impl CacheRuntimeBuilder {
     /// ```
     pub fn build(self) -> CacheRuntime {
         CacheRuntime {
-            inner: Arc::new_cyclic(|_me: &Weak<Inner>| Inner {
-                #[cfg(feature = "redis")]
-                l2: self.redis.as_ref().and_then(|url| {
-                    let me: Weak<dyn crate::backplane::Subscriber> = _me.clone();
-                    let config = crate::l2::Config {
-                        url: url.clone(),
-                        deadline: self.redis_timeout,
-                        lock_ttl: self.lock_ttl,
-                    };
-                    crate::l2::L2::start(&config, &self.namespace, me)
-                }),
-                #[cfg(feature = "redis")]
-                tiers: self.tiers,
-                namespace: self.namespace,
-                l1: L1::new(self.max_bytes),
-                flights: Arc::new(Flights::new()),
-                default_ttl: self.default_ttl,
-                jitter: self.jitter,
-                overrides: self.overrides,
-                caches: RwLock::new(HashMap::new()),
-                next_id: AtomicU32::new(0),
-                tags: Mutex::new(HashMap::new()),
-                owners: Mutex::new(HashMap::new()),
+            engine: Engine::start(self.settings()),
+        }
+    }
+
+    fn settings(self) -> Settings {
+        Settings {
+            #[cfg(feature = "redis")]
+            remote: self.redis.map(|url| crate::tier::remote::Config {
+                url,
+                deadline: self.redis_timeout,
+                lock_ttl: self.lock_ttl,
             }),
+            #[cfg(not(feature = "redis"))]
+            remote: None,
+            tiers: self.tiers,
+            namespace: self.namespace,
+            max_bytes: self.max_bytes,
+            default_ttl: self.default_ttl,
+            jitter: self.jitter,
+            overrides: self.overrides,
         }
     }
 
@@ -794,61 +501,9 @@ impl CacheRuntimeBuilder {
     /// assert!(std::ptr::eq(rt, cache_runtime::global()));
     /// ```
     pub fn install(self) -> Result<&'static CacheRuntime, InstallError> {
-        let mut fresh = Some(self);
-        let installed = GLOBAL.get_or_init(|| match fresh.take() {
-            Some(b) => b.build(),
-            None => CacheRuntime::builder().build(),
-        });
-        if fresh.is_some() {
-            Err(InstallError)
-        } else {
-            Ok(installed)
-        }
-    }
-}
-
-#[cfg(feature = "redis")]
-impl crate::backplane::Subscriber for Inner {
-    fn on_message(&self, msg: crate::backplane::Message) {
-        use crate::backplane::Message;
-        match msg {
-            Message::Key { name, key, deleted } => {
-                let Some(cache) = self.existing_cache(&name) else {
-                    return;
-                };
-                let mut buf = KeyBuf::from_slice(&[0; PREFIX]);
-                buf.extend_from_slice(&key);
-                self.invalidate_key_local(&cache, &buf);
-                if !deleted {
-                    // The sender could not name the Redis keys; this instance can.
-                    let keys = self.remote_keys(&cache, &key);
-                    if let (Some(l2), false) = (&self.l2, keys.is_empty()) {
-                        l2.delete(keys, None);
-                    }
-                }
-            }
-            Message::All { name } => {
-                if let Some(cache) = self.existing_cache(&name) {
-                    self.invalidate_all_local(&cache);
-                }
-            }
-            Message::Tag { tag } => self.invalidate_tag_local(&tag),
-            Message::Write { name, version, key } => {
-                let Some(cache) = self.existing_cache(&name) else {
-                    return;
-                };
-                let mut buf = KeyBuf::from_slice(&[0; PREFIX]);
-                buf.extend_from_slice(&key);
-                stamp(&mut buf, cache.id, version);
-                self.l1.remove(&buf);
-            }
-        }
-    }
-
-    fn on_resubscribed(&self) {
-        let caches: Vec<_> = self.caches.read().values().cloned().collect();
-        for cache in caches {
-            self.invalidate_all_local(&cache);
-        }
+        let engine = cache::install(self.settings()).map_err(|()| InstallError)?;
+        Ok(GLOBAL.get_or_init(|| CacheRuntime {
+            engine: Arc::clone(engine),
+        }))
     }
 }

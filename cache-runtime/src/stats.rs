@@ -61,12 +61,10 @@ pub(crate) struct Counters {
     pub(crate) bytes: AtomicU64,
     pub(crate) computes: AtomicU64,
     pub(crate) compute_nanos: AtomicU64,
-    #[cfg(feature = "redis")]
     pub(crate) l2: L2Counters,
 }
 
 /// The remote-tier counters of one cache name.
-#[cfg(feature = "redis")]
 #[derive(Default)]
 pub(crate) struct L2Counters {
     pub(crate) hits: AtomicU64,
@@ -81,7 +79,6 @@ pub(crate) struct L2Counters {
     pub(crate) read_nanos: AtomicU64,
 }
 
-#[cfg(feature = "redis")]
 impl L2Counters {
     fn snapshot(&self) -> L2CacheStats {
         let reads = self.reads.load(Relaxed);
@@ -143,7 +140,6 @@ impl Counters {
             } else {
                 hits as f64 / lookups as f64
             },
-            #[cfg(feature = "redis")]
             l2: self.l2.snapshot(),
         }
     }
@@ -197,8 +193,6 @@ pub struct CacheStats {
     /// `hits / (hits + misses)`, 0 when there were no lookups.
     pub hit_ratio: f64,
     /// The remote tier's figures for this cache (all 0 without a remote tier).
-    #[cfg(feature = "redis")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     #[serde(default)]
     pub l2: L2CacheStats,
 }
@@ -217,8 +211,6 @@ pub struct CacheStats {
 /// }
 /// # }
 /// ```
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct L2CacheStats {
     /// Reads that found a current entry in Redis (filled in process, not computed).
@@ -252,8 +244,6 @@ pub struct L2CacheStats {
 /// use cache_runtime::CircuitState;
 /// assert_eq!(serde_json::to_string(&CircuitState::HalfOpen).unwrap(), "\"half_open\"");
 /// ```
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
 pub enum CircuitState {
@@ -265,7 +255,6 @@ pub enum CircuitState {
     HalfOpen,
 }
 
-#[cfg(feature = "redis")]
 impl CircuitState {
     fn gauge(self) -> u8 {
         match self {
@@ -285,8 +274,6 @@ impl CircuitState {
 /// }
 /// # }
 /// ```
-#[cfg(feature = "redis")]
-#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct L2Stats {
     /// Whether Redis is reachable now: connected, and the backplane's subscription
@@ -300,6 +287,10 @@ pub struct L2Stats {
     pub timeouts: u64,
     /// Operations not attempted (not connected, circuit open, invalidation in flight).
     pub skipped: u64,
+    /// Values under this runtime's keys that it never writes (a generation that is not an
+    /// integer, a lock key that holds no lock), found and reset.
+    #[serde(default)]
+    pub repaired: u64,
     /// Mean duration of a successful operation on the Redis thread, in milliseconds.
     pub mean_latency_ms: f64,
     /// Messages this instance announced on the backplane.
@@ -342,8 +333,6 @@ pub struct RuntimeStats {
     /// One entry per cache name, sorted by name.
     pub caches: Vec<CacheStats>,
     /// The remote tier, when one is configured.
-    #[cfg(feature = "redis")]
-    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
     #[serde(default)]
     pub l2: Option<L2Stats>,
 }
@@ -478,11 +467,11 @@ pub(crate) fn render_prometheus(stats: &RuntimeStats, out: &mut String) {
         "# HELP cache_l1_bytes Weighted bytes held by the in-process tier.\n# TYPE cache_l1_bytes gauge\ncache_l1_bytes{{namespace=\"{ns}\"}} {}\n# HELP cache_l1_capacity_bytes Byte budget of the in-process tier.\n# TYPE cache_l1_capacity_bytes gauge\ncache_l1_capacity_bytes{{namespace=\"{ns}\"}} {}\n# HELP cache_l1_entries Entries held by the in-process tier.\n# TYPE cache_l1_entries gauge\ncache_l1_entries{{namespace=\"{ns}\"}} {}",
         l1.bytes, l1.capacity_bytes, l1.entries
     );
-    #[cfg(feature = "redis")]
-    render_l2(stats, &ns, out);
+    if stats.l2.is_some() {
+        render_l2(stats, &ns, out);
+    }
 }
 
-#[cfg(feature = "redis")]
 fn render_l2(stats: &RuntimeStats, ns: &str, out: &mut String) {
     let families: [Family<L2CacheStats>; 9] = [
         (
@@ -544,7 +533,7 @@ fn render_l2(stats: &RuntimeStats, ns: &str, out: &mut String) {
     let Some(l2) = &stats.l2 else {
         return;
     };
-    let runtime: [(&str, &str, &str, f64); 9] = [
+    let runtime: [(&str, &str, &str, f64); 10] = [
         (
             "cache_l2_connected",
             "gauge",
@@ -574,6 +563,12 @@ fn render_l2(stats: &RuntimeStats, ns: &str, out: &mut String) {
             "counter",
             "Redis operations not attempted.",
             l2.skipped as f64,
+        ),
+        (
+            "cache_l2_repaired_total",
+            "counter",
+            "Values under this runtime's Redis keys that it never writes, found and reset.",
+            l2.repaired as f64,
         ),
         (
             "cache_l2_latency_seconds_mean",

@@ -7,8 +7,16 @@
 //! - a value (or a stale fallback): waiters clone it;
 //! - a failure (`Err`/`None`, not shared because errors need not be `Clone`): each waiter
 //!   computes for itself;
-//! - a panic: every waiter panics too, with a message naming the cache;
+//! - a panic: every waiter panics too, with a message naming the cache and quoting the
+//!   body's own panic message;
 //! - abandonment (the leader's future was dropped): waiters race to lead a new flight.
+//!
+//! A flight remembers the invalidation state it began under ([`Validity`]). A call that
+//! finds a flight begun before an invalidation of its cache (or of one of its tags) does
+//! not join it: it starts a new flight, which replaces the old one in the map. Those that
+//! joined the old flight before the invalidation still get its value; nobody who arrives
+//! afterwards does. That is what makes a read after `invalidate*` see only values
+//! computed after it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,33 +24,47 @@ use std::sync::Arc;
 use event_listener::{Event, Listener};
 use parking_lot::Mutex;
 
-use crate::l1::Entry;
+use crate::state::Validity;
+use crate::tier::local::Entry;
 
 const SHARDS: usize = 16;
 
 /// What a finished flight tells its waiters.
 #[derive(Clone)]
-pub(crate) enum Outcome {
+pub(crate) enum Settled {
     Value(Entry),
     Stale(Entry),
     Failed,
-    Panicked,
+    /// The body panicked; its panic message.
+    Panicked(Arc<str>),
     Abandoned,
+}
+
+/// The message of a panic payload, when it has one.
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> Arc<str> {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        Arc::from(*s)
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        Arc::from(s.as_str())
+    } else {
+        Arc::from("(a panic payload that is not a string)")
+    }
 }
 
 /// One computation in progress.
 pub(crate) struct Flight {
-    result: Mutex<Option<Outcome>>,
+    result: Mutex<Option<Settled>>,
     done: Event,
+    validity: Validity,
 }
 
 impl Flight {
-    fn result(&self) -> Option<Outcome> {
+    fn result(&self) -> Option<Settled> {
         self.result.lock().clone()
     }
 
     /// Waits for the leader's outcome without blocking the thread.
-    pub(crate) async fn wait(&self) -> Outcome {
+    pub(crate) async fn wait(&self) -> Settled {
         loop {
             if let Some(r) = self.result() {
                 return r;
@@ -56,7 +78,7 @@ impl Flight {
     }
 
     /// Waits for the leader's outcome, blocking the thread (for sync functions).
-    pub(crate) fn wait_blocking(&self) -> Outcome {
+    pub(crate) fn wait_blocking(&self) -> Settled {
         loop {
             if let Some(r) = self.result() {
                 return r;
@@ -97,14 +119,20 @@ impl Flights {
         &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
     }
 
-    pub(crate) fn join(self: &Arc<Self>, key: &[u8]) -> Join {
+    /// Joins the flight of `key` begun under the current invalidation state, or leads a
+    /// new one whose state `validity` reads (under the shard's lock, so two callers never
+    /// both lead).
+    pub(crate) fn join(self: &Arc<Self>, key: &[u8], validity: impl FnOnce() -> Validity) -> Join {
         let mut map = self.shard(key).lock();
         if let Some(f) = map.get(key) {
-            return Join::Wait(Arc::clone(f));
+            if f.validity.holds() {
+                return Join::Wait(Arc::clone(f));
+            }
         }
         let flight = Arc::new(Flight {
             result: Mutex::new(None),
             done: Event::new(),
+            validity: validity(),
         });
         map.insert(key.into(), Arc::clone(&flight));
         Join::Lead(Leader {
@@ -126,11 +154,16 @@ pub(crate) struct Leader {
 }
 
 impl Leader {
-    pub(crate) fn finish(mut self, outcome: Outcome) {
+    pub(crate) fn finish(mut self, outcome: Settled) {
         self.publish(outcome);
     }
 
-    fn publish(&mut self, outcome: Outcome) {
+    /// The invalidation state this computation began under.
+    pub(crate) fn validity(&self) -> &Validity {
+        &self.flight.validity
+    }
+
+    fn publish(&mut self, outcome: Settled) {
         self.finished = true;
         *self.flight.result.lock() = Some(outcome);
         {
@@ -150,9 +183,9 @@ impl Drop for Leader {
     fn drop(&mut self) {
         if !self.finished {
             let outcome = if std::thread::panicking() {
-                Outcome::Panicked
+                Settled::Panicked(Arc::from("(the computation panicked)"))
             } else {
-                Outcome::Abandoned
+                Settled::Abandoned
             };
             self.publish(outcome);
         }

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use crate::clock;
-use crate::private::SiteSpec;
 
 /// Runtime changes to one cache, set by name on the builder so operators retune a cache
 /// without recompiling.
@@ -47,6 +46,15 @@ impl CacheOverride {
     }
 }
 
+/// What the attribute declares about a cache's policy (0 = not given).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Declared {
+    pub(crate) ttl_ms: u64,
+    pub(crate) stale_if_error_ms: u64,
+    pub(crate) refresh_ahead: f64,
+    pub(crate) max_bytes: u64,
+}
+
 /// The resolved policy of one call site, in clock ticks.
 #[derive(Clone, Debug)]
 pub(crate) struct Policy {
@@ -62,7 +70,7 @@ pub(crate) struct Policy {
 
 impl Policy {
     pub(crate) fn resolve(
-        spec: &SiteSpec,
+        spec: &Declared,
         over: Option<&CacheOverride>,
         default_ttl: Duration,
         jitter: f64,
@@ -103,17 +111,12 @@ impl Policy {
 mod tests {
     use super::*;
 
-    fn spec(ttl_ms: u64) -> SiteSpec {
-        SiteSpec {
-            name: "p",
-            location: "here",
+    fn spec(ttl_ms: u64) -> Declared {
+        Declared {
             ttl_ms,
-            version: 0,
             stale_if_error_ms: 1000,
             refresh_ahead: 0.5,
             max_bytes: 0,
-            tier: 0,
-            lock: false,
         }
     }
 

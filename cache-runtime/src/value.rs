@@ -313,3 +313,7 @@ mod tests {
         assert!(!g(&None));
     }
 }
+
+/// Compile-time check for `cache_none = true`.
+#[inline]
+pub fn assert_option<R: IsOption>() {}

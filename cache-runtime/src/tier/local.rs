@@ -1,4 +1,4 @@
-//! The in-process tier: one quick_cache (S3-FIFO, sharded) for every cache of a runtime,
+//! The in-process tier (L1): one quick_cache (S3-FIFO, sharded) for every cache of a runtime,
 //! weighted by bytes, holding decoded values behind a type-erased `Arc`.
 //!
 //! quick_cache has no notion of time: each entry carries its own deadlines, checked on
@@ -11,7 +11,7 @@ use std::any::Any;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::runtime::{CacheState, TagState};
+use crate::state::{CacheState, TagState};
 
 /// What every entry knows about itself, whatever its value type.
 pub(crate) struct Meta {
@@ -118,12 +118,12 @@ type Map =
     quick_cache::sync::Cache<Box<[u8]>, Entry, Weigher, foldhash::fast::RandomState, Evictions>;
 
 /// The tier itself.
-pub(crate) struct L1 {
+pub(crate) struct Local {
     map: Map,
     capacity: u64,
 }
 
-impl L1 {
+impl Local {
     pub(crate) fn new(capacity_bytes: u64) -> Self {
         // Estimated entries: a byte budget of small API values averages a few hundred bytes.
         let estimated = (capacity_bytes / 512).clamp(1024, 4 << 20) as usize;
@@ -157,11 +157,6 @@ impl L1 {
 
     pub(crate) fn remove(&self, key: &[u8]) -> bool {
         self.map.remove(key).is_some()
-    }
-
-    /// Removes `entry` if it is still the one stored under `key`.
-    pub(crate) fn remove_exact(&self, key: &[u8], entry: &Entry) {
-        self.map.remove_if(key, |v| Arc::ptr_eq(v, entry));
     }
 
     /// Drops every entry of one cache.

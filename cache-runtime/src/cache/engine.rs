@@ -1,0 +1,124 @@
+//! The engine behind a `CacheRuntime`: the tiers, the flights in progress, the registry
+//! of caches and tags, and the configuration a call site is resolved against.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
+
+use super::flight::Flights;
+use super::policy::CacheOverride;
+use crate::state::Registry;
+use crate::stats::{L1Stats, RuntimeStats};
+use crate::tier::local::Local;
+use crate::tier::remote::{Config, Remote, Subscriber, Tier};
+
+/// The default byte budget of the in-process tier: 64 MiB.
+pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
+/// The TTL of caches whose attribute names none: 60 seconds.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
+
+/// The engine generated code uses.
+static GLOBAL: OnceLock<Arc<Engine>> = OnceLock::new();
+
+/// The global engine: the one installed, or else one with the default settings.
+pub(crate) fn global() -> &'static Arc<Engine> {
+    GLOBAL.get_or_init(|| Engine::start(Settings::default()))
+}
+
+/// Makes an engine built from `settings` the global one; `Err` when there already is one.
+pub(crate) fn install(settings: Settings) -> Result<&'static Arc<Engine>, ()> {
+    let mut fresh = Some(settings);
+    let installed = GLOBAL.get_or_init(|| Engine::start(fresh.take().unwrap_or_default()));
+    if fresh.is_some() {
+        Err(())
+    } else {
+        Ok(installed)
+    }
+}
+
+/// Whether `engine` is the global one.
+pub(crate) fn is_global(engine: &Arc<Engine>) -> bool {
+    GLOBAL.get().is_some_and(|g| Arc::ptr_eq(g, engine))
+}
+
+/// What a runtime is built from (the builder's settings).
+pub(crate) struct Settings {
+    pub(crate) namespace: String,
+    pub(crate) max_bytes: u64,
+    pub(crate) default_ttl: Duration,
+    pub(crate) jitter: f64,
+    pub(crate) overrides: HashMap<String, CacheOverride>,
+    pub(crate) tiers: HashMap<String, Tier>,
+    pub(crate) remote: Option<Config>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            namespace: "app".into(),
+            max_bytes: DEFAULT_MAX_BYTES,
+            default_ttl: DEFAULT_TTL,
+            jitter: 0.0,
+            overrides: HashMap::new(),
+            tiers: HashMap::new(),
+            remote: None,
+        }
+    }
+}
+
+/// One runtime's machinery.
+pub(crate) struct Engine {
+    pub(crate) namespace: String,
+    pub(crate) local: Local,
+    pub(crate) flights: Arc<Flights>,
+    pub(crate) remote: Remote,
+    pub(crate) registry: Registry,
+    pub(crate) default_ttl: Duration,
+    pub(crate) jitter: f64,
+    pub(crate) overrides: HashMap<String, CacheOverride>,
+    pub(crate) tiers: HashMap<String, Tier>,
+}
+
+impl Engine {
+    /// Builds the engine and starts its remote tier (if configured), which reports
+    /// announcements from other instances back to it.
+    pub(crate) fn start(settings: Settings) -> Arc<Self> {
+        Arc::new_cyclic(|me: &Weak<Engine>| {
+            let subscriber: Weak<dyn Subscriber> = me.clone();
+            Engine {
+                remote: Remote::start(settings.remote.as_ref(), &settings.namespace, subscriber),
+                local: Local::new(settings.max_bytes),
+                flights: Arc::new(Flights::new()),
+                registry: Registry::new(),
+                namespace: settings.namespace,
+                default_ttl: settings.default_ttl,
+                jitter: settings.jitter,
+                overrides: settings.overrides,
+                tiers: settings.tiers,
+            }
+        })
+    }
+
+    /// A snapshot of every cache's figures.
+    pub(crate) fn stats(&self) -> RuntimeStats {
+        let mut caches: Vec<_> = self
+            .registry
+            .all()
+            .iter()
+            .map(|c| c.counters.snapshot(&c.name))
+            .collect();
+        caches.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut stats = RuntimeStats {
+            namespace: self.namespace.clone(),
+            l1: L1Stats {
+                entries: self.local.len(),
+                bytes: self.local.weight(),
+                capacity_bytes: self.local.capacity(),
+            },
+            caches,
+            l2: None,
+        };
+        self.remote.fill_stats(&mut stats);
+        stats
+    }
+}

@@ -1,0 +1,503 @@
+//! Compute and store: what a [`Ticket`] does after a miss.
+//!
+//! ```text
+//! ticket:  single-flight join (a flight begun before an invalidation is not joined)
+//!          -> (lead) remote tier (see fetch.rs) -> compute
+//!             -> Ok: store in the local tier (unless invalidated meanwhile), write to
+//!                the remote tier in the background, publish to waiters
+//!             -> Err: serve the fail-safe copy (local, or read from Redis) if any
+//!          -> (wait) clone the leader's value, or compute alone after its failure
+//! ```
+
+use std::any::Any;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use super::flight::{self, Join, Leader, Settled};
+use super::scope::{self, Mode, Outcome};
+use super::site::SiteState;
+use crate::clock;
+use crate::codec::{Codec, MessagePack};
+use crate::key::KeyBuf;
+use crate::state::Validity;
+use crate::stats::Counters;
+use crate::tier::local::{self, Entry, Meta, Slot};
+use crate::tier::remote::LockGuard;
+use crate::tier::remote::{Stamp, Tier};
+use crate::value::Adapter;
+
+/// Bookkeeping bytes charged per entry on top of its key and encoded value.
+pub(super) const ENTRY_OVERHEAD: u64 = 96;
+
+/// The right to compute a missing value, with everything needed to store it.
+pub struct Ticket<R, A: Adapter<R>> {
+    pub(super) site: Arc<SiteState>,
+    pub(super) name: &'static str,
+    pub(super) key: KeyBuf,
+    /// Normal (single-flight, store), Refresh (no reads, store) or Bypass (store nothing).
+    pub(super) mode: Mode,
+    /// A background refresh started by `refresh_ahead`.
+    pub(super) background: bool,
+    pub(super) adapter: A,
+    /// The expired local entry kept for `stale_if_error`, or for a background refresh the
+    /// entry being refreshed.
+    pub(super) previous: Option<Entry>,
+    /// A fail-safe copy read from Redis (past its TTL, inside its stale window).
+    pub(super) remote_copy: Option<Entry>,
+    pub(super) tags: Vec<String>,
+    _result: PhantomData<fn() -> R>,
+}
+
+/// Who computes, and what they owe.
+pub(super) enum Lead {
+    Flight(Leader),
+    Alone,
+}
+
+impl Lead {
+    fn settle(self, outcome: Settled) {
+        if let Lead::Flight(l) = self {
+            l.finish(outcome);
+        }
+    }
+}
+
+/// What an entry's validity is measured against: the invalidation state when its
+/// computation began, and what the remote tier granted.
+pub(super) struct Start {
+    pub(super) at: Instant,
+    pub(super) validity: Validity,
+    /// The remote generations read before computing: the right to write to Redis.
+    pub(super) remote: Option<Stamp>,
+    /// The `lock = true` lock this computation holds, released by its write (or on drop).
+    pub(super) lock: Option<LockGuard>,
+}
+
+enum Joined<R> {
+    Done(R),
+    Retry,
+    Alone,
+}
+
+pin_project_lite::pin_project! {
+    /// Catches a panic of the inner future so the leader can tell its waiters.
+    struct CatchUnwind<F> {
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, Box<dyn Any + Send>>;
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let fut = self.project().fut;
+        match catch_unwind(AssertUnwindSafe(|| fut.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(p) => Poll::Ready(Err(p)),
+        }
+    }
+}
+
+impl<R, A: Adapter<R>> Ticket<R, A> {
+    pub(super) fn new(
+        site: Arc<SiteState>,
+        name: &'static str,
+        key: KeyBuf,
+        mode: Mode,
+        adapter: A,
+        previous: Option<Entry>,
+    ) -> Self {
+        Self {
+            site,
+            name,
+            key,
+            mode,
+            background: false,
+            adapter,
+            previous,
+            remote_copy: None,
+            tags: Vec::new(),
+            _result: PhantomData,
+        }
+    }
+
+    /// Marks this ticket as a background refresh of `previous`.
+    pub(super) fn background(mut self) -> Self {
+        self.background = true;
+        self
+    }
+
+    /// Attaches tags to the entry this ticket may store.
+    pub fn with_tags(mut self, tags: Vec<String>) -> Self {
+        self.tags = tags;
+        self
+    }
+
+    /// Computes (or joins a computation in progress) and stores the result if cacheable.
+    pub async fn run_async<F, Fut>(mut self, f: F) -> R
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = R>,
+    {
+        let lead = loop {
+            match self.begin() {
+                Ok(lead) => break lead,
+                Err(flight) => match self.joined(flight.wait().await) {
+                    Joined::Done(r) => return r,
+                    Joined::Retry => {}
+                    Joined::Alone => break Lead::Alone,
+                },
+            }
+        };
+        let mut start = self.start(&lead);
+        if let Some(hit) = self.consult_remote(&mut start).await {
+            return self.finish_remote(lead, hit, start);
+        }
+        if let Some(hit) = self.lock_remote(&mut start).await {
+            return self.finish_remote(lead, hit, start);
+        }
+        let result = CatchUnwind { fut: f() }.await;
+        self.finish(lead, result, start)
+    }
+
+    /// [`run_async`](Self::run_async) for synchronous functions; a waiter blocks its
+    /// thread until the leader finishes. The remote tier is not used.
+    pub fn run_sync<F: FnOnce() -> R>(self, f: F) -> R {
+        let lead = loop {
+            match self.begin() {
+                Ok(lead) => break lead,
+                Err(flight) => match self.joined(flight.wait_blocking()) {
+                    Joined::Done(r) => return r,
+                    Joined::Retry => {}
+                    Joined::Alone => break Lead::Alone,
+                },
+            }
+        };
+        let start = self.start(&lead);
+        let result = catch_unwind(AssertUnwindSafe(f));
+        self.finish(lead, result, start)
+    }
+
+    /// Refreshes the entry in the background on the current tokio runtime (no-op outside
+    /// one, or when a computation of the key is already running).
+    pub fn refresh_async<F, Fut>(mut self, f: F)
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            self.release_refresh();
+            return;
+        };
+        let Some(lead) = self.lead_refresh() else {
+            return;
+        };
+        let mut start = self.start(&lead);
+        handle.spawn(async move {
+            self.consult_remote(&mut start).await;
+            let result = CatchUnwind { fut: f() }.await;
+            self.finish_background(lead, result, start);
+        });
+    }
+
+    /// Refreshes the entry on a background thread (for synchronous functions).
+    pub fn refresh_sync<F>(self, f: F)
+    where
+        F: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
+        let Some(lead) = self.lead_refresh() else {
+            return;
+        };
+        let start = self.start(&lead);
+        let spawned = std::thread::Builder::new()
+            .name("cache-refresh".into())
+            .spawn(move || {
+                let result = catch_unwind(AssertUnwindSafe(f));
+                self.finish_background(lead, result, start);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start a refresh thread");
+        }
+    }
+
+    /// The invalidation state now.
+    fn validity_now(&self) -> Validity {
+        let cache = &self.site.cache;
+        Validity {
+            cache: Arc::clone(cache),
+            epoch: cache.epoch.load(Ordering::SeqCst),
+            generation: cache.generation.load(Ordering::SeqCst),
+            tags: self.site.engine.registry.tag_states(&self.tags),
+        }
+    }
+
+    fn start(&self, lead: &Lead) -> Start {
+        Start {
+            at: Instant::now(),
+            validity: match lead {
+                Lead::Flight(l) => l.validity().clone(),
+                Lead::Alone => self.validity_now(),
+            },
+            remote: None,
+            lock: None,
+        }
+    }
+
+    /// Leads a background refresh, unless a computation of the key is already running.
+    fn lead_refresh(&self) -> Option<Lead> {
+        match self
+            .site
+            .engine
+            .flights
+            .join(&self.key, || self.validity_now())
+        {
+            Join::Lead(lead) => {
+                Counters::bump(&self.site.cache.counters.refreshes);
+                Some(Lead::Flight(lead))
+            }
+            Join::Wait(_) => None,
+        }
+    }
+
+    /// Lets a later hit try the refresh again.
+    fn release_refresh(&self) {
+        if let Some(prev) = &self.previous {
+            prev.meta().refreshing.store(false, Ordering::Release);
+        }
+    }
+
+    /// Leads the computation, or returns the flight to wait for.
+    fn begin(&self) -> Result<Lead, Arc<flight::Flight>> {
+        if self.mode != Mode::Normal || self.background {
+            return Ok(Lead::Alone);
+        }
+        match self
+            .site
+            .engine
+            .flights
+            .join(&self.key, || self.validity_now())
+        {
+            Join::Lead(l) => Ok(Lead::Flight(l)),
+            Join::Wait(f) => Err(f),
+        }
+    }
+
+    fn joined(&self, outcome: Settled) -> Joined<R> {
+        let counters = &self.site.cache.counters;
+        match outcome {
+            Settled::Value(e) => match local::value_of::<A::Value>(&e) {
+                Some(v) => {
+                    Counters::bump(&counters.coalesced);
+                    scope::record(self.name, Outcome::Coalesced);
+                    Joined::Done(self.adapter.rebuild(v.clone()))
+                }
+                None => Joined::Alone,
+            },
+            Settled::Stale(e) => match local::value_of::<A::Value>(&e) {
+                Some(v) => {
+                    Counters::bump(&counters.stale_served);
+                    scope::record(self.name, Outcome::Stale);
+                    Joined::Done(self.adapter.rebuild(v.clone()))
+                }
+                None => Joined::Alone,
+            },
+            Settled::Failed => Joined::Alone,
+            Settled::Abandoned => Joined::Retry,
+            Settled::Panicked(message) => panic!(
+                "the computation of cache `{}` panicked in a concurrent call for the same key: {message}",
+                self.name
+            ),
+        }
+    }
+
+    /// Stores a cacheable result, tells waiters, records the outcome.
+    fn finish(self, lead: Lead, result: Result<R, Box<dyn Any + Send>>, start: Start) -> R {
+        let counters = &self.site.cache.counters;
+        counters.record_compute(start.at.elapsed().as_nanos() as u64);
+        let result = match result {
+            Ok(r) => r,
+            Err(panic) => {
+                lead.settle(Settled::Panicked(flight::panic_message(&*panic)));
+                resume_unwind(panic);
+            }
+        };
+        if self.mode == Mode::Bypass {
+            scope::record(self.name, Outcome::Bypassed);
+            return result;
+        }
+        match self.adapter.split(result) {
+            Ok(value) => {
+                let entry = self.store(value, start);
+                lead.settle(Settled::Value(Arc::clone(&entry)));
+                let outcome = if self.mode == Mode::Refresh {
+                    Outcome::Refreshed
+                } else {
+                    Outcome::Miss
+                };
+                scope::record(self.name, outcome);
+                match local::value_of::<A::Value>(&entry) {
+                    Some(v) => self.adapter.rebuild(v.clone()),
+                    None => unreachable!("an entry built from A::Value downcasts to it"),
+                }
+            }
+            Err(uncached) => {
+                Counters::bump(&counters.errors_not_cached);
+                match self.usable_stale(&start.validity) {
+                    Some(entry) => {
+                        lead.settle(Settled::Stale(Arc::clone(&entry)));
+                        Counters::bump(&counters.stale_served);
+                        scope::record(self.name, Outcome::Stale);
+                        tracing::debug!(cache = self.name, "serving stale after error");
+                        match local::value_of::<A::Value>(&entry) {
+                            Some(v) => self.adapter.rebuild(v.clone()),
+                            None => unreachable!("usable_stale checked the value type"),
+                        }
+                    }
+                    None => {
+                        lead.settle(Settled::Failed);
+                        scope::record(self.name, Outcome::Miss);
+                        uncached
+                    }
+                }
+            }
+        }
+    }
+
+    /// The end of a background refresh: store if cacheable; on failure or panic keep the
+    /// current entry and let a later hit try again.
+    fn finish_background(self, lead: Lead, result: Result<R, Box<dyn Any + Send>>, start: Start) {
+        let counters = &self.site.cache.counters;
+        counters.record_compute(start.at.elapsed().as_nanos() as u64);
+        match result.map(|r| self.adapter.split(r)) {
+            Ok(Ok(value)) => {
+                let entry = self.store(value, start);
+                lead.settle(Settled::Value(entry));
+            }
+            Ok(Err(_)) => {
+                Counters::bump(&counters.errors_not_cached);
+                self.release_refresh();
+                lead.settle(Settled::Failed);
+            }
+            Err(panic) => {
+                tracing::error!(cache = self.name, "background refresh panicked");
+                self.release_refresh();
+                lead.settle(Settled::Panicked(flight::panic_message(&*panic)));
+            }
+        }
+    }
+
+    /// The fail-safe copy, if one is still valid: the expired local entry (if it is still
+    /// the one under this key), or else the copy read from Redis (if nothing was
+    /// invalidated since this call began).
+    fn usable_stale(&self, began: &Validity) -> Option<Entry> {
+        if self.mode != Mode::Normal || self.background {
+            return None;
+        }
+        let now = clock::now();
+        let usable = |e: &Entry| {
+            e.meta().is_current()
+                && now < e.meta().stale_until
+                && local::value_of::<A::Value>(e).is_some()
+        };
+        if let Some(prev) = self.previous.as_ref().filter(|p| usable(p)) {
+            if let Some(current) = self.site.engine.local.get(&self.key) {
+                if Arc::ptr_eq(&current, prev) {
+                    return Some(current);
+                }
+            }
+        }
+        self.remote_copy
+            .as_ref()
+            .filter(|c| usable(c) && began.holds())
+            .cloned()
+    }
+
+    /// Builds the entry for a value and stores it (locally unless it is too large or an
+    /// invalidation ran while it was computed; remotely when the remote tier granted it).
+    fn store(&self, value: A::Value, start: Start) -> Entry {
+        let site = &self.site;
+        let counters = &site.cache.counters;
+        // With a remote write ahead the bytes are kept; otherwise only counted.
+        let remote = start.remote.is_some() && self.remote_allowed();
+        let (encoded, body) = if remote {
+            match MessagePack.encode(&value) {
+                Ok(b) => (Ok(b.len()), Some(b)),
+                Err(e) => (Err(e), None),
+            }
+        } else {
+            (MessagePack.encoded_len(&value), None)
+        };
+        let mut storable = true;
+        let weight = match encoded {
+            Ok(n) => {
+                if site.policy.max_bytes > 0 && n as u64 > site.policy.max_bytes {
+                    Counters::bump(&counters.too_large);
+                    storable = false;
+                }
+                n as u64 + self.key.len() as u64 + ENTRY_OVERHEAD
+            }
+            Err(e) => {
+                Counters::bump(&counters.encode_errors);
+                tracing::warn!(cache = self.name, error = %e, "value not encodable: not cached");
+                storable = false;
+                0
+            }
+        };
+        let deadlines = site.policy.deadlines(clock::now());
+        let entry: Entry = self.slot(value, &start.validity, deadlines, weight);
+        if storable {
+            if site.tier != Tier::Remote {
+                self.keep(&entry, &start.validity);
+            }
+            if let (Some(stamp), Some(body)) = (start.remote, body) {
+                self.write_remote(&entry, stamp, body, &start.validity, start.lock);
+            }
+        }
+        entry
+    }
+
+    /// An entry for `value`, judged by the invalidation state its computation began under.
+    pub(super) fn slot(
+        &self,
+        value: A::Value,
+        began: &Validity,
+        (fresh_until, stale_until, refresh_after): (u64, u64, u64),
+        weight: u64,
+    ) -> Arc<Slot<A::Value>> {
+        Arc::new(Slot {
+            meta: Meta {
+                cache: Arc::clone(&self.site.cache),
+                generation: began.generation,
+                tags: began.tags.clone(),
+                fresh_until,
+                stale_until,
+                refresh_after,
+                refreshing: AtomicBool::new(false),
+                weight,
+                counted: AtomicBool::new(false),
+            },
+            value,
+        })
+    }
+
+    /// Inserts an entry in the local tier, unless an invalidation of the cache ran since
+    /// its computation began. Under the cache's store lock, which a key invalidation also
+    /// holds: either the invalidation comes first and this sees its epoch, or this comes
+    /// first and the invalidation removes the entry.
+    pub(super) fn keep(&self, entry: &Entry, began: &Validity) {
+        let cache = &self.site.cache;
+        let _store = cache.store.lock();
+        if cache.epoch.load(Ordering::SeqCst) == began.epoch {
+            self.site.engine.local.insert(&self.key, Arc::clone(entry));
+        }
+    }
+}

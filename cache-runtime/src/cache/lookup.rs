@@ -1,0 +1,90 @@
+//! The read path: scope mode, key, in-process tier. A fresh hit is cloned and returned; a
+//! hit past its refresh point also hands back a ticket for a background refresh; an
+//! expired entry still inside its stale window is kept as the fail-safe copy; anything
+//! else is a miss with a [`Ticket`] to compute through (see `fill.rs`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::fill::Ticket;
+use super::scope::{self, Mode, Outcome};
+use super::site::SiteState;
+use crate::clock;
+use crate::key::{self, KeyBuf, KeyBytes};
+use crate::stats::Counters;
+use crate::tier::local;
+use crate::value::Adapter;
+
+/// The result of looking a call up in the in-process tier.
+pub enum Lookup<R, A: Adapter<R>> {
+    /// A fresh value.
+    Hit(R),
+    /// A fresh value past its refresh point: return it, and refresh through the ticket.
+    Refresh(R, Ticket<R, A>),
+    /// No usable value: compute through the ticket.
+    Miss(Ticket<R, A>),
+}
+
+/// Looks a call up; see the module docs.
+#[inline]
+pub(crate) fn lookup<R, A: Adapter<R>>(
+    site: &Arc<SiteState>,
+    name: &'static str,
+    key: KeyBytes,
+    adapter: A,
+) -> Lookup<R, A> {
+    let ticket = |key: KeyBuf, mode: Mode, previous| {
+        Ticket::new(Arc::clone(site), name, key, mode, adapter, previous)
+    };
+    let counters = &site.cache.counters;
+    let suffix = key.suffix;
+    let mut key = match key.buf {
+        Ok(k) => k,
+        Err(e) => {
+            Counters::bump(&counters.encode_errors);
+            tracing::warn!(cache = name, error = %e, "key not encodable: computing uncached");
+            return Lookup::Miss(ticket(KeyBuf::new(), Mode::Bypass, None));
+        }
+    };
+    key::stamp(&mut key, site.cache.id, site.version);
+    match scope::mode() {
+        Mode::Normal if !site.policy.disabled => {}
+        Mode::Refresh if !site.policy.disabled => {
+            site.cache.note_suffix(&key[suffix..]);
+            return Lookup::Miss(ticket(key, Mode::Refresh, None));
+        }
+        _ => return Lookup::Miss(ticket(key, Mode::Bypass, None)),
+    }
+    let mut stale = None;
+    if let Some(entry) = site.engine.local.get(&key) {
+        let meta = entry.meta();
+        if meta.is_current() {
+            let now = clock::now();
+            if now < meta.fresh_until {
+                if let Some(v) = local::value_of::<A::Value>(&entry) {
+                    let value = adapter.rebuild(v.clone());
+                    counters.hits.incr();
+                    scope::record(name, Outcome::Hit);
+                    tracing::debug!(cache = name, "hit");
+                    if now >= meta.refresh_after && claim(&meta.refreshing) {
+                        let t = ticket(key, Mode::Normal, Some(entry)).background();
+                        return Lookup::Refresh(value, t);
+                    }
+                    return Lookup::Hit(value);
+                }
+            } else if now < meta.stale_until && local::value_of::<A::Value>(&entry).is_some() {
+                stale = Some(entry);
+            }
+        }
+    }
+    Counters::bump(&counters.misses);
+    tracing::debug!(cache = name, "miss");
+    site.cache.note_suffix(&key[suffix..]);
+    Lookup::Miss(ticket(key, Mode::Normal, stale))
+}
+
+/// Sets a flag that was clear; true for the one caller that set it.
+#[inline]
+fn claim(flag: &AtomicBool) -> bool {
+    !flag.load(Ordering::Relaxed) && !flag.swap(true, Ordering::AcqRel)
+}

@@ -1,0 +1,28 @@
+//! The orchestrator: the only place that knows what a call and an invalidation do, and
+//! in which order the tiers are tried.
+//!
+//! Read in this order: `site.rs` (what the macro hands over, resolved once per site),
+//! `lookup.rs` (the read path: scope, key, local tier), `fill.rs` (single-flight, compute,
+//! store, fail-safe), `fetch.rs` (the remote tier's part in a miss), `invalidate.rs` (what
+//! an invalidation and another instance's announcement do), `flight.rs` (single-flight),
+//! `policy.rs` (TTLs and overrides), `scope.rs` (per-call control), `engine.rs` (what one
+//! runtime holds).
+
+mod engine;
+mod fetch;
+mod fill;
+mod flight;
+mod invalidate;
+mod lookup;
+mod policy;
+mod scope;
+mod site;
+
+pub use engine::{DEFAULT_MAX_BYTES, DEFAULT_TTL};
+pub(crate) use engine::{Engine, Settings, global, install};
+pub use fill::Ticket;
+pub use lookup::Lookup;
+pub use policy::CacheOverride;
+pub use scope::{CallOutcome, Outcome, Outcomes, Scope, Scoped};
+pub(crate) use site::lookup_in;
+pub use site::{CacheSite, SiteSpec, assert_refresh_arg, lookup, tag};

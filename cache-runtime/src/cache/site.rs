@@ -1,0 +1,152 @@
+//! A call site: the static description `#[cache_result]` writes ([`SiteSpec`]), and its
+//! resolution against a runtime ([`SiteState`]), made once per site for the global runtime.
+
+use std::sync::{Arc, OnceLock};
+
+use super::engine::{self, Engine};
+use super::lookup::Lookup;
+use super::policy::{Declared, Policy};
+use crate::key::KeyBytes;
+use crate::state::CacheState;
+use crate::tier::remote::Tier;
+use crate::value::Adapter;
+
+/// The static description of one `#[cache_result]` function.
+#[derive(Debug, Clone, Copy)]
+pub struct SiteSpec {
+    /// The cache name.
+    pub name: &'static str,
+    /// `module_path::fn_name`, for diagnostics.
+    pub location: &'static str,
+    /// TTL in milliseconds; 0 means the runtime's default.
+    pub ttl_ms: u64,
+    /// Key version.
+    pub version: u32,
+    /// Fail-safe window in milliseconds; 0 means off.
+    pub stale_if_error_ms: u64,
+    /// Refresh-ahead fraction of the TTL; 0 means off.
+    pub refresh_ahead: f64,
+    /// Largest encoded value cached; 0 means no per-cache limit.
+    pub max_bytes: u64,
+    /// `tier = ...`: 0 both (the default), 1 local, 2 remote. The runtime's
+    /// `cache_tier` override wins; without a remote tier it has no effect.
+    pub tier: u8,
+    /// `lock = true`: single-flight across instances through a Redis lock; without a
+    /// remote tier it has no effect.
+    pub lock: bool,
+}
+
+/// One `#[cache_result]` function: its spec and its resolution against the global
+/// runtime, made once.
+#[derive(Debug)]
+pub struct CacheSite {
+    spec: SiteSpec,
+    state: OnceLock<Arc<SiteState>>,
+}
+
+/// A call site resolved against a runtime.
+pub(crate) struct SiteState {
+    pub(crate) engine: Arc<Engine>,
+    pub(crate) cache: Arc<CacheState>,
+    pub(crate) policy: Policy,
+    pub(crate) version: u32,
+    /// The tiers this site uses (always `Local` without a remote tier).
+    pub(crate) tier: Tier,
+    /// `lock = true`: misses take a lock in Redis before computing.
+    pub(crate) lock: bool,
+}
+
+impl std::fmt::Debug for SiteState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SiteState")
+            .field("cache", &self.cache.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CacheSite {
+    /// A site for a spec.
+    pub const fn new(spec: SiteSpec) -> Self {
+        Self {
+            spec,
+            state: OnceLock::new(),
+        }
+    }
+
+    #[inline]
+    fn global_state(&self) -> &Arc<SiteState> {
+        self.state
+            .get_or_init(|| Arc::new(resolve(engine::global(), &self.spec)))
+    }
+}
+
+/// Resolves a site against an engine: the cache's state, the effective policy and tier.
+pub(crate) fn resolve(engine: &Arc<Engine>, spec: &SiteSpec) -> SiteState {
+    engine
+        .registry
+        .declare(spec.name, spec.location, spec.version);
+    let tier = if !engine.remote.is_on() {
+        // Without a remote tier every cache is local, whatever its setting.
+        Tier::Local
+    } else {
+        // The builder's override beats the attribute.
+        engine
+            .tiers
+            .get(spec.name)
+            .copied()
+            .unwrap_or(Tier::from_spec(spec.tier))
+    };
+    SiteState {
+        engine: Arc::clone(engine),
+        policy: Policy::resolve(
+            &Declared {
+                ttl_ms: spec.ttl_ms,
+                stale_if_error_ms: spec.stale_if_error_ms,
+                refresh_ahead: spec.refresh_ahead,
+                max_bytes: spec.max_bytes,
+            },
+            engine.overrides.get(spec.name),
+            engine.default_ttl,
+            engine.jitter,
+        ),
+        cache: engine.registry.cache(spec.name),
+        version: spec.version,
+        tier,
+        lock: spec.lock,
+    }
+}
+
+/// Looks a call up in the global runtime.
+#[inline]
+pub fn lookup<R, A: Adapter<R>>(
+    site: &'static CacheSite,
+    key: KeyBytes,
+    adapter: A,
+) -> Lookup<R, A> {
+    super::lookup::lookup(site.global_state(), site.spec.name, key, adapter)
+}
+
+/// Looks a call up in the runtime of `engine` (tests of runtimes other than the global
+/// one).
+pub(crate) fn lookup_in<R, A: Adapter<R>>(
+    engine: &Arc<Engine>,
+    site: &'static CacheSite,
+    key: KeyBytes,
+    adapter: A,
+) -> Lookup<R, A> {
+    if engine::is_global(engine) {
+        return lookup(site, key, adapter);
+    }
+    let state = Arc::new(resolve(engine, &site.spec));
+    super::lookup::lookup(&state, site.spec.name, key, adapter)
+}
+
+/// Compile-time check for `refresh_ahead` arguments, which a background task must own.
+#[inline]
+pub fn assert_refresh_arg<T: Clone + Send + 'static>(_: &T) {}
+
+/// A tag value (`tags = [...]`).
+#[inline]
+pub fn tag<S: AsRef<str>>(s: S) -> String {
+    s.as_ref().to_owned()
+}

@@ -1,0 +1,10 @@
+//! Cache keys: the canonical encoding of key values (`encode.rs`), what generated code
+//! writes them with (`args.rs`), and the 256-bit [`CacheKey`] digest.
+
+mod args;
+mod encode;
+
+pub(crate) use args::stamp;
+pub use args::{KeyArg, KeyArgs, KeyBytes, KeyWriter, key, key_args};
+pub use encode::{CacheKey, KeyError};
+pub(crate) use encode::{KeyBuf, PREFIX, encode_key};
