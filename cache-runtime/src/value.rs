@@ -275,6 +275,10 @@ pub fn option_whole<T: CacheValue>() -> PlainAdapter {
 pub trait IsOption {}
 impl<T> IsOption for Option<T> {}
 
+/// Compile-time check for `cache_none = true`.
+#[inline]
+pub fn assert_option<R: IsOption>() {}
+
 #[cfg(test)]
 // The borrows are the autoref dispatch under test, not needless.
 #[allow(clippy::needless_borrow)]
@@ -313,7 +317,3 @@ mod tests {
         assert!(!g(&None));
     }
 }
-
-/// Compile-time check for `cache_none = true`.
-#[inline]
-pub fn assert_option<R: IsOption>() {}

@@ -209,7 +209,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     }
 
     /// Serves an entry read from Redis: fills the local tier, tells waiters, records a hit.
-    pub(super) fn finish_remote(self, lead: Lead, hit: RemoteHit<A::Value>, start: Start) -> R {
+    pub(super) fn finish_remote(self, lead: Lead, hit: RemoteHit<A::Value>, start: &Start) -> R {
         let site = &self.site;
         let policy = &site.policy;
         let deadlines = self.remote_deadlines(&hit.header);

@@ -158,10 +158,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         };
         let mut start = self.start(&lead);
         if let Some(hit) = self.consult_remote(&mut start).await {
-            return self.finish_remote(lead, hit, start);
+            return self.finish_remote(lead, hit, &start);
         }
         if let Some(hit) = self.lock_remote(&mut start).await {
-            return self.finish_remote(lead, hit, start);
+            return self.finish_remote(lead, hit, &start);
         }
         let result = CatchUnwind { fut: f() }.await;
         self.finish(lead, result, start)
@@ -408,12 +408,11 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
                 && now < e.meta().stale_until
                 && local::value_of::<A::Value>(e).is_some()
         };
-        if let Some(prev) = self.previous.as_ref().filter(|p| usable(p)) {
-            if let Some(current) = self.site.engine.local.get(&self.key) {
-                if Arc::ptr_eq(&current, prev) {
-                    return Some(current);
-                }
-            }
+        if let Some(prev) = self.previous.as_ref().filter(|p| usable(p))
+            && let Some(current) = self.site.engine.local.get(&self.key)
+            && Arc::ptr_eq(&current, prev)
+        {
+            return Some(current);
         }
         self.remote_copy
             .as_ref()

@@ -124,10 +124,10 @@ impl Flights {
     /// both lead).
     pub(crate) fn join(self: &Arc<Self>, key: &[u8], validity: impl FnOnce() -> Validity) -> Join {
         let mut map = self.shard(key).lock();
-        if let Some(f) = map.get(key) {
-            if f.validity.holds() {
-                return Join::Wait(Arc::clone(f));
-            }
+        if let Some(f) = map.get(key)
+            && f.validity.holds()
+        {
+            return Join::Wait(Arc::clone(f));
         }
         let flight = Arc::new(Flight {
             result: Mutex::new(None),

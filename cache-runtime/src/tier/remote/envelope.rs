@@ -159,8 +159,6 @@ pub(crate) fn envelope(
     out
 }
 
-/// An entry read from Redis whose generations are current and whose TTL has not run out.
-
 #[cfg(test)]
 mod tests {
     use super::*;
