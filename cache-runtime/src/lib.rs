@@ -24,22 +24,37 @@
 //! # How a call flows
 //!
 //! The macros parse and validate at compile time and expand into a thin call of this
-//! crate; everything that happens at run time lives here:
+//! crate; everything that happens at run time lives here, and the order of it in one
+//! module, `cache/` (read `cache/mod.rs` first):
 //!
-//! 1. **Key.** The key inputs (the arguments, minus `self`, `skip(...)`ped ones and axum
-//!    `State`/`Extension` extractors; or the value of `key = ...`) are encoded into a
-//!    compact canonical byte string on the stack, plus the concrete types of a generic
-//!    function's type parameters. The 256-bit blake3 [`CacheKey`] is only computed for
-//!    tiers outside the process.
-//! 2. **In-process tier.** One byte-bounded [quick_cache](https://docs.rs/quick_cache)
-//!    for all caches (S3-FIFO eviction; default 64 MiB), holding decoded values, so a hit
-//!    is a lookup, a deadline check against a coarse clock and a clone: no decoding,
-//!    allocation or hashing beyond foldhash.
-//! 3. **Single-flight.** Concurrent misses of one key run the body once; the others wait
-//!    for its value. It is cancellation-safe (a dropped leader hands over to a waiter) and
-//!    panic-safe (a panicking body panics every waiter instead of hanging them).
-//! 4. **Store.** `Ok`/`Some`/plain values are stored with their TTL; `Err` and `None` are
-//!    never stored (decided by type, see [`CacheValue`]).
+//! 1. **Site** (`cache/site.rs`). Each annotated function owns a static description of its
+//!    cache (name, TTL, options), resolved once against the runtime: its policy after
+//!    overrides, its tiers.
+//! 2. **Key** (`key/`). The key inputs (the arguments, minus `self`, `skip(...)`ped ones
+//!    and axum `State`/`Extension` extractors; or the value of `key = ...`) are encoded
+//!    into a compact canonical byte string on the stack, plus the concrete types of a
+//!    generic function's type parameters. The 256-bit blake3 [`CacheKey`] is only computed
+//!    for tiers outside the process.
+//! 3. **Local tier** (`cache/lookup.rs`, `tier/local.rs`). One byte-bounded
+//!    [quick_cache](https://docs.rs/quick_cache) for all caches (S3-FIFO eviction; default
+//!    64 MiB), holding decoded values, so a hit is a lookup, a validity check, a deadline
+//!    check against a coarse clock and a clone: no decoding, allocation or hashing beyond
+//!    foldhash.
+//! 4. **Single-flight** (`cache/fill.rs`, `cache/flight.rs`). Concurrent misses of one key
+//!    run the body once; the others wait for its value. It is cancellation-safe (a dropped
+//!    leader hands over to a waiter) and panic-safe (a panicking body panics every waiter,
+//!    with its message, instead of hanging them). A computation that began before an
+//!    invalidation is never joined by a call that begins after it.
+//! 5. **Remote tier** (`cache/fetch.rs`, `tier/remote/`, feature `redis`). The leader reads
+//!    Redis before computing; see [Two tiers](#two-tiers-feature-redis).
+//! 6. **Store** (`cache/fill.rs`). `Ok`/`Some`/plain values are stored with their TTL;
+//!    `Err` and `None` are never stored (decided by type, see [`CacheValue`]); a value
+//!    whose computation an invalidation overtook is not stored.
+//!
+//! An invalidation (`cache/invalidate.rs`) goes through the same layers in the same
+//! order: invalidation state (epochs, generations) -> local tier -> remote tier ->
+//! announcement to the other instances; what an announcement from another instance does
+//! is written there too.
 //!
 //! # Policies
 //!
@@ -55,9 +70,11 @@
 //! # Invalidation and consistency
 //!
 //! [`CacheRuntime::invalidate`], [`invalidate_all`](CacheRuntime::invalidate_all) and
-//! [`invalidate_tag`](CacheRuntime::invalidate_tag) take effect before they return. A
-//! computation that began before an invalidation never stores its (possibly outdated)
-//! result after it.
+//! [`invalidate_tag`](CacheRuntime::invalidate_tag) take effect before they return: a call
+//! that begins afterwards never receives a value computed before, not from the local tier,
+//! not by joining a computation already in progress, and not from Redis on this instance.
+//! A call that joined a computation before the invalidation may still receive its value. A
+//! computation that began before an invalidation never stores its result after it.
 //!
 //! # Features
 //!
@@ -81,13 +98,20 @@
 //!   never waits for it), with an expiry of its TTL plus its `stale_if_error` window.
 //! - **Synchronous functions** are cached in process only: a thread that is not inside
 //!   an async runtime has nothing to wait on Redis with.
+//! - **Readiness.** [`CacheRuntime::ready`] waits, with a deadline, until Redis is
+//!   connected; a service awaits it before it reports itself ready.
+//! - **Fail-safe copies.** Redis keeps an entry for its TTL plus its `stale_if_error`
+//!   window, and any instance that finds it expired but inside that window keeps it as the
+//!   fail-safe copy: if its recomputation fails, it serves that copy (`stale_served`).
 //! - **Failures.** Every Redis operation has a deadline
 //!   (`redis_timeout`, default 50 ms); a failed or
 //!   late read is a miss, a failed or late write is dropped. After 5 consecutive failures
 //!   Redis is skipped for 2 s, then probed. A call never fails, hangs or panics because of
 //!   Redis; the runtime starts while Redis is down and uses it once it answers.
 //! - **Foreign bytes** under a key (corrupt, another format version, another type) are a
-//!   counted miss (`l2.decode_failures`) and are overwritten by the fresh value.
+//!   counted miss (`l2.decode_failures`) and are overwritten by the fresh value. A
+//!   generation that is not an integer is reset (a miss for that call), and a lock key
+//!   that holds no lock is deleted (`l2.repaired`); neither counts against the breaker.
 //! - **Invalidation.** `invalidate` deletes the key in Redis; `invalidate_all` and
 //!   `invalidate_tag` bump generation counters in Redis that every read checks in the
 //!   same round trip, so no keyspace scan is needed and no instance reads an invalidated

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use super::flight::Flights;
 use super::policy::CacheOverride;
+use crate::key::CacheKey;
 use crate::state::Registry;
 use crate::stats::{L1Stats, RuntimeStats};
 use crate::tier::local::Local;
@@ -97,6 +98,20 @@ impl Engine {
                 tiers: settings.tiers,
             }
         })
+    }
+
+    /// The Redis key of the entry of `encoded` (a key value without its prefix) in cache
+    /// `name` under `version` and `value_type`: its [`CacheKey`] digest, named by the remote
+    /// tier.
+    pub(crate) fn remote_key(
+        &self,
+        name: &str,
+        version: u32,
+        value_type: &str,
+        encoded: &[u8],
+    ) -> String {
+        let digest = CacheKey::from_encoded(&self.namespace, name, version, value_type, encoded);
+        self.remote.entry_key(name, digest.to_string())
     }
 
     /// A snapshot of every cache's figures.

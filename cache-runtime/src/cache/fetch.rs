@@ -20,7 +20,7 @@ use super::flight::Settled;
 use super::scope::{self, Mode, Outcome};
 use crate::clock;
 use crate::codec::{Codec, MAX_DECODE_BYTES, MessagePack};
-use crate::key::{CacheKey, PREFIX};
+use crate::key::PREFIX;
 use crate::stats::Counters;
 use crate::tier::local::Entry;
 use crate::tier::remote::{Fail, Fetched, Found, Header, Locked, Read, Stamp, Tier, Write};
@@ -55,15 +55,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         let want = self.mode == Mode::Normal && !self.background;
         let value_type = std::any::type_name::<A::Value>();
         site.cache.note_remote(site.version, value_type);
-        let key = CacheKey::from_encoded(
-            &site.engine.namespace,
-            self.name,
-            site.version,
-            value_type,
-            &self.key[PREFIX..],
-        );
+        let key = site
+            .engine
+            .remote_key(self.name, site.version, value_type, &self.key[PREFIX..]);
         let remote = &site.engine.remote;
-        let key = remote.entry_key(self.name, key.to_string());
         let began = Instant::now();
         let read = remote.read(key, self.name, &self.tags, want).await;
         let hit = self.take_remote(read, began, want, start, false);

@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use serde::Serialize;
 
 use super::engine::Engine;
-use crate::key::{self, CacheKey, KeyBuf, PREFIX};
+use crate::key::{self, KeyBuf, PREFIX};
 use crate::state::CacheState;
 use crate::stats::Counters;
 use crate::tier::remote::{Message, Subscriber};
@@ -102,14 +102,7 @@ impl Engine {
             .iter()
             .flat_map(|key| {
                 types.iter().map(move |&(version, value_type)| {
-                    let digest = CacheKey::from_encoded(
-                        &self.namespace,
-                        &cache.name,
-                        version,
-                        value_type,
-                        &key[PREFIX..],
-                    );
-                    self.remote.entry_key(&cache.name, digest.to_string())
+                    self.remote_key(&cache.name, version, value_type, &key[PREFIX..])
                 })
             })
             .collect()
