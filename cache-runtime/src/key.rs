@@ -956,7 +956,10 @@ mod tests {
             enc(&E::T(2, 1)),
             enc(&E::S { x: 1 }),
         ];
-        assert_eq!(variants.iter().collect::<HashSet<_>>().len(), variants.len());
+        assert_eq!(
+            variants.iter().collect::<HashSet<_>>().len(),
+            variants.len()
+        );
     }
 
     #[test]
@@ -967,19 +970,20 @@ mod tests {
         m.insert("b", -2i8);
         m.insert("a", 3);
         let value = (42u64, -3i32, "en", Some(1.5f32), vec![true], m, 'é');
-        let expected: &[u8] = &[
-            tag::TUPLE,
-            tag::UINT, 42,
-            tag::NEG_INT, 2,
-            tag::STR, 2, b'e', b'n',
-            tag::SOME, tag::F64, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f,
-            tag::SEQ, tag::MORE, tag::TRUE, tag::END,
-            tag::MAP,
-            tag::MORE, tag::STR, 1, b'a', tag::UINT, 3,
-            tag::MORE, tag::STR, 1, b'b', tag::NEG_INT, 1,
-            tag::END,
-            tag::CHAR, 0xe9, 0x01,
-        ];
+        let expected: Vec<u8> = [
+            &[tag::TUPLE][..],
+            &[tag::UINT, 42],                                     // 42u64
+            &[tag::NEG_INT, 2],                                   // -3i32: the varint of -1 - (-3)
+            &[tag::STR, 2, b'e', b'n'],                           // "en": its length, its bytes
+            &[tag::SOME, tag::F64, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f], // Some(1.5f32): the bits of 1.5f64
+            &[tag::SEQ, tag::MORE, tag::TRUE, tag::END],          // vec![true]
+            &[tag::MAP],                                          // the HashMap, entries sorted
+            &[tag::MORE, tag::STR, 1, b'a', tag::UINT, 3],
+            &[tag::MORE, tag::STR, 1, b'b', tag::NEG_INT, 1],
+            &[tag::END],
+            &[tag::CHAR, 0xe9, 0x01], // 'é': the varint of U+00E9
+        ]
+        .concat();
         assert_eq!(enc(&value), expected);
     }
 
@@ -1169,7 +1173,10 @@ mod tests {
             assert_eq!(bytes, enc(&value.clone()), "the encoding is deterministic");
             match by_encoding.get(&bytes) {
                 Some(earlier) => {
-                    assert_eq!(earlier, &value, "two values share the encoding {bytes:02x?}");
+                    assert_eq!(
+                        earlier, &value,
+                        "two values share the encoding {bytes:02x?}"
+                    );
                     repeats += 1;
                 }
                 None => {
