@@ -1,14 +1,31 @@
 //! Cache keys: the canonical encoding of key values and the 256-bit digest.
 //!
 //! A key value (the tuple of a function's key inputs, or the value of its `key = ...`
-//! expression) is encoded by [`encode_key`] into a compact, canonical, self-delimiting byte
-//! string: every value carries a one-byte tag, strings and byte strings carry their length,
-//! sequences and maps carry continuation markers, skipped struct fields leave a marker, and
-//! map entries are sorted by their encoded key. Two different values of one key type
-//! therefore never encode alike (the encoding is injective), and a `HashMap` encodes the
-//! same in every process. The in-process tier looks entries up by these bytes directly;
-//! the 256-bit [`CacheKey`] digest (blake3) is only computed when something outside the
-//! process needs a name for the entry.
+//! expression) is encoded by [`encode_key`] into a compact, canonical byte string that is
+//! self-delimiting given its type: every value carries a one-byte tag, strings and byte
+//! strings carry their length, sequences and maps carry continuation markers, skipped
+//! struct fields leave a marker, and map entries are sorted by their encoded key. Two
+//! different values of one key type therefore never encode alike (the encoding is
+//! injective), and a `HashMap` encodes the same in every process: nothing depends on a
+//! hash seed, an address or the platform's byte order. The in-process tier looks entries
+//! up by these bytes directly; the 256-bit [`CacheKey`] digest (blake3) is only computed
+//! when something outside the process needs a name for the entry.
+//!
+//! Keys are by value, exactly:
+//! - An integer is its mathematical value, whatever its width or signedness: `7u8`,
+//!   `7u32`, `7i64` and `7u128` are one key, `-1i8` and `-1i64` another. A value `v >= 0`
+//!   is the `UINT` tag and the LEB128 varint of `v`; a value `v < 0` is the `NEG_INT` tag
+//!   and the varint of `-1 - v` (so `-1` is `NEG_INT 0`, and `i128::MIN` fits).
+//! - A float is its exact IEEE 754 bits, as an `f64`: `-0.0` is not `0.0`, and NaNs
+//!   with different sign or payload are different keys. An `f32` is widened to the `f64`
+//!   of the same value (exact for every finite value and the infinities; a NaN keeps its
+//!   sign and payload, moved into the top of the `f64` mantissa), so `1.5f32` and
+//!   `1.5f64` are one key while `0.1f32` and `0.1f64`, different numbers, are not.
+//! - `char`, `bool`, strings, byte strings, `()` and sequences have tags of their own, so
+//!   `'a'` is not `97` and `true` is not `1`. A newtype struct is its content; an enum
+//!   variant is its index (so reordering variants changes keys: bump `version`).
+//! - A generic function's concrete type parameters follow the value ([`push_generics`]),
+//!   which keeps `f::<u32>(7)` and `f::<u64>(7)` apart although their values are equal.
 
 use std::fmt;
 
@@ -29,9 +46,13 @@ mod tag {
     pub(super) const SOME: u8 = 0x02;
     pub(super) const FALSE: u8 = 0x03;
     pub(super) const TRUE: u8 = 0x04;
+    /// A non-negative integer of any width: the varint of its value.
     pub(super) const UINT: u8 = 0x05;
-    pub(super) const SINT: u8 = 0x06;
-    pub(super) const F32: u8 = 0x07;
+    /// A negative integer of any width: the varint of `-1 - value`.
+    pub(super) const NEG_INT: u8 = 0x06;
+    // 0x07 was the tag of `f32` keys before floats were keyed as `f64` bits; not reused, so
+    // no key written by an older version means something else now.
+    /// A float of either width: the eight little-endian bytes of its `f64` bits.
     pub(super) const F64: u8 = 0x08;
     pub(super) const CHAR: u8 = 0x09;
     pub(super) const STR: u8 = 0x0a;
@@ -153,9 +174,20 @@ fn write_str(out: &mut KeyBuf, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
+/// The exact bits of the `f64` whose value is `v`. Widening is exact for every finite
+/// value and the infinities; a NaN, which `as f64` may quiet, is widened bit by bit: sign
+/// kept, all-ones exponent, its 23-bit payload in the top of the 52-bit mantissa (what the
+/// hardware does to a quiet NaN). So two different `f32` never widen alike.
 #[inline]
-fn zigzag(v: i128) -> u128 {
-    ((v << 1) ^ (v >> 127)) as u128
+fn f32_as_f64_bits(v: f32) -> u64 {
+    if v.is_nan() {
+        let bits = v.to_bits();
+        let sign = u64::from(bits >> 31) << 63;
+        let payload = u64::from(bits & 0x007f_ffff) << 29;
+        sign | 0x7ff0_0000_0000_0000 | payload
+    } else {
+        f64::from(v).to_bits()
+    }
 }
 
 struct Encoder<'a> {
@@ -163,13 +195,25 @@ struct Encoder<'a> {
 }
 
 impl Encoder<'_> {
+    /// An integer by its value: the same bytes for `7u8`, `7i64` and `7u128`.
     fn uint(&mut self, v: u128) {
         self.out.push(tag::UINT);
         write_uvarint(self.out, v);
     }
     fn sint(&mut self, v: i128) {
-        self.out.push(tag::SINT);
-        write_uvarint(self.out, zigzag(v));
+        match u128::try_from(v) {
+            Ok(v) => self.uint(v),
+            Err(_) => {
+                // `-1 - v`, which is `!v` in two's complement and never overflows.
+                self.out.push(tag::NEG_INT);
+                write_uvarint(self.out, (!v) as u128);
+            }
+        }
+    }
+    /// A float by its exact bits.
+    fn float(&mut self, bits: u64) {
+        self.out.push(tag::F64);
+        self.out.extend_from_slice(&bits.to_le_bytes());
     }
     fn variant(&mut self, tag: u8, index: u32) {
         self.out.push(tag);
@@ -233,16 +277,12 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
         Ok(())
     }
     fn serialize_f32(self, v: f32) -> Result<(), KeyError> {
-        // One NaN and one zero, so equal-looking keys encode alike.
-        let v = if v.is_nan() { f32::NAN } else { v + 0.0 };
-        self.out.push(tag::F32);
-        self.out.extend_from_slice(&v.to_bits().to_le_bytes());
+        // Exact bits, not `==`: `recip(-0.0)` is not `recip(0.0)`.
+        self.float(f32_as_f64_bits(v));
         Ok(())
     }
     fn serialize_f64(self, v: f64) -> Result<(), KeyError> {
-        let v = if v.is_nan() { f64::NAN } else { v + 0.0 };
-        self.out.push(tag::F64);
-        self.out.extend_from_slice(&v.to_bits().to_le_bytes());
+        self.float(v.to_bits());
         Ok(())
     }
     fn serialize_char(self, v: char) -> Result<(), KeyError> {
@@ -594,105 +634,5 @@ impl fmt::Debug for CacheKey {
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::{BTreeMap, HashMap};
-
-    use serde::Serialize;
-
-    use super::*;
-
-    fn enc<K: Serialize + ?Sized>(k: &K) -> Vec<u8> {
-        encode_key(k, &[]).expect("encodes").0[PREFIX..].to_vec()
-    }
-
-    #[test]
-    fn different_values_encode_differently() {
-        // Adjacent strings cannot run into each other.
-        assert_ne!(enc(&("ab", "c")), enc(&("a", "bc")));
-        assert_ne!(
-            enc(&(vec![1u8, 2], vec![3u8])),
-            enc(&(vec![1u8], vec![2u8, 3]))
-        );
-        assert_ne!(enc(&Some(0u32)), enc(&None::<u32>));
-        assert_ne!(enc(&-1i64), enc(&1i64));
-        assert_ne!(enc(&1.5f64), enc(&2.5f64));
-        #[derive(Serialize)]
-        struct Q {
-            #[serde(skip_serializing_if = "Option::is_none")]
-            a: Option<u32>,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            b: Option<u32>,
-        }
-        assert_ne!(
-            enc(&Q {
-                a: Some(1),
-                b: None
-            }),
-            enc(&Q {
-                a: None,
-                b: Some(1)
-            })
-        );
-    }
-
-    #[test]
-    fn equal_values_encode_alike() {
-        // A borrowed and an owned string, a reference and its value, are one key.
-        assert_eq!(enc(&("x".to_string(), 7u64)), enc(&(&"x", &7u64)));
-        assert_eq!(enc(&0.0f64), enc(&-0.0f64));
-        assert_eq!(enc(&f64::NAN), enc(&-f64::NAN));
-        let mut h = HashMap::new();
-        let mut b = BTreeMap::new();
-        for i in 0..64u32 {
-            h.insert(format!("k{i}"), i);
-            b.insert(format!("k{i}"), i);
-        }
-        assert_eq!(enc(&h), enc(&b));
-    }
-
-    #[test]
-    fn generic_type_names_separate_keys() {
-        let a = encode_key(&(7u32,), &["u32"]).expect("encodes").0;
-        let b = encode_key(&(7u64,), &["u64"]).expect("encodes").0;
-        assert_ne!(a, b);
-    }
-
-    #[test]
-    fn a_tuple_built_element_by_element_encodes_as_the_tuple() {
-        let mut buf = empty_key();
-        start_tuple(&mut buf);
-        encode_into(&mut buf, &"x").expect("encodes");
-        encode_into(&mut buf, &7u64).expect("encodes");
-        assert_eq!(
-            buf,
-            encode_key(&("x".to_string(), 7u64), &[])
-                .expect("encodes")
-                .0
-        );
-    }
-
-    #[test]
-    fn failing_serialize_is_an_error_not_a_panic() {
-        struct Bad;
-        impl Serialize for Bad {
-            fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
-                Err(serde::ser::Error::custom("nope"))
-            }
-        }
-        assert!(encode_key(&Bad, &[]).is_err());
-    }
-
-    #[test]
-    fn digest_depends_on_every_input() {
-        let base = CacheKey::new::<String, _>("ns", "n", 1, &(1u8,)).expect("key");
-        for other in [
-            CacheKey::new::<String, _>("ns2", "n", 1, &(1u8,)),
-            CacheKey::new::<String, _>("ns", "n2", 1, &(1u8,)),
-            CacheKey::new::<String, _>("ns", "n", 2, &(1u8,)),
-            CacheKey::new::<Vec<u8>, _>("ns", "n", 1, &(1u8,)),
-            CacheKey::new::<String, _>("ns", "n", 1, &(2u8,)),
-        ] {
-            assert_ne!(base, other.expect("key"));
-        }
-    }
-}
+#[path = "tests.rs"]
+mod tests;

@@ -1,0 +1,603 @@
+//! Unit tests of the key encoding.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Serialize;
+
+use super::*;
+
+fn enc<K: Serialize + ?Sized>(k: &K) -> Vec<u8> {
+    encode_key(k, &[]).expect("encodes").0[PREFIX..].to_vec()
+}
+
+/// The encodings of `v` as every integer type it fits in.
+fn every_width(v: i128) -> Vec<Vec<u8>> {
+    let mut out = vec![enc(&v)];
+    macro_rules! push {
+        ($($t:ty),*) => {$(
+            if let Ok(x) = <$t>::try_from(v) {
+                out.push(enc(&x));
+            }
+        )*};
+    }
+    push!(i8, i16, i32, i64, u8, u16, u32, u64, u128);
+    out
+}
+
+/// What an integer key says: `NonNeg(v)` or `Neg(-1 - v)`, and nothing after it.
+#[derive(Debug, PartialEq, Eq, Hash, Clone, Copy)]
+enum Int {
+    NonNeg(u128),
+    Neg(u128),
+}
+
+fn decode_int(bytes: &[u8]) -> Option<Int> {
+    let (&tag, mut rest) = bytes.split_first()?;
+    let mut v = 0u128;
+    let mut shift = 0;
+    loop {
+        let (&b, tail) = rest.split_first()?;
+        rest = tail;
+        v |= u128::from(b & 0x7f).checked_shl(shift)?;
+        shift += 7;
+        if b & 0x80 == 0 {
+            break;
+        }
+    }
+    if !rest.is_empty() {
+        return None;
+    }
+    match tag {
+        tag::UINT => Some(Int::NonNeg(v)),
+        tag::NEG_INT => Some(Int::Neg(v)),
+        _ => None,
+    }
+}
+
+#[test]
+fn different_values_encode_differently() {
+    // Adjacent strings cannot run into each other.
+    assert_ne!(enc(&("ab", "c")), enc(&("a", "bc")));
+    assert_ne!(
+        enc(&(vec![1u8, 2], vec![3u8])),
+        enc(&(vec![1u8], vec![2u8, 3]))
+    );
+    assert_ne!(enc(&Some(0u32)), enc(&None::<u32>));
+    assert_ne!(enc(&Some(None::<u32>)), enc(&None::<Option<u32>>));
+    assert_ne!(enc(&-1i64), enc(&1i64));
+    assert_ne!(enc(&1.5f64), enc(&2.5f64));
+    #[derive(Serialize)]
+    struct Q {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        a: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        b: Option<u32>,
+    }
+    assert_ne!(
+        enc(&Q {
+            a: Some(1),
+            b: None
+        }),
+        enc(&Q {
+            a: None,
+            b: Some(1)
+        })
+    );
+}
+
+#[test]
+fn equal_values_encode_alike() {
+    // A borrowed and an owned string, a reference and its value, are one key.
+    assert_eq!(enc(&("x".to_string(), 7u64)), enc(&(&"x", &7u64)));
+    let mut h = HashMap::new();
+    let mut b = BTreeMap::new();
+    for i in 0..64u32 {
+        h.insert(format!("k{i}"), i);
+        b.insert(format!("k{i}"), i);
+    }
+    assert_eq!(enc(&h), enc(&b));
+}
+
+#[test]
+fn integers_key_by_value_whatever_their_width_or_sign() {
+    assert_eq!(enc(&(7i64,)), enc(&(7u32,)));
+    assert_eq!(enc(&7u8), enc(&7i128));
+    assert_eq!(enc(&-1i8), enc(&-1i64));
+    let values = [
+        0,
+        1,
+        7,
+        127,
+        128,
+        255,
+        256,
+        -1,
+        -2,
+        -127,
+        -128,
+        -129,
+        i128::from(i16::MIN),
+        i128::from(u16::MAX),
+        i128::from(i32::MIN),
+        i128::from(u32::MAX),
+        i128::from(i64::MIN),
+        i128::from(i64::MAX),
+        i128::from(u64::MAX),
+        i128::MIN,
+        i128::MAX,
+    ];
+    let mut seen = HashMap::new();
+    for v in values {
+        let widths = every_width(v);
+        assert!(
+            widths.iter().all(|e| e == &widths[0]),
+            "{v} encodes differently in different types: {widths:?}"
+        );
+        if let Some(other) = seen.insert(widths[0].clone(), v) {
+            panic!("{v} and {other} share an encoding");
+        }
+    }
+    // Random values: the same value keys alike in every type, different values never.
+    let mut rng = fastrand::Rng::with_seed(7);
+    for _ in 0..20_000 {
+        let v = match rng.u8(0..4) {
+            0 => i128::from(rng.i8(..)),
+            1 => i128::from(rng.i32(..)),
+            2 => i128::from(rng.i64(..)),
+            _ => rng.i128(..),
+        };
+        let widths = every_width(v);
+        assert!(widths.iter().all(|e| e == &widths[0]), "{v}: {widths:?}");
+        if let Some(other) = seen.insert(widths[0].clone(), v) {
+            assert_eq!(other, v, "{v} and {other} share an encoding");
+        }
+    }
+}
+
+#[test]
+fn an_integer_is_a_tag_and_the_varint_of_its_value() {
+    assert_eq!(enc(&0u64), [tag::UINT, 0x00]);
+    assert_eq!(enc(&7i32), [tag::UINT, 0x07]);
+    assert_eq!(enc(&128u8), [tag::UINT, 0x80, 0x01]);
+    assert_eq!(enc(&300i16), [tag::UINT, 0xac, 0x02]);
+    // Negative: the varint of -1 - v.
+    assert_eq!(enc(&-1i8), [tag::NEG_INT, 0x00]);
+    assert_eq!(enc(&-7i64), [tag::NEG_INT, 0x06]);
+    assert_eq!(enc(&-128i8), [tag::NEG_INT, 0x7f]);
+    assert_eq!(enc(&-129i16), [tag::NEG_INT, 0x80, 0x01]);
+}
+
+#[test]
+fn extreme_integers_round_trip_distinctly() {
+    let signed = [
+        i128::MIN,
+        i128::MIN + 1,
+        i128::from(i64::MIN),
+        -1,
+        0,
+        1,
+        i128::from(i64::MAX),
+        i128::from(u64::MAX),
+        i128::MAX - 1,
+        i128::MAX,
+    ];
+    let mut decoded = HashSet::new();
+    for v in signed {
+        let int = decode_int(&enc(&v)).unwrap_or_else(|| panic!("{v} is not an integer key"));
+        let back = match int {
+            Int::NonNeg(m) => i128::try_from(m).expect("non-negative i128"),
+            Int::Neg(m) => !i128::try_from(m).expect("magnitude below 2^127"),
+        };
+        assert_eq!(back, v);
+        assert!(decoded.insert(int), "{v} decodes like an earlier value");
+    }
+    // u128::MAX is above every i128, and u128 values above i128::MAX still fit.
+    for v in [u128::MAX, u128::MAX - 1, 1u128 << 127] {
+        let int = decode_int(&enc(&v)).expect("an integer key");
+        assert_eq!(int, Int::NonNeg(v));
+        assert!(decoded.insert(int), "{v} decodes like an earlier value");
+    }
+    // i128::MIN is -1 - i128::MAX: the largest magnitude a negative key carries.
+    assert_eq!(
+        decode_int(&enc(&i128::MIN)),
+        Some(Int::Neg(i128::MAX as u128))
+    );
+    assert_eq!(enc(&u128::MAX).len(), 1 + 19);
+}
+
+#[test]
+fn floats_key_by_their_exact_bits() {
+    assert_ne!(enc(&0.0f64), enc(&-0.0f64));
+    assert_ne!(enc(&0.0f32), enc(&-0.0f32));
+    assert_eq!(enc(&-0.0f64), [tag::F64, 0, 0, 0, 0, 0, 0, 0, 0x80]);
+    // NaNs differ by sign and by payload; one NaN is itself.
+    let quiet = f64::from_bits(0x7ff8_0000_0000_0000);
+    let payload = f64::from_bits(0x7ff8_0000_0000_0001);
+    let signaling = f64::from_bits(0x7ff0_0000_0000_0001);
+    let nans = [quiet, -quiet, payload, signaling];
+    let encoded: HashSet<_> = nans.iter().map(enc).collect();
+    assert_eq!(encoded.len(), nans.len());
+    assert_eq!(enc(&quiet), enc(&f64::from_bits(quiet.to_bits())));
+    assert_ne!(
+        enc(&f32::from_bits(0x7fc0_0000)),
+        enc(&f32::from_bits(0x7f80_0001))
+    );
+    // f32 widens to the f64 of the same value.
+    assert_eq!(enc(&1.5f32), enc(&1.5f64));
+    assert_eq!(enc(&-0.0f32), enc(&-0.0f64));
+    assert_eq!(enc(&f32::INFINITY), enc(&f64::INFINITY));
+    assert_eq!(enc(&f32::MIN_POSITIVE), enc(&f64::from(f32::MIN_POSITIVE)));
+    assert_eq!(
+        enc(&f32::from_bits(1)),
+        enc(&f64::from(f32::from_bits(1))),
+        "the smallest subnormal"
+    );
+    assert_ne!(enc(&0.1f32), enc(&0.1f64), "different numbers");
+    assert_eq!(
+        enc(&f32::from_bits(0xffc0_0001)),
+        enc(&f64::from_bits(0xfff8_0000_2000_0000)),
+        "a NaN keeps its sign and payload"
+    );
+    // Floats are not integers.
+    assert_ne!(enc(&1.0f64), enc(&1u64));
+}
+
+#[test]
+fn f32_widening_is_injective() {
+    // Narrowing undoes widening for every f32 tried: the boundaries of every class
+    // (zeros, subnormals, normals, infinities, quiet and signaling NaNs of both signs)
+    // and a million random bit patterns.
+    fn narrow(bits: u64) -> u32 {
+        let v = f64::from_bits(bits);
+        if v.is_nan() {
+            let sign = ((bits >> 63) as u32) << 31;
+            sign | 0x7f80_0000 | ((bits >> 29) as u32 & 0x007f_ffff)
+        } else {
+            (v as f32).to_bits()
+        }
+    }
+    let mut rng = fastrand::Rng::with_seed(32);
+    let edges = [
+        0,
+        1,
+        0x007f_ffff,
+        0x0080_0000,
+        0x3fc0_0000,
+        0x7f7f_ffff,
+        0x7f80_0000,
+        0x7f80_0001,
+        0x7fbf_ffff,
+        0x7fc0_0000,
+        0x7fff_ffff,
+    ];
+    let patterns = edges
+        .into_iter()
+        .flat_map(|b| [b, b | 0x8000_0000])
+        .chain(std::iter::repeat_with(|| rng.u32(..)).take(1 << 20));
+    for b in patterns {
+        let wide = f32_as_f64_bits(f32::from_bits(b));
+        assert_eq!(narrow(wide), b, "{b:#010x} widened to {wide:#018x}");
+        assert_eq!(
+            f32::from_bits(b).is_nan(),
+            f64::from_bits(wide).is_nan(),
+            "{b:#010x}"
+        );
+    }
+}
+
+#[test]
+fn chars_bools_units_newtypes_and_enums_stay_apart() {
+    #[derive(Serialize)]
+    struct UserId(u64);
+    #[derive(Serialize)]
+    struct Unit;
+    #[derive(Serialize)]
+    enum E {
+        A,
+        B,
+        N(u32),
+        M(u32),
+        T(u32, u32),
+        S { x: u32 },
+    }
+    // Tags of their own: a char is not its code point, a bool is not 0 or 1.
+    assert_ne!(enc(&'a'), enc(&97u32));
+    assert_ne!(enc(&true), enc(&1u8));
+    assert_ne!(enc(&false), enc(&0u8));
+    assert_ne!(enc(&()), enc(&None::<u8>));
+    assert_ne!(enc(&'a'), enc(&"a"));
+    assert_ne!(enc(&'\u{10ffff}'), enc(&'\u{10fffe}'));
+    // A newtype is its content; a unit struct is the unit.
+    assert_eq!(enc(&UserId(7)), enc(&7u64));
+    assert_eq!(enc(&Unit), enc(&()));
+    // Variants differ by index whatever they hold.
+    let variants = [
+        enc(&E::A),
+        enc(&E::B),
+        enc(&E::N(1)),
+        enc(&E::M(1)),
+        enc(&E::N(2)),
+        enc(&E::T(1, 2)),
+        enc(&E::T(2, 1)),
+        enc(&E::S { x: 1 }),
+    ];
+    assert_eq!(
+        variants.iter().collect::<HashSet<_>>().len(),
+        variants.len()
+    );
+}
+
+#[test]
+fn the_encoding_of_a_fixed_value_is_pinned() {
+    // Other processes and other versions of this crate read the same Redis entries, so
+    // these bytes may only change with a CHANGELOG **breaking:** line.
+    let mut m = HashMap::new();
+    m.insert("b", -2i8);
+    m.insert("a", 3);
+    let value = (42u64, -3i32, "en", Some(1.5f32), vec![true], m, 'é');
+    let expected: Vec<u8> = [
+        &[tag::TUPLE][..],
+        &[tag::UINT, 42],                                     // 42u64
+        &[tag::NEG_INT, 2],                                   // -3i32: the varint of -1 - (-3)
+        &[tag::STR, 2, b'e', b'n'],                           // "en": its length, its bytes
+        &[tag::SOME, tag::F64, 0, 0, 0, 0, 0, 0, 0xf8, 0x3f], // Some(1.5f32): the bits of 1.5f64
+        &[tag::SEQ, tag::MORE, tag::TRUE, tag::END],          // vec![true]
+        &[tag::MAP],                                          // the HashMap, entries sorted
+        &[tag::MORE, tag::STR, 1, b'a', tag::UINT, 3],
+        &[tag::MORE, tag::STR, 1, b'b', tag::NEG_INT, 1],
+        &[tag::END],
+        &[tag::CHAR, 0xe9, 0x01], // 'é': the varint of U+00E9
+    ]
+    .concat();
+    assert_eq!(enc(&value), expected);
+}
+
+/// A float that serializes as the `f32` with these bits (comparable and hashable).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct F32(u32);
+impl Serialize for F32 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f32(f32::from_bits(self.0))
+    }
+}
+/// A float that serializes as the `f64` with these bits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct F64(u64);
+impl Serialize for F64 {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(f64::from_bits(self.0))
+    }
+}
+/// A byte string (serde's `serialize_bytes`, not a sequence).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct Bytes(Vec<u8>);
+impl Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(&self.0)
+    }
+}
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+struct Wrapped(Box<Shape>);
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+struct Marker;
+
+/// One key type with every shape serde has, so that "different values" is plain `!=`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+enum Shape {
+    Unit,
+    Marker(Marker),
+    Bool(bool),
+    Small(i8),
+    Wide(i128),
+    Huge(u128),
+    Half(F32),
+    Full(F64),
+    Char(char),
+    Str(String),
+    Words(String, String),
+    Bytes(Bytes),
+    Opt(Option<Option<Box<Shape>>>),
+    List(Vec<Shape>),
+    Pair(Box<Shape>, Box<Shape>),
+    Tuple((Box<Shape>, u8, String)),
+    Map(BTreeMap<Shape, Shape>),
+    Record {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        a: Option<Box<Shape>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        b: Option<Box<Shape>>,
+        c: Vec<Shape>,
+    },
+    Wrapped(Wrapped),
+}
+
+/// Strings whose bytes look like tags, markers and length prefixes.
+fn tricky_string(rng: &mut fastrand::Rng) -> String {
+    // Mostly the bytes of END/MORE (0, 1), STR (0x0a) and a letter, so that a string
+    // that swallowed its neighbour's length or marker would be generated too.
+    const COMMON: [char; 4] = ['\0', '\u{1}', '\u{a}', 'a'];
+    const RARE: [char; 4] = ['\u{2}', '\u{5}', '\u{7f}', 'é'];
+    (0..rng.usize(0..4))
+        .map(|_| match rng.u8(0..8) {
+            0 => RARE[rng.usize(..RARE.len())],
+            _ => COMMON[rng.usize(..COMMON.len())],
+        })
+        .collect()
+}
+
+fn float64(rng: &mut fastrand::Rng) -> F64 {
+    const POOL: [u64; 10] = [
+        0,
+        0x8000_0000_0000_0000,
+        0x7ff8_0000_0000_0000,
+        0xfff8_0000_0000_0000,
+        0x7ff8_0000_0000_0001,
+        0x7ff0_0000_0000_0001,
+        0x7ff0_0000_0000_0000,
+        0x3ff8_0000_0000_0000,
+        1,
+        0x0010_0000_0000_0000,
+    ];
+    F64(match rng.u8(0..4) {
+        0 => rng.u64(..),
+        _ => POOL[rng.usize(..POOL.len())],
+    })
+}
+
+fn float32(rng: &mut fastrand::Rng) -> F32 {
+    const POOL: [u32; 8] = [
+        0,
+        0x8000_0000,
+        0x7fc0_0000,
+        0xffc0_0000,
+        0x7f80_0001,
+        0x7f80_0000,
+        0x3fc0_0000,
+        1,
+    ];
+    F32(match rng.u8(0..4) {
+        0 => rng.u32(..),
+        _ => POOL[rng.usize(..POOL.len())],
+    })
+}
+
+/// One of a dozen small values.
+fn tiny(rng: &mut fastrand::Rng) -> Shape {
+    match rng.u8(0..3) {
+        0 => Shape::Unit,
+        1 => Shape::Bool(rng.bool()),
+        _ => Shape::Small(rng.i8(-3..4)),
+    }
+}
+
+fn shape(rng: &mut fastrand::Rng, depth: u32) -> Shape {
+    let kinds = if depth == 0 { 12 } else { 19 };
+    let boxed = |rng: &mut fastrand::Rng| Box::new(shape(rng, depth - 1));
+    match rng.u8(0..kinds) {
+        0 => Shape::Unit,
+        1 => Shape::Marker(Marker),
+        2 => Shape::Bool(rng.bool()),
+        3 => Shape::Small(rng.i8(-3..4)),
+        4 => Shape::Wide(match rng.u8(0..4) {
+            0 => rng.i128(..),
+            1 => [i128::MIN, i128::MAX, -129, 128][rng.usize(..4)],
+            _ => rng.i128(-3..4),
+        }),
+        5 => Shape::Huge(match rng.u8(0..4) {
+            0 => rng.u128(..),
+            1 => u128::MAX,
+            _ => rng.u128(0..4),
+        }),
+        6 => Shape::Half(float32(rng)),
+        7 => Shape::Full(float64(rng)),
+        8 => Shape::Char(['\0', '\u{1}', 'a', 'é', '\u{10ffff}'][rng.usize(..5)]),
+        9 => Shape::Str(tricky_string(rng)),
+        10 => Shape::Bytes(Bytes(tricky_string(rng).into_bytes())),
+        11 => Shape::Words(tricky_string(rng), tricky_string(rng)),
+        12 => Shape::Opt(match rng.u8(0..3) {
+            0 => None,
+            1 => Some(None),
+            _ => Some(Some(boxed(rng))),
+        }),
+        13 => Shape::List((0..rng.usize(0..4)).map(|_| *boxed(rng)).collect()),
+        14 => Shape::Pair(boxed(rng), boxed(rng)),
+        15 => Shape::Tuple((boxed(rng), rng.u8(0..3), tricky_string(rng))),
+        16 => Shape::Map(
+            (0..rng.usize(0..4))
+                .map(|_| (*boxed(rng), *boxed(rng)))
+                .collect(),
+        ),
+        17 => Shape::Record {
+            // Often one of the two, with a value from a small set: a skipped field
+            // that left no trace would make {a: x} and {b: x} collide.
+            a: rng.bool().then(|| Box::new(tiny(rng))),
+            b: rng.bool().then(|| Box::new(tiny(rng))),
+            c: (0..rng.usize(0..3)).map(|_| *boxed(rng)).collect(),
+        },
+        _ => Shape::Wrapped(Wrapped(boxed(rng))),
+    }
+}
+
+#[test]
+fn generated_values_of_mixed_shapes_never_collide() {
+    // Pairs, so that where one value ends and the next begins is tested too.
+    let mut rng = fastrand::Rng::with_seed(0x6b65_7973);
+    let mut by_encoding: HashMap<Vec<u8>, (Shape, Shape)> = HashMap::new();
+    let mut repeats = 0;
+    for _ in 0..60_000 {
+        let depth = rng.u32(0..4);
+        let first = shape(&mut rng, depth);
+        // Half the time a small second value, so that equal pairs recur often enough
+        // for a collision in the first value to be met.
+        let second = match rng.bool() {
+            true => tiny(&mut rng),
+            false => shape(&mut rng, depth),
+        };
+        let value = (first, second);
+        let bytes = enc(&value);
+        assert_eq!(bytes, enc(&value.clone()), "the encoding is deterministic");
+        match by_encoding.get(&bytes) {
+            Some(earlier) => {
+                assert_eq!(
+                    earlier, &value,
+                    "two values share the encoding {bytes:02x?}"
+                );
+                repeats += 1;
+            }
+            None => {
+                by_encoding.insert(bytes, value);
+            }
+        }
+    }
+    // Both directions were exercised: many distinct values, and equal values met again.
+    assert!(by_encoding.len() > 20_000, "{} distinct", by_encoding.len());
+    assert!(repeats > 5_000, "{repeats} repeats");
+}
+
+#[test]
+fn generic_type_names_separate_keys() {
+    let (a, a_suffix) = encode_key(&(7u32,), &["u32"]).expect("encodes");
+    let (b, b_suffix) = encode_key(&(7u64,), &["u64"]).expect("encodes");
+    // Equal values, so only the type suffix keeps the instantiations apart.
+    assert_eq!(a[..a_suffix], b[..b_suffix]);
+    assert_ne!(a, b);
+}
+
+#[test]
+fn a_tuple_built_element_by_element_encodes_as_the_tuple() {
+    let mut buf = empty_key();
+    start_tuple(&mut buf);
+    encode_into(&mut buf, &"x").expect("encodes");
+    encode_into(&mut buf, &7u64).expect("encodes");
+    assert_eq!(
+        buf,
+        encode_key(&("x".to_string(), 7u64), &[])
+            .expect("encodes")
+            .0
+    );
+}
+
+#[test]
+fn failing_serialize_is_an_error_not_a_panic() {
+    struct Bad;
+    impl Serialize for Bad {
+        fn serialize<S: serde::Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+            Err(serde::ser::Error::custom("nope"))
+        }
+    }
+    assert!(encode_key(&Bad, &[]).is_err());
+}
+
+#[test]
+fn digest_depends_on_every_input() {
+    let base = CacheKey::new::<String, _>("ns", "n", 1, &(1u8,)).expect("key");
+    for other in [
+        CacheKey::new::<String, _>("ns2", "n", 1, &(1u8,)),
+        CacheKey::new::<String, _>("ns", "n2", 1, &(1u8,)),
+        CacheKey::new::<String, _>("ns", "n", 2, &(1u8,)),
+        CacheKey::new::<Vec<u8>, _>("ns", "n", 1, &(1u8,)),
+        CacheKey::new::<String, _>("ns", "n", 1, &(2u8,)),
+    ] {
+        assert_ne!(base, other.expect("key"));
+    }
+}
