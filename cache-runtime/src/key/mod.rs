@@ -2,9 +2,11 @@
 //! writes them with (`args.rs`), and the 256-bit [`CacheKey`] digest.
 
 mod args;
+mod digest;
 mod encode;
 
 pub(crate) use args::stamp;
 pub use args::{KeyArg, KeyArgs, KeyBytes, KeyWriter, key, key_args};
-pub use encode::{CacheKey, KeyError};
+pub use digest::CacheKey;
+pub use encode::KeyError;
 pub(crate) use encode::{KeyBuf, PREFIX, encode_key};
