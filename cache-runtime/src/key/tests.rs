@@ -1,10 +1,12 @@
 //! Unit tests of the key encoding.
+#![cfg(test)]
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde::Serialize;
 
 use super::*;
+use crate::key::CacheKey;
 
 fn enc<K: Serialize + ?Sized>(k: &K) -> Vec<u8> {
     encode_key(k, &[]).expect("encodes").0[PREFIX..].to_vec()
