@@ -105,7 +105,8 @@
 //!   fail-safe copy: if its recomputation fails, it serves that copy (`stale_served`).
 //! - **Failures.** Every Redis operation has a deadline
 //!   (`redis_timeout`, default 50 ms); a failed or
-//!   late read is a miss, a failed or late write is dropped. After 5 consecutive failures
+//!   late read is a miss, a failed or late write is dropped. After 5 consecutive errors,
+//!   or when timeouts are at least half of a 2 s window's operations (and at least 8),
 //!   Redis is skipped for 2 s, then probed. A call never fails, hangs or panics because of
 //!   Redis; the runtime starts while Redis is down and uses it once it answers.
 //! - **Foreign bytes** under a key (corrupt, another format version, another type) are a

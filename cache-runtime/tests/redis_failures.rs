@@ -226,3 +226,78 @@ async fn an_idle_instance_sees_redis_go_and_come_back() {
         "reports Redis back"
     );
 }
+
+/// A client starved of CPU (spinning threads, several per core) against a healthy Redis:
+/// some answers come late, most do not, and the circuit must stay closed: the late answers
+/// are this process's fault, and switching Redis off would only add load.
+#[test]
+fn a_starved_client_does_not_open_the_circuit_against_a_healthy_redis() {
+    static SITE: CacheSite = CacheSite::new(cache_runtime::__private::SiteSpec {
+        tier: 2, // remote only: every call reads Redis
+        ..spec("fail_starved", 60_000)
+    });
+    let server = RedisServer::start();
+    let rt = cache_runtime::CacheRuntime::builder()
+        .namespace("starved")
+        .redis(server.url())
+        .redis_timeout(Duration::from_millis(1))
+        .build();
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio");
+    tokio.block_on(async {
+        connected(&rt).await;
+        for k in 0..8 {
+            call_in(&rt, &SITE, k, || async move { right(k) })
+                .await
+                .expect("computed");
+            written(&server, &redis_key("starved", "fail_starved", k)).await;
+        }
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let hogs: Vec<_> = (0..8)
+        .map(|_| {
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                let mut x = 0u64;
+                while !stop.load(SeqCst) {
+                    x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+                }
+            })
+        })
+        .collect();
+    let mut opened = false;
+    let began = Instant::now();
+    tokio.block_on(async {
+        let mut calls = 0;
+        while began.elapsed() < Duration::from_secs(3) && calls < 3000 {
+            let tasks: Vec<_> = (0..8u64)
+                .map(|k| {
+                    let rt = rt.clone();
+                    let call =
+                        async move { call_in(&rt, &SITE, k, || async move { right(k) }).await };
+                    (k, tokio::spawn(call))
+                })
+                .collect();
+            for (k, t) in tasks {
+                assert_eq!(t.await.expect("task"), right(k));
+            }
+            calls += 8;
+            opened |= rt
+                .stats()
+                .l2
+                .is_some_and(|l| l.circuit != CircuitState::Closed);
+        }
+    });
+    stop.store(true, SeqCst);
+    for h in hogs {
+        let _ = h.join();
+    }
+    let s = stats_of(&rt, "fail_starved").l2;
+    let l2 = rt.stats().l2.expect("configured");
+    println!("starved client: {s:?}; runtime {l2:?}");
+    assert!(s.hits > 100, "the reads mostly succeeded: {s:?}");
+    assert!(!opened, "the circuit opened against a healthy redis: {s:?}");
+}

@@ -1,10 +1,20 @@
 //! The circuit breaker shared by every operation of one remote tier.
 //!
-//! After [`FAILURE_THRESHOLD`] consecutive failures (errors or timeouts) the circuit opens
-//! and reads and writes skip Redis for [`COOL_DOWN`]; then one operation goes through as a
-//! probe: success closes the circuit, failure opens it for another cool-down. Malformed
-//! data under one cache's keys is not a failure of Redis and never counts here, so one
-//! cache's bad bytes cannot switch the remote tier off for the others.
+//! Two kinds of failure open it, judged differently:
+//!
+//! - **Errors** (a refused or broken connection, an error reply): [`FAILURE_THRESHOLD`]
+//!   consecutive ones open the circuit. Redis itself is failing.
+//! - **Timeouts**: a late answer is as often this process's fault (CPU starvation, a
+//!   stalled executor) as Redis's, so a run of them among successes must not switch Redis
+//!   off. They open the circuit only when, within a window of [`WINDOW`], at least
+//!   [`TIMEOUT_THRESHOLD`] operations timed out *and* they are at least half of all the
+//!   window's operations: a frozen Redis (every operation late) opens it within a few
+//!   deadlines, a loaded client whose operations mostly succeed does not.
+//!
+//! An open circuit skips Redis for [`COOL_DOWN`]; then one operation goes through as a
+//! probe: success closes the circuit, any failure opens it for another cool-down.
+//! Malformed data under one cache's keys is not a failure of Redis and never counts here,
+//! so one cache's bad bytes cannot switch the remote tier off for the others.
 
 use std::time::{Duration, Instant};
 
@@ -12,8 +22,13 @@ use parking_lot::Mutex;
 
 use crate::stats::CircuitState;
 
-/// Consecutive failures that open the circuit.
+/// Consecutive errors that open the circuit.
 pub(crate) const FAILURE_THRESHOLD: u32 = 5;
+/// Timeouts within one window that may open the circuit (if they are half of its
+/// operations or more).
+pub(crate) const TIMEOUT_THRESHOLD: u32 = 8;
+/// The window over which timeouts are weighed against all operations.
+pub(crate) const WINDOW: Duration = Duration::from_secs(2);
 /// How long an open circuit skips Redis before it lets a probe through.
 pub(crate) const COOL_DOWN: Duration = Duration::from_secs(2);
 
@@ -24,20 +39,71 @@ enum Phase {
     HalfOpen,
 }
 
-/// Consecutive failures open the circuit; see the module docs.
+struct State {
+    phase: Phase,
+    /// Errors since the last success.
+    errors: u32,
+    /// The current timeout window: when it began, its operations and its timeouts.
+    window: Instant,
+    ops: u32,
+    timeouts: u32,
+}
+
+/// See the module docs.
 pub(crate) struct Breaker {
-    state: Mutex<(Phase, u32)>,
+    state: Mutex<State>,
+}
+
+impl State {
+    /// Counts one operation in the timeout window, starting a new one when it is over.
+    fn count(&mut self, now: Instant, timed_out: bool) {
+        if now.duration_since(self.window) >= WINDOW {
+            self.window = now;
+            self.ops = 0;
+            self.timeouts = 0;
+        }
+        self.ops = self.ops.saturating_add(1);
+        if timed_out {
+            self.timeouts = self.timeouts.saturating_add(1);
+        }
+    }
+
+    fn open(&mut self, now: Instant, why: &str) {
+        tracing::warn!(
+            errors = self.errors,
+            timeouts = self.timeouts,
+            operations = self.ops,
+            cool_down = ?COOL_DOWN,
+            "redis failing ({why}): circuit open"
+        );
+        self.phase = Phase::Open {
+            until: now + COOL_DOWN,
+        };
+    }
 }
 
 impl Breaker {
+    pub(crate) fn new() -> Self {
+        Self {
+            state: Mutex::new(State {
+                phase: Phase::Closed,
+                errors: 0,
+                window: Instant::now(),
+                ops: 0,
+                timeouts: 0,
+            }),
+        }
+    }
+
+    /// Whether an operation may go to Redis now.
     pub(crate) fn admit(&self) -> bool {
         let mut s = self.state.lock();
-        match s.0 {
+        match s.phase {
             Phase::Closed => true,
             Phase::HalfOpen => false,
             Phase::Open { until } => {
                 if Instant::now() >= until {
-                    s.0 = Phase::HalfOpen;
+                    s.phase = Phase::HalfOpen;
                     true
                 } else {
                     false
@@ -48,51 +114,58 @@ impl Breaker {
 
     pub(crate) fn success(&self) {
         let mut s = self.state.lock();
-        if !matches!(s.0, Phase::Closed) {
+        if !matches!(s.phase, Phase::Closed) {
             tracing::info!("redis answers again: circuit closed");
+            s.ops = 0;
+            s.timeouts = 0;
         }
-        *s = (Phase::Closed, 0);
+        s.phase = Phase::Closed;
+        s.errors = 0;
+        s.count(Instant::now(), false);
     }
 
+    /// An error: Redis refused, broke the connection, or answered with an error.
     pub(crate) fn failure(&self) {
+        let now = Instant::now();
         let mut s = self.state.lock();
-        s.1 = s.1.saturating_add(1);
-        let open = match s.0 {
-            Phase::Closed => s.1 >= FAILURE_THRESHOLD,
-            Phase::HalfOpen => true,
-            Phase::Open { .. } => false,
-        };
-        if open {
-            tracing::warn!(failures = s.1, cool_down = ?COOL_DOWN, "redis failing: circuit open");
-            s.0 = Phase::Open {
-                until: Instant::now() + COOL_DOWN,
-            };
+        s.errors = s.errors.saturating_add(1);
+        s.count(now, false);
+        match s.phase {
+            Phase::Closed if s.errors >= FAILURE_THRESHOLD => s.open(now, "errors"),
+            Phase::HalfOpen => s.open(now, "the probe failed"),
+            _ => {}
+        }
+    }
+
+    /// No answer within the deadline.
+    pub(crate) fn timeout(&self) {
+        let now = Instant::now();
+        let mut s = self.state.lock();
+        s.count(now, true);
+        match s.phase {
+            Phase::Closed if s.timeouts >= TIMEOUT_THRESHOLD && s.timeouts * 2 >= s.ops => {
+                s.open(now, "timeouts");
+            }
+            Phase::HalfOpen => s.open(now, "the probe timed out"),
+            _ => {}
         }
     }
 
     /// Lets the next operation probe at once.
     pub(crate) fn probe_now(&self) {
         let mut s = self.state.lock();
-        if let Phase::Open { .. } = s.0 {
-            s.0 = Phase::Open {
+        if let Phase::Open { .. } = s.phase {
+            s.phase = Phase::Open {
                 until: Instant::now(),
             };
         }
     }
 
     pub(crate) fn state(&self) -> CircuitState {
-        match self.state.lock().0 {
+        match self.state.lock().phase {
             Phase::Closed => CircuitState::Closed,
             Phase::Open { .. } => CircuitState::Open,
             Phase::HalfOpen => CircuitState::HalfOpen,
-        }
-    }
-}
-
-impl Breaker {
-    pub(crate) fn new() -> Self {
-        Self {
-            state: Mutex::new((Phase::Closed, 0)),
         }
     }
 }
@@ -123,5 +196,46 @@ mod tests {
         b.success();
         assert_eq!(b.state(), CircuitState::Closed);
         assert!(b.admit());
+    }
+
+    #[test]
+    fn timeouts_among_successes_keep_the_circuit_closed() {
+        // A loaded client: runs of up to six late answers, most operations fine.
+        let b = Breaker::new();
+        for round in 0..50 {
+            for _ in 0..(round % 7) {
+                b.timeout();
+            }
+            for _ in 0..8 {
+                b.success();
+            }
+            assert_eq!(b.state(), CircuitState::Closed, "round {round}");
+        }
+    }
+
+    #[test]
+    fn a_frozen_redis_opens_the_circuit_after_a_few_timeouts() {
+        let b = Breaker::new();
+        for _ in 0..20 {
+            b.success();
+        }
+        let mut late = 0;
+        while b.state() == CircuitState::Closed {
+            assert!(b.admit());
+            b.timeout();
+            late += 1;
+            assert!(late <= 40, "never opened");
+        }
+        // At least the threshold, and at least as many as the successes before them.
+        assert_eq!(late, 20);
+        let b = Breaker::new();
+        for _ in 0..TIMEOUT_THRESHOLD {
+            b.timeout();
+        }
+        assert_eq!(b.state(), CircuitState::Open);
+        b.probe_now();
+        assert!(b.admit());
+        b.timeout();
+        assert_eq!(b.state(), CircuitState::Open, "a late probe opens it again");
     }
 }

@@ -225,7 +225,7 @@ impl Shared {
                 Err(Fail::Error)
             }
             Err(_) => {
-                self.breaker.failure();
+                self.breaker.timeout();
                 self.totals.timeouts.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(deadline = ?self.deadline, "redis operation timed out");
                 Err(Fail::Timeout)

@@ -26,7 +26,8 @@
 //!
 //! # Circuit breaker
 //!
-//! After 5 consecutive failures (errors or timeouts) the circuit opens
+//! After 5 consecutive errors, or a 2 s window in which timeouts dominate (see
+//! `breaker.rs`: a starved client must not switch a healthy Redis off), the circuit opens
 //! and reads and writes skip Redis for 2 s; then one operation goes through as a
 //! probe: success closes the circuit, failure opens it for another cool-down. When the
 //! backplane's subscription comes back after a disconnection, the next operation probes at
