@@ -8,6 +8,7 @@
 //! `policy.rs` (TTLs and overrides), `scope.rs` (per-call control), `engine.rs` (what one
 //! runtime holds).
 
+mod bulkhead;
 mod engine;
 mod fetch;
 mod fill;
@@ -18,6 +19,7 @@ mod policy;
 mod scope;
 mod site;
 
+pub use bulkhead::Overloaded;
 pub use engine::{DEFAULT_MAX_BYTES, DEFAULT_TTL};
 pub(crate) use engine::{Engine, Settings, global, install};
 pub use fill::Ticket;
