@@ -114,6 +114,7 @@
 mod adapter;
 #[cfg(feature = "redis")]
 mod backplane;
+mod bounds;
 mod call;
 mod clock;
 pub mod codec;

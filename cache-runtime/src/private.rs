@@ -6,6 +6,9 @@ use std::sync::{Arc, OnceLock};
 use serde::Serialize;
 
 pub use crate::adapter::{Adapter, ErrKind, IsOption, Kind, err_kind, kind, option_whole};
+pub use crate::bounds::{
+    CacheKey, CacheValue, CachedPart, Checked, KeyInput, Never, Uncacheable, checked, whole,
+};
 pub use crate::call::{Lookup, Ticket};
 pub use crate::timer::{Timed, TimerSite, time_async, time_sync};
 
