@@ -9,10 +9,9 @@ use std::fmt::Display;
 
 use proc_macro2::Span;
 use quote::ToTokens;
-use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitStr, UnOp};
 
-use crate::ast::Function;
+use crate::ast::{Function, span_range};
 use crate::attr::{CACHE_OPTIONS, CacheArgs, Opt, OptValue, TIMER_OPTIONS, TimerArgs};
 
 /// What `#[cache_result]` expands from, once every rule holds.
@@ -51,8 +50,14 @@ pub(crate) struct KeyInput<'a> {
     /// The binding, as written in the parameter's pattern.
     pub(crate) ident: &'a Ident,
     /// Where a "cannot be part of a key" error should point: the parameter's type, or
-    /// the binding itself inside a pattern such as `Path(id): Path<u64>`.
+    /// the binding itself inside a pattern such as `Path(id): Path<u64>`: the span of its
+    /// first token.
     pub(crate) span: Span,
+    /// The span of its last token.
+    pub(crate) span_end: Span,
+    /// True when the parameter's type names a type parameter of the function, whose
+    /// bounds the user must extend if it cannot be encoded.
+    pub(crate) generic: bool,
 }
 
 /// What `#[performance_timer]` expands from.
@@ -178,13 +183,18 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
         .iter()
         .filter(|param| param.extractor.is_none())
         .flat_map(|param| {
-            param.bindings.iter().map(move |binding| KeyInput {
-                ident: &binding.ident,
-                span: if param.simple {
-                    param.ty.span()
+            param.bindings.iter().map(move |binding| {
+                let (span, span_end) = if param.simple {
+                    span_range(param.ty)
                 } else {
-                    binding.ident.span()
-                },
+                    span_range(&binding.ident)
+                };
+                KeyInput {
+                    ident: &binding.ident,
+                    span,
+                    span_end,
+                    generic: param.generic,
+                }
             })
         })
         .filter(|input| !skipped.contains(&input.ident))
