@@ -313,11 +313,26 @@ fn stray_and_unknown(stray: &[Expr], unknown: &[Opt], valid: &[&str], errors: &m
         }
     }
     for opt in unknown {
-        errors.add(
-            &opt.key,
-            format!("unknown option `{}`; valid options are {list}", opt.key),
-        );
+        let message = match closest(&opt.key, valid) {
+            Some(name) => format!("unknown option `{}`; did you mean `{name}`?", opt.key),
+            None => format!("unknown option `{}`; valid options are {list}", opt.key),
+        };
+        errors.add(&opt.key, message);
     }
+}
+
+/// The valid option closest to `name`, when it is close enough to be a typo of it: at
+/// most one edit (insertion, deletion, substitution or swap of neighbours) per three
+/// characters, and at least one.
+fn closest<'v>(name: &Ident, valid: &[&'v str]) -> Option<&'v str> {
+    let name = name.to_string();
+    let name = name.strip_prefix("r#").unwrap_or(&name).to_lowercase();
+    valid
+        .iter()
+        .map(|option| (strsim::damerau_levenshtein(&name, option), *option))
+        .filter(|(distance, option)| *distance <= (name.len().max(option.len()) / 3).max(1))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, option)| option)
 }
 
 /// The value of `option = value`; `option(..)` is an error.
@@ -778,7 +793,44 @@ fn ungroup(expr: &Expr) -> &Expr {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use proc_macro2::Span;
+    use syn::Ident;
+
+    use super::{closest, parse_duration};
+    use crate::attr::{CACHE_OPTIONS, TIMER_OPTIONS};
+
+    #[test]
+    fn misspelled_options_suggest_the_closest_one() {
+        let suggest = |name: &str, valid| closest(&Ident::new(name, Span::call_site()), valid);
+        for (typo, option) in [
+            ("tll", "ttl"),
+            ("TTL", "ttl"),
+            ("tl", "ttl"),
+            ("kye", "key"),
+            ("skp", "skip"),
+            ("verison", "version"),
+            ("stale_if_eror", "stale_if_error"),
+            ("refreshahead", "refresh_ahead"),
+            ("tag", "tags"),
+            ("max_byte", "max_bytes"),
+            ("cache_nones", "cache_none"),
+            ("teir", "tier"),
+            ("locks", "lock"),
+        ] {
+            assert_eq!(suggest(typo, CACHE_OPTIONS), Some(option), "{typo}");
+        }
+        assert_eq!(suggest("slwo", TIMER_OPTIONS), Some("slow"));
+    }
+
+    #[test]
+    fn distant_names_suggest_nothing() {
+        let suggest = |name: &str, valid| closest(&Ident::new(name, Span::call_site()), valid);
+        for name in ["time_to_live", "expire", "name", "x", "ttlx_ms", "lockout"] {
+            assert_eq!(suggest(name, CACHE_OPTIONS), None, "{name}");
+        }
+        assert_eq!(suggest("threshold", TIMER_OPTIONS), None);
+        assert_eq!(suggest("ttl", TIMER_OPTIONS), None);
+    }
 
     #[test]
     fn durations() {
