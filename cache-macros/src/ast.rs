@@ -5,10 +5,12 @@
 //! (axum's `Path(id): Path<u64>` binds `id`), its generic parameters and its return type.
 //! Every piece is a reference into the item, so errors can point at it.
 
+use proc_macro2::{Span, TokenTree};
+use quote::ToTokens;
 use syn::visit::Visit;
 use syn::{
-    AttrStyle, Attribute, ConstParam, FnArg, GenericParam, Ident, ItemFn, Pat, PatIdent, Receiver,
-    ReturnType, Type, TypeImplTrait, TypeReference,
+    AttrStyle, Attribute, ConstParam, FnArg, GenericArgument, GenericParam, Ident, ItemFn, Pat,
+    PatIdent, PathArguments, Receiver, ReturnType, Type, TypeImplTrait, TypeReference,
 };
 
 /// The annotated function.
@@ -48,6 +50,8 @@ pub(crate) struct Param<'a> {
     pub(crate) reference: Option<&'a TypeReference>,
     /// The first `impl Trait` in the parameter's type.
     pub(crate) impl_trait: Option<&'a TypeImplTrait>,
+    /// True when the parameter's type names one of the function's type parameters.
+    pub(crate) generic: bool,
 }
 
 impl<'a> Function<'a> {
@@ -58,14 +62,6 @@ impl<'a> Function<'a> {
             .attrs
             .iter()
             .partition(|attr| matches!(attr.style, AttrStyle::Outer));
-        let mut receiver = None;
-        let mut params = Vec::new();
-        for input in &sig.inputs {
-            match input {
-                FnArg::Receiver(recv) => receiver = Some(recv),
-                FnArg::Typed(typed) => params.push(Param::new(&typed.pat, &typed.ty)),
-            }
-        }
         let mut type_params = Vec::new();
         let mut const_params = Vec::new();
         for param in &sig.generics.params {
@@ -73,6 +69,14 @@ impl<'a> Function<'a> {
                 GenericParam::Type(ty) => type_params.push(&ty.ident),
                 GenericParam::Const(c) => const_params.push(c),
                 GenericParam::Lifetime(_) => {}
+            }
+        }
+        let mut receiver = None;
+        let mut params = Vec::new();
+        for input in &sig.inputs {
+            match input {
+                FnArg::Receiver(recv) => receiver = Some(recv),
+                FnArg::Typed(typed) => params.push(Param::new(&typed.pat, &typed.ty, &type_params)),
             }
         }
         let output = match &sig.output {
@@ -101,10 +105,64 @@ impl<'a> Function<'a> {
     pub(crate) fn is_async(&self) -> bool {
         self.item.sig.asyncness.is_some()
     }
+
+    /// The part of the return type that is cached, as far as its syntax shows: `T` of
+    /// `Result<T, E>`, `Option<T>`, `Json<T>` and `Result<Json<T>, E>`, else the whole
+    /// type. An alias such as `ApiResult<T>` hides its shape, so it is returned whole;
+    /// which part is cached is decided by the compiler from the type, this only says
+    /// where an error about it belongs. `None` for a function that returns `()`.
+    pub(crate) fn cached_type(&self) -> Option<&'a Type> {
+        let output = self.output?;
+        Some(match type_argument(output, &["Result"]) {
+            Some(ok) => type_argument(ok, &["Json"]).unwrap_or(ok),
+            None => type_argument(output, &["Option", "Json"]).unwrap_or(output),
+        })
+    }
+}
+
+/// The spans of the first and the last token of `tokens`. An expression that starts with
+/// a token at the first and ends with one at the last is reported by the compiler over
+/// all of `tokens`, which matters because a proc macro on stable Rust cannot join spans.
+pub(crate) fn span_range(tokens: &dyn ToTokens) -> (Span, Span) {
+    let mut trees = tokens.to_token_stream().into_iter();
+    let Some(first) = trees.next() else {
+        return (Span::call_site(), Span::call_site());
+    };
+    let start = match &first {
+        TokenTree::Group(group) => group.span_open(),
+        other => other.span(),
+    };
+    let end = match trees.last().as_ref().unwrap_or(&first) {
+        TokenTree::Group(group) => group.span_close(),
+        other => other.span(),
+    };
+    (start, end)
+}
+
+/// The first type argument of `ty` when its last path segment is one of `names`:
+/// `User` for `Option<User>` and `std::option::Option<User>`.
+fn type_argument<'a>(ty: &'a Type, names: &[&str]) -> Option<&'a Type> {
+    let ty = match ty {
+        Type::Group(group) => return type_argument(&group.elem, names),
+        Type::Paren(paren) => return type_argument(&paren.elem, names),
+        Type::Path(path) if path.qself.is_none() => path,
+        _ => return None,
+    };
+    let last = ty.path.segments.last()?;
+    if !names.iter().any(|name| last.ident == name) {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    args.args.iter().find_map(|arg| match arg {
+        GenericArgument::Type(ty) => Some(ty),
+        _ => None,
+    })
 }
 
 impl<'a> Param<'a> {
-    fn new(pat: &'a Pat, ty: &'a Type) -> Self {
+    fn new(pat: &'a Pat, ty: &'a Type, type_params: &[&Ident]) -> Self {
         let mut bindings = Vec::new();
         collect_bindings(pat, &mut bindings);
         Param {
@@ -117,6 +175,7 @@ impl<'a> Param<'a> {
                 _ => None,
             },
             impl_trait: first_impl_trait(ty),
+            generic: names_any(ty, type_params),
         }
     }
 }
@@ -153,6 +212,34 @@ fn extractor(ty: &Type) -> Option<&Ident> {
     let Type::Path(path) = ty else { return None };
     let last = &path.path.segments.last()?.ident;
     (last == "State" || last == "Extension").then_some(last)
+}
+
+/// True when `ty` names one of `idents` as a type anywhere inside it.
+fn names_any(ty: &Type, idents: &[&Ident]) -> bool {
+    struct Find<'i> {
+        idents: &'i [&'i Ident],
+        found: bool,
+    }
+    impl<'a> Visit<'a> for Find<'_> {
+        fn visit_type_path(&mut self, node: &'a syn::TypePath) {
+            if node.qself.is_none()
+                && let Some(first) = node.path.segments.first()
+                && self.idents.contains(&&first.ident)
+            {
+                self.found = true;
+            }
+            syn::visit::visit_type_path(self, node);
+        }
+    }
+    if idents.is_empty() {
+        return false;
+    }
+    let mut find = Find {
+        idents,
+        found: false,
+    };
+    find.visit_type(ty);
+    find.found
 }
 
 /// The first `impl Trait` anywhere inside `ty`.

@@ -6,13 +6,13 @@
 //! [`Private`], and its own locals use mixed-site spans so that they can never shadow or
 //! be shadowed by the user's names.
 
-use proc_macro2::{Group, Literal, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Group, Literal, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
 use syn::{AttrStyle, Block, ExprPath, Ident, Item, ItemFn, Macro, Meta, Pat, Signature, Type};
 
-use crate::ast::Function;
+use crate::ast::{Function, span_range};
 use crate::attr::{CacheArgs, TimerArgs};
 use crate::private::Private;
 use crate::valid::{self, CacheSpec, TimerSpec};
@@ -172,9 +172,9 @@ fn fallback(mut input: TokenStream, error: &syn::Error) -> TokenStream {
 //             name: "users", location: concat!(module_path!(), "::", "load"), ttl_ms: 300000,
 //             tier: 0, lock: false, ..
 //         });
-//         let __cache_key = { let mut k = __private::key_args(); k.arg(&id) /* spanned on `id` */;
-//             k.finish(&[type_name::<Self>()]) };
-//         let __cache_adapter = { use __private::kind::*; (&&&&__private::Kind::<R>::new()).adapter() };
+//         let __cache_key = { /* checks */ let mut k = __private::key_args();
+//             k.arg(/* &id, or &() if it cannot be encoded */); k.finish(&[type_name::<Self>()]) };
+//         let __cache_adapter = { /* the adapter for R, checked: see `adapter` */ };
 //         match __private::lookup(&__CACHE_SITE, __cache_key, __cache_adapter) {
 //             __private::Lookup::Hit(v) | __private::Lookup::Refresh(v, _) => v,
 //             __private::Lookup::Miss(t) => t
@@ -335,7 +335,6 @@ fn cache_head(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     let max_bytes = Literal::u64_unsuffixed(spec.max_bytes);
     let tier = Literal::u8_unsuffixed(spec.tier);
     let lock = spec.lock;
-    let ret = return_type(func);
 
     // One static serves every instantiation of a generic function, so the names of the
     // type parameters (and of `Self` in a method) are part of the key.
@@ -344,42 +343,8 @@ fn cache_head(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     let generics: Vec<_> = this.into_iter().chain(type_params).collect();
     let generics = quote!(&[#(::core::any::type_name::<#generics>()),*]);
 
-    // The default key is built one input at a time, each call spanned on the user's
-    // parameter, so that a type that cannot be encoded is reported there and only there.
-    let key = match spec.key {
-        Some(expr) => {
-            let at = Private::at(expr.span());
-            quote_spanned!(expr.span()=> #at::key(&(#expr), #generics))
-        }
-        None if spec.inputs.is_empty() => quote!(#p::key(&(), #generics)),
-        None => {
-            let builder = local("__cache_key_args");
-            let args = spec.inputs.iter().map(|input| {
-                let ident = input.ident;
-                quote_spanned!(input.span=> #builder.arg(&#ident);)
-            });
-            quote! {{
-                let mut #builder = #p::key_args();
-                #(#args)*
-                #builder.finish(#generics)
-            }}
-        }
-    };
-
-    let adapter = match spec.cache_none {
-        Some(token) => {
-            let at = Private::at(token.span());
-            quote_spanned! {token.span()=> {
-                #at::assert_option::<#ret>();
-                #at::option_whole::<#ret>()
-            }}
-        }
-        None => quote! {{
-            use #p::kind::*;
-            (&&&&#p::Kind::<#ret>::new()).adapter()
-        }},
-    };
-
+    let key = key(spec, func, &generics);
+    let adapter = adapter(spec, func);
     quote! {
         static __CACHE_SITE: #p::CacheSite = #p::CacheSite::new(#p::SiteSpec {
             name: #name,
@@ -395,6 +360,226 @@ fn cache_head(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
         let #key_var = #key;
         let #adapter_var = #adapter;
     }
+}
+
+// Input:
+//     #[cache_result("users")] fn load(id: UserId, Path(name): Path<String>) -> R { .. }
+//
+// Output:
+//     {
+//         { /* key_checks */ }
+//         let mut __cache_key_args = __private::key_args();
+//         __cache_key_args.arg({ use __private::checked::*;
+//             (&__private::KeyInput(&id)).key_input() }); // spanned on `UserId`
+//         __cache_key_args.arg(..&name..); // spanned on `name`
+//         __cache_key_args.finish(&[..])
+//     }
+//
+// With `key = expr`: `{ let __cache_key_input = &(expr); /* key_checks */
+// __private::key(..__cache_key_input.., &[..]) }`. An input that cannot be encoded is
+// reported by its check, and `key_input()` then hands `arg` a `&()`, so that the check's
+// error is the only one.
+fn key(spec: &CacheSpec<'_>, func: &Function<'_>, generics: &TokenStream) -> TokenStream {
+    let p = Private::new();
+    if let Some(expr) = spec.key {
+        let at = Private::at(expr.span());
+        let input = local("__cache_key_input");
+        let (start, end) = span_range(expr);
+        let mut value = Group::new(Delimiter::Parenthesis, input.to_token_stream());
+        value.set_span(end);
+        let checks = key_checks([KeyCheck {
+            span: start,
+            value: value.into_token_stream(),
+            // The expression's type is unknown here: with type parameters in scope it
+            // may name one.
+            generic: !func.type_params.is_empty(),
+        }]);
+        let encodable = key_input(expr.span(), &quote!(#input));
+        return quote! {{
+            let #input = &(#expr);
+            #checks
+            #at::key(#encodable, #generics)
+        }};
+    }
+    if spec.inputs.is_empty() {
+        return quote!(#p::key(&(), #generics));
+    }
+    let builder = local("__cache_key_args");
+    let checks = key_checks(spec.inputs.iter().map(|input| {
+        // `&` on the first token of the user's type and the binding on its last, so that
+        // the error covers the whole type.
+        let ident = input.ident;
+        let mut value = Group::new(Delimiter::Parenthesis, quote_spanned!(input.span=> &#ident));
+        value.set_span(input.span_end);
+        KeyCheck {
+            span: input.span,
+            value: value.into_token_stream(),
+            generic: input.generic,
+        }
+    }));
+    let args = spec.inputs.iter().map(|input| {
+        let ident = input.ident;
+        let encodable = key_input(input.span, &quote!(&#ident));
+        quote_spanned!(input.span=> #builder.arg(#encodable);)
+    });
+    quote! {{
+        #checks
+        let mut #builder = #p::key_args();
+        #(#args)*
+        #builder.finish(#generics)
+    }}
+}
+
+/// `value` (a reference to a key input) when it can be encoded, else `&()`.
+fn key_input(span: Span, value: &TokenStream) -> TokenStream {
+    let p = Private::at(span);
+    quote_spanned! {span=> {
+        use #p::checked::*;
+        (&#p::KeyInput(#value)).key_input()
+    }}
+}
+
+/// One key input to check.
+struct KeyCheck {
+    /// Where its error belongs.
+    span: Span,
+    /// A reference to its value, spanned there.
+    value: TokenStream,
+    /// True when its type may name a type parameter of the function.
+    generic: bool,
+}
+
+// Input: the key inputs, each with a reference to its value and where its error belongs.
+//
+// Output:
+//     {
+//         #[diagnostic::on_unimplemented(message = "`{Self}` cannot be part of a cache key", ..)]
+//         trait CacheKeyInput {}
+//         #[diagnostic::do_not_recommend]
+//         impl<K: ?Sized + __private::KeyArg> CacheKeyInput for K {}
+//         fn cache_result<K: ?Sized + CacheKeyInput>(_: &K) {}
+//         let _ = || {
+//             cache_result(&id); // spanned on `UserId`
+//             let _ = __private::CacheKey::new::<(), _>("", "", 0, &value); // `value: T`
+//         };
+//     }
+//
+// One error per input that cannot be encoded, on that input. A concrete type gets the
+// message of the local trait, which names every fix: a trait of the runtime would be
+// named by its private path in the error, and `do_not_recommend` keeps the compiler from
+// reporting the runtime's `KeyArg` below it. A type that names a type parameter is
+// checked against the public `CacheKey::new` instead, so that the compiler suggests the
+// bound to add, `T: Serialize` (for the local trait it would suggest that trait, which
+// no signature can name). The closure is never called, so no check costs anything at run
+// time.
+fn key_checks(inputs: impl IntoIterator<Item = KeyCheck>) -> TokenStream {
+    let p = Private::new();
+    let callee = quote!(cache_result);
+    let (mut concrete, mut generic) = (Vec::new(), Vec::new());
+    for KeyCheck {
+        span,
+        value,
+        generic: is_generic,
+    } in inputs
+    {
+        if is_generic {
+            let at = Private::at(span);
+            generic.push(quote_spanned! {span=>
+                let _ = #at::CacheKey::new::<(), _>("", "", 0, #at::KeyInput #value.0);
+            });
+        } else {
+            let at = Private::at(span);
+            concrete.push(quote_spanned!(span=> #callee(&#at::KeyInput #value);));
+        }
+    }
+    let local_check = (!concrete.is_empty()).then(|| {
+        quote! {
+            #[diagnostic::on_unimplemented(
+                message = "`{Self}` cannot be part of a cache key",
+                label = "this is part of the cache key",
+                note = "key inputs must implement `serde::Serialize`: derive it, leave the argument out with `skip(...)`, or choose the key with `key = ...`"
+            )]
+            trait CacheKeyInput {}
+            #[diagnostic::do_not_recommend]
+            impl<K: ?::core::marker::Sized + #p::KeyArg> CacheKeyInput for K {}
+            fn #callee<K: ?::core::marker::Sized + CacheKeyInput>(_: &#p::KeyInput<'_, K>) {}
+        }
+    });
+    quote! {{
+        #local_check
+        let _ = || {
+            #(#concrete)*
+            #(#generic)*
+        };
+    }}
+}
+
+// Input:
+//     #[cache_result("users")] async fn load(id: u64) -> Result<User, ApiError> { .. }
+//
+// Output:
+//     {
+//         let __cache_raw_adapter = { use __private::kind::*;
+//             (&&&&__private::Kind::<Result<User, ApiError>>::new()).adapter() };
+//         fn cache_result<R, A: __private::CachedPart<R>>(_: &A)
+//         where <A as __private::CachedPart<R>>::Value: __private::CacheValue {}
+//         let _ = || cache_result::<Result<User, ApiError>, _>(&__cache_raw_adapter); // on `User`
+//         { use __private::checked::*;
+//           (&__private::Checked::<Result<User, ApiError>, _>::new(__cache_raw_adapter)).adapter() }
+//     }
+//
+// The check gives one error per rule of `CacheValue` that the cached part breaks, on the
+// user's type and in `CacheValue`'s words; the adapter is then `Uncacheable`, with which
+// the rest of the expansion type-checks, so that nothing else is reported. With
+// `cache_none = true` the raw adapter is `__private::whole::<R>()` (after
+// `assert_option::<R>()`), which caches `R` whole.
+fn adapter(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
+    let p = Private::new();
+    let ret = return_type(func);
+    let raw = local("__cache_raw_adapter");
+    let (select, cached) = match spec.cache_none {
+        Some(token) => {
+            let at = Private::at(token.span());
+            let select = quote_spanned! {token.span()=> {
+                #at::assert_option::<#ret>();
+                #p::whole::<#ret>()
+            }};
+            (select, func.output)
+        }
+        None => {
+            let select = quote! {{
+                use #p::kind::*;
+                (&&&&#p::Kind::<#ret>::new()).adapter()
+            }};
+            (select, func.cached_type())
+        }
+    };
+    let (span, span_end) = match cached {
+        Some(ty) => span_range(ty),
+        None => (Span::call_site(), Span::call_site()),
+    };
+    let callee = quote!(cache_result);
+    let at = Private::at(span);
+    // `&` on the first token of the user's type and the checked value on its last, so
+    // that the error covers the whole type.
+    let mut args = Group::new(Delimiter::Parenthesis, raw.to_token_stream());
+    args.set_span(span_end);
+    let check = quote_spanned! {span=>
+        #callee(&#at::Checked::<#ret, _>::new #args)
+    };
+    quote! {{
+        let #raw = #select;
+        fn cache_result<R, A: #p::CachedPart<R>>(_: &#p::Checked<R, A>)
+        where
+            <A as #p::CachedPart<R>>::Value: #p::CacheValue,
+        {
+        }
+        let _ = || #check;
+        {
+            use #p::checked::*;
+            (&#p::Checked::<#ret, _>::new(#raw)).adapter()
+        }
+    }}
 }
 
 /// `.with_tags(..)` when tags are given, each tag spanned on the user's expression.
@@ -550,8 +735,9 @@ fn at_value(func: &Function<'_>, name: &str) -> Ident {
     Ident::new(name, Span::mixed_site().located_at(value_span(func)))
 }
 
-/// A runtime method name whose errors are reported at the return type: a value type
-/// that cannot be cached makes the `Ticket` methods unavailable.
+/// A runtime method name whose errors are reported at the return type. A value that
+/// cannot be cached is reported by the check in [`adapter`] and selects an adapter with
+/// which these calls type-check; the span keeps anything else about the value there.
 fn method(func: &Function<'_>, name: &str) -> Ident {
     Ident::new(name, value_span(func))
 }

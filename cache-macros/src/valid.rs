@@ -9,10 +9,9 @@ use std::fmt::Display;
 
 use proc_macro2::Span;
 use quote::ToTokens;
-use syn::spanned::Spanned;
 use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitStr, UnOp};
 
-use crate::ast::Function;
+use crate::ast::{Function, span_range};
 use crate::attr::{CACHE_OPTIONS, CacheArgs, Opt, OptValue, TIMER_OPTIONS, TimerArgs};
 
 /// What `#[cache_result]` expands from, once every rule holds.
@@ -51,8 +50,14 @@ pub(crate) struct KeyInput<'a> {
     /// The binding, as written in the parameter's pattern.
     pub(crate) ident: &'a Ident,
     /// Where a "cannot be part of a key" error should point: the parameter's type, or
-    /// the binding itself inside a pattern such as `Path(id): Path<u64>`.
+    /// the binding itself inside a pattern such as `Path(id): Path<u64>`: the span of its
+    /// first token.
     pub(crate) span: Span,
+    /// The span of its last token.
+    pub(crate) span_end: Span,
+    /// True when the parameter's type names a type parameter of the function, whose
+    /// bounds the user must extend if it cannot be encoded.
+    pub(crate) generic: bool,
 }
 
 /// What `#[performance_timer]` expands from.
@@ -178,13 +183,18 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
         .iter()
         .filter(|param| param.extractor.is_none())
         .flat_map(|param| {
-            param.bindings.iter().map(move |binding| KeyInput {
-                ident: &binding.ident,
-                span: if param.simple {
-                    param.ty.span()
+            param.bindings.iter().map(move |binding| {
+                let (span, span_end) = if param.simple {
+                    span_range(param.ty)
                 } else {
-                    binding.ident.span()
-                },
+                    span_range(&binding.ident)
+                };
+                KeyInput {
+                    ident: &binding.ident,
+                    span,
+                    span_end,
+                    generic: param.generic,
+                }
             })
         })
         .filter(|input| !skipped.contains(&input.ident))
@@ -303,11 +313,26 @@ fn stray_and_unknown(stray: &[Expr], unknown: &[Opt], valid: &[&str], errors: &m
         }
     }
     for opt in unknown {
-        errors.add(
-            &opt.key,
-            format!("unknown option `{}`; valid options are {list}", opt.key),
-        );
+        let message = match closest(&opt.key, valid) {
+            Some(name) => format!("unknown option `{}`; did you mean `{name}`?", opt.key),
+            None => format!("unknown option `{}`; valid options are {list}", opt.key),
+        };
+        errors.add(&opt.key, message);
     }
+}
+
+/// The valid option closest to `name`, when it is close enough to be a typo of it: at
+/// most one edit (insertion, deletion, substitution or swap of neighbours) per three
+/// characters, and at least one.
+fn closest<'v>(name: &Ident, valid: &[&'v str]) -> Option<&'v str> {
+    let name = name.to_string();
+    let name = name.strip_prefix("r#").unwrap_or(&name).to_lowercase();
+    valid
+        .iter()
+        .map(|option| (strsim::damerau_levenshtein(&name, option), *option))
+        .filter(|(distance, option)| *distance <= (name.len().max(option.len()) / 3).max(1))
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, option)| option)
 }
 
 /// The value of `option = value`; `option(..)` is an error.
@@ -768,7 +793,44 @@ fn ungroup(expr: &Expr) -> &Expr {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use proc_macro2::Span;
+    use syn::Ident;
+
+    use super::{closest, parse_duration};
+    use crate::attr::{CACHE_OPTIONS, TIMER_OPTIONS};
+
+    #[test]
+    fn misspelled_options_suggest_the_closest_one() {
+        let suggest = |name: &str, valid| closest(&Ident::new(name, Span::call_site()), valid);
+        for (typo, option) in [
+            ("tll", "ttl"),
+            ("TTL", "ttl"),
+            ("tl", "ttl"),
+            ("kye", "key"),
+            ("skp", "skip"),
+            ("verison", "version"),
+            ("stale_if_eror", "stale_if_error"),
+            ("refreshahead", "refresh_ahead"),
+            ("tag", "tags"),
+            ("max_byte", "max_bytes"),
+            ("cache_nones", "cache_none"),
+            ("teir", "tier"),
+            ("locks", "lock"),
+        ] {
+            assert_eq!(suggest(typo, CACHE_OPTIONS), Some(option), "{typo}");
+        }
+        assert_eq!(suggest("slwo", TIMER_OPTIONS), Some("slow"));
+    }
+
+    #[test]
+    fn distant_names_suggest_nothing() {
+        let suggest = |name: &str, valid| closest(&Ident::new(name, Span::call_site()), valid);
+        for name in ["time_to_live", "expire", "name", "x", "ttlx_ms", "lockout"] {
+            assert_eq!(suggest(name, CACHE_OPTIONS), None, "{name}");
+        }
+        assert_eq!(suggest("threshold", TIMER_OPTIONS), None);
+        assert_eq!(suggest("ttl", TIMER_OPTIONS), None);
+    }
 
     #[test]
     fn durations() {

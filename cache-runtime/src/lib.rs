@@ -136,6 +136,7 @@
 //! an invalidation.
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod bounds;
 mod cache;
 mod clock;
 pub mod codec;
@@ -153,6 +154,9 @@ mod value;
 /// any two releases, which is why `cache-runtime` pins `cache-macros` exactly.
 #[doc(hidden)]
 pub mod __private {
+    pub use crate::bounds::{
+        CacheKey, CacheValue, CachedPart, Checked, KeyInput, Never, Uncacheable, checked, whole,
+    };
     pub use crate::cache::{CacheSite, Lookup, SiteSpec, Ticket, assert_refresh_arg, lookup, tag};
     pub use crate::key::{KeyArg, KeyArgs, KeyBytes, KeyWriter, key, key_args};
     pub use crate::runtime::lookup_in;

@@ -209,7 +209,10 @@ mod tests {
         };
         std::thread::sleep(Duration::from_millis(30));
         drop(one);
-        assert!(waiter.join().expect("waiter"), "a freed permit let the waiter in");
+        assert!(
+            waiter.join().expect("waiter"),
+            "a freed permit let the waiter in"
+        );
         drop(two);
         b.set_limit(0);
         assert!(matches!(b.enter_blocking(None), Entered::Free(_)));

@@ -1,7 +1,12 @@
-//! Generic fns: the type arguments are part of the key.
+//! Generic fns: the type arguments are part of the key, and a value whose bounds come
+//! from the fn's where-clause is cached (not silently passed through uncached).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cache_runtime::cache_result;
 use serde::Serialize;
+
+static WRAPPED_CALLS: AtomicUsize = AtomicUsize::new(0);
 
 #[cache_result("generic_describe", ttl = "5m")]
 fn describe<T: Serialize + std::fmt::Debug>(value: T) -> String {
@@ -14,6 +19,16 @@ where
     T: Serialize + Clone + Send + Sync + serde::de::DeserializeOwned + 'static,
 {
     items.first().cloned()
+}
+
+#[cache_result("generic_wrapped", key = (id, std::any::type_name::<T>()))]
+async fn wrapped<T>(id: u64, value: T) -> Result<Vec<T>, String>
+where
+    T: Clone + Serialize + serde::de::DeserializeOwned + Send + Sync + 'static,
+{
+    WRAPPED_CALLS.fetch_add(1, Ordering::SeqCst);
+    let _ = id;
+    Ok(vec![value])
 }
 
 #[cache_result("generic_lifetime")]
@@ -30,4 +45,7 @@ async fn main() {
     assert_eq!(first(vec![3, 4]).await, Some(3));
     assert_eq!(first(Vec::<String>::new()).await, None);
     assert_eq!(longest("ab", "abc"), "abc");
+    assert_eq!(wrapped(1, "a".to_owned()).await, Ok(vec!["a".to_owned()]));
+    assert_eq!(wrapped(1, "b".to_owned()).await, Ok(vec!["a".to_owned()]));
+    assert_eq!(WRAPPED_CALLS.load(Ordering::SeqCst), 1, "cached by the key expression");
 }
