@@ -22,6 +22,7 @@ pub(crate) const CACHE_OPTIONS: &[&str] = &[
     "cache_none",
     "tier",
     "lock",
+    "max_concurrent",
 ];
 
 /// Options of `#[performance_timer]`.
@@ -63,6 +64,7 @@ pub(crate) struct CacheArgs {
     pub(crate) cache_none: Vec<Opt>,
     pub(crate) tier: Vec<Opt>,
     pub(crate) lock: Vec<Opt>,
+    pub(crate) max_concurrent: Vec<Opt>,
     /// Options with a name that is not in [`CACHE_OPTIONS`].
     pub(crate) unknown: Vec<Opt>,
     /// Arguments without an option name after the first one.
@@ -157,6 +159,7 @@ impl Parse for CacheArgs {
                 "cache_none" => &mut args.cache_none,
                 "tier" => &mut args.tier,
                 "lock" => &mut args.lock,
+                "max_concurrent" => &mut args.max_concurrent,
                 _ => &mut args.unknown,
             };
             slot.push(opt);

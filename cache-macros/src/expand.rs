@@ -197,12 +197,13 @@ fn cache_plain(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     );
     let lookup = Private::at(value_span(func));
     let tags = with_tags(spec);
+    let overload = with_overload(func);
     let run = if func.is_async() {
         let run = method(func, "run_async");
-        quote!(#ticket #tags.#run(#compute).await)
+        quote!(#ticket #tags #overload.#run(#compute).await)
     } else {
         let run = method(func, "run_sync");
-        quote!(#ticket #tags.#run(#compute))
+        quote!(#ticket #tags #overload.#run(#compute))
     };
     let body = quote! {
         #head
@@ -287,17 +288,18 @@ fn cache_refresh_ahead(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream
     ReplaceSelf.visit_block_mut(&mut block);
     let compute = compute(func, &block);
     let tags = with_tags(spec);
+    let overload = with_overload(func);
     let (refresh, run) = if func.is_async() {
         let (refresh, run) = (method(func, "refresh_async"), method(func, "run_async"));
         (
             quote!(#ticket #tags.#refresh(#make())),
-            quote!(#ticket #tags.#run(#make()).await),
+            quote!(#ticket #tags #overload.#run(#make()).await),
         )
     } else {
         let (refresh, run) = (method(func, "refresh_sync"), method(func, "run_sync"));
         (
             quote!(#ticket #tags.#refresh(#make())),
-            quote!(#ticket #tags.#run(#make())),
+            quote!(#ticket #tags #overload.#run(#make())),
         )
     };
     let body = quote! {
@@ -335,6 +337,7 @@ fn cache_head(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     let max_bytes = Literal::u64_unsuffixed(spec.max_bytes);
     let tier = Literal::u8_unsuffixed(spec.tier);
     let lock = spec.lock;
+    let max_concurrent = Literal::u32_unsuffixed(spec.max_concurrent);
 
     // One static serves every instantiation of a generic function, so the names of the
     // type parameters (and of `Self` in a method) are part of the key.
@@ -356,6 +359,7 @@ fn cache_head(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
             max_bytes: #max_bytes,
             tier: #tier,
             lock: #lock,
+            max_concurrent: #max_concurrent,
         });
         let #key_var = #key;
         let #adapter_var = #adapter;
@@ -580,6 +584,22 @@ fn adapter(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
             (&#p::Checked::<#ret, _>::new(#raw)).adapter()
         }
     }}
+}
+
+// Input:  the return type `R` of a cached function.
+// Output: `.with_overload({ use __private::overload::*;
+//             (&__private::OverloadKind::<R>::new()).on_overload() })`: what the call
+//         returns when its cache's bulkhead stays full (the function's own error, when it
+//         converts from `Overloaded`), or `None` to wait.
+fn with_overload(func: &Function<'_>) -> TokenStream {
+    let p = Private::new();
+    let ret = return_type(func);
+    quote! {
+        .with_overload({
+            use #p::overload::*;
+            (&#p::OverloadKind::<#ret>::new()).on_overload()
+        })
+    }
 }
 
 /// `.with_tags(..)` when tags are given, each tag spanned on the user's expression.

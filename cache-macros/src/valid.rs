@@ -40,6 +40,8 @@ pub(crate) struct CacheSpec<'a> {
     pub(crate) tier: u8,
     /// `lock = true`: single-flight across instances through a Redis lock.
     pub(crate) lock: bool,
+    /// `max_concurrent = N`: computations of the cache that may run at once; 0 = no bound.
+    pub(crate) max_concurrent: u32,
 }
 
 /// The values of `tier`, in the order of their numbers in `SiteSpec::tier`.
@@ -148,6 +150,9 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
     let tier_opt = once(&args.tier, &mut errors);
     let tier = tier_opt.and_then(|opt| tier(opt, &mut errors)).unwrap_or(0);
     let lock_opt = once(&args.lock, &mut errors).filter(|opt| flag(opt, &mut errors));
+    let max_concurrent = once(&args.max_concurrent, &mut errors)
+        .and_then(|opt| max_concurrent(opt, &mut errors))
+        .unwrap_or(0);
     let tags = once(&args.tags, &mut errors)
         .map(|opt| tags(opt, &mut errors))
         .unwrap_or_default();
@@ -213,6 +218,7 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
         cache_none,
         tier,
         lock: lock_opt.is_some(),
+        max_concurrent,
     }))
 }
 
@@ -505,6 +511,39 @@ fn refresh_ahead(opt: &Opt, errors: &mut Errors) -> Option<f64> {
             errors.add(
                 other,
                 format!("`refresh_ahead` takes a decimal number between 0 and 1; {MEANING}"),
+            );
+            None
+        }
+    }
+}
+
+/// `max_concurrent = N` with N from 1 to `u32::MAX`.
+fn max_concurrent(opt: &Opt, errors: &mut Errors) -> Option<u32> {
+    let expr = eq_value(opt, "max_concurrent = 4", errors)?;
+    match expr {
+        Expr::Lit(ExprLit {
+            lit: Lit::Int(lit), ..
+        }) => match lit.base10_parse::<u32>() {
+            Ok(0) => {
+                errors.add(
+                    lit,
+                    "`max_concurrent` must be at least 1; remove it to let any number of computations run",
+                );
+                None
+            }
+            Ok(n) => Some(n),
+            Err(_) => {
+                errors.add(
+                    lit,
+                    "`max_concurrent` must be a whole number from 1 to 4294967295",
+                );
+                None
+            }
+        },
+        other => {
+            errors.add(
+                other,
+                "`max_concurrent` takes a whole number of computations, e.g. `max_concurrent = 4`",
             );
             None
         }
@@ -816,6 +855,7 @@ mod tests {
             ("cache_nones", "cache_none"),
             ("teir", "tier"),
             ("locks", "lock"),
+            ("max_concurent", "max_concurrent"),
         ] {
             assert_eq!(suggest(typo, CACHE_OPTIONS), Some(option), "{typo}");
         }

@@ -157,7 +157,10 @@ pub mod __private {
     pub use crate::bounds::{
         CacheKey, CacheValue, CachedPart, Checked, KeyInput, Never, Uncacheable, checked, whole,
     };
-    pub use crate::cache::{CacheSite, Lookup, SiteSpec, Ticket, assert_refresh_arg, lookup, tag};
+    pub use crate::cache::{
+        CacheSite, Lookup, OverloadKind, SiteSpec, Ticket, assert_refresh_arg, lookup, overload,
+        tag,
+    };
     pub use crate::key::{KeyArg, KeyArgs, KeyBytes, KeyWriter, key, key_args};
     pub use crate::runtime::lookup_in;
     pub use crate::timer::{Timed, TimerSite, time_async, time_sync};
@@ -167,7 +170,8 @@ pub mod __private {
 }
 
 pub use cache::{
-    CacheOverride, CallOutcome, DEFAULT_MAX_BYTES, DEFAULT_TTL, Outcome, Outcomes, Scope, Scoped,
+    CacheOverride, CallOutcome, DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT, DEFAULT_TTL, Outcome,
+    Outcomes, Overloaded, Scope, Scoped,
 };
 pub use cache_macros::{cache_result, performance_timer};
 #[cfg(feature = "axum")]

@@ -9,7 +9,8 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::cache::{
-    self, CacheOverride, CacheSite, DEFAULT_MAX_BYTES, DEFAULT_TTL, Engine, Lookup, Settings,
+    self, CacheOverride, CacheSite, DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT, DEFAULT_TTL, Engine,
+    Lookup, Settings,
 };
 use crate::key::KeyBytes;
 use crate::stats::{self, RuntimeStats};
@@ -145,6 +146,7 @@ pub struct CacheRuntimeBuilder {
     #[cfg(feature = "redis")]
     lock_ttl: Duration,
     tiers: HashMap<String, Tier>,
+    max_wait: Duration,
 }
 
 impl CacheRuntime {
@@ -168,6 +170,7 @@ impl CacheRuntime {
             #[cfg(feature = "redis")]
             lock_ttl: crate::tier::remote::DEFAULT_LOCK_TTL,
             tiers: HashMap::new(),
+            max_wait: DEFAULT_MAX_WAIT,
         }
     }
 
@@ -450,6 +453,43 @@ impl CacheRuntimeBuilder {
         self
     }
 
+    /// Bounds how many computations of cache `name` run at once (a bulkhead), replacing
+    /// the attribute's `max_concurrent`; `0` removes the bound. Single-flight applies first,
+    /// so concurrent misses of one key take one permit. Further computations wait for a
+    /// permit: up to [`max_wait`](Self::max_wait) when the function's error type implements
+    /// `From<`[`Overloaded`](crate::Overloaded)`>` (then it returns that error), for as
+    /// long as it takes otherwise. Counted as `queued` and `overloaded`.
+    ///
+    /// ```
+    /// let rt = cache_runtime::CacheRuntime::builder()
+    ///     .cache_max_concurrent("post_dynamics", 4)
+    ///     .build();
+    /// # let _ = rt;
+    /// ```
+    pub fn cache_max_concurrent(mut self, name: impl Into<String>, limit: u32) -> Self {
+        self.overrides
+            .entry(name.into())
+            .or_default()
+            .max_concurrent = Some(limit);
+        self
+    }
+
+    /// How long a computation waits for a permit of its cache's bulkhead before it
+    /// returns its `From<Overloaded>` error (default 1 s). Functions whose error type has
+    /// no such conversion wait as long as it takes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let rt = cache_runtime::CacheRuntime::builder()
+    ///     .max_wait(Duration::from_millis(250))
+    ///     .build();
+    /// # let _ = rt;
+    /// ```
+    pub fn max_wait(mut self, wait: Duration) -> Self {
+        self.max_wait = wait;
+        self
+    }
+
     /// Turns cache `name` off: its function runs on every call.
     ///
     /// ```
@@ -489,6 +529,7 @@ impl CacheRuntimeBuilder {
             default_ttl: self.default_ttl,
             jitter: self.jitter,
             overrides: self.overrides,
+            max_wait: self.max_wait,
         }
     }
 

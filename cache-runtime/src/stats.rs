@@ -61,6 +61,10 @@ pub(crate) struct Counters {
     pub(crate) bytes: AtomicU64,
     pub(crate) computes: AtomicU64,
     pub(crate) compute_nanos: AtomicU64,
+    /// Computations that waited for a permit of the cache's bulkhead.
+    pub(crate) queued: AtomicU64,
+    /// Computations turned away because the bulkhead stayed full past `max_wait`.
+    pub(crate) overloaded: AtomicU64,
     pub(crate) l2: L2Counters,
 }
 
@@ -130,6 +134,8 @@ impl Counters {
             entries: self.entries.load(Relaxed),
             bytes: self.bytes.load(Relaxed),
             computes,
+            queued: self.queued.load(Relaxed),
+            overloaded: self.overloaded.load(Relaxed),
             mean_compute_ms: if computes == 0 {
                 0.0
             } else {
@@ -188,6 +194,13 @@ pub struct CacheStats {
     pub bytes: u64,
     /// Runs of the function body.
     pub computes: u64,
+    /// Computations that waited for a permit of the cache's bulkhead (`max_concurrent`).
+    #[serde(default)]
+    pub queued: u64,
+    /// Computations turned away (with the function's `From<Overloaded>` error) because the
+    /// bulkhead stayed full past `max_wait`.
+    #[serde(default)]
+    pub overloaded: u64,
     /// Mean duration of a body run, in milliseconds.
     pub mean_compute_ms: f64,
     /// `hits / (hits + misses)`, 0 when there were no lookups.
@@ -384,7 +397,7 @@ fn render_per_cache<T>(
 
 /// Renders the cache figures in the Prometheus text exposition format.
 pub(crate) fn render_prometheus(stats: &RuntimeStats, out: &mut String) {
-    let families: [Family<CacheStats>; 14] = [
+    let families: [Family<CacheStats>; 16] = [
         (
             "cache_hits_total",
             "counter",
@@ -396,6 +409,18 @@ pub(crate) fn render_prometheus(stats: &RuntimeStats, out: &mut String) {
             "counter",
             "Lookups that found no fresh entry.",
             |c| c.misses as f64,
+        ),
+        (
+            "cache_queued_total",
+            "counter",
+            "Computations that waited for a permit of the cache's bulkhead.",
+            |c| c.queued as f64,
+        ),
+        (
+            "cache_overloaded_total",
+            "counter",
+            "Computations turned away because the cache's bulkhead stayed full.",
+            |c| c.overloaded as f64,
         ),
         (
             "cache_coalesced_total",

@@ -9,6 +9,7 @@
 //! takes. Waits and rejections are counted (`queued`, `overloaded`).
 
 use std::future::Future;
+use std::marker::PhantomData;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll};
@@ -41,6 +42,53 @@ impl std::fmt::Display for Overloaded {
 }
 
 impl std::error::Error for Overloaded {}
+
+/// Picks, by autoref specialization on the return type, what a computation returns when
+/// its cache is overloaded: `Some` for `Result<T, E>` with `E: From<Overloaded>`, `None`
+/// (wait instead) for anything else. Used by generated code.
+pub struct OverloadKind<R>(PhantomData<fn() -> R>);
+
+impl<R> Clone for OverloadKind<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for OverloadKind<R> {}
+
+impl<R> OverloadKind<R> {
+    /// The selector for return type `R`.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+/// The autoref-specialization traits for [`OverloadKind`].
+// By-value `self` is what makes the autoref dispatch pick the most specific impl.
+#[allow(clippy::wrong_self_convention)]
+pub mod overload {
+    use super::{OverloadKind, Overloaded};
+
+    /// `Result<T, E>` whose `E` converts from [`Overloaded`]: fail with it.
+    pub trait Converts<R>: Sized {
+        /// The answer to an overload.
+        fn on_overload(self) -> Option<fn() -> R>;
+    }
+    /// Anything else: wait for a permit as long as it takes.
+    pub trait Waits<R>: Sized {
+        /// The answer to an overload: none.
+        fn on_overload(self) -> Option<fn() -> R> {
+            None
+        }
+    }
+    impl<T, E: From<Overloaded>> Converts<Result<T, E>> for &OverloadKind<Result<T, E>> {
+        fn on_overload(self) -> Option<fn() -> Result<T, E>> {
+            Some(|| Err(E::from(Overloaded)))
+        }
+    }
+    impl<R> Waits<R> for OverloadKind<R> {}
+}
 
 /// The limit and the running count of one cache's computations.
 pub(crate) struct Bulkhead {

@@ -5,6 +5,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
+use parking_lot::Mutex;
+
+use super::bulkhead::Bulkhead;
 use super::flight::Flights;
 use super::policy::CacheOverride;
 use crate::key::CacheKey;
@@ -17,6 +20,9 @@ use crate::tier::remote::{Config, Remote, Subscriber, Tier};
 pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
 /// The TTL of caches whose attribute names none: 60 seconds.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(60);
+
+/// How long a computation that can fail with `Overloaded` waits for a permit: 1 second.
+pub const DEFAULT_MAX_WAIT: Duration = Duration::from_secs(1);
 
 /// The engine generated code uses.
 static GLOBAL: OnceLock<Arc<Engine>> = OnceLock::new();
@@ -51,6 +57,9 @@ pub(crate) struct Settings {
     pub(crate) overrides: HashMap<String, CacheOverride>,
     pub(crate) tiers: HashMap<String, Tier>,
     pub(crate) remote: Option<Config>,
+    /// How long a computation whose error type converts from `Overloaded` waits for a
+    /// permit of its cache's bulkhead.
+    pub(crate) max_wait: Duration,
 }
 
 impl Default for Settings {
@@ -63,6 +72,7 @@ impl Default for Settings {
             overrides: HashMap::new(),
             tiers: HashMap::new(),
             remote: None,
+            max_wait: DEFAULT_MAX_WAIT,
         }
     }
 }
@@ -78,6 +88,9 @@ pub(crate) struct Engine {
     pub(crate) jitter: f64,
     pub(crate) overrides: HashMap<String, CacheOverride>,
     pub(crate) tiers: HashMap<String, Tier>,
+    pub(crate) max_wait: Duration,
+    /// One bulkhead per cache name.
+    bulkheads: Mutex<HashMap<Box<str>, Arc<Bulkhead>>>,
 }
 
 impl Engine {
@@ -96,8 +109,22 @@ impl Engine {
                 jitter: settings.jitter,
                 overrides: settings.overrides,
                 tiers: settings.tiers,
+                max_wait: settings.max_wait,
+                bulkheads: Mutex::new(HashMap::new()),
             }
         })
+    }
+
+    /// The bulkhead of cache `name`, with its limit set to `limit` (0: none).
+    pub(crate) fn bulkhead(&self, name: &str, limit: u32) -> Arc<Bulkhead> {
+        let b = Arc::clone(
+            self.bulkheads
+                .lock()
+                .entry(name.into())
+                .or_insert_with(|| Arc::new(Bulkhead::new())),
+        );
+        b.set_limit(limit);
+        b
     }
 
     /// The Redis key of the entry of `encoded` (a key value without its prefix) in cache

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use super::bulkhead::{Entered, Permit};
 use super::flight::{self, Join, Leader, Settled};
 use super::scope::{self, Mode, Outcome};
 use super::site::SiteState;
@@ -51,6 +52,8 @@ pub struct Ticket<R, A: Adapter<R>> {
     /// A fail-safe copy read from Redis (past its TTL, inside its stale window).
     pub(super) remote_copy: Option<Entry>,
     pub(super) tags: Vec<String>,
+    /// What to return when the cache's bulkhead stays full past `max_wait`; `None`: wait.
+    overload: Option<fn() -> R>,
     _result: PhantomData<fn() -> R>,
 }
 
@@ -124,6 +127,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             previous,
             remote_copy: None,
             tags: Vec::new(),
+            overload: None,
             _result: PhantomData,
         }
     }
@@ -138,6 +142,48 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     pub fn with_tags(mut self, tags: Vec<String>) -> Self {
         self.tags = tags;
         self
+    }
+
+    /// What the computation returns if its cache's bulkhead (`max_concurrent`) stays full
+    /// for longer than the runtime's `max_wait`; without it, the computation waits.
+    pub fn with_overload(mut self, overload: Option<fn() -> R>) -> Self {
+        self.overload = overload;
+        self
+    }
+
+    /// How long this computation waits for a bulkhead permit.
+    fn patience(&self) -> Option<std::time::Duration> {
+        self.overload.map(|_| self.site.engine.max_wait)
+    }
+
+    /// Counts how the wait for a permit went; `None` when it ran out (overloaded).
+    fn admitted<'a>(&self, entered: Entered<'a>) -> Option<Permit<'a>> {
+        let counters = &self.site.cache.counters;
+        match entered {
+            Entered::Free(p) => Some(p),
+            Entered::Queued(p) => {
+                Counters::bump(&counters.queued);
+                Some(p)
+            }
+            Entered::Overloaded => {
+                Counters::bump(&counters.overloaded);
+                tracing::warn!(
+                    cache = self.name,
+                    "too many computations of this cache: overloaded"
+                );
+                None
+            }
+        }
+    }
+
+    /// The answer to an overload: the function's own error.
+    fn overloaded(self, lead: Lead) -> R {
+        lead.settle(Settled::Failed);
+        scope::record(self.name, Outcome::Miss);
+        match self.overload {
+            Some(answer) => answer(),
+            None => unreachable!("only a computation with an overload answer stops waiting"),
+        }
     }
 
     /// Computes (or joins a computation in progress) and stores the result if cacheable.
@@ -163,7 +209,13 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         if let Some(hit) = self.lock_remote(&mut start).await {
             return self.finish_remote(lead, hit, &start);
         }
+        let bulkhead = Arc::clone(&self.site.bulkhead);
+        let Some(permit) = self.admitted(bulkhead.enter(self.patience()).await) else {
+            return self.overloaded(lead);
+        };
+        start.at = Instant::now();
         let result = CatchUnwind { fut: f() }.await;
+        drop(permit);
         self.finish(lead, result, start)
     }
 
@@ -180,8 +232,13 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
                 },
             }
         };
+        let bulkhead = Arc::clone(&self.site.bulkhead);
+        let Some(permit) = self.admitted(bulkhead.enter_blocking(self.patience())) else {
+            return self.overloaded(lead);
+        };
         let start = self.start(&lead);
         let result = catch_unwind(AssertUnwindSafe(f));
+        drop(permit);
         self.finish(lead, result, start)
     }
 
@@ -203,7 +260,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         let mut start = self.start(&lead);
         handle.spawn(async move {
             self.consult_remote(&mut start).await;
+            let bulkhead = Arc::clone(&self.site.bulkhead);
+            let permit = self.admitted(bulkhead.enter(None).await);
             let result = CatchUnwind { fut: f() }.await;
+            drop(permit);
             self.finish_background(lead, result, start);
         });
     }
@@ -221,7 +281,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         let spawned = std::thread::Builder::new()
             .name("cache-refresh".into())
             .spawn(move || {
+                let bulkhead = Arc::clone(&self.site.bulkhead);
+                let permit = self.admitted(bulkhead.enter_blocking(None));
                 let result = catch_unwind(AssertUnwindSafe(f));
+                drop(permit);
                 self.finish_background(lead, result, start);
             });
         if let Err(e) = spawned {

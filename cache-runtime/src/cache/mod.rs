@@ -19,8 +19,8 @@ mod policy;
 mod scope;
 mod site;
 
-pub use bulkhead::Overloaded;
-pub use engine::{DEFAULT_MAX_BYTES, DEFAULT_TTL};
+pub use bulkhead::{OverloadKind, Overloaded, overload};
+pub use engine::{DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT, DEFAULT_TTL};
 pub(crate) use engine::{Engine, Settings, global, install};
 pub use fill::Ticket;
 pub use lookup::Lookup;

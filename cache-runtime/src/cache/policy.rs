@@ -19,6 +19,7 @@ use crate::clock;
 pub struct CacheOverride {
     pub(crate) ttl: Option<Duration>,
     pub(crate) disabled: bool,
+    pub(crate) max_concurrent: Option<u32>,
 }
 
 impl CacheOverride {
@@ -31,6 +32,18 @@ impl CacheOverride {
     /// ```
     pub fn ttl(mut self, ttl: Duration) -> Self {
         self.ttl = Some(ttl);
+        self
+    }
+
+    /// Bounds how many computations of the cache run at once (`0`: no bound), replacing
+    /// the attribute's `max_concurrent`.
+    ///
+    /// ```
+    /// let o = cache_runtime::CacheOverride::default().max_concurrent(4);
+    /// # let _ = o;
+    /// ```
+    pub fn max_concurrent(mut self, limit: u32) -> Self {
+        self.max_concurrent = Some(limit);
         self
     }
 
@@ -53,6 +66,7 @@ pub(crate) struct Declared {
     pub(crate) stale_if_error_ms: u64,
     pub(crate) refresh_ahead: f64,
     pub(crate) max_bytes: u64,
+    pub(crate) max_concurrent: u32,
 }
 
 /// The resolved policy of one call site, in clock ticks.
@@ -66,6 +80,8 @@ pub(crate) struct Policy {
     pub(crate) max_bytes: u64,
     pub(crate) jitter: f64,
     pub(crate) disabled: bool,
+    /// Computations of the cache that may run at once; 0 = no bound.
+    pub(crate) max_concurrent: u32,
 }
 
 impl Policy {
@@ -86,6 +102,9 @@ impl Policy {
             max_bytes: spec.max_bytes,
             jitter,
             disabled: over.is_some_and(|o| o.disabled),
+            max_concurrent: over
+                .and_then(|o| o.max_concurrent)
+                .unwrap_or(spec.max_concurrent),
         }
     }
 
@@ -117,6 +136,7 @@ mod tests {
             stale_if_error_ms: 1000,
             refresh_ahead: 0.5,
             max_bytes: 0,
+            max_concurrent: 0,
         }
     }
 

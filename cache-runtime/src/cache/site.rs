@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+use super::bulkhead::Bulkhead;
 use super::engine::{self, Engine};
 use super::lookup::Lookup;
 use super::policy::{Declared, Policy};
@@ -34,6 +35,8 @@ pub struct SiteSpec {
     /// `lock = true`: single-flight across instances through a Redis lock; without a
     /// remote tier it has no effect.
     pub lock: bool,
+    /// `max_concurrent = N`: computations of the cache that may run at once; 0 = no bound.
+    pub max_concurrent: u32,
 }
 
 /// One `#[cache_result]` function: its spec and its resolution against the global
@@ -54,6 +57,8 @@ pub(crate) struct SiteState {
     pub(crate) tier: Tier,
     /// `lock = true`: misses take a lock in Redis before computing.
     pub(crate) lock: bool,
+    /// The cache's bound on concurrent computations.
+    pub(crate) bulkhead: Arc<Bulkhead>,
 }
 
 impl std::fmt::Debug for SiteState {
@@ -96,19 +101,22 @@ pub(crate) fn resolve(engine: &Arc<Engine>, spec: &SiteSpec) -> SiteState {
             .copied()
             .unwrap_or(Tier::from_spec(spec.tier))
     };
+    let policy = Policy::resolve(
+        &Declared {
+            ttl_ms: spec.ttl_ms,
+            stale_if_error_ms: spec.stale_if_error_ms,
+            refresh_ahead: spec.refresh_ahead,
+            max_bytes: spec.max_bytes,
+            max_concurrent: spec.max_concurrent,
+        },
+        engine.overrides.get(spec.name),
+        engine.default_ttl,
+        engine.jitter,
+    );
     SiteState {
         engine: Arc::clone(engine),
-        policy: Policy::resolve(
-            &Declared {
-                ttl_ms: spec.ttl_ms,
-                stale_if_error_ms: spec.stale_if_error_ms,
-                refresh_ahead: spec.refresh_ahead,
-                max_bytes: spec.max_bytes,
-            },
-            engine.overrides.get(spec.name),
-            engine.default_ttl,
-            engine.jitter,
-        ),
+        bulkhead: engine.bulkhead(spec.name, policy.max_concurrent),
+        policy,
         cache: engine.registry.cache(spec.name),
         version: spec.version,
         tier,

@@ -20,6 +20,7 @@ pub const fn spec(name: &'static str, ttl_ms: u64) -> SiteSpec {
         max_bytes: 0,
         tier: 0,
         lock: false,
+        max_concurrent: 0,
     }
 }
 
