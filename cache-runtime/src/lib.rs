@@ -63,7 +63,8 @@
 //!
 //! - `axum`: `Json<T>` and `Result<Json<T>, E>` return types cache `T`; [`CachedJson`]
 //!   caches the serialized response body itself, so a hit skips serialization.
-//! - `metrics`: timer figures are also emitted through the `metrics` facade.
+//! - `metrics`: cache and timer figures are also emitted through the `metrics` facade,
+//!   to the recorder in effect at each update (one installed late receives what follows).
 //! - `postcard`: the [`codec::Postcard`] codec (compact, not self-describing).
 //! - `redis`: Redis as a second tier shared by every instance, with a pub/sub backplane;
 //!   see [Two tiers](#two-tiers-feature-redis).
@@ -117,6 +118,7 @@ mod backplane;
 mod call;
 mod clock;
 pub mod codec;
+mod export;
 mod flight;
 #[cfg(feature = "axum")]
 mod json;
@@ -128,6 +130,7 @@ mod policy;
 mod runtime;
 mod scope;
 mod stats;
+mod stripe;
 mod timer;
 
 #[doc(hidden)]

@@ -13,7 +13,7 @@ use crate::key::{self, KeyBuf, PREFIX};
 use crate::l1::L1;
 use crate::policy::{CacheOverride, Policy};
 use crate::private::SiteSpec;
-use crate::stats::{self, Counters, L1Stats, RuntimeStats};
+use crate::stats::{Counters, L1Stats, RuntimeStats};
 
 /// The default byte budget of the in-process tier: 64 MiB.
 pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;
@@ -134,7 +134,7 @@ impl Inner {
                 epoch: AtomicU64::new(0),
                 versions: RwLock::new(Vec::new()),
                 suffixes: RwLock::new(vec![Box::default()]),
-                counters: Counters::default(),
+                counters: Counters::new(&self.namespace, name),
                 #[cfg(feature = "redis")]
                 remote_types: RwLock::new(Vec::new()),
             })
@@ -561,10 +561,10 @@ impl CacheRuntime {
     /// assert!(text.contains("# TYPE cache_hits_total counter"));
     /// ```
     pub fn prometheus(&self) -> String {
-        let mut out = String::new();
-        stats::render_prometheus(&self.stats(), &mut out);
-        crate::timer::render_timers_prometheus(&mut out);
-        out
+        let mut out = crate::export::prometheus::Exposition::default();
+        crate::export::caches::render(&self.stats(), &mut out);
+        crate::export::timers::render(&mut out);
+        out.finish()
     }
 }
 
