@@ -286,3 +286,32 @@ fn handles_follow_a_change_of_recorder() {
     assert_eq!(counter(&second, "function_calls_total", &function), 2);
     assert_eq!(gauge(&first, "cache_entries", &labels), 1.0);
 }
+
+#[cache_result("facade_many", ttl = 60)]
+fn many_cache(id: u64) -> u64 {
+    id + 1
+}
+
+/// More recorders than a figure keeps handles for: the ones past the kept few still get
+/// every call made under them (registered for each use), and the first ones keep theirs.
+#[test]
+fn more_recorders_than_kept_handles_still_get_their_calls() {
+    install_runtime();
+    assert_eq!(many_cache(5), 6, "a miss, under the no-op recorder");
+    let recorders: Vec<DebuggingRecorder> = (0..8).map(|_| DebuggingRecorder::new()).collect();
+    let snapshotters: Vec<Snapshotter> = recorders.iter().map(|r| r.snapshotter()).collect();
+    for round in 0..2 {
+        for (i, recorder) in recorders.iter().enumerate() {
+            metrics::with_local_recorder(recorder, || {
+                for _ in 0..=i + round {
+                    assert_eq!(many_cache(5), 6);
+                }
+            });
+        }
+    }
+    let labels = cache_labels("facade_many");
+    for (i, snapshotter) in snapshotters.iter().enumerate() {
+        let hits = counter(&figures(snapshotter), "cache_hits_total", &labels);
+        assert_eq!(hits, (2 * i + 3) as u64, "recorder {i}");
+    }
+}

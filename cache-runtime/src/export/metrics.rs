@@ -4,23 +4,29 @@
 //!
 //! The facade hands out handles bound to the recorder that registered them. Registering on
 //! every update would cost a registry lookup in the recorder each time, so handles are
-//! kept with the identity (the address) of their recorder and registered again when the
-//! recorder in effect (a thread's local recorder, else the global one, else the no-op) is
-//! another. Checking costs a thread-local read, an atomic load and a comparison.
+//! kept with the identity (the address) of their recorder, in a few write-once slots, and
+//! registered again when the recorder in effect (a thread's local recorder, else the
+//! global one, else the no-op) is one they were not registered with. A process sees few
+//! recorders: the no-op until one is installed, then the global one, which is set once;
+//! so checking costs a thread-local read, two or three plain loads and comparisons, and no
+//! atomic write.
 
-use std::sync::Arc;
+use std::sync::OnceLock;
 
 use crate::export::prometheus::Family;
-use arc_swap::ArcSwapOption;
 use metrics::{Key, KeyName, Label, Level, Metadata, Recorder, SharedString, Unit};
 
 /// What registrations say about where they come from.
 static METADATA: Metadata<'static> =
     Metadata::new(module_path!(), Level::INFO, Some(module_path!()));
 
-/// Handles `H`, registered with the recorder in effect when they were last needed.
+/// Recorders a figure keeps handles for; beyond them (many short-lived local recorders,
+/// as tests make), handles are registered for each use, which is slower but still right.
+const SLOTS: usize = 4;
+
+/// Handles `H`, registered with each recorder in effect when they were needed.
 pub(crate) struct Bound<H> {
-    current: ArcSwapOption<Binding<H>>,
+    slots: [OnceLock<Binding<H>>; SLOTS],
 }
 
 struct Binding<H> {
@@ -33,46 +39,62 @@ impl<H> Bound<H> {
     /// No handles yet: the first use registers them.
     pub(crate) const fn new() -> Self {
         Self {
-            current: ArcSwapOption::const_empty(),
+            slots: [const { OnceLock::new() }; SLOTS],
         }
     }
 
     /// Calls `f` with handles registered with the recorder in effect, registering them by
-    /// `register` first if the recorder is not the one they were registered with; `f`'s
-    /// second argument says whether they were just registered.
+    /// `register` first if the recorder is not one they were registered with; `f`'s second
+    /// argument says whether they were just registered.
     ///
-    /// A recorder dropped and another made at the same address would be taken for the
-    /// same; the global recorder, the one that matters, is set once and never dropped.
+    /// A local recorder dropped and another made at the same address would be taken for
+    /// the same; the global recorder, the one that matters, is set once and never dropped.
     #[inline]
     pub(crate) fn with(&self, register: impl FnOnce(&dyn Recorder) -> H, f: impl FnOnce(&H, bool)) {
         metrics::with_recorder(|recorder| {
             let id = identity(recorder);
-            let current = self.current.load();
-            match current.as_deref() {
-                Some(binding) if binding.recorder == id => f(&binding.handles, false),
-                _ => {
-                    drop(current);
-                    self.rebind(recorder, id, register, f);
+            for slot in &self.slots {
+                match slot.get() {
+                    Some(binding) if binding.recorder == id => return f(&binding.handles, false),
+                    Some(_) => {}
+                    None => break,
                 }
             }
+            self.bind(recorder, id, register, f);
         });
     }
 
+    /// Registers handles with `recorder` and keeps them in the first free slot.
     #[cold]
     #[inline(never)]
-    fn rebind(
+    fn bind(
         &self,
         recorder: &dyn Recorder,
         id: usize,
         register: impl FnOnce(&dyn Recorder) -> H,
         f: impl FnOnce(&H, bool),
     ) {
-        let handles = register(recorder);
+        let mut handles = register(recorder);
+        for slot in &self.slots {
+            if slot.get().is_some() {
+                continue;
+            }
+            match slot.set(Binding {
+                recorder: id,
+                handles,
+            }) {
+                Ok(()) => {
+                    if let Some(binding) = slot.get() {
+                        f(&binding.handles, true);
+                    }
+                    return;
+                }
+                // Another thread took this slot meanwhile: try the next one.
+                Err(back) => handles = back.handles,
+            }
+        }
+        // Every slot holds another recorder's handles: these serve this use only.
         f(&handles, true);
-        self.current.store(Some(Arc::new(Binding {
-            recorder: id,
-            handles,
-        })));
     }
 }
 
