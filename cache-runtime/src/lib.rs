@@ -80,7 +80,8 @@
 //!
 //! - `axum`: `Json<T>` and `Result<Json<T>, E>` return types cache `T`; [`CachedJson`]
 //!   caches the serialized response body itself, so a hit skips serialization.
-//! - `metrics`: timer figures are also emitted through the `metrics` facade.
+//! - `metrics`: cache and timer figures are also emitted through the `metrics` facade,
+//!   to the recorder in effect at each update (one installed late receives what follows).
 //! - `postcard`: the [`codec::Postcard`] codec (compact, not self-describing).
 //! - `redis`: Redis as a second tier shared by every instance, with a pub/sub backplane;
 //!   see [Two tiers](#two-tiers-feature-redis).
@@ -140,12 +141,14 @@ mod bounds;
 mod cache;
 mod clock;
 pub mod codec;
+mod export;
 #[cfg(feature = "axum")]
 mod json;
 mod key;
 mod runtime;
 mod state;
 mod stats;
+mod stripe;
 mod tier;
 mod timer;
 mod value;

@@ -13,7 +13,7 @@ use crate::cache::{
     Lookup, Settings,
 };
 use crate::key::KeyBytes;
-use crate::stats::{self, RuntimeStats};
+use crate::stats::RuntimeStats;
 use crate::tier::remote::Tier;
 use crate::value::Adapter;
 
@@ -275,10 +275,10 @@ impl CacheRuntime {
     /// assert!(text.contains("# TYPE cache_hits_total counter"));
     /// ```
     pub fn prometheus(&self) -> String {
-        let mut out = String::new();
-        stats::render_prometheus(&self.stats(), &mut out);
-        crate::timer::render_timers_prometheus(&mut out);
-        out
+        let mut out = crate::export::prometheus::Exposition::default();
+        crate::export::caches::render(&self.stats(), &mut out);
+        crate::export::timers::render(&mut out);
+        out.finish()
     }
 }
 

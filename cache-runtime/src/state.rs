@@ -115,6 +115,8 @@ impl Validity {
 
 /// Every cache and tag of one runtime.
 pub(crate) struct Registry {
+    /// The namespace, which labels the caches' figures in the `metrics` facade.
+    namespace: String,
     caches: RwLock<HashMap<Box<str>, Arc<CacheState>>>,
     next_id: AtomicU32,
     tags: Mutex<HashMap<Box<str>, Weak<TagState>>>,
@@ -123,8 +125,9 @@ pub(crate) struct Registry {
 }
 
 impl Registry {
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(namespace: &str) -> Self {
         Self {
+            namespace: namespace.to_owned(),
             caches: RwLock::new(HashMap::new()),
             next_id: AtomicU32::new(0),
             tags: Mutex::new(HashMap::new()),
@@ -149,7 +152,7 @@ impl Registry {
                 versions: RwLock::new(Vec::new()),
                 suffixes: RwLock::new(vec![Box::default()]),
                 remote_types: RwLock::new(Vec::new()),
-                counters: Counters::default(),
+                counters: Counters::new(&self.namespace, name),
             })
         }))
     }

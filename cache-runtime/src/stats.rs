@@ -1,46 +1,108 @@
-//! Per-cache counters, their serializable snapshot and Prometheus text.
+//! Per-cache counters, their serializable snapshot, and the names of their figures.
+//!
+//! Every figure has one name, used by the Prometheus text (`export/caches.rs`) and
+//! the `metrics` facade alike: `cache_hits_total` is the family and the facade counter.
+//! With the `metrics` feature, each change of a counter also reaches the recorder in effect
+//! at that moment (see `export/metrics.rs`).
 
-use std::cell::Cell;
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicU64, Ordering, Ordering::Relaxed};
 
 use serde::{Deserialize, Serialize};
 
-const STRIPES: usize = 8;
+#[cfg(feature = "metrics")]
+use crate::export::metrics::{Described, Series, Shape};
+use crate::export::prometheus::{Family, Kind};
+use crate::stripe::Striped;
 
-#[repr(align(128))]
+/// The labels of one cache's facade series: `namespace` and `cache`.
+#[cfg(feature = "metrics")]
+type Labels<'a> = [(&'static str, &'a str); 2];
+
+/// A counter bumped on every cache hit: striped over cache lines (see `crate::stripe`) so
+/// two threads hitting one hot key do not bounce one line between cores.
 #[derive(Default)]
-struct Padded(AtomicU64);
-
-/// A counter bumped on every cache hit: striped over cache lines so two threads hitting
-/// one hot key do not bounce one line between cores.
-#[derive(Default)]
-pub(crate) struct HitCounter([Padded; STRIPES]);
-
-thread_local! {
-    static STRIPE: Cell<usize> = const { Cell::new(usize::MAX) };
-}
-
-fn stripe() -> usize {
-    STRIPE.with(|s| {
-        let v = s.get();
-        if v != usize::MAX {
-            return v;
-        }
-        static NEXT: AtomicU64 = AtomicU64::new(0);
-        let v = (NEXT.fetch_add(1, Relaxed) as usize) % STRIPES;
-        s.set(v);
-        v
-    })
+pub(crate) struct HitCounter {
+    stripes: Striped<AtomicU64>,
+    #[cfg(feature = "metrics")]
+    series: Option<Box<Series>>,
 }
 
 impl HitCounter {
+    #[cfg(feature = "metrics")]
+    fn labelled(labels: &Labels<'_>) -> Self {
+        Self {
+            stripes: Striped::default(),
+            series: Some(Box::new(Series::new(
+                Described::of(HITS),
+                Shape::Counter,
+                labels,
+            ))),
+        }
+    }
+
     #[inline]
     pub(crate) fn incr(&self) {
-        self.0[stripe()].0.fetch_add(1, Relaxed);
+        self.stripes.mine().fetch_add(1, Relaxed);
+        #[cfg(feature = "metrics")]
+        if let Some(series) = &self.series {
+            series.add(1, || 0);
+        }
     }
+
     pub(crate) fn get(&self) -> u64 {
-        self.0.iter().map(|p| p.0.load(Relaxed)).sum()
+        self.stripes.iter().map(|s| s.load(Relaxed)).sum()
+    }
+}
+
+/// One figure of a cache: an `AtomicU64` with the methods of one (`fetch_add`,
+/// `fetch_sub`, `load`), whose changes also reach the `metrics` facade when it is labelled
+/// (feature `metrics`, counters made by [`Counters::new`]).
+#[derive(Default)]
+pub(crate) struct Tally {
+    value: AtomicU64,
+    #[cfg(feature = "metrics")]
+    series: Option<Box<Series>>,
+}
+
+impl Tally {
+    #[cfg(feature = "metrics")]
+    fn labelled(family: Family, shape: Shape, labels: &Labels<'_>) -> Self {
+        Self::described(Described::of(family), shape, labels)
+    }
+
+    #[cfg(feature = "metrics")]
+    fn described(metric: Described, shape: Shape, labels: &Labels<'_>) -> Self {
+        Self {
+            value: AtomicU64::new(0),
+            series: Some(Box::new(Series::new(metric, shape, labels))),
+        }
+    }
+
+    /// Adds `n`, returning the previous value.
+    #[inline]
+    pub(crate) fn fetch_add(&self, n: u64, order: Ordering) -> u64 {
+        let prev = self.value.fetch_add(n, order);
+        #[cfg(feature = "metrics")]
+        if let Some(series) = &self.series {
+            series.add(n, || prev.wrapping_add(n));
+        }
+        prev
+    }
+
+    /// Subtracts `n`, returning the previous value.
+    #[inline]
+    pub(crate) fn fetch_sub(&self, n: u64, order: Ordering) -> u64 {
+        let prev = self.value.fetch_sub(n, order);
+        #[cfg(feature = "metrics")]
+        if let Some(series) = &self.series {
+            series.sub(n, || prev.wrapping_sub(n));
+        }
+        prev
+    }
+
+    #[inline]
+    pub(crate) fn load(&self, order: Ordering) -> u64 {
+        self.value.load(order)
     }
 }
 
@@ -48,42 +110,72 @@ impl HitCounter {
 #[derive(Default)]
 pub(crate) struct Counters {
     pub(crate) hits: HitCounter,
-    pub(crate) misses: AtomicU64,
-    pub(crate) coalesced: AtomicU64,
-    pub(crate) stale_served: AtomicU64,
-    pub(crate) refreshes: AtomicU64,
-    pub(crate) errors_not_cached: AtomicU64,
-    pub(crate) too_large: AtomicU64,
-    pub(crate) encode_errors: AtomicU64,
-    pub(crate) evictions: AtomicU64,
-    pub(crate) invalidations: AtomicU64,
-    pub(crate) entries: AtomicU64,
-    pub(crate) bytes: AtomicU64,
-    pub(crate) computes: AtomicU64,
-    pub(crate) compute_nanos: AtomicU64,
+    pub(crate) misses: Tally,
+    pub(crate) coalesced: Tally,
+    pub(crate) stale_served: Tally,
+    pub(crate) refreshes: Tally,
+    pub(crate) errors_not_cached: Tally,
+    pub(crate) too_large: Tally,
+    pub(crate) encode_errors: Tally,
+    pub(crate) evictions: Tally,
+    pub(crate) invalidations: Tally,
+    pub(crate) entries: Tally,
+    pub(crate) bytes: Tally,
+    pub(crate) computes: Tally,
+    pub(crate) compute_nanos: Tally,
     /// Computations that waited for a permit of the cache's bulkhead.
-    pub(crate) queued: AtomicU64,
+    pub(crate) queued: Tally,
     /// Computations turned away because the bulkhead stayed full past `max_wait`.
-    pub(crate) overloaded: AtomicU64,
+    pub(crate) overloaded: Tally,
     pub(crate) l2: L2Counters,
 }
 
 /// The remote-tier counters of one cache name.
 #[derive(Default)]
 pub(crate) struct L2Counters {
-    pub(crate) hits: AtomicU64,
-    pub(crate) misses: AtomicU64,
-    pub(crate) errors: AtomicU64,
-    pub(crate) timeouts: AtomicU64,
-    pub(crate) decode_failures: AtomicU64,
-    pub(crate) skipped: AtomicU64,
-    pub(crate) writes: AtomicU64,
-    pub(crate) lock_waits: AtomicU64,
-    pub(crate) reads: AtomicU64,
-    pub(crate) read_nanos: AtomicU64,
+    pub(crate) hits: Tally,
+    pub(crate) misses: Tally,
+    pub(crate) errors: Tally,
+    pub(crate) timeouts: Tally,
+    pub(crate) decode_failures: Tally,
+    pub(crate) skipped: Tally,
+    pub(crate) writes: Tally,
+    pub(crate) lock_waits: Tally,
+    pub(crate) reads: Tally,
+    pub(crate) read_nanos: Tally,
 }
 
+/// Facade histograms of durations, whose Prometheus text families are means.
+#[cfg(feature = "metrics")]
+const COMPUTE_SECONDS: Described = Described {
+    name: "cache_compute_seconds",
+    help: "Duration of a body run.",
+};
+#[cfg(feature = "metrics")]
+const L2_READ_SECONDS: Described = Described {
+    name: "cache_l2_read_seconds",
+    help: "Duration of a successful Redis read.",
+};
+
 impl L2Counters {
+    #[cfg(feature = "metrics")]
+    fn labelled(labels: &Labels<'_>) -> Self {
+        let counter = |family| Tally::labelled(family, Shape::Counter, labels);
+        Self {
+            hits: counter(L2_HITS),
+            misses: counter(L2_MISSES),
+            errors: counter(L2_ERRORS),
+            timeouts: counter(L2_TIMEOUTS),
+            decode_failures: counter(L2_DECODE_FAILURES),
+            skipped: counter(L2_SKIPPED),
+            writes: counter(L2_WRITES),
+            lock_waits: counter(L2_LOCK_WAITS),
+            // Counted by the histogram's own count.
+            reads: Tally::default(),
+            read_nanos: Tally::described(L2_READ_SECONDS, Shape::Seconds, labels),
+        }
+    }
+
     fn snapshot(&self) -> L2CacheStats {
         let reads = self.reads.load(Relaxed);
         L2CacheStats {
@@ -105,7 +197,42 @@ impl L2Counters {
 }
 
 impl Counters {
-    pub(crate) fn bump(c: &AtomicU64) {
+    /// The counters of cache `name` in `namespace`; with the `metrics` feature their
+    /// changes reach the facade labelled `namespace` and `cache` (those made by `default()`
+    /// carry no labels and stay in process).
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn new(namespace: &str, name: &str) -> Self {
+        #[cfg(not(feature = "metrics"))]
+        return Self::default();
+        #[cfg(feature = "metrics")]
+        {
+            let labels = [("namespace", namespace), ("cache", name)];
+            let counter = |family| Tally::labelled(family, Shape::Counter, &labels);
+            let gauge = |family| Tally::labelled(family, Shape::Gauge, &labels);
+            Self {
+                hits: HitCounter::labelled(&labels),
+                misses: counter(MISSES),
+                coalesced: counter(COALESCED),
+                stale_served: counter(STALE_SERVED),
+                refreshes: counter(REFRESHES),
+                errors_not_cached: counter(ERRORS_NOT_CACHED),
+                too_large: counter(TOO_LARGE),
+                encode_errors: counter(ENCODE_ERRORS),
+                evictions: counter(EVICTIONS),
+                invalidations: counter(INVALIDATIONS),
+                entries: gauge(ENTRIES),
+                bytes: gauge(BYTES),
+                // Counted by the histogram's own count.
+                computes: Tally::default(),
+                compute_nanos: Tally::described(COMPUTE_SECONDS, Shape::Seconds, &labels),
+                queued: counter(QUEUED),
+                overloaded: counter(OVERLOADED),
+                l2: L2Counters::labelled(&labels),
+            }
+        }
+    }
+
+    pub(crate) fn bump(c: &Tally) {
         c.fetch_add(1, Relaxed);
     }
 
@@ -269,7 +396,7 @@ pub enum CircuitState {
 }
 
 impl CircuitState {
-    fn gauge(self) -> u8 {
+    pub(crate) fn gauge(self) -> u8 {
         match self {
             CircuitState::Closed => 0,
             CircuitState::HalfOpen => 1,
@@ -362,268 +489,110 @@ impl RuntimeStats {
     }
 }
 
-/// Escapes a Prometheus label value.
-pub(crate) fn escape_label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
+pub(crate) const fn family(name: &'static str, kind: Kind, help: &'static str) -> Family {
+    Family { name, kind, help }
 }
 
-/// A metric family: name, type, help text, and how to read a sample from one cache's
-/// figures.
-type Family<T> = (&'static str, &'static str, &'static str, fn(&T) -> f64);
+pub(crate) const HITS: Family = family(
+    "cache_hits_total",
+    Kind::Counter,
+    "Lookups answered from the cache.",
+);
+pub(crate) const MISSES: Family = family(
+    "cache_misses_total",
+    Kind::Counter,
+    "Lookups that found no fresh entry.",
+);
+pub(crate) const COALESCED: Family = family(
+    "cache_coalesced_total",
+    Kind::Counter,
+    "Misses that waited for a concurrent computation.",
+);
+pub(crate) const STALE_SERVED: Family = family(
+    "cache_stale_served_total",
+    Kind::Counter,
+    "Expired values served because recomputation failed.",
+);
+pub(crate) const REFRESHES: Family = family(
+    "cache_refreshes_total",
+    Kind::Counter,
+    "Background refreshes started.",
+);
+pub(crate) const ERRORS_NOT_CACHED: Family = family(
+    "cache_errors_not_cached_total",
+    Kind::Counter,
+    "Err or None results not cached.",
+);
+pub(crate) const TOO_LARGE: Family = family(
+    "cache_too_large_total",
+    Kind::Counter,
+    "Values over max_bytes, not cached.",
+);
+pub(crate) const ENCODE_ERRORS: Family = family(
+    "cache_encode_errors_total",
+    Kind::Counter,
+    "Calls run uncached because the key failed to encode.",
+);
+pub(crate) const EVICTIONS: Family = family(
+    "cache_evictions_total",
+    Kind::Counter,
+    "Entries evicted to stay within the byte budget.",
+);
+pub(crate) const INVALIDATIONS: Family = family(
+    "cache_invalidations_total",
+    Kind::Counter,
+    "Invalidation calls naming the cache.",
+);
+pub(crate) const QUEUED: Family = family(
+    "cache_queued_total",
+    Kind::Counter,
+    "Computations that waited for a permit of the cache's bulkhead.",
+);
+pub(crate) const OVERLOADED: Family = family(
+    "cache_overloaded_total",
+    Kind::Counter,
+    "Computations turned away because the cache's bulkhead stayed full.",
+);
+pub(crate) const ENTRIES: Family = family("cache_entries", Kind::Gauge, "Entries held.");
+pub(crate) const BYTES: Family = family("cache_bytes", Kind::Gauge, "Bytes held.");
 
-/// One metric family per entry of `families`, one sample per cache, read from the part of
-/// each cache's figures that `part` picks.
-fn render_per_cache<T>(
-    families: &[Family<T>],
-    stats: &RuntimeStats,
-    ns: &str,
-    part: impl Fn(&CacheStats) -> &T,
-    out: &mut String,
-) {
-    for (name, kind, help, field) in families {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-        for c in &stats.caches {
-            let _ = writeln!(
-                out,
-                "{name}{{namespace=\"{ns}\",cache=\"{}\"}} {}",
-                escape_label(&c.name),
-                field(part(c))
-            );
-        }
-    }
-}
-
-/// Renders the cache figures in the Prometheus text exposition format.
-pub(crate) fn render_prometheus(stats: &RuntimeStats, out: &mut String) {
-    let families: [Family<CacheStats>; 16] = [
-        (
-            "cache_hits_total",
-            "counter",
-            "Lookups answered from the cache.",
-            |c| c.hits as f64,
-        ),
-        (
-            "cache_misses_total",
-            "counter",
-            "Lookups that found no fresh entry.",
-            |c| c.misses as f64,
-        ),
-        (
-            "cache_queued_total",
-            "counter",
-            "Computations that waited for a permit of the cache's bulkhead.",
-            |c| c.queued as f64,
-        ),
-        (
-            "cache_overloaded_total",
-            "counter",
-            "Computations turned away because the cache's bulkhead stayed full.",
-            |c| c.overloaded as f64,
-        ),
-        (
-            "cache_coalesced_total",
-            "counter",
-            "Misses that waited for a concurrent computation.",
-            |c| c.coalesced as f64,
-        ),
-        (
-            "cache_stale_served_total",
-            "counter",
-            "Expired values served because recomputation failed.",
-            |c| c.stale_served as f64,
-        ),
-        (
-            "cache_refreshes_total",
-            "counter",
-            "Background refreshes started.",
-            |c| c.refreshes as f64,
-        ),
-        (
-            "cache_errors_not_cached_total",
-            "counter",
-            "Err or None results not cached.",
-            |c| c.errors_not_cached as f64,
-        ),
-        (
-            "cache_too_large_total",
-            "counter",
-            "Values over max_bytes, not cached.",
-            |c| c.too_large as f64,
-        ),
-        (
-            "cache_encode_errors_total",
-            "counter",
-            "Calls run uncached because the key failed to encode.",
-            |c| c.encode_errors as f64,
-        ),
-        (
-            "cache_evictions_total",
-            "counter",
-            "Entries evicted to stay within the byte budget.",
-            |c| c.evictions as f64,
-        ),
-        (
-            "cache_invalidations_total",
-            "counter",
-            "Invalidation calls naming the cache.",
-            |c| c.invalidations as f64,
-        ),
-        ("cache_entries", "gauge", "Entries held.", |c| {
-            c.entries as f64
-        }),
-        ("cache_bytes", "gauge", "Bytes held.", |c| c.bytes as f64),
-        (
-            "cache_compute_seconds_mean",
-            "gauge",
-            "Mean duration of a body run.",
-            |c| c.mean_compute_ms / 1e3,
-        ),
-        ("cache_hit_ratio", "gauge", "hits / (hits + misses).", |c| {
-            c.hit_ratio
-        }),
-    ];
-    let ns = escape_label(&stats.namespace);
-    render_per_cache(&families, stats, &ns, |c| c, out);
-    let l1 = &stats.l1;
-    let _ = writeln!(
-        out,
-        "# HELP cache_l1_bytes Weighted bytes held by the in-process tier.\n# TYPE cache_l1_bytes gauge\ncache_l1_bytes{{namespace=\"{ns}\"}} {}\n# HELP cache_l1_capacity_bytes Byte budget of the in-process tier.\n# TYPE cache_l1_capacity_bytes gauge\ncache_l1_capacity_bytes{{namespace=\"{ns}\"}} {}\n# HELP cache_l1_entries Entries held by the in-process tier.\n# TYPE cache_l1_entries gauge\ncache_l1_entries{{namespace=\"{ns}\"}} {}",
-        l1.bytes, l1.capacity_bytes, l1.entries
-    );
-    if stats.l2.is_some() {
-        render_l2(stats, &ns, out);
-    }
-}
-
-fn render_l2(stats: &RuntimeStats, ns: &str, out: &mut String) {
-    let families: [Family<L2CacheStats>; 9] = [
-        (
-            "cache_l2_hits_total",
-            "counter",
-            "Reads that found a current entry in Redis.",
-            |c| c.hits as f64,
-        ),
-        (
-            "cache_l2_misses_total",
-            "counter",
-            "Reads that found no current entry in Redis.",
-            |c| c.misses as f64,
-        ),
-        (
-            "cache_l2_errors_total",
-            "counter",
-            "Redis reads and writes that failed.",
-            |c| c.errors as f64,
-        ),
-        (
-            "cache_l2_timeouts_total",
-            "counter",
-            "Redis reads and writes past the deadline.",
-            |c| c.timeouts as f64,
-        ),
-        (
-            "cache_l2_decode_failures_total",
-            "counter",
-            "Redis entries that did not decode (overwritten).",
-            |c| c.decode_failures as f64,
-        ),
-        (
-            "cache_l2_skipped_total",
-            "counter",
-            "Redis reads skipped (circuit open, not connected).",
-            |c| c.skipped as f64,
-        ),
-        (
-            "cache_l2_writes_total",
-            "counter",
-            "Values written to Redis.",
-            |c| c.writes as f64,
-        ),
-        (
-            "cache_l2_lock_waits_total",
-            "counter",
-            "Misses answered by another instance's computation (lock = true).",
-            |c| c.lock_waits as f64,
-        ),
-        (
-            "cache_l2_read_seconds_mean",
-            "gauge",
-            "Mean duration of a successful Redis read.",
-            |c| c.mean_read_ms / 1e3,
-        ),
-    ];
-    render_per_cache(&families, stats, ns, |c| &c.l2, out);
-    let Some(l2) = &stats.l2 else {
-        return;
-    };
-    let runtime: [(&str, &str, &str, f64); 10] = [
-        (
-            "cache_l2_connected",
-            "gauge",
-            "1 once the Redis connection is established.",
-            f64::from(u8::from(l2.connected)),
-        ),
-        (
-            "cache_l2_circuit_state",
-            "gauge",
-            "Circuit breaker: 0 closed, 1 half-open, 2 open.",
-            f64::from(l2.circuit.gauge()),
-        ),
-        (
-            "cache_l2_operation_errors_total",
-            "counter",
-            "Redis operations of any kind that failed.",
-            l2.errors as f64,
-        ),
-        (
-            "cache_l2_operation_timeouts_total",
-            "counter",
-            "Redis operations of any kind past the deadline.",
-            l2.timeouts as f64,
-        ),
-        (
-            "cache_l2_operations_skipped_total",
-            "counter",
-            "Redis operations not attempted.",
-            l2.skipped as f64,
-        ),
-        (
-            "cache_l2_repaired_total",
-            "counter",
-            "Values under this runtime's Redis keys that it never writes, found and reset.",
-            l2.repaired as f64,
-        ),
-        (
-            "cache_l2_latency_seconds_mean",
-            "gauge",
-            "Mean duration of a successful Redis operation.",
-            l2.mean_latency_ms / 1e3,
-        ),
-        (
-            "cache_backplane_sent_total",
-            "counter",
-            "Backplane messages sent.",
-            l2.backplane_sent as f64,
-        ),
-        (
-            "cache_backplane_received_total",
-            "counter",
-            "Backplane messages received from other instances.",
-            l2.backplane_received as f64,
-        ),
-        (
-            "cache_backplane_resubscribed_total",
-            "counter",
-            "Backplane resubscriptions (each clears the in-process tier).",
-            l2.backplane_resubscribed as f64,
-        ),
-    ];
-    for (name, kind, help, value) in runtime {
-        let _ = writeln!(
-            out,
-            "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{namespace=\"{ns}\"}} {value}"
-        );
-    }
-}
+pub(crate) const L2_HITS: Family = family(
+    "cache_l2_hits_total",
+    Kind::Counter,
+    "Reads that found a current entry in Redis.",
+);
+pub(crate) const L2_MISSES: Family = family(
+    "cache_l2_misses_total",
+    Kind::Counter,
+    "Reads that found no current entry in Redis.",
+);
+pub(crate) const L2_ERRORS: Family = family(
+    "cache_l2_errors_total",
+    Kind::Counter,
+    "Redis reads and writes that failed.",
+);
+pub(crate) const L2_TIMEOUTS: Family = family(
+    "cache_l2_timeouts_total",
+    Kind::Counter,
+    "Redis reads and writes past the deadline.",
+);
+pub(crate) const L2_DECODE_FAILURES: Family = family(
+    "cache_l2_decode_failures_total",
+    Kind::Counter,
+    "Redis entries that did not decode (overwritten).",
+);
+pub(crate) const L2_SKIPPED: Family = family(
+    "cache_l2_skipped_total",
+    Kind::Counter,
+    "Redis reads skipped (circuit open, not connected).",
+);
+pub(crate) const L2_WRITES: Family = family(
+    "cache_l2_writes_total",
+    Kind::Counter,
+    "Values written to Redis.",
+);
+pub(crate) const L2_LOCK_WAITS: Family = family(
+    "cache_l2_lock_waits_total",
+    Kind::Counter,
+    "Misses answered by another instance's computation (lock = true).",
+);

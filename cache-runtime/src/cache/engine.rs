@@ -103,7 +103,7 @@ impl Engine {
                 remote: Remote::start(settings.remote.as_ref(), &settings.namespace, subscriber),
                 local: Local::new(settings.max_bytes),
                 flights: Arc::new(Flights::new()),
-                registry: Registry::new(),
+                registry: Registry::new(&settings.namespace),
                 namespace: settings.namespace,
                 default_ttl: settings.default_ttl,
                 jitter: settings.jitter,

@@ -1,0 +1,69 @@
+//! The registry behind `#[performance_timer]`: per-name latency histograms, call, error and
+//! cancellation counts, in-flight gauges, slow-call logging and (feature `metrics`) emission
+//! through the [`metrics`](https://docs.rs/metrics) facade.
+//!
+//! # Model
+//!
+//! Every annotated function owns one `static` [`TimerSite`] (its name and slow-call
+//! threshold). On its first call the site resolves its `TimerState` from a global registry
+//! keyed by name and keeps it, so later calls never touch the registry. Sites that use the same
+//! name share one state, and so one set of figures.
+//!
+//! Generated code wraps the body in [`time_sync`] or, for `async fn`, in [`time_async`], which
+//! returns the [`Timed`] future:
+//!
+//! - a call is *in flight* from its start (the first poll, for a future) until it completes;
+//! - a completed call adds one to `count`, its latency to the histogram, and one to `errors`
+//!   when `is_error` says so; a panic in the timed code counts as a completed error (its
+//!   latency is recorded) and then continues to unwind;
+//! - a future dropped after its first poll and before completion counts as `cancelled` and
+//!   records no latency; a future dropped without ever being polled counts nothing;
+//! - a call slower than the site's threshold is logged with `tracing::warn!` and counted in
+//!   `slow_calls`;
+//! - with the `metrics` feature, each completion and cancellation is also sent to the
+//!   recorder in effect at that moment, so a recorder installed after the first call still
+//!   receives every call after it.
+//!
+//! [`timers`] returns a snapshot of every registered timer, `CacheRuntime::prometheus`
+//! renders the same figures in the Prometheus text format, and [`reset_timers`] clears them.
+//!
+//! # Cost and concurrency
+//!
+//! The clock is `quanta`, read raw (the TSC where it is invariant) and scaled once per call.
+//! Each state is striped into eight cache-line-aligned shards, each a `parking_lot::Mutex`
+//! around a histogram and its counters. Threads are dealt shards round-robin on their first
+//! striped update (`crate::stripe`, shared with the cache hit counters) and keep theirs, so
+//! up to eight threads timing the same name share no lock and
+//! no cache line. A completed call costs two clock reads, one atomic increment (the start)
+//! and one lock of the thread's own shard (the record): about 45 ns on a 2-core Xeon VM.
+//! Tracing happens only for slow calls, and nothing allocates on the fast path except the
+//! rare growth of a histogram to a new maximum. Snapshots lock each shard in turn and merge.
+//!
+//! Latencies are kept in nanoseconds, in histograms with 2 significant figures (quantiles
+//! within 1% relative error) that grow as needed up to one hour; longer calls are recorded
+//! as one hour in the quantiles (min, max and mean stay exact).
+//!
+//! # Files
+//!
+//! - `site.rs`: [`TimerSite`], [`time_sync`], [`time_async`] and [`Timed`]: what a call
+//!   counts, and when;
+//! - `state.rs`: the striped figures of one name; `snapshot.rs`: [`TimerStats`] and the
+//!   names of its figures;
+//! - `registry.rs`: one state per name, [`timers`] and [`reset_timers`];
+//! - `clock.rs`: the precise clock; `metrics.rs`: emission through the `metrics` facade.
+//!
+//! The timer families of the Prometheus text are written by `export/timers.rs`.
+
+mod clock;
+#[cfg(feature = "metrics")]
+mod metrics;
+pub(crate) mod registry;
+mod site;
+pub(crate) mod snapshot;
+mod state;
+#[cfg(test)]
+mod tests;
+
+pub use registry::{reset_timers, timers};
+pub use site::{Timed, TimerSite, time_async, time_sync};
+pub use snapshot::TimerStats;

@@ -1,0 +1,224 @@
+//! The figures of one timer name, striped per thread: a latency histogram and counts per
+//! stripe, merged into a [`TimerStats`] when read.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+
+use crate::stripe::Striped;
+use crate::timer::snapshot::TimerStats;
+
+/// Significant figures kept by the latency histograms (hdrhistogram accepts 0..=5).
+const SIGFIG: u8 = 2;
+const _: () = assert!(SIGFIG <= 5);
+
+/// Longest latency the histograms track; longer calls are clamped to it there.
+const MAX_TRACKED_NANOS: u64 = 3_600 * 1_000_000_000;
+
+pub(crate) const NANOS_PER_MS: f64 = 1e6;
+
+/// All figures of one timer name, one [`Shard`] per stripe.
+pub(crate) struct TimerState {
+    name: Box<str>,
+    /// Smallest slow threshold of the sites using this name, in nanoseconds; `u64::MAX`: none.
+    slow_nanos: AtomicU64,
+    shards: Striped<Shard>,
+    #[cfg(feature = "metrics")]
+    facade: crate::timer::metrics::TimerFacade,
+}
+
+/// The figures one stripe's threads record.
+struct Shard {
+    /// Calls started on this shard's threads; never reset.
+    started: AtomicU64,
+    data: Mutex<ShardData>,
+}
+
+struct ShardData {
+    hist: Histogram<u64>,
+    count: u64,
+    errors: u64,
+    cancelled: u64,
+    slow_calls: u64,
+    sum_nanos: u64,
+    min_nanos: u64,
+    max_nanos: u64,
+    /// Calls completed or cancelled on this shard's threads; never reset, so that
+    /// in-flight = started - finished (summed over shards) survives a reset.
+    finished: u64,
+}
+
+impl ShardData {
+    fn new() -> Self {
+        Self {
+            hist: new_histogram(),
+            count: 0,
+            errors: 0,
+            cancelled: 0,
+            slow_calls: 0,
+            sum_nanos: 0,
+            min_nanos: u64::MAX,
+            max_nanos: 0,
+            finished: 0,
+        }
+    }
+
+    #[inline]
+    fn record(&mut self, nanos: u64, error: bool, slow: bool) {
+        self.count += 1;
+        self.finished += 1;
+        self.errors += u64::from(error);
+        self.slow_calls += u64::from(slow);
+        self.sum_nanos = self.sum_nanos.saturating_add(nanos);
+        self.min_nanos = self.min_nanos.min(nanos);
+        self.max_nanos = self.max_nanos.max(nanos);
+        let clamped = nanos.min(MAX_TRACKED_NANOS);
+        if self.hist.record(clamped).is_err() {
+            // Unreachable in practice (the histogram auto-resizes and the value is clamped to
+            // one hour); if growing failed, record at the current top instead of losing it.
+            self.hist.saturating_record(clamped);
+        }
+    }
+
+    /// Clears the figures, keeping `finished` (the in-flight bookkeeping) and the
+    /// histogram's allocation.
+    fn reset(&mut self) {
+        self.hist.reset();
+        self.count = 0;
+        self.errors = 0;
+        self.cancelled = 0;
+        self.slow_calls = 0;
+        self.sum_nanos = 0;
+        self.min_nanos = u64::MAX;
+        self.max_nanos = 0;
+    }
+}
+
+fn new_histogram() -> Histogram<u64> {
+    // Cannot fail: `SIGFIG <= 5` is asserted at compile time, and that is the only error
+    // `Histogram::new` reports.
+    Histogram::new(SIGFIG).expect("SIGFIG is within 0..=5")
+}
+
+impl TimerState {
+    pub(crate) fn new(name: &str) -> Self {
+        Self {
+            name: name.into(),
+            slow_nanos: AtomicU64::new(u64::MAX),
+            shards: Striped::new(|| Shard {
+                started: AtomicU64::new(0),
+                data: Mutex::new(ShardData::new()),
+            }),
+            #[cfg(feature = "metrics")]
+            facade: crate::timer::metrics::TimerFacade::new(name),
+        }
+    }
+
+    /// Keeps the smallest threshold of all sites that share this name.
+    pub(crate) fn set_slow_threshold(&self, nanos: u64) {
+        self.slow_nanos.fetch_min(nanos, Ordering::Relaxed);
+    }
+
+    /// A call starts: it is in flight until [`complete`](Self::complete) or
+    /// [`cancel`](Self::cancel).
+    #[inline]
+    pub(crate) fn begin(&self) {
+        self.shards.mine().started.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A started call completed after `nanos` nanoseconds (with `error`, or by panicking;
+    /// `slow`: above its site's threshold).
+    #[inline]
+    pub(crate) fn complete(&self, nanos: u64, error: bool, slow: bool) {
+        self.record(nanos, error, slow);
+        #[cfg(feature = "metrics")]
+        self.facade.completed(nanos, error);
+    }
+
+    /// Records one completed call of `nanos` nanoseconds (without the facade).
+    #[inline]
+    pub(crate) fn record(&self, nanos: u64, error: bool, slow: bool) {
+        self.shards.mine().data.lock().record(nanos, error, slow);
+    }
+
+    /// A started call was dropped before completing.
+    pub(crate) fn cancel(&self) {
+        {
+            let mut data = self.shards.mine().data.lock();
+            data.cancelled += 1;
+            data.finished += 1;
+        }
+        #[cfg(feature = "metrics")]
+        self.facade.cancelled();
+    }
+
+    /// Clears the figures (see `reset_timers`).
+    pub(crate) fn reset(&self) {
+        for shard in self.shards.iter() {
+            shard.data.lock().reset();
+        }
+    }
+
+    /// A snapshot of this timer's figures, merged over its shards.
+    pub(crate) fn stats(&self) -> TimerStats {
+        let mut hist = new_histogram();
+        let (mut count, mut errors, mut cancelled, mut slow_calls) = (0u64, 0u64, 0u64, 0u64);
+        let (mut sum, mut min, mut max, mut finished) = (0u64, u64::MAX, 0u64, 0u64);
+        for shard in self.shards.iter() {
+            let data = shard.data.lock();
+            count += data.count;
+            errors += data.errors;
+            cancelled += data.cancelled;
+            slow_calls += data.slow_calls;
+            finished += data.finished;
+            sum = sum.saturating_add(data.sum_nanos);
+            min = min.min(data.min_nanos);
+            max = max.max(data.max_nanos);
+            if hist.add(&data.hist).is_err() {
+                // Cannot happen: `hist` auto-resizes and every shard tracks at most one hour.
+                tracing::debug!(timer = &*self.name, "could not merge a latency histogram");
+            }
+        }
+        // Read after the shard locks: every call counted in `finished` above has its start
+        // counted here, so the difference never undercounts.
+        let started: u64 = self
+            .shards
+            .iter()
+            .map(|shard| shard.started.load(Ordering::Relaxed))
+            .sum();
+
+        let slow_nanos = self.slow_nanos.load(Ordering::Relaxed);
+        let ms = |nanos: u64| nanos as f64 / NANOS_PER_MS;
+        let (min_ms, mean_ms, max_ms) = if count == 0 {
+            (0.0, 0.0, 0.0)
+        } else {
+            (ms(min), sum as f64 / count as f64 / NANOS_PER_MS, ms(max))
+        };
+        // The histogram reports the top of a value's bucket; keep quantiles within the exact
+        // min and max.
+        let quantile = |q: f64| {
+            if count == 0 {
+                0.0
+            } else {
+                ms(hist.value_at_quantile(q).clamp(min, max))
+            }
+        };
+        TimerStats {
+            name: self.name.to_string(),
+            count,
+            errors,
+            cancelled,
+            in_flight: started.saturating_sub(finished),
+            slow_ms: (slow_nanos != u64::MAX).then(|| ms(slow_nanos)),
+            slow_calls,
+            min_ms,
+            mean_ms,
+            p50_ms: quantile(0.5),
+            p90_ms: quantile(0.9),
+            p95_ms: quantile(0.95),
+            p99_ms: quantile(0.99),
+            max_ms,
+        }
+    }
+}
