@@ -26,6 +26,7 @@ pub mod error;
 pub mod middleware;
 pub mod routes;
 mod seed;
+pub mod server;
 pub mod services;
 
 pub use config::Config;
@@ -204,18 +205,18 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then lets in-flight requests
-/// finish and closes the database pool.
+/// finish (up to `--shutdown-timeout`) and closes the database pool. Connection limits and
+/// timeouts: see [`server`].
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let db = state.db.clone();
+    let config = Arc::clone(&state.config);
     let addr = listener.local_addr()?;
     tracing::info!("ready: listening on http://{addr} (API docs at http://{addr}/docs)");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    server::serve(listener, app(state), &config.server, shutdown).await?;
     db.close().await;
     tracing::info!("stopped");
     Ok(())

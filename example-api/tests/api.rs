@@ -11,8 +11,10 @@ use common::{
 };
 use serde_json::{Value, json};
 
+/// Rate limiting is off here (these tests send far more than a client may); it is
+/// tested in `admission.rs`.
 fn server() -> &'static Server {
-    common::server_with(&[])
+    common::server_with(&["--rate-limit", "0"])
 }
 
 /// Calls `path` twice and checks that the second call is a hit, through the cache's

@@ -1,16 +1,31 @@
-//! Middleware: request ids and tracing, trusted hosts, CORS, a request timeout, gzip for
-//! large bodies, and the `X-Cache` header from the cache runtime's per-request outcomes.
+//! Middleware: request ids and tracing, JSON for every error, a bound on requests in
+//! flight, limits on the request line and headers, trusted hosts, CORS, per-client rate
+//! limiting of the expensive routes, a request timeout, gzip for large bodies, and the
+//! `X-Cache` header from the cache runtime's per-request outcomes.
 
+mod errors;
+mod hosts;
+mod rate_limit;
+
+pub use errors::{MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_URI_BYTES};
+pub use hosts::{AllowedHosts, parse_host_pattern};
+pub use rate_limit::{EXPENSIVE_PREFIXES, RateLimit, client_key, is_expensive};
+
+use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::BoxError;
 use axum::Router;
+use axum::error_handling::HandleErrorLayer;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use cache_runtime::Scope;
 use tower::ServiceBuilder;
+use tower::limit::GlobalConcurrencyLimitLayer;
+use tower::load_shed::LoadShedLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::compression::predicate::{NotForContentType, Predicate, SizeAbove};
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -28,10 +43,26 @@ pub const COMPRESSION_MIN_BYTES: u16 = 1000;
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Wraps `router` in the service's middleware, outermost first: request id, tracing,
-/// trusted hosts, CORS, timeout, compression, `X-Cache`.
+/// JSON errors, the in-flight bound, request line and header limits, trusted hosts, CORS,
+/// rate limiting, timeout, compression, `X-Cache`.
 pub fn apply(router: Router, config: &Config) -> Router {
     let hosts = Arc::new(AllowedHosts::new(&config.allowed_hosts));
     let timeout = config.request_timeout;
+    let max_in_flight = config.server.max_in_flight as usize;
+    let rate_limit = NonZeroU32::new(config.server.rate_limit).map(|rate| {
+        let burst = NonZeroU32::new(config.server.rate_limit_burst).unwrap_or(rate);
+        Arc::new(RateLimit::new(rate, burst))
+    });
+    let router = router.layer(
+        ServiceBuilder::new()
+            .layer(from_fn_with_state(timeout, request_timeout))
+            .layer(compression())
+            .layer(from_fn(cache_status)),
+    );
+    let router = match rate_limit {
+        Some(limit) => router.layer(from_fn_with_state(limit, rate_limit::rate_limit)),
+        None => router,
+    };
     router.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
@@ -48,11 +79,17 @@ pub fn apply(router: Router, config: &Config) -> Router {
                     .on_response(DefaultOnResponse::new().level(Level::INFO)),
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            .layer(from_fn_with_state(hosts, trusted_host))
-            .layer(cors(&config.cors_origins))
-            .layer(from_fn_with_state(timeout, request_timeout))
-            .layer(compression())
-            .layer(from_fn(cache_status)),
+            .layer(from_fn(errors::json_errors))
+            .layer(HandleErrorLayer::new(move |_: BoxError| async move {
+                ApiError::Overloaded(format!(
+                    "the server is handling {max_in_flight} requests, its limit; retry shortly"
+                ))
+            }))
+            .layer(LoadShedLayer::new())
+            .layer(GlobalConcurrencyLimitLayer::new(max_in_flight))
+            .layer(from_fn(errors::request_limits))
+            .layer(from_fn_with_state(hosts, hosts::trusted_host))
+            .layer(cors(&config.cors_origins)),
     )
 }
 
@@ -84,86 +121,6 @@ pub fn cors(origins: &[String]) -> CorsLayer {
     layer.allow_origin(AllowOrigin::list(list))
 }
 
-/// The host names the service answers to.
-#[derive(Debug, Clone, Default)]
-pub struct AllowedHosts {
-    any: bool,
-    exact: Vec<String>,
-    /// `*.example.com` is kept as `.example.com`.
-    suffixes: Vec<String>,
-}
-
-impl AllowedHosts {
-    /// From patterns: `name`, `*.domain` (any subdomain) or `*` (anything).
-    pub fn new(patterns: &[String]) -> Self {
-        let mut hosts = Self::default();
-        for p in patterns
-            .iter()
-            .map(|p| normalize(p))
-            .filter(|p| !p.is_empty())
-        {
-            if p == "*" {
-                hosts.any = true;
-            } else if let Some(domain) = p.strip_prefix("*.") {
-                hosts.suffixes.push(format!(".{domain}"));
-            } else {
-                hosts.exact.push(p);
-            }
-        }
-        hosts
-    }
-
-    /// Whether a `Host` header value is allowed: its port is ignored and the match is
-    /// case-insensitive.
-    pub fn allows(&self, host: &str) -> bool {
-        let name = normalize(strip_port(host));
-        if name.is_empty() {
-            return false;
-        }
-        self.any
-            || self.exact.contains(&name)
-            || self
-                .suffixes
-                .iter()
-                .any(|s| name.len() > s.len() && name.ends_with(s.as_str()))
-    }
-}
-
-fn normalize(host: &str) -> String {
-    host.trim().trim_end_matches('.').to_ascii_lowercase()
-}
-
-fn strip_port(host: &str) -> &str {
-    let host = host.trim();
-    if host.starts_with('[') {
-        // [::1]:8080 -> [::1]
-        return host.find(']').map_or(host, |end| &host[..=end]);
-    }
-    match host.rsplit_once(':') {
-        Some((name, port)) if !name.contains(':') && port.bytes().all(|b| b.is_ascii_digit()) => {
-            name
-        }
-        _ => host,
-    }
-}
-
-/// Rejects requests whose `Host` (or HTTP/2 authority) is not allowed, with a 400.
-async fn trusted_host(
-    State(hosts): State<Arc<AllowedHosts>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let host = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()));
-    match host {
-        Some(h) if hosts.allows(h) => next.run(req).await,
-        _ => ApiError::BadRequest("invalid host header".into()).into_response(),
-    }
-}
-
 /// Answers 503 with a JSON error when the handler takes longer than the timeout.
 async fn request_timeout(State(limit): State<Duration>, req: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(req)).await {
@@ -183,39 +140,4 @@ async fn cache_status(req: Request, next: Next) -> Response {
             .insert("x-cache", HeaderValue::from_static(status));
     }
     response
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn hosts(list: &[&str]) -> AllowedHosts {
-        AllowedHosts::new(&list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
-    }
-
-    #[test]
-    fn hosts_ignore_port_and_case() {
-        let h = hosts(&["localhost", "127.0.0.1", "*.Example.com", "[::1]"]);
-        assert!(h.allows("localhost"));
-        assert!(h.allows("LOCALHOST:8080"));
-        assert!(h.allows("127.0.0.1:1"));
-        assert!(h.allows("api.example.com"));
-        assert!(h.allows("a.b.EXAMPLE.com:443"));
-        assert!(h.allows("[::1]:8080"));
-        assert!(h.allows("localhost."));
-        assert!(
-            !h.allows("example.com"),
-            "a wildcard matches subdomains only"
-        );
-        assert!(!h.allows("evilexample.com"));
-        assert!(!h.allows("localhost.evil.com"));
-        assert!(!h.allows(""));
-        assert!(!h.allows(":80"));
-    }
-
-    #[test]
-    fn star_allows_everything() {
-        assert!(hosts(&["*"]).allows("anything.test:1"));
-        assert!(!hosts(&[]).allows("localhost"));
-    }
 }
