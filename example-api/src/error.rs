@@ -165,7 +165,7 @@ impl IntoResponse for ApiError {
             Self::Unauthorized => {
                 headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
             }
-            Self::MethodNotAllowed { allow, .. } => {
+            Self::MethodNotAllowed { allow, .. } if !allow.is_empty() => {
                 if let Ok(v) = HeaderValue::from_str(allow) {
                     headers.insert(header::ALLOW, v);
                 }

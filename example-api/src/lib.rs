@@ -225,7 +225,7 @@ pub async fn run(
 /// Runs the service as configured until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> Result<(), StartError> {
     // Bind first, so a taken port fails before a long seed.
-    let listener = TcpListener::bind(config.bind).await?;
+    let listener = server::bind(config.bind)?;
     let state = prepare(config).await?;
     run(listener, state, shutdown_signal()).await
 }

@@ -67,6 +67,30 @@ const REFUSALS_AT_ONCE: usize = 64;
 /// How long answering a refused connection may take.
 const REFUSAL_TIME: Duration = Duration::from_secs(1);
 
+/// Connections the kernel may hold for us before we accept them (capped by
+/// `net.core.somaxconn`). Beyond it handshakes are dropped and clients retransmit, which
+/// makes a burst of connections look like a hang.
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds a listener with a [`LISTEN_BACKLOG`] backlog (the default is 1024).
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+/// let listener = example_api::server::bind("127.0.0.1:0".parse().unwrap())?;
+/// assert!(listener.local_addr()?.port() > 0);
+/// # Ok(()) }
+/// ```
+pub fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6()?,
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Raises the open-file limit so that `max_connections` client connections fit under it
 /// with room to spare, and returns how many connections really fit (with a warning when
 /// that is fewer than asked).

@@ -13,8 +13,9 @@ use crate::error::ApiError;
 
 /// Longest request target (path and query) answered normally; a longer one is a `414`.
 pub const MAX_URI_BYTES: usize = 8 * 1024;
-/// Most header fields in a request; more is a `431`.
-pub const MAX_HEADER_COUNT: usize = 100;
+/// Most header fields in a request; more is a `431` (the HTTP/1 parser itself takes up to
+/// 100 and answers more with its own bodiless `431`).
+pub const MAX_HEADER_COUNT: usize = 64;
 /// Largest total size of a request's header fields (names and values); more is a `431`.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 

@@ -42,9 +42,10 @@ pub const COMPRESSION_MIN_BYTES: u16 = 1000;
 /// The request-id header, set on requests that lack one and echoed on responses.
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Wraps `router` in the service's middleware, outermost first: request id, tracing,
-/// JSON errors, the in-flight bound, request line and header limits, trusted hosts, CORS,
-/// rate limiting, timeout, compression, `X-Cache`.
+/// Wraps `router` in the service's middleware, outermost first: JSON errors (around the
+/// whole router, so that a `405` already has its `Allow` header), request id, tracing,
+/// the in-flight bound, request line and header limits, trusted hosts, CORS, rate
+/// limiting, timeout, compression, `X-Cache`.
 pub fn apply(router: Router, config: &Config) -> Router {
     let hosts = Arc::new(AllowedHosts::new(&config.allowed_hosts));
     let timeout = config.request_timeout;
@@ -63,7 +64,7 @@ pub fn apply(router: Router, config: &Config) -> Router {
         Some(limit) => router.layer(from_fn_with_state(limit, rate_limit::rate_limit)),
         None => router,
     };
-    router.layer(
+    let router = router.layer(
         ServiceBuilder::new()
             .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
             .layer(
@@ -79,7 +80,6 @@ pub fn apply(router: Router, config: &Config) -> Router {
                     .on_response(DefaultOnResponse::new().level(Level::INFO)),
             )
             .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-            .layer(from_fn(errors::json_errors))
             .layer(HandleErrorLayer::new(move |_: BoxError| async move {
                 ApiError::Overloaded(format!(
                     "the server is handling {max_in_flight} requests, its limit; retry shortly"
@@ -90,7 +90,10 @@ pub fn apply(router: Router, config: &Config) -> Router {
             .layer(from_fn(errors::request_limits))
             .layer(from_fn_with_state(hosts, hosts::trusted_host))
             .layer(cors(&config.cors_origins)),
-    )
+    );
+    Router::new()
+        .fallback_service(router)
+        .layer(from_fn(errors::json_errors))
 }
 
 /// Gzip, only for bodies of at least [`COMPRESSION_MIN_BYTES`] (and never for images,
