@@ -908,7 +908,10 @@ async fn a_body_over_the_global_limit_is_a_json_413() {
 #[tokio::test]
 async fn a_long_target_is_a_json_414_and_large_headers_a_json_431() {
     let s = server();
-    let long = format!("/health?pad={}", "x".repeat(example_api::middleware::MAX_URI_BYTES));
+    let long = format!(
+        "/health?pad={}",
+        "x".repeat(example_api::middleware::MAX_URI_BYTES)
+    );
     assert_error(&get(s, &long).await, 414, "uri_too_long");
     let fine = format!("/health?pad={}", "x".repeat(1000));
     assert_eq!(get(s, &fine).await.status, 200);
@@ -918,9 +921,10 @@ async fn a_long_target_is_a_json_414_and_large_headers_a_json_431() {
         many = many.header(format!("x-pad-{i}"), "1");
     }
     assert_error(&send(many).await, 431, "header_fields_too_large");
-    let huge = client()
-        .get(s.url("/health"))
-        .header("x-pad", "y".repeat(example_api::middleware::MAX_HEADER_BYTES));
+    let huge = client().get(s.url("/health")).header(
+        "x-pad",
+        "y".repeat(example_api::middleware::MAX_HEADER_BYTES),
+    );
     assert_error(&send(huge).await, 431, "header_fields_too_large");
 }
 
@@ -930,16 +934,34 @@ async fn host_checks_read_every_source_strictly() {
     let addr = raw::addr(&server().base);
     // (request, expected status)
     let cases: [(&str, u16); 12] = [
-        ("GET http://evil.com/health HTTP/1.1\r\nHost: localhost\r\n\r\n", 400),
-        ("GET http://localhost/health HTTP/1.1\r\nHost: evil.com\r\n\r\n", 400),
-        ("GET http://localhost:1/health HTTP/1.1\r\nHost: localhost\r\n\r\n", 200),
-        ("GET /health HTTP/1.1\r\nHost: localhost\r\nHost: evil.com\r\n\r\n", 400),
-        ("GET /health HTTP/1.1\r\nHost: localhost\r\nHost: localhost\r\n\r\n", 400),
+        (
+            "GET http://evil.com/health HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            400,
+        ),
+        (
+            "GET http://localhost/health HTTP/1.1\r\nHost: evil.com\r\n\r\n",
+            400,
+        ),
+        (
+            "GET http://localhost:1/health HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            200,
+        ),
+        (
+            "GET /health HTTP/1.1\r\nHost: localhost\r\nHost: evil.com\r\n\r\n",
+            400,
+        ),
+        (
+            "GET /health HTTP/1.1\r\nHost: localhost\r\nHost: localhost\r\n\r\n",
+            400,
+        ),
         ("GET /health HTTP/1.1\r\nHost: localhost.\r\n\r\n", 200),
         ("GET /health HTTP/1.1\r\nHost: localhost..\r\n\r\n", 400),
         ("GET /health HTTP/1.1\r\nHost: localhost...:80\r\n\r\n", 400),
         ("GET /health HTTP/1.1\r\nHost: user@localhost\r\n\r\n", 400),
-        ("GET /health HTTP/1.1\r\nHost: api.example.test.\r\n\r\n", 200),
+        (
+            "GET /health HTTP/1.1\r\nHost: api.example.test.\r\n\r\n",
+            200,
+        ),
         ("GET /health HTTP/1.0\r\n\r\n", 400),
         ("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 200),
     ];
@@ -953,9 +975,16 @@ async fn host_checks_read_every_source_strictly() {
     }
     let r = raw::exchange(addr, cases[0].0).await;
     let message = r.json()["message"].as_str().unwrap_or_default().to_owned();
-    assert!(message.contains("evil.com") && message.contains("request target"), "{message}");
+    assert!(
+        message.contains("evil.com") && message.contains("request target"),
+        "{message}"
+    );
     let r = raw::exchange(addr, cases[3].0).await;
-    assert!(r.json()["message"].as_str().is_some_and(|m| m.contains("more than one Host")));
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("more than one Host"))
+    );
 }
 
 #[tokio::test]
@@ -975,8 +1004,14 @@ async fn windows_above_a_week_must_be_whole_days() {
         400,
         "bad_request",
     );
-    assert_eq!(get(s, "/analytics/demo/top-posts?period=169h").await.status, 400);
-    assert_eq!(get(s, "/analytics/demo/top-posts?period=8d").await.status, 200);
+    assert_eq!(
+        get(s, "/analytics/demo/top-posts?period=169h").await.status,
+        400
+    );
+    assert_eq!(
+        get(s, "/analytics/demo/top-posts?period=8d").await.status,
+        200
+    );
 
     // The description says so.
     let spec = get(s, "/openapi.json").await.json;
@@ -985,7 +1020,11 @@ async fn windows_above_a_week_must_be_whole_days() {
     assert_eq!(schema["anyOf"][0]["maximum"], 168, "{schema}");
     assert_eq!(schema["anyOf"][1]["multipleOf"], 24, "{schema}");
     assert_eq!(schema["anyOf"][1]["maximum"], 2160, "{schema}");
-    assert!(op["responses"]["429"]["headers"].get("Retry-After").is_some());
+    assert!(
+        op["responses"]["429"]["headers"]
+            .get("Retry-After")
+            .is_some()
+    );
     let description = spec["info"]["description"].as_str().unwrap_or_default();
     assert!(description.contains("251 windows"), "{description}");
 }

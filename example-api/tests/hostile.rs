@@ -55,7 +55,10 @@ async fn silent_and_half_sent_connections_are_closed_by_the_header_timeout() {
     let mut slow = raw::connect(addr).await;
     let dripping = tokio::spawn(async move {
         let started = Instant::now();
-        let head = format!("GET /health HTTP/1.1\r\nHost: localhost\r\nX-Pad: {}", "a".repeat(40));
+        let head = format!(
+            "GET /health HTTP/1.1\r\nHost: localhost\r\nX-Pad: {}",
+            "a".repeat(40)
+        );
         for b in head.as_bytes() {
             if slow.write_all(&[*b]).await.is_err() {
                 return Some(started.elapsed());
@@ -172,7 +175,11 @@ async fn one_client_over_its_rate_gets_429_and_others_do_not() {
             break;
         }
     }
-    assert_eq!(&statuses[..3], [200, 200, 200], "the burst of 3 is admitted");
+    assert_eq!(
+        &statuses[..3],
+        [200, 200, 200],
+        "the burst of 3 is admitted"
+    );
     let limited = limited.unwrap_or_else(|| panic!("never limited: {statuses:?}"));
     assert_error(&limited, 429, "rate_limited");
     let retry_after: u64 = limited.headers["retry-after"]
@@ -200,6 +207,8 @@ async fn a_half_sent_head_gets_a_close_and_no_answer() {
     // There is no request to answer yet: the server closes without writing a byte.
     let s = server();
     let mut c = raw::connect(raw::addr(&s.base)).await;
-    c.write_all(b"GET /health HTTP/1.1\r\n").await.expect("written");
+    c.write_all(b"GET /health HTTP/1.1\r\n")
+        .await
+        .expect("written");
     assert_eq!(raw::read_response(&mut c).await.err(), Some(ReadError::Eof));
 }
