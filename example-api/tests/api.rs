@@ -491,9 +491,19 @@ async fn performance_reports_caches_timers_and_pool() {
     let security = p["api_performance"]["security_middleware"]
         .as_array()
         .expect("list");
-    for m in ["trusted_hosts", "cors", "request_timeout"] {
+    for m in [
+        "trusted_hosts",
+        "cors",
+        "request_timeout",
+        "connection_limit",
+        "in_flight_limit",
+    ] {
         assert!(security.contains(&json!(m)), "{m}");
     }
+    assert!(
+        !security.contains(&json!("rate_limit")),
+        "off in this server: {security:?}"
+    );
     assert_eq!(p["system_stats"]["cache_connected"], true);
     // Without --redis-url: one tier, and no Redis figures anywhere.
     assert_eq!(p["system_stats"]["redis"], "not configured");
