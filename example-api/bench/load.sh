@@ -7,7 +7,8 @@
 #   - each cached endpoint, warm (one request before measuring fills the cache),
 #   - the same endpoints with caching disabled by configuration (--no-cache),
 #   - the cached endpoints with Accept-Encoding: gzip.
-# Prints a Markdown table with the cached/uncached and gzip/plain ratios.
+# Prints a Markdown table with the cached/uncached and gzip/plain ratios. All requests come
+# from one client, so the per-client rate limit is turned off (--rate-limit 0).
 #
 # Usage: example-api/bench/load.sh [-d SECONDS] [-c CONNECTIONS] [-t THREADS]
 #   env SKIP_BUILD=1 reuses target/release/example-api.
@@ -55,6 +56,7 @@ start_server() {
     --bind 127.0.0.1:0 \
     --database-url "sqlite://$work/bench.db?mode=rwc" \
     --admin-token bench-admin \
+    --rate-limit 0 \
     "$@" >"$log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 600); do

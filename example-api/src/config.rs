@@ -33,12 +33,15 @@ pub struct Config {
     pub db_pool_size: u32,
 
     /// Host names the service answers to (comma separated). The port is ignored, the
-    /// match is case-insensitive, and `*.example.com` matches any subdomain.
+    /// match is case-insensitive, one trailing dot is ignored, and `*.example.com`
+    /// matches any subdomain. Both the `Host` header and the authority of an absolute
+    /// request target must match; `*` allows any well-formed host.
     #[arg(
         long,
         env = "ALLOWED_HOSTS",
         value_delimiter = ',',
-        default_value = "localhost,127.0.0.1"
+        default_value = "localhost,127.0.0.1",
+        value_parser = crate::middleware::parse_host_pattern
     )]
     pub allowed_hosts: Vec<String>,
 
@@ -47,9 +50,10 @@ pub struct Config {
     #[arg(long, env = "CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
-    /// Bearer token for `/admin/*`. If unset, a random token is generated and printed at
-    /// start-up.
-    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true)]
+    /// Bearer token for `/admin/*`: visible ASCII, no spaces (a token with leading or
+    /// trailing whitespace is refused: the presented one is trimmed, so it could never
+    /// match). If unset or empty, a random token is generated and printed at start-up.
+    #[arg(long, env = "ADMIN_TOKEN", hide_env_values = true, value_parser = parse_admin_token)]
     pub admin_token: Option<String>,
 
     /// Override one cache's TTL: `NAME=DURATION` (e.g. `demo_top_posts=30s`, `5m`, or plain
@@ -103,9 +107,76 @@ pub struct Config {
     #[arg(long, env = "NO_WARM")]
     pub no_warm: bool,
 
+    /// Connection limits, timeouts, shutdown and admission control.
+    #[command(flatten)]
+    pub server: ServerConfig,
+
     /// Size of the dataset seeded into an empty database.
     #[command(flatten)]
     pub seed: SeedConfig,
+}
+
+/// How the server treats connections and admits requests.
+///
+/// ```
+/// use clap::Parser;
+/// let config = example_api::Config::try_parse_from(["example-api", "--max-connections", "64"])?;
+/// assert_eq!(config.server.max_connections, 64);
+/// assert_eq!(config.server.shutdown_timeout, std::time::Duration::from_secs(10));
+/// # Ok::<(), clap::Error>(())
+/// ```
+#[derive(Debug, Clone, clap::Args)]
+#[command(next_help_heading = "Connections and admission control")]
+pub struct ServerConfig {
+    /// Open connections at most. Beyond it a new connection is answered `503` with a JSON
+    /// error and closed. Lowered at start-up to fit the open-file limit.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+
+    /// Requests being handled at once, over all connections. Beyond it a request is
+    /// answered `503` with a JSON error and `Retry-After: 1`.
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 512, value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_in_flight: u32,
+
+    /// A request head must arrive complete within this time of its first byte, and a new
+    /// connection must send its first complete head within this time; otherwise the
+    /// connection is closed.
+    #[arg(long, env = "HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_positive_duration)]
+    pub header_read_timeout: Duration,
+
+    /// A kept-alive connection that starts no new request within this time is closed.
+    /// `0` turns keep-alive off (every response closes its connection).
+    #[arg(long, env = "KEEP_ALIVE_TIMEOUT", default_value = "75s", value_parser = parse_duration)]
+    pub keep_alive_timeout: Duration,
+
+    /// On SIGTERM or SIGINT: stop accepting, answer with `Connection: close`, let requests
+    /// in flight finish for up to this long, then close what is left and exit.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Requests per second one client (IP address; IPv6: its /64) may make to the
+    /// expensive routes (`/analytics/*`, `/ai/*`); beyond it `429` with `Retry-After`.
+    /// `0` turns rate limiting off.
+    #[arg(long, env = "RATE_LIMIT", default_value_t = 10)]
+    pub rate_limit: u32,
+
+    /// How many requests above the rate one client may make in a burst.
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_burst: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 4096,
+            max_in_flight: 512,
+            header_read_timeout: Duration::from_secs(10),
+            keep_alive_timeout: Duration::from_secs(75),
+            shutdown_timeout: Duration::from_secs(10),
+            rate_limit: 10,
+            rate_limit_burst: 20,
+        }
+    }
 }
 
 /// The default database: a SQLite file under `./data/`, created if missing.
@@ -182,6 +253,35 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("invalid duration `{s}`: {e}"))
 }
 
+/// Like [`parse_duration`], but zero is refused.
+pub fn parse_positive_duration(s: &str) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!("`{s}`: the duration must be greater than zero"));
+    }
+    Ok(d)
+}
+
+/// Accepts an admin token made of visible ASCII characters; refuses one with spaces or
+/// control characters, naming the first. An empty value means "generate one".
+pub fn parse_admin_token(s: &str) -> Result<String, String> {
+    if let Some((at, c)) = s.char_indices().find(|(_, c)| !c.is_ascii_graphic()) {
+        let what = if c.is_whitespace() {
+            if at == 0 || s[at..].trim().is_empty() {
+                "leading or trailing whitespace (a presented bearer token is trimmed, so this one could never match)"
+            } else {
+                "a space inside (a bearer token is one word)"
+            }
+        } else {
+            "a character that is not visible ASCII"
+        };
+        return Err(format!(
+            "the admin token has {what}: {c:?} at byte {at}; use visible ASCII without spaces"
+        ));
+    }
+    Ok(s.to_owned())
+}
+
 impl Config {
     /// Whether the named cache is enabled by this configuration.
     pub fn cache_enabled(&self, name: &str) -> bool {
@@ -204,6 +304,74 @@ mod tests {
         assert_eq!(c.request_timeout, Duration::from_secs(30));
         assert_eq!(c.redis_url, None);
         assert_eq!(c.redis_timeout, Duration::from_millis(50));
+        assert_eq!(c.server.max_connections, 4096);
+        assert_eq!(c.server.max_in_flight, 512);
+        assert_eq!(c.server.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(c.server.keep_alive_timeout, Duration::from_secs(75));
+        assert_eq!(c.server.shutdown_timeout, Duration::from_secs(10));
+        assert_eq!((c.server.rate_limit, c.server.rate_limit_burst), (10, 20));
+        let d = ServerConfig::default();
+        assert_eq!(
+            (
+                d.max_connections,
+                d.max_in_flight,
+                d.header_read_timeout,
+                d.keep_alive_timeout
+            ),
+            (4096, 512, Duration::from_secs(10), Duration::from_secs(75))
+        );
+        assert_eq!(
+            (d.shutdown_timeout, d.rate_limit, d.rate_limit_burst),
+            (Duration::from_secs(10), 10, 20)
+        );
+    }
+
+    #[test]
+    fn padded_admin_tokens_are_refused_with_the_reason() {
+        for (token, reason) in [
+            (" x ", "leading or trailing whitespace"),
+            ("x\n", "leading or trailing whitespace"),
+            ("a b", "a space inside"),
+            ("caf\u{e9}", "not visible ASCII"),
+        ] {
+            let err =
+                Config::try_parse_from(["example-api", "--admin-token", token]).expect_err(token);
+            assert!(err.to_string().contains(reason), "{token:?}: {err}");
+        }
+        let c = Config::try_parse_from(["example-api", "--admin-token", "s3cret-token_1"])
+            .expect("a plain token parses");
+        assert_eq!(c.admin_token.as_deref(), Some("s3cret-token_1"));
+        let empty = Config::try_parse_from(["example-api", "--admin-token", ""]).expect("empty");
+        assert_eq!(empty.admin_token.as_deref(), Some(""), "empty: generated");
+    }
+
+    #[test]
+    fn server_limits_parse_and_refuse_zero() {
+        let c = Config::try_parse_from([
+            "example-api",
+            "--header-read-timeout",
+            "2s",
+            "--keep-alive-timeout",
+            "0",
+            "--shutdown-timeout",
+            "500ms",
+            "--rate-limit",
+            "0",
+        ])
+        .expect("parses");
+        assert_eq!(c.server.header_read_timeout, Duration::from_secs(2));
+        assert!(c.server.keep_alive_timeout.is_zero());
+        assert_eq!(c.server.shutdown_timeout, Duration::from_millis(500));
+        assert_eq!(c.server.rate_limit, 0);
+        for (flag, value) in [
+            ("--header-read-timeout", "0"),
+            ("--max-connections", "0"),
+            ("--max-in-flight", "0"),
+            ("--rate-limit-burst", "0"),
+        ] {
+            let err = Config::try_parse_from(["example-api", flag, value]).expect_err(flag);
+            assert!(err.to_string().contains(flag), "{flag}: {err}");
+        }
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod error;
 pub mod middleware;
 pub mod routes;
 mod seed;
+pub mod server;
 pub mod services;
 
 pub use config::Config;
@@ -129,26 +130,15 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Waits up to `limit` for the runtime's first Redis connection, so that the caches
+/// Waits up to `limit` for the remote tier (the runtime's readiness), so that the caches
 /// warmed next are shared; the service starts without Redis if it does not answer.
 async fn await_redis(limit: std::time::Duration) {
-    let rt = cache_runtime::global();
-    let until = Instant::now() + limit;
-    loop {
-        match rt.stats().l2 {
-            None => return,
-            Some(l2) if l2.connected => {
-                tracing::info!("redis connected");
-                return;
-            }
-            Some(_) if Instant::now() >= until => {
-                tracing::warn!(
-                    "redis not reachable yet: serving from the in-process cache until it answers"
-                );
-                return;
-            }
-            Some(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
-        }
+    match cache_runtime::global().ready(limit).await {
+        cache_runtime::Readiness::Connected => tracing::info!("redis connected"),
+        cache_runtime::Readiness::TimedOut => tracing::warn!(
+            "redis not reachable yet: serving from the in-process cache until it answers"
+        ),
+        _ => {}
     }
 }
 
@@ -204,18 +194,18 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then lets in-flight requests
-/// finish and closes the database pool.
+/// finish (up to `--shutdown-timeout`) and closes the database pool. Connection limits and
+/// timeouts: see [`server`].
 pub async fn run(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let db = state.db.clone();
+    let config = Arc::clone(&state.config);
     let addr = listener.local_addr()?;
     tracing::info!("ready: listening on http://{addr} (API docs at http://{addr}/docs)");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    server::serve(listener, app(state), &config.server, shutdown).await?;
     db.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -224,7 +214,7 @@ pub async fn run(
 /// Runs the service as configured until SIGINT or SIGTERM.
 pub async fn serve(config: Config) -> Result<(), StartError> {
     // Bind first, so a taken port fails before a long seed.
-    let listener = TcpListener::bind(config.bind).await?;
+    let listener = server::bind(config.bind)?;
     let state = prepare(config).await?;
     run(listener, state, shutdown_signal()).await
 }

@@ -11,8 +11,10 @@ use common::{
 };
 use serde_json::{Value, json};
 
+/// Rate limiting is off here (these tests send far more than a client may); it is
+/// tested in `admission.rs`.
 fn server() -> &'static Server {
-    common::server_with(&[])
+    common::server_with(&["--rate-limit", "0"])
 }
 
 /// Calls `path` twice and checks that the second call is a hit, through the cache's
@@ -489,9 +491,19 @@ async fn performance_reports_caches_timers_and_pool() {
     let security = p["api_performance"]["security_middleware"]
         .as_array()
         .expect("list");
-    for m in ["trusted_hosts", "cors", "request_timeout"] {
+    for m in [
+        "trusted_hosts",
+        "cors",
+        "request_timeout",
+        "connection_limit",
+        "in_flight_limit",
+    ] {
         assert!(security.contains(&json!(m)), "{m}");
     }
+    assert!(
+        !security.contains(&json!("rate_limit")),
+        "off in this server: {security:?}"
+    );
     assert_eq!(p["system_stats"]["cache_connected"], true);
     // Without --redis-url: one tier, and no Redis figures anywhere.
     assert_eq!(p["system_stats"]["redis"], "not configured");
@@ -863,4 +875,166 @@ async fn openapi_and_docs_describe_every_route_offline() {
         !html.contains("https://") && !html.contains("http://"),
         "no CDN"
     );
+}
+
+#[tokio::test]
+async fn wrong_methods_are_json_405s_with_allow() {
+    let s = server();
+    for (method, path, allowed) in [
+        (reqwest::Method::PUT, "/health", "GET"),
+        (reqwest::Method::DELETE, "/analytics/demo/best-times", "GET"),
+        (reqwest::Method::GET, "/ai/analyze", "POST"),
+        (reqwest::Method::PATCH, "/admin/cache/warm", "POST"),
+    ] {
+        let r = send(client().request(method.clone(), s.url(path))).await;
+        assert_error(&r, 405, "method_not_allowed");
+        let allow = r.headers["allow"].to_str().expect("ascii");
+        assert!(allow.contains(allowed), "{method} {path}: Allow: {allow}");
+        assert!(
+            r.json["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(method.as_str())),
+            "{}",
+            r.json
+        );
+        assert!(r.headers.contains_key("x-request-id"), "headers kept");
+    }
+}
+
+#[tokio::test]
+async fn a_body_over_the_global_limit_is_a_json_413() {
+    // `/admin/cache/warm` reads its body with axum's default limit (2 MB).
+    let big = vec![b' '; 3 << 20];
+    let r = send(
+        client()
+            .post(server().url("/admin/cache/warm"))
+            .bearer_auth(ADMIN)
+            .body(big),
+    )
+    .await;
+    assert_error(&r, 413, "payload_too_large");
+}
+
+#[tokio::test]
+async fn a_long_target_is_a_json_414_and_large_headers_a_json_431() {
+    let s = server();
+    let long = format!(
+        "/health?pad={}",
+        "x".repeat(example_api::middleware::MAX_URI_BYTES)
+    );
+    assert_error(&get(s, &long).await, 414, "uri_too_long");
+    let fine = format!("/health?pad={}", "x".repeat(1000));
+    assert_eq!(get(s, &fine).await.status, 200);
+
+    let mut many = client().get(s.url("/health"));
+    for i in 0..=example_api::middleware::MAX_HEADER_COUNT {
+        many = many.header(format!("x-pad-{i}"), "1");
+    }
+    assert_error(&send(many).await, 431, "header_fields_too_large");
+    let huge = client().get(s.url("/health")).header(
+        "x-pad",
+        "y".repeat(example_api::middleware::MAX_HEADER_BYTES),
+    );
+    assert_error(&send(huge).await, 431, "header_fields_too_large");
+}
+
+#[tokio::test]
+async fn host_checks_read_every_source_strictly() {
+    use common::raw;
+    let addr = raw::addr(&server().base);
+    // (request, expected status)
+    let cases: [(&str, u16); 12] = [
+        (
+            "GET http://evil.com/health HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            400,
+        ),
+        (
+            "GET http://localhost/health HTTP/1.1\r\nHost: evil.com\r\n\r\n",
+            400,
+        ),
+        (
+            "GET http://localhost:1/health HTTP/1.1\r\nHost: localhost\r\n\r\n",
+            200,
+        ),
+        (
+            "GET /health HTTP/1.1\r\nHost: localhost\r\nHost: evil.com\r\n\r\n",
+            400,
+        ),
+        (
+            "GET /health HTTP/1.1\r\nHost: localhost\r\nHost: localhost\r\n\r\n",
+            400,
+        ),
+        ("GET /health HTTP/1.1\r\nHost: localhost.\r\n\r\n", 200),
+        ("GET /health HTTP/1.1\r\nHost: localhost..\r\n\r\n", 400),
+        ("GET /health HTTP/1.1\r\nHost: localhost...:80\r\n\r\n", 400),
+        ("GET /health HTTP/1.1\r\nHost: user@localhost\r\n\r\n", 400),
+        (
+            "GET /health HTTP/1.1\r\nHost: api.example.test.\r\n\r\n",
+            200,
+        ),
+        ("GET /health HTTP/1.0\r\n\r\n", 400),
+        ("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", 200),
+    ];
+    for (request, status) in cases {
+        let r = raw::exchange(addr, request).await;
+        if status == 200 {
+            assert_eq!(r.status, 200, "{request:?}: {r:?}");
+        } else {
+            r.assert_error(status, "bad_request");
+        }
+    }
+    let r = raw::exchange(addr, cases[0].0).await;
+    let message = r.json()["message"].as_str().unwrap_or_default().to_owned();
+    assert!(
+        message.contains("evil.com") && message.contains("request target"),
+        "{message}"
+    );
+    let r = raw::exchange(addr, cases[3].0).await;
+    assert!(
+        r.json()["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("more than one Host"))
+    );
+}
+
+#[tokio::test]
+async fn windows_above_a_week_must_be_whole_days() {
+    let _guard = CACHE_LOCK.lock().await;
+    let s = server();
+    let r = get(s, "/analytics/demo/post-dynamics?hours=200").await;
+    assert_error(&r, 400, "bad_request");
+    let message = r.json["message"].as_str().unwrap_or_default();
+    assert!(message.contains("192 or 216"), "{message}");
+    for ok in ["hours=167", "hours=168", "hours=240", "hours=2160"] {
+        let r = get(s, &format!("/analytics/demo/post-dynamics?{ok}")).await;
+        assert_eq!(r.status, 200, "{ok}: {}", r.json);
+    }
+    assert_error(
+        &get(s, "/analytics/demo/top-posts?period=170h").await,
+        400,
+        "bad_request",
+    );
+    assert_eq!(
+        get(s, "/analytics/demo/top-posts?period=169h").await.status,
+        400
+    );
+    assert_eq!(
+        get(s, "/analytics/demo/top-posts?period=8d").await.status,
+        200
+    );
+
+    // The description says so.
+    let spec = get(s, "/openapi.json").await.json;
+    let op = &spec["paths"]["/analytics/demo/post-dynamics"]["get"];
+    let schema = &op["parameters"][0]["schema"];
+    assert_eq!(schema["anyOf"][0]["maximum"], 168, "{schema}");
+    assert_eq!(schema["anyOf"][1]["multipleOf"], 24, "{schema}");
+    assert_eq!(schema["anyOf"][1]["maximum"], 2160, "{schema}");
+    assert!(
+        op["responses"]["429"]["headers"]
+            .get("Retry-After")
+            .is_some()
+    );
+    let description = spec["info"]["description"].as_str().unwrap_or_default();
+    assert!(description.contains("251 windows"), "{description}");
 }

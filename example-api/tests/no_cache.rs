@@ -6,7 +6,7 @@ mod common;
 use common::{Server, cache_stats, counter, get};
 
 fn server() -> &'static Server {
-    common::server_with(&["--no-cache"])
+    common::server_with(&["--no-cache", "--rate-limit", "0"])
 }
 
 #[tokio::test]

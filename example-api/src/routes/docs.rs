@@ -7,6 +7,8 @@ use axum::Json;
 use axum::response::Html;
 use serde_json::{Value, json};
 
+use crate::services::analytics::{HOURLY_UP_TO, MAX_HOURS, WINDOWS};
+
 pub(super) async fn openapi() -> Json<Value> {
     Json(SPEC.clone())
 }
@@ -38,6 +40,22 @@ fn cached(name: &str, ttl: u64) -> String {
     format!("Cached in `{name}` for {ttl} s (`X-Cache: HIT|MISS`).")
 }
 
+/// The `429` of the rate-limited routes.
+fn rate_limited() -> Value {
+    json!({ "description": "This client's rate limit on /analytics/* and /ai/* is exceeded; wait `Retry-After` seconds",
+        "headers": { "Retry-After": { "schema": { "type": "integer" }, "description": "Seconds until the next request is admitted" } },
+        "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" },
+            "example": { "error": "rate_limited", "message": "too many requests from this client; retry after 1 s" } } } })
+}
+
+/// The schema of a window in hours: any hour up to a week, whole days up to 90.
+fn window_schema() -> Value {
+    json!({ "anyOf": [
+        { "type": "integer", "minimum": 1, "maximum": HOURLY_UP_TO },
+        { "type": "integer", "minimum": HOURLY_UP_TO + 24, "maximum": MAX_HOURS, "multipleOf": 24 } ],
+        "default": 24 })
+}
+
 fn build_spec() -> Value {
     let bearer = json!([{ "bearer": [] }]);
     let text_body = |extra: Value| {
@@ -54,14 +72,22 @@ fn build_spec() -> Value {
         "info": {
             "title": "example-api",
             "version": env!("CARGO_PKG_VERSION"),
-            "description": "Reference service of the cache toolkit: analytics over seeded channel data, \
+            "description": format!("Reference service of the cache toolkit: analytics over seeded channel data, \
                 AI content analysis, and the cache and timer figures behind them. The service layer \
-                carries #[cache_result] and #[performance_timer]."
+                carries #[cache_result] and #[performance_timer].\n\n\
+                Every error, whatever produced it, is JSON of the `Error` schema: 400, 401, 404, 405 (with `Allow`), \
+                413, 414, 415, 422, 429 (with `Retry-After`), 431, 500 and 503 (`overloaded`, with `Retry-After`, when \
+                the server is at its connection or in-flight request limit; `timeout` when a request took too long).\n\n\
+                Admission control: each client (IP address; IPv6: its /64) may make a limited number of requests a \
+                second to /analytics/* and /ai/* (`--rate-limit`, `--rate-limit-burst`), beyond which it gets 429. \
+                Parameters that select a cache entry are bounded to what the service serves: a window (`hours`, \
+                `period`) is any whole number of hours up to {HOURLY_UP_TO}, then whole days up to {MAX_HOURS} hours \
+                ({WINDOWS} windows in all), so varying it cannot make a new expensive computation per request.")
         },
         "components": {
             "securitySchemes": { "bearer": { "type": "http", "scheme": "bearer" } },
             "schemas": { "Error": { "type": "object", "required": ["error", "message"], "properties": {
-                "error": { "type": "string", "example": "not_found" },
+                "error": { "type": "string", "example": "not_found", "description": "bad_request, unauthorized, not_found, method_not_allowed, payload_too_large, uri_too_long, unsupported_media_type, unprocessable_entity, rate_limited, header_fields_too_large, overloaded, timeout, database_error, internal_error (client_error or server_error for any other status)" },
                 "message": { "type": "string" } } } }
         },
         "paths": {
@@ -71,25 +97,28 @@ fn build_spec() -> Value {
                 "responses": { "200": ok("Alive", &json!({ "status": "ok", "redis": "connected", "redis_circuit": "closed" })) } } },
             "/analytics/demo/post-dynamics": { "get": { "summary": "Views over time",
                 "description": cached("demo_post_dynamics", 300), "tags": ["analytics"],
-                "parameters": [query("hours", &json!({ "type": "integer", "minimum": 1, "maximum": 2160, "default": 24 }), "Window in hours")],
+                "parameters": [query("hours", &window_schema(), &format!("Window in hours: 1 to {HOURLY_UP_TO}, or whole days (a multiple of 24) up to {MAX_HOURS}"))],
                 "responses": { "200": ok("Hourly views", &json!({ "hours": 24, "total_views": 12345, "points": [] })),
-                    "400": error_response("Bad `hours`") } } },
+                    "400": error_response("Bad `hours`: out of range, or above 168 and not a multiple of 24"),
+                    "429": rate_limited() } } },
             "/analytics/demo/top-posts": { "get": { "summary": "Most viewed posts",
                 "description": cached("demo_top_posts", 600), "tags": ["analytics"],
                 "parameters": [
-                    query("period", &json!({ "type": "string", "default": "7d", "examples": ["24h", "7d", "30d"] }), "Window, up to 90d"),
+                    query("period", &json!({ "type": "string", "default": "7d", "examples": ["24h", "36h", "7d", "30d"],
+                        "pattern": "^[0-9]+[hd]$" }), "Window: whole hours up to 7d (`1h` to `168h`), then whole days up to 90d"),
                     query("limit", &json!({ "type": "integer", "minimum": 1, "maximum": 100, "default": 10 }), "How many posts")],
                 "responses": { "200": ok("Ranked posts", &json!({ "period": "7d", "posts": [] })),
-                    "400": error_response("Bad `period` or `limit`") } } },
+                    "400": error_response("Bad `period` or `limit`"), "429": rate_limited() } } },
             "/analytics/demo/best-times": { "get": { "summary": "Best hours and weekdays to post (UTC)",
                 "description": cached("demo_best_times", 1800), "tags": ["analytics"],
-                "responses": { "200": ok("Best slots", &json!({ "timezone": "UTC", "best_hours": [], "best_weekdays": [] })) } } },
+                "responses": { "200": ok("Best slots", &json!({ "timezone": "UTC", "best_hours": [], "best_weekdays": [] })),
+                    "429": rate_limited() } } },
             "/analytics/channels/{id}/metrics": { "get": { "summary": "A channel's summary",
                 "description": cached("analytics_summary", 180) + " Timed as `analytics_metrics_retrieval`.",
                 "tags": ["analytics"],
                 "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }],
                 "responses": { "200": ok("Summary", &json!({ "channel": {}, "total_views": 0 })),
-                    "400": error_response("Bad id"), "404": error_response("Unknown channel") } } },
+                    "400": error_response("Bad id"), "404": error_response("Unknown channel"), "429": rate_limited() } } },
             "/channels": { "get": { "summary": "The calling user's channels",
                 "description": cached("user_channels", 300) + " Keyed by user. Demo tokens are printed at start-up.",
                 "tags": ["channels"], "security": bearer,
@@ -102,14 +131,14 @@ fn build_spec() -> Value {
                     "400": error_response("Empty text or malformed JSON"),
                     "413": error_response("Text over 64 KiB"),
                     "415": error_response("Not JSON"),
-                    "422": error_response("Wrong JSON shape") } } },
+                    "422": error_response("Wrong JSON shape"), "429": rate_limited() } } },
             "/ai/optimize": { "post": { "summary": "Suggestions to improve a post",
                 "description": "Built on the cached analysis and best posting times.", "tags": ["ai"],
                 "requestBody": text_body(json!({ "goal": { "type": "string", "enum": ["engagement", "reach", "clarity"], "default": "engagement" } })),
                 "responses": { "200": ok("Suggestions", &json!({ "suggestions": [], "optimized_text": "" })),
                     "400": error_response("Empty text or malformed JSON"),
                     "413": error_response("Text over 64 KiB"),
-                    "422": error_response("Wrong JSON shape") } } },
+                    "422": error_response("Wrong JSON shape"), "429": rate_limited() } } },
             "/performance": { "get": { "summary": "Cache, timer and pool figures", "tags": ["service"],
                 "responses": { "200": ok("Report", &json!({ "api_performance": {}, "system_stats": {},
                     "optimization_features": [], "caches": [], "timers": [], "bottlenecks": [] })) } } },
@@ -129,7 +158,8 @@ fn build_spec() -> Value {
                     "type": "object", "properties": { "caches": { "type": "array", "items": { "type": "string" },
                     "example": ["demo_best_times", "demo_top_posts", "demo_post_dynamics"] } } } } } },
                 "responses": { "200": ok("Warmed", &json!({ "warmed": [{ "cache": "demo_best_times", "duration_ms": 12.5 }] })),
-                    "400": error_response("Cache cannot be warmed"), "401": error_response("Missing or bad admin token") } } },
+                    "400": error_response("Cache cannot be warmed"), "401": error_response("Missing or bad admin token"),
+                    "413": error_response("Body over 2 MB"), "422": error_response("Not {\"caches\": [NAME, ...]}") } } },
             "/openapi.json": { "get": { "summary": "This description", "tags": ["docs"],
                 "responses": { "200": { "description": "OpenAPI 3.1" } } } },
             "/docs": { "get": { "summary": "API docs page", "tags": ["docs"],

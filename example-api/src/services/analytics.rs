@@ -13,6 +13,13 @@ use crate::services::rfc3339;
 
 /// Longest window of `post-dynamics` and `top-posts`.
 pub const MAX_HOURS: u32 = 24 * 90;
+/// Windows up to this many hours may be any whole number of hours; longer ones must be
+/// whole days. Each window is a cache entry of its own, so this bounds the windows one can
+/// ask for (and the computations a client can force by varying it) to
+/// [`WINDOWS`] instead of [`MAX_HOURS`].
+pub const HOURLY_UP_TO: u32 = 24 * 7;
+/// How many distinct windows there are: 1..=168 hours, then 8..=90 days.
+pub const WINDOWS: u32 = HOURLY_UP_TO + (MAX_HOURS - HOURLY_UP_TO) / 24;
 /// Largest `limit` of `top-posts`.
 pub const MAX_LIMIT: u32 = 100;
 /// `hours` of `post-dynamics` when the query gives none.
@@ -56,29 +63,47 @@ pub struct DynamicsPoint {
     pub active_posts: i64,
 }
 
-/// A validated window length in hours (1 ..= [`MAX_HOURS`]). Parameters are checked
-/// before they reach a cached function, so bad input never becomes a cache lookup.
+/// A validated window length in hours: 1 ..= [`HOURLY_UP_TO`], or whole days up to
+/// [`MAX_HOURS`]. Parameters are checked before they reach a cached function, so bad
+/// input never becomes a cache lookup.
+///
+/// ```
+/// use example_api::services::analytics::Hours;
+/// assert_eq!(Hours::new(36, "hours").unwrap().get(), 36);
+/// assert_eq!(Hours::new(240, "hours").unwrap().get(), 240);
+/// let err = Hours::new(200, "hours").unwrap_err().to_string();
+/// assert!(err.contains("192 or 216"), "{err}");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Hours(u32);
 
 impl Hours {
-    /// `hours` if it is in range; `400` naming `field` otherwise.
+    /// `hours` if it is a served window; `400` naming `field` otherwise.
     pub fn new(hours: u32, field: &str) -> Result<Self, ApiError> {
-        if (1..=MAX_HOURS).contains(&hours) {
-            Ok(Self(hours))
-        } else {
-            Err(ApiError::BadRequest(format!(
-                "`{field}` must be between 1 and {MAX_HOURS} hours"
-            )))
+        if !(1..=MAX_HOURS).contains(&hours) {
+            return Err(ApiError::BadRequest(format!(
+                "`{field}` must be between 1 and {MAX_HOURS} hours, got {hours}"
+            )));
         }
+        if hours > HOURLY_UP_TO && !hours.is_multiple_of(24) {
+            let below = hours / 24 * 24;
+            let above = (below + 24).min(MAX_HOURS);
+            return Err(ApiError::BadRequest(format!(
+                "`{field}` above {HOURLY_UP_TO} hours must be whole days (a multiple of 24), \
+                 e.g. {below} or {above}; got {hours}"
+            )));
+        }
+        Ok(Self(hours))
     }
 
-    /// Parses a window such as `24h`, `7d` or `30d` (whole hours, up to 90 days).
+    /// Parses a window such as `24h`, `7d` or `30d`: whole hours up to 7 days, whole
+    /// days up to 90.
     pub fn parse_period(period: &str) -> Result<Self, ApiError> {
         let bad = || {
             ApiError::BadRequest(format!(
-                "`period` must be like 24h, 7d or 30d (up to 90d), got `{period}`"
+                "`period` must be like 24h, 7d or 30d (whole hours up to 7d, then whole days \
+                 up to 90d), got `{period}`"
             ))
         };
         let secs = humantime::parse_duration(period)
@@ -487,10 +512,19 @@ mod tests {
         assert_eq!(hours("24h"), Some(24));
         assert_eq!(hours("7d"), Some(168));
         assert_eq!(hours("90d"), Some(MAX_HOURS));
-        for bad in ["", "0h", "91d", "soon", "90m", "-1d"] {
+        assert_eq!(hours("169h"), None, "above 7 days: whole days only");
+        assert_eq!(hours("8d"), Some(192));
+        for bad in ["", "0h", "91d", "soon", "90m", "-1d", "200h"] {
             assert!(Hours::parse_period(bad).is_err(), "{bad}");
         }
         assert!(Hours::new(0, "hours").is_err());
+        let served: Vec<u32> = (0..=MAX_HOURS + 24)
+            .filter(|h| Hours::new(*h, "hours").is_ok())
+            .collect();
+        assert_eq!(served.len(), WINDOWS as usize);
+        assert_eq!(WINDOWS, 168 + 83);
+        assert_eq!(served.last(), Some(&MAX_HOURS));
+        assert!(served.contains(&167) && served.contains(&168) && !served.contains(&169));
         assert!(Limit::new(0).is_err() && Limit::new(MAX_LIMIT + 1).is_err());
         assert_eq!(format_period(168), "7d");
         assert_eq!(format_period(36), "36h");

@@ -186,9 +186,16 @@ pub fn report(state: &AppState) -> PerformanceReport {
         "request_timeout",
         "request_id",
         "admin_bearer_auth",
+        "connection_limit",
+        "header_read_timeout",
+        "in_flight_limit",
+        "request_size_limits",
     ];
     if !config.cors_origins.is_empty() {
         security.push("cors");
+    }
+    if config.server.rate_limit > 0 {
+        security.push("rate_limit");
     }
     let mut features = vec![
         "gzip_compression_min_1000_bytes",

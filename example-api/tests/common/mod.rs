@@ -8,6 +8,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod process;
+pub mod raw;
 /// The runtime's own redis-server harness, shared rather than copied.
 #[path = "../../../cache-runtime/tests/support/redis.rs"]
 pub mod redis_server;
@@ -85,9 +86,7 @@ fn start(extra: &[&str]) -> Server {
             .build()
             .expect("runtime");
         rt.block_on(async move {
-            let listener = tokio::net::TcpListener::bind(config.bind)
-                .await
-                .map_err(|e| e.to_string())?;
+            let listener = example_api::server::bind(config.bind).map_err(|e| e.to_string())?;
             let addr = listener.local_addr().map_err(|e| e.to_string())?;
             let state = example_api::prepare(config)
                 .await

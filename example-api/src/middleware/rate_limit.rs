@@ -1,0 +1,170 @@
+//! Per-client rate limiting of the expensive routes (a GCRA token bucket per client, from
+//! the `governor` crate): `429` with a JSON error and `Retry-After` beyond the rate.
+//!
+//! A client is its IP address as the connection shows it (an IPv6 client: its /64, which
+//! one host usually has whole). `X-Forwarded-For` is not read, since any client can send
+//! it: behind a reverse proxy every request comes from the proxy, so limit there instead
+//! and start the service with `--rate-limit 0`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::error::ApiError;
+
+/// Path prefixes of the routes whose misses cost database queries or CPU.
+pub const EXPENSIVE_PREFIXES: [&str; 2] = ["/analytics/", "/ai/"];
+
+/// How often state of clients that went quiet is dropped.
+const CLEANUP_EVERY: Duration = Duration::from_secs(60);
+
+/// One token bucket per client.
+///
+/// ```
+/// use std::num::NonZeroU32;
+/// use example_api::middleware::RateLimit;
+/// let limit = RateLimit::new(NonZeroU32::new(1).unwrap(), NonZeroU32::new(2).unwrap());
+/// let client = "192.0.2.7".parse().unwrap();
+/// assert!(limit.check(client).is_ok());
+/// assert!(limit.check(client).is_ok());
+/// let wait = limit.check(client).unwrap_err(); // the burst of 2 is spent
+/// assert!(wait.as_millis() > 0 && wait.as_secs() <= 1);
+/// assert!(limit.check("192.0.2.8".parse().unwrap()).is_ok(), "another client");
+/// ```
+#[derive(Debug)]
+pub struct RateLimit {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    clock: DefaultClock,
+    started: Instant,
+    /// Seconds after `started` of the last cleanup.
+    cleaned: AtomicU64,
+}
+
+impl RateLimit {
+    /// `per_second` requests a second per client, and up to `burst` at once.
+    pub fn new(per_second: NonZeroU32, burst: NonZeroU32) -> Self {
+        Self {
+            limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
+            clock: DefaultClock::default(),
+            started: Instant::now(),
+            cleaned: AtomicU64::new(0),
+        }
+    }
+
+    /// Takes a token of `client`'s bucket, or says how long until one is there.
+    pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
+        self.clean_up();
+        self.limiter
+            .check_key(&client_key(client))
+            .map_err(|not_until| not_until.wait_time_from(self.clock.now()))
+    }
+
+    /// Clients currently tracked.
+    pub fn clients(&self) -> usize {
+        self.limiter.len()
+    }
+
+    fn clean_up(&self) {
+        let now = self.started.elapsed().as_secs();
+        let last = self.cleaned.load(Ordering::Relaxed);
+        if now >= last + CLEANUP_EVERY.as_secs()
+            && self
+                .cleaned
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            self.limiter.retain_recent();
+            self.limiter.shrink_to_fit();
+        }
+    }
+}
+
+/// The client an address stands for: an IPv4 address (also when IPv4-mapped), or the
+/// /64 network of an IPv6 address.
+pub fn client_key(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V4(_) => addr,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let net = u128::from(v6) & !((1u128 << 64) - 1);
+                IpAddr::V6(Ipv6Addr::from(net))
+            }
+        },
+    }
+}
+
+/// Whether `path` is one of the rate-limited routes.
+pub fn is_expensive(path: &str) -> bool {
+    EXPENSIVE_PREFIXES.iter().any(|p| path.starts_with(p))
+}
+
+/// Applies `limit` to the expensive routes, keyed by the peer address the server put in
+/// the request ([`ConnectInfo`]); a request without one counts as one shared client.
+pub(super) async fn rate_limit(
+    State(limit): State<Arc<RateLimit>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !is_expensive(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    match limit.check(peer) {
+        Ok(()) => next.run(req).await,
+        Err(retry_after) => ApiError::TooManyRequests { retry_after }.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_are_addresses_and_ipv6_networks() {
+        let ip = |s: &str| s.parse::<IpAddr>().expect("address");
+        assert_eq!(client_key(ip("10.1.2.3")), ip("10.1.2.3"));
+        assert_eq!(client_key(ip("::ffff:10.1.2.3")), ip("10.1.2.3"));
+        assert_eq!(
+            client_key(ip("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(
+            client_key(ip("2001:db8:1:2::1")),
+            client_key(ip("2001:db8:1:2::2"))
+        );
+        assert_ne!(
+            client_key(ip("2001:db8:1:2::1")),
+            client_key(ip("2001:db8:1:3::1"))
+        );
+    }
+
+    #[test]
+    fn only_the_expensive_routes_are_limited() {
+        assert!(is_expensive("/analytics/demo/post-dynamics"));
+        assert!(is_expensive("/ai/analyze"));
+        for cheap in ["/health", "/channels", "/performance", "/metrics", "/docs"] {
+            assert!(!is_expensive(cheap), "{cheap}");
+        }
+    }
+
+    #[test]
+    fn one_ipv6_network_shares_a_bucket() {
+        let one = NonZeroU32::new(1).expect("1");
+        let limit = RateLimit::new(one, one);
+        assert!(limit.check("2001:db8::1".parse().expect("v6")).is_ok());
+        assert!(limit.check("2001:db8::2".parse().expect("v6")).is_err());
+        assert_eq!(limit.clients(), 1);
+    }
+}
