@@ -8,7 +8,7 @@
 //!   stalled executor) as Redis's, so a run of them among successes must not switch Redis
 //!   off. They open the circuit only when, within a window of [`WINDOW`], at least
 //!   [`TIMEOUT_THRESHOLD`] operations timed out *and* they are at least half of all the
-//!   window's operations: a frozen Redis (every operation late) opens it within a few
+//!   operations of that window and the one before it (so the judgement slides): a frozen Redis (every operation late) opens it within a few
 //!   deadlines, a loaded client whose operations mostly succeed does not.
 //!
 //! An open circuit skips Redis for [`COOL_DOWN`]; then one operation goes through as a
@@ -47,6 +47,11 @@ struct State {
     window: Instant,
     ops: u32,
     timeouts: u32,
+    /// The previous window's operations and timeouts, so that the judgement slides: a
+    /// burst of late answers at the start of a window is weighed against the successes
+    /// just before it.
+    prev_ops: u32,
+    prev_timeouts: u32,
 }
 
 /// See the module docs.
@@ -57,7 +62,13 @@ pub(crate) struct Breaker {
 impl State {
     /// Counts one operation in the timeout window, starting a new one when it is over.
     fn count(&mut self, now: Instant, timed_out: bool) {
-        if now.duration_since(self.window) >= WINDOW {
+        let age = now.duration_since(self.window);
+        if age >= WINDOW {
+            (self.prev_ops, self.prev_timeouts) = if age < WINDOW * 2 {
+                (self.ops, self.timeouts)
+            } else {
+                (0, 0)
+            };
             self.window = now;
             self.ops = 0;
             self.timeouts = 0;
@@ -91,6 +102,8 @@ impl Breaker {
                 window: Instant::now(),
                 ops: 0,
                 timeouts: 0,
+                prev_ops: 0,
+                prev_timeouts: 0,
             }),
         }
     }
@@ -116,8 +129,7 @@ impl Breaker {
         let mut s = self.state.lock();
         if !matches!(s.phase, Phase::Closed) {
             tracing::info!("redis answers again: circuit closed");
-            s.ops = 0;
-            s.timeouts = 0;
+            (s.ops, s.timeouts, s.prev_ops, s.prev_timeouts) = (0, 0, 0, 0);
         }
         s.phase = Phase::Closed;
         s.errors = 0;
@@ -143,7 +155,10 @@ impl Breaker {
         let mut s = self.state.lock();
         s.count(now, true);
         match s.phase {
-            Phase::Closed if s.timeouts >= TIMEOUT_THRESHOLD && s.timeouts * 2 >= s.ops => {
+            Phase::Closed
+                if s.timeouts >= TIMEOUT_THRESHOLD
+                    && (s.timeouts + s.prev_timeouts) * 2 >= s.ops + s.prev_ops =>
+            {
                 s.open(now, "timeouts");
             }
             Phase::HalfOpen => s.open(now, "the probe timed out"),
@@ -211,6 +226,20 @@ mod tests {
             }
             assert_eq!(b.state(), CircuitState::Closed, "round {round}");
         }
+    }
+
+    #[test]
+    fn a_burst_of_timeouts_after_a_busy_window_keeps_the_circuit_closed() {
+        let b = Breaker::new();
+        for _ in 0..100 {
+            b.success();
+        }
+        // The window rolls over; a burst of late answers opens the new one.
+        b.state.lock().window -= WINDOW;
+        for _ in 0..TIMEOUT_THRESHOLD * 2 {
+            b.timeout();
+        }
+        assert_eq!(b.state(), CircuitState::Closed);
     }
 
     #[test]
