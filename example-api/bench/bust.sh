@@ -58,7 +58,7 @@ start_server() {
     ${SERVER_ARGS:-} >"$log" 2>&1 &
   server_pid=$!
   for _ in $(seq 1 600); do
-    if grep -q "ready: listening on" "$log"; then break; fi
+    if grep -qs "ready: listening on" "$log"; then break; fi
     if ! kill -0 "$server_pid" 2>/dev/null; then cat "$log" >&2; exit 1; fi
     sleep 0.1
   done

@@ -156,12 +156,14 @@ pub struct ServerConfig {
 
     /// Requests per second one client (IP address; IPv6: its /64) may make to the
     /// expensive routes (`/analytics/*`, `/ai/*`); beyond it `429` with `Retry-After`.
-    /// `0` turns rate limiting off.
-    #[arg(long, env = "RATE_LIMIT", default_value_t = 10)]
+    /// `0` turns rate limiting off. The default keeps a client that varies its windows
+    /// from keeping the database busy (see `bench/bust.sh`) while a page that loads a
+    /// few analytics at once fits in the burst.
+    #[arg(long, env = "RATE_LIMIT", default_value_t = 2)]
     pub rate_limit: u32,
 
     /// How many requests above the rate one client may make in a burst.
-    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_burst: u32,
 }
 
@@ -173,8 +175,8 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             keep_alive_timeout: Duration::from_secs(75),
             shutdown_timeout: Duration::from_secs(10),
-            rate_limit: 10,
-            rate_limit_burst: 20,
+            rate_limit: 2,
+            rate_limit_burst: 10,
         }
     }
 }
@@ -309,7 +311,7 @@ mod tests {
         assert_eq!(c.server.header_read_timeout, Duration::from_secs(10));
         assert_eq!(c.server.keep_alive_timeout, Duration::from_secs(75));
         assert_eq!(c.server.shutdown_timeout, Duration::from_secs(10));
-        assert_eq!((c.server.rate_limit, c.server.rate_limit_burst), (10, 20));
+        assert_eq!((c.server.rate_limit, c.server.rate_limit_burst), (2, 10));
         let d = ServerConfig::default();
         assert_eq!(
             (
@@ -322,7 +324,7 @@ mod tests {
         );
         assert_eq!(
             (d.shutdown_timeout, d.rate_limit, d.rate_limit_burst),
-            (Duration::from_secs(10), 10, 20)
+            (Duration::from_secs(10), 2, 10)
         );
     }
 

@@ -30,6 +30,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderValue, Request, Version, header};
 use axum::response::Response;
@@ -59,6 +60,10 @@ pub const PARSER_MAX_HEADER_BYTES: usize = 64 * 1024;
 /// Open files kept free for everything but client connections (database, Redis, logs,
 /// refusals).
 const RESERVED_FILES: u64 = 256;
+
+/// How long a connection the watchdog found idle may take to close gracefully (flush
+/// what it wrote) before it is dropped.
+const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Connections over the limit that are being answered `503` at once; more are closed
 /// without an answer.
@@ -370,11 +375,15 @@ async fn connection(
     let mut conn = pin!(conn);
     let t = shared.timeouts;
     let mut drain_seen = false;
+    // Once idle past its time: asked to close gracefully, and dropped at this instant.
+    let mut closing: Option<Instant> = None;
     loop {
-        let drain = *drain_rx.borrow();
-        let wake = activity
-            .deadline(t, drain)
-            .map_or_else(|| Instant::now() + t.header_read, |(at, _)| at);
+        let wake = match closing {
+            Some(at) => at,
+            None => activity
+                .deadline(t, *drain_rx.borrow())
+                .map_or_else(|| Instant::now() + t.header_read, |(at, _)| at),
+        };
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
@@ -383,11 +392,22 @@ async fn connection(
                 return;
             }
             () = tokio::time::sleep_until(wake) => {
-                if let Some((at, why)) = activity.deadline(t, *drain_rx.borrow())
-                    && Instant::now() >= at
-                {
-                    tracing::debug!(%peer, ?why, "closing the connection");
+                if closing.is_some() {
+                    tracing::debug!(%peer, "closing the connection: it did not close in time");
                     return;
+                }
+                match activity.deadline(t, *drain_rx.borrow()) {
+                    Some((at, Expiry::Head)) if Instant::now() >= at => {
+                        // No answer is pending while a head is awaited.
+                        tracing::debug!(%peer, "closing the connection: request head not complete in time");
+                        return;
+                    }
+                    Some((at, Expiry::Idle)) if Instant::now() >= at => {
+                        tracing::debug!(%peer, "closing the idle connection");
+                        conn.as_mut().graceful_shutdown();
+                        closing = Some(Instant::now() + CLOSE_GRACE);
+                    }
+                    _ => {}
                 }
             }
             changed = drain_rx.changed(), if !drain_seen => {
@@ -410,7 +430,8 @@ struct ConnService {
     shared: Arc<Shared>,
 }
 
-/// Marks the request finished when dropped (answered or cancelled).
+/// Marks the request finished when dropped: with the response body once it is sent, or
+/// with the request's future if it is cancelled.
 struct Finished(Arc<Activity>);
 
 impl Drop for Finished {
@@ -437,8 +458,15 @@ impl Service<Request<Incoming>> for ConnService {
         let call = self.app.call(req);
         let shared = Arc::clone(&self.shared);
         Box::pin(async move {
-            let mut response = call.await?;
-            drop(finished);
+            let response = call.await?;
+            // The request counts as in flight until its body is sent, so that no
+            // watchdog closes a connection with an answer still being written.
+            let mut response = response.map(|inner| {
+                Body::new(Guarded {
+                    inner,
+                    _finished: finished,
+                })
+            });
             if http1 && shared.draining.load(Ordering::Acquire) {
                 response
                     .headers_mut()
@@ -446,6 +474,32 @@ impl Service<Request<Incoming>> for ConnService {
             }
             Ok(response)
         })
+    }
+}
+
+/// A response body that carries the [`Finished`] mark of its request.
+struct Guarded {
+    inner: Body,
+    _finished: Finished,
+}
+
+impl http_body::Body for Guarded {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.get_mut().inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

@@ -110,6 +110,47 @@ async fn sigterm_with_a_half_sent_head_exits_by_the_deadline() {
     );
 }
 
+#[tokio::test]
+async fn a_request_in_flight_past_the_grace_still_gets_its_whole_answer() {
+    let (mut i, _dir) = start("in-flight-at-sigterm", &["--shutdown-timeout", "5s"]);
+    let addr = raw::addr(&i.base);
+    let body = br#"{"text": "A post finished after the signal #rust"}"#;
+    let mut c = raw::connect(addr).await;
+    c.write_all(
+        format!(
+            "POST /ai/analyze HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .expect("written");
+    c.write_all(&body[..10]).await.expect("written");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let signalled = Instant::now();
+    i.terminate();
+    // Past the one-second grace for idle connections: this one is busy, so it stays.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    c.write_all(&body[10..])
+        .await
+        .expect("the connection is still open");
+    let r = raw::read_response(&mut c).await.expect("the whole answer");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert!(r.closes(), "answered with Connection: close");
+    assert!(r.json()["hashtags"].is_array(), "{r:?}");
+    let status = i
+        .wait_exit(Duration::from_secs(5))
+        .await
+        .unwrap_or_else(|| panic!("still running:\n{}", i.log()));
+    assert!(status.success());
+    assert!(
+        signalled.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        signalled.elapsed()
+    );
+}
+
 /// What one keep-alive client saw.
 #[derive(Debug, Default)]
 struct Seen {
