@@ -151,6 +151,14 @@ impl ApiError {
     }
 }
 
+/// A cache's bulkhead (`max_concurrent`) stayed full past the runtime's `max_wait`: 503
+/// with `Retry-After`, like any other overload.
+impl From<cache_runtime::Overloaded> for ApiError {
+    fn from(e: cache_runtime::Overloaded) -> Self {
+        ApiError::Overloaded(e.to_string())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
@@ -245,6 +253,10 @@ mod tests {
         assert_eq!(r.status(), 429);
         assert_eq!(r.headers()[header::RETRY_AFTER], "3");
         let r = ApiError::Overloaded("busy".into()).into_response();
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        // A full bulkhead of a cached service function answers the same way.
+        let r = ApiError::from(cache_runtime::Overloaded).into_response();
         assert_eq!(r.status(), 503);
         assert_eq!(r.headers()[header::RETRY_AFTER], "1");
         assert_eq!(

@@ -146,7 +146,7 @@ impl Limit {
 
 /// Views per hour over all channels for the `hours` before the dataset's end.
 #[cache_runtime::performance_timer("analytics_post_dynamics")]
-#[cache_runtime::cache_result("demo_post_dynamics", ttl = 300, skip(db))]
+#[cache_runtime::cache_result("demo_post_dynamics", ttl = 300, skip(db), max_concurrent = 2)]
 pub async fn post_dynamics(db: &Db, hours: Hours) -> Result<CachedJson<PostDynamics>, ApiError> {
     json(&compute_post_dynamics(db, hours).await?)
 }
@@ -237,7 +237,7 @@ impl RankedPost {
 
 /// The `limit` most viewed posts published in the `hours` before the dataset's end.
 #[cache_runtime::performance_timer("analytics_top_posts")]
-#[cache_runtime::cache_result("demo_top_posts", ttl = 600, skip(db))]
+#[cache_runtime::cache_result("demo_top_posts", ttl = 600, skip(db), max_concurrent = 2)]
 pub async fn top_posts(
     db: &Db,
     period: Hours,
@@ -316,7 +316,7 @@ const WEEKDAYS: [&str; 7] = [
 
 /// Best hours and weekdays to publish, from every post's lifetime views.
 #[cache_runtime::performance_timer("analytics_best_times", slow = "500ms")]
-#[cache_runtime::cache_result("demo_best_times", ttl = 1800, skip(db))]
+#[cache_runtime::cache_result("demo_best_times", ttl = 1800, skip(db), max_concurrent = 1)]
 pub async fn best_times(db: &Db) -> Result<CachedJson<BestTimes>, ApiError> {
     json(&compute_best_times(db).await?)
 }
