@@ -21,6 +21,7 @@ use super::scope::{self, Mode, Outcome};
 use crate::clock;
 use crate::codec::{Codec, MAX_DECODE_BYTES, MessagePack};
 use crate::key::PREFIX;
+use crate::state::Validity;
 use crate::stats::Counters;
 use crate::tier::local::Entry;
 use crate::tier::remote::{Fail, Fetched, Found, Header, Locked, Read, Stamp, Tier, Write};
@@ -146,9 +147,8 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
                 header: f.header,
             }),
             Found::Stale(f) => {
-                if let Some(value) = self.decode(&f) {
-                    self.remote_copy = Some(self.fail_safe_copy(value, &f.header, start));
-                }
+                // Kept as bytes: decoded only if the recomputation fails.
+                self.remote_copy = Some(f);
                 if want {
                     Counters::bump(&c.misses);
                 }
@@ -196,11 +196,16 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         (fresh_until, stale_until, refresh_after)
     }
 
-    /// An expired entry read from Redis, kept (not stored) as the fail-safe copy.
-    fn fail_safe_copy(&self, value: A::Value, header: &Header, start: &Start) -> Entry {
-        let (_, stale_until, _) = self.remote_deadlines(header);
+    /// The fail-safe copy read from Redis (expired, inside its stale window), decoded now
+    /// that the recomputation failed; never stored. `None` when it does not decode or its
+    /// stale window has passed.
+    pub(super) fn remote_fail_safe(&self, began: &Validity) -> Option<Entry> {
+        let f = self.remote_copy.as_ref()?;
+        let value = self.decode(f)?;
+        let (_, stale_until, _) = self.remote_deadlines(&f.header);
         let now = clock::now();
-        self.slot(value, &start.validity, (now, stale_until, u64::MAX), 0)
+        (now < stale_until)
+            .then(|| self.slot(value, began, (now, stale_until, u64::MAX), 0) as Entry)
     }
 
     /// Serves an entry read from Redis: fills the local tier, tells waiters, records a hit.

@@ -30,7 +30,7 @@ use crate::state::Validity;
 use crate::stats::Counters;
 use crate::tier::local::{self, Entry, Meta, Slot};
 use crate::tier::remote::LockGuard;
-use crate::tier::remote::{Stamp, Tier};
+use crate::tier::remote::{Fetched, Stamp, Tier};
 use crate::value::Adapter;
 
 /// Bookkeeping bytes charged per entry on top of its key and encoded value.
@@ -49,8 +49,8 @@ pub struct Ticket<R, A: Adapter<R>> {
     /// The expired local entry kept for `stale_if_error`, or for a background refresh the
     /// entry being refreshed.
     pub(super) previous: Option<Entry>,
-    /// A fail-safe copy read from Redis (past its TTL, inside its stale window).
-    pub(super) remote_copy: Option<Entry>,
+    /// A fail-safe copy read from Redis (past its TTL, inside its stale window), as read.
+    pub(super) remote_copy: Option<Fetched>,
     pub(super) tags: Vec<String>,
     /// What to return when the cache's bulkhead stays full past `max_wait`; `None`: wait.
     overload: Option<fn() -> R>,
@@ -477,10 +477,11 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         {
             return Some(current);
         }
-        self.remote_copy
-            .as_ref()
-            .filter(|c| usable(c) && began.holds())
-            .cloned()
+        if !began.holds() {
+            return None;
+        }
+        self.remote_fail_safe(began)
+            .filter(|c| c.meta().is_current())
     }
 
     /// Builds the entry for a value and stores it (locally unless it is too large or an
