@@ -7,7 +7,10 @@
 #     (REDIS_SERVER=/path/to/redis-server uses another binary and skips the install).
 #     The package also starts a system instance, which is stopped again: the tests do
 #     not use it.
-#   No test needs wrk (only example-api/bench/load.sh does) or a browser.
+#   - chromium and chromium-driver: the page tests drive headless Chromium over
+#     WebDriver (CHROMIUM=/path/to/chromium and CHROMEDRIVER=/path/to/chromedriver use
+#     other binaries and skip the install).
+#   No test needs wrk (only example-api/bench/load.sh does).
 #
 # Usage: scripts/test.sh        (from anywhere; needs root or sudo only to install)
 set -euo pipefail
@@ -48,6 +51,17 @@ if ! command -v "$redis_server" >/dev/null 2>&1; then
   # The package starts a system instance on port 6379; the tests start their own.
   as_root service redis-server stop >/dev/null 2>&1 ||
     as_root systemctl stop redis-server >/dev/null 2>&1 || true
+fi
+
+browser=()
+if [ -z "${CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  browser+=(chromium)
+fi
+if [ -z "${CHROMEDRIVER:-}" ] && ! command -v chromedriver >/dev/null 2>&1; then
+  browser+=(chromium-driver)
+fi
+if [ ${#browser[@]} -gt 0 ]; then
+  apt_install "${browser[@]}"
 fi
 
 cargo fmt --all --check

@@ -7,6 +7,7 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod browser;
 pub mod process;
 pub mod raw;
 /// The runtime's own redis-server harness, shared rather than copied.
