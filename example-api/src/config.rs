@@ -155,7 +155,8 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
 
     /// Requests per second one client (IP address; IPv6: its /64) may make to the
-    /// expensive routes (`/analytics/*`, `/ai/*`); beyond it `429` with `Retry-After`.
+    /// expensive routes (`/analytics/*`, `/ai/*`) and the writes (`PATCH`/`POST` under
+    /// `/channels/`), from one budget; beyond it `429` with `Retry-After`.
     /// `0` turns rate limiting off. The default keeps a client that varies its windows
     /// from keeping the database busy (see `bench/bust.sh`) while a page that loads a
     /// few analytics at once fits in the burst.

@@ -535,7 +535,8 @@ impl Db {
         .collect()
     }
 
-    /// The most viewed posts published after `since` (optionally in one channel).
+    /// The most viewed posts published after `since` (optionally in one channel). A post
+    /// without snapshots yet (just published) counts with no views.
     #[performance_timer("db.top_posts")]
     pub async fn top_posts(
         &self,
@@ -546,12 +547,12 @@ impl Db {
         sqlx::query(
             "SELECT p.id AS id, p.channel_id AS channel_id, c.title AS channel_title,
                     p.published_at AS published_at, p.kind AS kind, p.text AS text,
-                    CAST(SUM(s.views) AS BIGINT) AS views,
-                    CAST(SUM(s.reactions) AS BIGINT) AS reactions,
-                    CAST(SUM(s.shares) AS BIGINT) AS shares
+                    CAST(COALESCE(SUM(s.views), 0) AS BIGINT) AS views,
+                    CAST(COALESCE(SUM(s.reactions), 0) AS BIGINT) AS reactions,
+                    CAST(COALESCE(SUM(s.shares), 0) AS BIGINT) AS shares
              FROM posts p
              JOIN channels c ON c.id = p.channel_id
-             JOIN post_snapshots s ON s.post_id = p.id
+             LEFT JOIN post_snapshots s ON s.post_id = p.id
              WHERE p.published_at > $1 AND ($2 < 0 OR p.channel_id = $2)
              GROUP BY p.id, p.channel_id, c.title, p.published_at, p.kind, p.text
              ORDER BY views DESC, p.id
@@ -580,16 +581,17 @@ impl Db {
     }
 
     /// Totals of all posts grouped by the weekday and hour (UTC) of publication: a full
-    /// scan of the snapshots, the slowest query of the service.
+    /// scan of the snapshots, the slowest query of the service. A post without snapshots
+    /// yet (just published) counts with no views.
     #[performance_timer("db.publication_slots")]
     pub async fn publication_slots(&self) -> Result<Vec<TimeSlot>, sqlx::Error> {
         sqlx::query(
             "SELECT CAST((p.published_at / 86400 + 4) % 7 AS BIGINT) AS weekday,
                     CAST((p.published_at / 3600) % 24 AS BIGINT) AS hour_of_day,
                     CAST(COUNT(DISTINCT p.id) AS BIGINT) AS posts,
-                    CAST(SUM(s.views) AS BIGINT) AS views,
-                    CAST(SUM(s.reactions + s.shares) AS BIGINT) AS interactions
-             FROM posts p JOIN post_snapshots s ON s.post_id = p.id
+                    CAST(COALESCE(SUM(s.views), 0) AS BIGINT) AS views,
+                    CAST(COALESCE(SUM(s.reactions + s.shares), 0) AS BIGINT) AS interactions
+             FROM posts p LEFT JOIN post_snapshots s ON s.post_id = p.id
              GROUP BY 1, 2 ORDER BY 1, 2",
         )
         .fetch_all(&self.pool)
@@ -605,6 +607,63 @@ impl Db {
             })
         })
         .collect()
+    }
+
+    /// Sets a channel's `name` and/or `title` (a `None` keeps the current value), if
+    /// `owner_id` owns it. Returns whether a row changed (`false`: no such channel of
+    /// that owner).
+    #[performance_timer("db.update_channel")]
+    pub async fn update_channel(
+        &self,
+        id: i64,
+        owner_id: i64,
+        name: Option<&str>,
+        title: Option<&str>,
+    ) -> Result<bool, sqlx::Error> {
+        let done = sqlx::query(
+            "UPDATE channels SET name = COALESCE($3, name), title = COALESCE($4, title)
+             WHERE id = $1 AND owner_id = $2",
+        )
+        .bind(id)
+        .bind(owner_id)
+        .bind(name)
+        .bind(title)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Inserts a post and returns its id (one more than the largest so far). On
+    /// PostgreSQL two concurrent inserts can pick the same id; the loser retries.
+    #[performance_timer("db.insert_post")]
+    pub async fn insert_post(
+        &self,
+        channel_id: i64,
+        published_at: i64,
+        kind: &str,
+        text: &str,
+    ) -> Result<i64, sqlx::Error> {
+        const ATTEMPTS: usize = 5;
+        let mut attempt = 1;
+        loop {
+            let inserted = sqlx::query_scalar(
+                "INSERT INTO posts (id, channel_id, published_at, kind, text)
+                 SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4 FROM posts
+                 RETURNING id",
+            )
+            .bind(channel_id)
+            .bind(published_at)
+            .bind(kind)
+            .bind(text)
+            .fetch_one(&self.pool)
+            .await;
+            match inserted {
+                Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt < ATTEMPTS => {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 }
 

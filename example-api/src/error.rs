@@ -23,6 +23,9 @@ pub enum ApiError {
     /// Missing or invalid bearer token: 401.
     #[error("a valid `Authorization: Bearer <token>` header is required")]
     Unauthorized,
+    /// Authenticated, but not allowed to do this (e.g. change another user's channel): 403.
+    #[error("{0}")]
+    Forbidden(String),
     /// No such resource: 404.
     #[error("{0}")]
     NotFound(String),
@@ -100,6 +103,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -120,6 +124,7 @@ impl ApiError {
         match self {
             Self::BadRequest(_) => "bad_request",
             Self::Unauthorized => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::PayloadTooLarge(_) => "payload_too_large",

@@ -9,7 +9,9 @@ mod rate_limit;
 
 pub use errors::{MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_URI_BYTES};
 pub use hosts::{AllowedHosts, parse_host_pattern};
-pub use rate_limit::{EXPENSIVE_PREFIXES, RateLimit, client_key, is_expensive};
+pub use rate_limit::{
+    EXPENSIVE_PREFIXES, RateLimit, WRITE_PREFIXES, client_key, is_expensive, is_limited,
+};
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -110,7 +112,7 @@ pub fn compression() -> CompressionLayer<impl Predicate> {
 /// CORS for the configured origins (`*` for any). No origins: no cross-origin access.
 pub fn cors(origins: &[String]) -> CorsLayer {
     let layer = CorsLayer::new()
-        .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
+        .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::OPTIONS])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
         .expose_headers([REQUEST_ID, HeaderName::from_static("x-cache")])
         .max_age(Duration::from_secs(600));

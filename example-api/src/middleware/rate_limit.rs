@@ -1,4 +1,4 @@
-//! Per-client rate limiting of the expensive routes (a GCRA token bucket per client, from
+//! Per-client rate limiting of the expensive routes and the writes (a GCRA token bucket per client, from
 //! the `governor` crate): `429` with a JSON error and `Retry-After` beyond the rate.
 //!
 //! A client is its IP address as the connection shows it (an IPv6 client: its /64, which
@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
@@ -22,6 +23,11 @@ use crate::error::ApiError;
 
 /// Path prefixes of the routes whose misses cost database queries or CPU.
 pub const EXPENSIVE_PREFIXES: [&str; 2] = ["/analytics/", "/ai/"];
+
+/// Path prefixes of the write routes, limited for every method but `GET`, `HEAD` and
+/// `OPTIONS`: a write runs database statements and drops cache entries, so it spends
+/// the same budget as an expensive read.
+pub const WRITE_PREFIXES: [&str; 1] = ["/channels/"];
 
 /// How often state of clients that went quiet is dropped.
 const CLEANUP_EVERY: Duration = Duration::from_secs(60);
@@ -107,14 +113,30 @@ pub fn is_expensive(path: &str) -> bool {
     EXPENSIVE_PREFIXES.iter().any(|p| path.starts_with(p))
 }
 
-/// Applies `limit` to the expensive routes, keyed by the peer address the server put in
+/// Whether a request with `method` to `path` is rate-limited: an expensive route
+/// ([`is_expensive`]) or a write to one of [`WRITE_PREFIXES`].
+///
+/// ```
+/// use axum::http::Method;
+/// use example_api::middleware::is_limited;
+/// assert!(is_limited(&Method::PATCH, "/channels/1"));
+/// assert!(is_limited(&Method::POST, "/channels/1/posts"));
+/// assert!(is_limited(&Method::GET, "/analytics/demo/best-times"));
+/// assert!(!is_limited(&Method::GET, "/channels"));
+/// ```
+pub fn is_limited(method: &Method, path: &str) -> bool {
+    let write = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
+    is_expensive(path) || (write && WRITE_PREFIXES.iter().any(|p| path.starts_with(p)))
+}
+
+/// Applies `limit` to the expensive routes and the writes ([`is_limited`]), keyed by the peer address the server put in
 /// the request ([`ConnectInfo`]); a request without one counts as one shared client.
 pub(super) async fn rate_limit(
     State(limit): State<Arc<RateLimit>>,
     req: Request,
     next: Next,
 ) -> Response {
-    if !is_expensive(req.uri().path()) {
+    if !is_limited(req.method(), req.uri().path()) {
         return next.run(req).await;
     }
     let peer = req

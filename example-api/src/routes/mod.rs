@@ -2,7 +2,7 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, patch, post};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -15,11 +15,16 @@ mod docs;
 pub mod extract;
 mod health;
 mod performance;
+mod writes;
 
 pub use docs::openapi_spec;
 
 /// Bodies accepted by `/ai/*`: room for 64 KiB of text with JSON escapes.
 const AI_BODY_LIMIT: usize = 512 * 1024;
+/// Bodies accepted by `PATCH /channels/{id}`: a name and a title.
+const CHANNEL_BODY_LIMIT: usize = 4 * 1024;
+/// Bodies accepted by `POST /channels/{id}/posts`: as for `/ai/*` (the same text limit).
+const POST_BODY_LIMIT: usize = AI_BODY_LIMIT;
 
 /// Every route of the service. Paths are part of the public contract.
 pub fn router() -> Router<AppState> {
@@ -36,6 +41,14 @@ pub fn router() -> Router<AppState> {
             get(analytics::channel_metrics),
         )
         .route("/channels", get(channels::list))
+        .route(
+            "/channels/{id}",
+            patch(writes::rename_channel).layer(DefaultBodyLimit::max(CHANNEL_BODY_LIMIT)),
+        )
+        .route(
+            "/channels/{id}/posts",
+            post(writes::publish_post).layer(DefaultBodyLimit::max(POST_BODY_LIMIT)),
+        )
         .route(
             "/ai/analyze",
             post(ai::analyze).layer(DefaultBodyLimit::max(AI_BODY_LIMIT)),

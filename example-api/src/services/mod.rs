@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod channels;
 pub mod performance;
 pub mod warming;
+pub mod writes;
 
 /// Every cache the service defines, with its TTL in seconds (as in the attributes).
 pub const CACHES: [(&str, u64); 6] = [

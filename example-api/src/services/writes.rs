@@ -1,0 +1,409 @@
+//! Writes: renaming a channel and publishing a post, by the channel's owner only.
+//!
+//! Each write changes the database first and then drops the cached reads it made stale,
+//! one call per cached read, each marked `// cache: invalidates <fn>(<args>)`, so that
+//! the next read shows the change at once (on this instance at once, on the others when
+//! the runtime's announcement reaches them). Entries of other users and other channels
+//! are left alone. What each write drops:
+//!
+//! | write | `user_channels(user)` | `channel_summary(id)` | `top_posts(..)` | `best_times()` |
+//! |---|---|---|---|---|
+//! | [`rename_channel`] | the owner's entry | the channel's entry | every entry (they show channel titles) | - |
+//! | [`publish_post`] | the owner's entry (post count) | the channel's entry | every entry | its one entry |
+//!
+//! `post_dynamics` is not dropped: it sums hourly views, and a new post has none yet.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use crate::db::{Channel, Db, User};
+use crate::error::ApiError;
+use crate::services::ai::PostText;
+use crate::services::rfc3339;
+
+/// Shortest channel name (handle), in characters.
+pub const MIN_NAME_CHARS: usize = 3;
+/// Longest channel name (handle), in characters.
+pub const MAX_NAME_CHARS: usize = 32;
+/// Longest channel title, in characters.
+pub const MAX_TITLE_CHARS: usize = 128;
+/// How far in the future a post's `published_at` may be (clock skew between client and
+/// server), in seconds.
+pub const MAX_CLOCK_SKEW_SECS: i64 = 300;
+
+/// A checked change to a channel: a new `name` (handle), a new `title`, or both.
+///
+/// ```
+/// use example_api::services::writes::ChannelChange;
+/// let change = ChannelChange::new(Some("rust_weekly".into()), None).unwrap();
+/// assert_eq!(change.name(), Some("rust_weekly"));
+/// let err = ChannelChange::new(Some("Rust Weekly".into()), None).unwrap_err();
+/// assert_eq!(err.code(), "bad_request");
+/// assert_eq!(ChannelChange::new(None, None).unwrap_err().code(), "unprocessable_entity");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChannelChange {
+    name: Option<String>,
+    title: Option<String>,
+}
+
+impl ChannelChange {
+    /// `name`: [`MIN_NAME_CHARS`] to [`MAX_NAME_CHARS`] lowercase ASCII letters, digits
+    /// and `_`, starting with a letter. `title`: not blank, at most [`MAX_TITLE_CHARS`]
+    /// characters, no control characters; surrounding whitespace is dropped.
+    ///
+    /// `422` when neither is given, `413` for one over its length, `400` otherwise.
+    pub fn new(name: Option<String>, title: Option<String>) -> Result<Self, ApiError> {
+        if name.is_none() && title.is_none() {
+            return Err(ApiError::Unprocessable(
+                "send at least one of {\"name\": HANDLE} or {\"title\": TEXT}".into(),
+            ));
+        }
+        if let Some(name) = &name {
+            check_name(name)?;
+        }
+        let title = title.map(|t| check_title(&t)).transpose()?;
+        Ok(Self { name, title })
+    }
+
+    /// The new name, if it changes.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
+    /// The new title, if it changes.
+    pub fn title(&self) -> Option<&str> {
+        self.title.as_deref()
+    }
+}
+
+fn check_name(name: &str) -> Result<(), ApiError> {
+    let chars = name.chars().count();
+    if chars > MAX_NAME_CHARS {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "`name` is {chars} characters; the limit is {MAX_NAME_CHARS}"
+        )));
+    }
+    let well_formed = name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if chars < MIN_NAME_CHARS || !well_formed {
+        return Err(ApiError::BadRequest(format!(
+            "`name` must be {MIN_NAME_CHARS} to {MAX_NAME_CHARS} lowercase letters, digits \
+             or `_`, starting with a letter (e.g. `rust_weekly`)"
+        )));
+    }
+    Ok(())
+}
+
+fn check_title(title: &str) -> Result<String, ApiError> {
+    let title = title.trim();
+    if title.is_empty() {
+        return Err(ApiError::BadRequest("`title` must not be blank".into()));
+    }
+    let chars = title.chars().count();
+    if chars > MAX_TITLE_CHARS {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "`title` is {chars} characters; the limit is {MAX_TITLE_CHARS}"
+        )));
+    }
+    if title.chars().any(char::is_control) {
+        return Err(ApiError::BadRequest(
+            "`title` must not contain control characters".into(),
+        ));
+    }
+    Ok(title.to_owned())
+}
+
+/// What a post is, as in the seeded data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PostKind {
+    /// Text only (the default).
+    #[default]
+    Text,
+    /// A photo with a caption.
+    Photo,
+    /// A video with a caption.
+    Video,
+}
+
+impl PostKind {
+    /// The value stored in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Photo => "photo",
+            Self::Video => "video",
+        }
+    }
+}
+
+/// A checked post to publish.
+///
+/// ```
+/// use example_api::services::writes::{NewPost, PostKind};
+/// let post = NewPost::new("Hello".into(), PostKind::Text, Some("2024-05-01T13:00:00Z")).unwrap();
+/// assert_eq!(post.published_at(), Some(1_714_568_400));
+/// assert_eq!(NewPost::new(" ".into(), PostKind::Text, None).unwrap_err().code(), "bad_request");
+/// assert_eq!(NewPost::new("x".into(), PostKind::Text, Some("yesterday")).unwrap_err().code(), "bad_request");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPost {
+    text: PostText,
+    kind: PostKind,
+    published_at: Option<i64>,
+}
+
+impl NewPost {
+    /// `text`: as for `/ai/analyze` (not blank, at most
+    /// [`MAX_TEXT_BYTES`](crate::services::ai::MAX_TEXT_BYTES)), and no NUL characters.
+    /// `published_at`: RFC 3339 in UTC, e.g. `2024-05-01T13:00:00Z` (`None`: when it is
+    /// published).
+    pub fn new(text: String, kind: PostKind, published_at: Option<&str>) -> Result<Self, ApiError> {
+        let text = PostText::new(text)?;
+        if text.as_str().contains('\0') {
+            return Err(ApiError::BadRequest(
+                "`text` must not contain NUL characters".into(),
+            ));
+        }
+        let published_at = published_at.map(parse_time).transpose()?;
+        Ok(Self {
+            text,
+            kind,
+            published_at,
+        })
+    }
+
+    /// The requested publication time, Unix seconds.
+    pub fn published_at(&self) -> Option<i64> {
+        self.published_at
+    }
+}
+
+fn parse_time(value: &str) -> Result<i64, ApiError> {
+    humantime::parse_rfc3339(value)
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .and_then(|d| i64::try_from(d.as_secs()).ok())
+        .ok_or_else(|| {
+            ApiError::BadRequest(format!(
+                "`published_at` must be an RFC 3339 time in UTC such as \
+                 2024-05-01T13:00:00Z, got `{value}`"
+            ))
+        })
+}
+
+/// A published post.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Post {
+    /// Post id.
+    pub id: i64,
+    /// Channel id.
+    pub channel_id: i64,
+    /// Publication time, RFC 3339.
+    pub published_at: String,
+    /// What it is.
+    pub kind: PostKind,
+    /// The post's text.
+    pub text: String,
+}
+
+/// Renames channel `channel_id` of `user`: `404` for an unknown channel, `403` for
+/// another user's. Returns the channel as it is now.
+#[cache_runtime::performance_timer("channels_rename")]
+pub async fn rename_channel(
+    db: &Db,
+    user: &User,
+    channel_id: i64,
+    change: &ChannelChange,
+) -> Result<Channel, ApiError> {
+    owned_channel(db, user, channel_id).await?;
+    if !db
+        .update_channel(channel_id, user.id, change.name(), change.title())
+        .await?
+    {
+        return Err(gone(channel_id));
+    }
+    // cache: invalidates channels::user_channels(db, user)
+    drop_user_channels(user);
+    // cache: invalidates analytics::channel_summary(db, channel_id)
+    drop_channel_summary(channel_id);
+    // cache: invalidates analytics::top_posts(db, *, *) (every entry: they show titles)
+    drop_top_posts();
+    db.channel(channel_id)
+        .await?
+        .ok_or_else(|| gone(channel_id))
+}
+
+/// Publishes `post` in channel `channel_id` of `user`: `404` for an unknown channel,
+/// `403` for another user's, `400` for a `published_at` before the channel was created
+/// or more than [`MAX_CLOCK_SKEW_SECS`] in the future.
+#[cache_runtime::performance_timer("posts_publish")]
+pub async fn publish_post(
+    db: &Db,
+    user: &User,
+    channel_id: i64,
+    post: &NewPost,
+) -> Result<Post, ApiError> {
+    let channel = owned_channel(db, user, channel_id).await?;
+    let now = unix_now();
+    let published_at = post.published_at.unwrap_or(now);
+    if published_at < channel.created_at {
+        return Err(ApiError::BadRequest(format!(
+            "`published_at` is before the channel was created ({})",
+            rfc3339(channel.created_at)
+        )));
+    }
+    if published_at > now + MAX_CLOCK_SKEW_SECS {
+        return Err(ApiError::BadRequest(format!(
+            "`published_at` is in the future (now: {})",
+            rfc3339(now)
+        )));
+    }
+    let id = db
+        .insert_post(
+            channel_id,
+            published_at,
+            post.kind.as_str(),
+            post.text.as_str(),
+        )
+        .await?;
+    // cache: invalidates channels::user_channels(db, user)
+    drop_user_channels(user);
+    // cache: invalidates analytics::channel_summary(db, channel_id)
+    drop_channel_summary(channel_id);
+    // cache: invalidates analytics::top_posts(db, *, *) (every window may rank it)
+    drop_top_posts();
+    // cache: invalidates analytics::best_times(db)
+    drop_best_times();
+    Ok(Post {
+        id,
+        channel_id,
+        published_at: rfc3339(published_at),
+        kind: post.kind,
+        text: post.text.as_str().to_owned(),
+    })
+}
+
+/// The channel, if `user` owns it: `404` for an unknown one, `403` for another user's.
+async fn owned_channel(db: &Db, user: &User, channel_id: i64) -> Result<Channel, ApiError> {
+    let channel = db
+        .channel(channel_id)
+        .await?
+        .ok_or_else(|| gone(channel_id))?;
+    if channel.owner_id != user.id {
+        return Err(ApiError::Forbidden(format!(
+            "channel {channel_id} belongs to another user"
+        )));
+    }
+    Ok(channel)
+}
+
+fn gone(channel_id: i64) -> ApiError {
+    ApiError::NotFound(format!("channel {channel_id} does not exist"))
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+// The helpers below use today's runtime API, whose key tuples the compiler does not
+// check; each is one `#[cache_invalidate(...)]` argument once that attribute exists.
+
+/// `user_channels` is keyed by `key = user.id`.
+fn drop_user_channels(user: &User) {
+    cache_runtime::global().invalidate("user_channels", &user.id);
+}
+
+/// `analytics_summary` is keyed by `(channel_id,)` (`db` is skipped).
+fn drop_channel_summary(channel_id: i64) {
+    cache_runtime::global().invalidate("analytics_summary", &(channel_id,));
+}
+
+/// `demo_top_posts` is keyed by `(period, limit)`: every entry may show the change.
+fn drop_top_posts() {
+    cache_runtime::global().invalidate_all("demo_top_posts");
+}
+
+/// `demo_best_times` has one entry, keyed by `()`.
+fn drop_best_times() {
+    cache_runtime::global().invalidate("demo_best_times", &());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_titles() {
+        assert!(ChannelChange::new(Some("abc".into()), None).is_ok());
+        assert!(ChannelChange::new(Some("a".repeat(MAX_NAME_CHARS)), None).is_ok());
+        let code = |name: &str| {
+            ChannelChange::new(Some(name.into()), None)
+                .unwrap_err()
+                .code()
+        };
+        assert_eq!(code(&"a".repeat(MAX_NAME_CHARS + 1)), "payload_too_large");
+        for bad in [
+            "",
+            "ab",
+            "1abc",
+            "_abc",
+            "abc-d",
+            "ABC",
+            "abc d",
+            "caf\u{e9}",
+        ] {
+            assert_eq!(code(bad), "bad_request", "{bad:?}");
+        }
+        let title = |t: &str| ChannelChange::new(None, Some(t.into()));
+        assert_eq!(
+            title("  Rust Weekly ").unwrap().title(),
+            Some("Rust Weekly")
+        );
+        assert_eq!(title(" \t").unwrap_err().code(), "bad_request");
+        assert_eq!(title("a\u{7}b").unwrap_err().code(), "bad_request");
+        assert_eq!(
+            title(&"\u{e9}".repeat(MAX_TITLE_CHARS))
+                .unwrap()
+                .title()
+                .map(str::len),
+            Some(2 * MAX_TITLE_CHARS),
+            "characters, not bytes"
+        );
+        assert_eq!(
+            title(&"x".repeat(MAX_TITLE_CHARS + 1)).unwrap_err().code(),
+            "payload_too_large"
+        );
+    }
+
+    #[test]
+    fn post_times_are_rfc3339_utc() {
+        let at = |t: &str| NewPost::new("x".into(), PostKind::Photo, Some(t));
+        assert_eq!(at("1970-01-01T00:00:00Z").unwrap().published_at(), Some(0));
+        assert_eq!(
+            at("2024-05-01T13:00:00.5Z").unwrap().published_at(),
+            Some(1_714_568_400)
+        );
+        for bad in [
+            "",
+            "2024-05-01",
+            "2024-05-01T13:00:00+02:00",
+            "1969-12-31T23:59:59Z",
+            "1714568400",
+        ] {
+            assert_eq!(at(bad).unwrap_err().code(), "bad_request", "{bad:?}");
+        }
+        assert_eq!(
+            NewPost::new("a\0b".into(), PostKind::Text, None)
+                .unwrap_err()
+                .code(),
+            "bad_request"
+        );
+    }
+}
