@@ -633,8 +633,7 @@ impl Db {
         Ok(done.rows_affected() > 0)
     }
 
-    /// Inserts a post and returns its id (one more than the largest so far). On
-    /// PostgreSQL two concurrent inserts can pick the same id; the loser retries.
+    /// Inserts a post and returns its id (one more than the largest so far).
     #[performance_timer("db.insert_post")]
     pub async fn insert_post(
         &self,
@@ -643,27 +642,25 @@ impl Db {
         kind: &str,
         text: &str,
     ) -> Result<i64, sqlx::Error> {
-        const ATTEMPTS: usize = 5;
-        let mut attempt = 1;
-        loop {
-            let inserted = sqlx::query_scalar(
-                "INSERT INTO posts (id, channel_id, published_at, kind, text)
-                 SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4 FROM posts
-                 RETURNING id",
-            )
-            .bind(channel_id)
-            .bind(published_at)
-            .bind(kind)
-            .bind(text)
-            .fetch_one(&self.pool)
-            .await;
-            match inserted {
-                Err(sqlx::Error::Database(e)) if e.is_unique_violation() && attempt < ATTEMPTS => {
-                    attempt += 1;
-                }
-                other => return other,
-            }
+        let mut tx = self.pool.begin().await?;
+        if self.backend == Backend::Postgres {
+            // Two concurrent `MAX(id) + 1` would pick the same id: one insert at a time,
+            // while reads go on. (SQLite runs one writing statement at a time anyway.)
+            tx.execute("LOCK TABLE posts IN EXCLUSIVE MODE").await?;
         }
+        let id = sqlx::query_scalar(
+            "INSERT INTO posts (id, channel_id, published_at, kind, text)
+             SELECT COALESCE(MAX(id), 0) + 1, $1, $2, $3, $4 FROM posts
+             RETURNING id",
+        )
+        .bind(channel_id)
+        .bind(published_at)
+        .bind(kind)
+        .bind(text)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(id)
     }
 }
 

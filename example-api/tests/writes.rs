@@ -271,6 +271,33 @@ async fn a_new_post_is_counted_at_once_by_channels_metrics_and_demo_analytics() 
 }
 
 #[tokio::test]
+async fn concurrent_posts_get_distinct_ids() {
+    let _guard = CACHE_LOCK.lock().await;
+    let before = cached(Some("carol"), "/channels").await;
+    let mut posts = tokio::task::JoinSet::new();
+    for n in 0..8 {
+        posts.spawn(publish(
+            Some("carol"),
+            3,
+            json!({ "text": format!("post {n}") }),
+        ));
+    }
+    let mut ids = Vec::new();
+    for r in posts.join_all().await {
+        assert_eq!(r.status, 201, "{}", r.json);
+        ids.push(num(&r.json, "/id"));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), 8, "{ids:?}");
+    let after = recomputed(Some("carol"), "/channels").await;
+    assert_eq!(
+        num(channel(&after, 3), "/posts"),
+        num(channel(&before, 3), "/posts") + 8
+    );
+}
+
+#[tokio::test]
 async fn only_the_owner_may_write() {
     let _guard = CACHE_LOCK.lock().await;
     let before = cached(Some("alice"), "/channels").await;
