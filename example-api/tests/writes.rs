@@ -672,3 +672,27 @@ async fn with_redis_a_write_on_one_instance_is_served_by_the_other() {
     assert_eq!(bob_after.x_cache.as_deref(), Some("HIT"));
     assert_eq!(bob_after.json, bob_before.json);
 }
+
+#[tokio::test]
+async fn a_browser_on_an_allowed_origin_may_send_a_patch() {
+    let preflight = client()
+        .request(reqwest::Method::OPTIONS, server().url("/channels/1"))
+        .header("origin", common::ORIGIN)
+        .header("access-control-request-method", "PATCH")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type",
+        )
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(preflight.status(), 200);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        common::ORIGIN
+    );
+    let methods = preflight.headers()["access-control-allow-methods"]
+        .to_str()
+        .expect("ascii");
+    assert!(methods.contains("PATCH"), "{methods}");
+}
