@@ -213,6 +213,22 @@ pub struct Post {
 
 /// Renames channel `channel_id` of `user`: `404` for an unknown channel, `403` for
 /// another user's. Returns the channel as it is now.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use example_api::config::SeedConfig;
+/// use example_api::services::writes::{self, ChannelChange};
+///
+/// let seed = SeedConfig { channels: 2, posts_per_channel: 1, days: 1, track_hours: 1 };
+/// let db = example_api::Db::open("sqlite::memory:", 1, &seed).await.unwrap();
+/// let users = db.users().await.unwrap(); // alice owns channel 1, bob channel 2
+/// let change = ChannelChange::new(None, Some("Rust Weekly".into())).unwrap();
+/// let channel = writes::rename_channel(&db, &users[0], 1, &change).await.unwrap();
+/// assert_eq!(channel.title, "Rust Weekly");
+/// let err = writes::rename_channel(&db, &users[1], 1, &change).await.unwrap_err();
+/// assert_eq!(err.code(), "forbidden");
+/// # }
+/// ```
 #[cache_runtime::performance_timer("channels_rename")]
 pub async fn rename_channel(
     db: &Db,
@@ -241,6 +257,21 @@ pub async fn rename_channel(
 /// Publishes `post` in channel `channel_id` of `user`: `404` for an unknown channel,
 /// `403` for another user's, `400` for a `published_at` before the channel was created
 /// or more than [`MAX_CLOCK_SKEW_SECS`] in the future.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use example_api::config::SeedConfig;
+/// use example_api::services::writes::{self, NewPost, PostKind};
+///
+/// let seed = SeedConfig { channels: 1, posts_per_channel: 1, days: 1, track_hours: 1 };
+/// let db = example_api::Db::open("sqlite::memory:", 1, &seed).await.unwrap();
+/// let alice = db.users().await.unwrap().remove(0);
+/// let post = NewPost::new("Hello, readers".into(), PostKind::Text, None).unwrap();
+/// let published = writes::publish_post(&db, &alice, 1, &post).await.unwrap();
+/// assert_eq!(published.id, 2, "after the one seeded post");
+/// assert_eq!(db.channel(1).await.unwrap().unwrap().posts, 2);
+/// # }
+/// ```
 #[cache_runtime::performance_timer("posts_publish")]
 pub async fn publish_post(
     db: &Db,
