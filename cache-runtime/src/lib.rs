@@ -184,6 +184,11 @@ pub use key::{CacheKey, KeyError};
 pub use runtime::{CacheRuntime, CacheRuntimeBuilder, InstallError, Readiness, global};
 pub use stats::{CacheStats, CircuitState, L1Stats, L2CacheStats, L2Stats, RuntimeStats};
 pub use tier::remote::Tier;
+pub use timer::{
+    BASELINE_MINUTES, Bottleneck, CacheHistory, CacheInFront, CachePoint, CacheTrend, Direction,
+    MIN_CALLS, MIN_LOOKUPS, PerformanceSnapshot, RECENT_MINUTES, TimedChild, TimerHistory,
+    TimerPoint, TimerTrend, Trends, performance_snapshot, performance_snapshot_day,
+};
 pub use timer::{TimerStats, reset_timers, timers};
 pub use value::CacheValue;
 

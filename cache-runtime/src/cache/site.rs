@@ -87,6 +87,7 @@ impl CacheSite {
 
 /// Resolves a site against an engine: the cache's state, the effective policy and tier.
 pub(crate) fn resolve(engine: &Arc<Engine>, spec: &SiteSpec) -> SiteState {
+    crate::timer::note_cache(spec.name);
     engine
         .registry
         .declare(spec.name, spec.location, spec.version);
