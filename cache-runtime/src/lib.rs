@@ -79,7 +79,8 @@
 //! # Features
 //!
 //! - `axum`: `Json<T>` and `Result<Json<T>, E>` return types cache `T`; [`CachedJson`]
-//!   caches the serialized response body itself, so a hit skips serialization.
+//!   caches the serialized response body itself, so a hit skips serialization; the live
+//!   dashboard `dashboard::router()` (charts, bottlenecks, trends) to nest in any app.
 //! - `metrics`: cache and timer figures are also emitted through the `metrics` facade,
 //!   to the recorder in effect at each update (one installed late receives what follows).
 //! - `postcard`: the [`codec::Postcard`] codec (compact, not self-describing).
@@ -141,6 +142,9 @@ mod bounds;
 mod cache;
 mod clock;
 pub mod codec;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod dashboard;
 mod export;
 #[cfg(feature = "axum")]
 mod json;
