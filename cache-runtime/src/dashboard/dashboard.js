@@ -4,7 +4,8 @@
 (function () {
   const PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
     "#e377c2", "#17becf", "#7f7f7f", "#bcbd22", "#393b79", "#ad494a", "#637939", "#843c39"];
-  const state = { charts: {}, polls: 0, last: null, errors: 0 };
+  // `range`: the x range of every chart, the last hour up to the minute in progress.
+  const state = { charts: {}, polls: 0, last: null, errors: 0, range: [0, 1] };
   window.dashboard = state;
 
   function text(tag, value, cls) {
@@ -53,7 +54,7 @@
     const width = Math.max(320, el.clientWidth || 600);
     state.charts[key] = new uPlot({
       width, height: 210,
-      scales: { x: { time: true } },
+      scales: { x: { time: true, range: () => state.range } },
       legend: { live: false },
       series: [{}].concat(names.map((label, i) => ({
         label, stroke: PALETTE[i % PALETTE.length], width: 2,
@@ -66,6 +67,7 @@
 
   function render(s) {
     const now = s.at;
+    state.range = [now - 3600, now + 30];
     chart("hit", s.caches.map((c) => c.name),
       align(s.caches, (p) => p.hit_ratio === null ? null : p.hit_ratio * 100), "%");
     chart("rate", s.timers.map((t) => t.name),
