@@ -84,7 +84,7 @@
 
     fill("bottlenecks", s.bottlenecks.map((b) => [
       b.name, fmt(b.share * 100, 1) + "%", String(b.calls), fmt(b.p95_ms, 2),
-      b.slow_ms === null ? "-" : b.slow_calls + " > " + b.slow_ms + " ms",
+      b.slow_ms === null ? "-" : b.slow_calls + " over " + b.slow_ms + " ms",
       b.cache ? b.cache.name + " (" + (b.cache.hit_ratio === null ? "-" : fmt(b.cache.hit_ratio * 100, 1) + "%") + ")" : "-",
       b.advice,
     ]));

@@ -194,7 +194,8 @@ pub struct Bottleneck {
     pub slow_calls: u64,
     /// The timed calls made inside its calls, most time first.
     pub children: Vec<TimedChild>,
-    /// The cache in front of it, if one was found.
+    /// The cache in front of it, if one was found: the cache answering this timer's own
+    /// calls, or else the one answering the timed caller that spends the most time in it.
     pub cache: Option<CacheInFront>,
     /// One sentence a developer can act on.
     pub advice: String,
@@ -376,7 +377,7 @@ fn group_of(name: &str) -> &str {
 
 fn percent(ratio: f64) -> String {
     let p = ratio * 100.0;
-    if p >= 99.95 || p < 10.0 {
+    if !(10.0..99.95).contains(&p) {
         format!("{p:.1}%")
     } else {
         format!("{p:.0}%")
@@ -406,13 +407,17 @@ fn bottlenecks(
         .into_iter()
         .map(|(cache, timer)| (timer, cache))
         .collect();
-    let mut parents: BTreeMap<u32, Vec<&str>> = BTreeMap::new();
+    // Callers of each timer, the one that spends the most time in it first.
+    let mut parents: BTreeMap<u32, Vec<(u64, &str)>> = BTreeMap::new();
     for (s, _) in all {
         for child in s.children.totals() {
             if let Some(id) = child.id {
-                parents.entry(id).or_default().push(s.name());
+                parents.entry(id).or_default().push((child.nanos, s.name()));
             }
         }
+    }
+    for callers in parents.values_mut() {
+        callers.sort_by(|a, b| b.0.cmp(&a.0));
     }
 
     let mut out: Vec<Bottleneck> = hour
@@ -451,7 +456,7 @@ fn bottlenecks(
                     .get(&s.id())
                     .into_iter()
                     .flatten()
-                    .find_map(|p| in_front(p, false))
+                    .find_map(|(_, p)| in_front(p, false))
             });
             let total_ms = b.sum_nanos as f64 / NANOS_PER_MS;
             let mut bottleneck = Bottleneck {
@@ -537,7 +542,9 @@ fn advice(b: &Bottleneck) -> String {
             child.name
         )),
         (None, None) => {
-            s.push_str("; no cache in front of it: consider #[cache_result] on it or on its caller")
+            s.push_str(
+                "; no cache in front of it: consider #[cache_result] on it or on its caller",
+            );
         }
     }
     s.push('.');
