@@ -80,14 +80,16 @@ impl CacheSite {
 
     #[inline]
     fn global_state(&self) -> &Arc<SiteState> {
-        self.state
-            .get_or_init(|| Arc::new(resolve(engine::global(), &self.spec)))
+        self.state.get_or_init(|| {
+            // Once per site: the timer running now, if any, is the one this cache answers.
+            crate::timer::note_cache(self.spec.name);
+            Arc::new(resolve(engine::global(), &self.spec))
+        })
     }
 }
 
 /// Resolves a site against an engine: the cache's state, the effective policy and tier.
 pub(crate) fn resolve(engine: &Arc<Engine>, spec: &SiteSpec) -> SiteState {
-    crate::timer::note_cache(spec.name);
     engine
         .registry
         .declare(spec.name, spec.location, spec.version);
