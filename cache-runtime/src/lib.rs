@@ -76,6 +76,15 @@
 //! A call that joined a computation before the invalidation may still receive its value. A
 //! computation that began before an invalidation never stores its result after it.
 //!
+//! # Trends and bottlenecks
+//!
+//! [`performance_snapshot`] gives the last hour of every timer and cache per minute, the
+//! [`Trends`] (last 5 minutes against the 30 before: regressed, improved or steady) and the
+//! ranked [`Bottleneck`]s, each naming the timed calls made inside it and the cache in front
+//! of it. The windows are differences of one snapshot a minute of the cumulative figures
+//! (`timer/window.rs`), so the call path pays nothing for them; nesting costs a
+//! thread-local swap per timed call (`timer/nest.rs`).
+//!
 //! # Features
 //!
 //! - `axum`: `Json<T>` and `Result<Json<T>, E>` return types cache `T`; [`CachedJson`]
