@@ -417,7 +417,7 @@ fn bottlenecks(
         }
     }
     for callers in parents.values_mut() {
-        callers.sort_by(|a, b| b.0.cmp(&a.0));
+        callers.sort_by_key(|c| std::cmp::Reverse(c.0));
     }
 
     let mut out: Vec<Bottleneck> = hour
