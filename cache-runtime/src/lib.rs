@@ -76,10 +76,20 @@
 //! A call that joined a computation before the invalidation may still receive its value. A
 //! computation that began before an invalidation never stores its result after it.
 //!
+//! # Trends and bottlenecks
+//!
+//! [`performance_snapshot`] gives the last hour of every timer and cache per minute, the
+//! [`Trends`] (last 5 minutes against the 30 before: regressed, improved or steady) and the
+//! ranked [`Bottleneck`]s, each naming the timed calls made inside it and the cache in front
+//! of it. The windows are differences of one snapshot a minute of the cumulative figures
+//! (`timer/window.rs`), so the call path pays nothing for them; nesting costs a
+//! thread-local swap per timed call (`timer/nest.rs`).
+//!
 //! # Features
 //!
 //! - `axum`: `Json<T>` and `Result<Json<T>, E>` return types cache `T`; [`CachedJson`]
-//!   caches the serialized response body itself, so a hit skips serialization.
+//!   caches the serialized response body itself, so a hit skips serialization; the live
+//!   dashboard `dashboard::router()` (charts, bottlenecks, trends) to nest in any app.
 //! - `metrics`: cache and timer figures are also emitted through the `metrics` facade,
 //!   to the recorder in effect at each update (one installed late receives what follows).
 //! - `postcard`: the [`codec::Postcard`] codec (compact, not self-describing).
@@ -141,6 +151,9 @@ mod bounds;
 mod cache;
 mod clock;
 pub mod codec;
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod dashboard;
 mod export;
 #[cfg(feature = "axum")]
 mod json;
@@ -184,6 +197,11 @@ pub use key::{CacheKey, KeyError};
 pub use runtime::{CacheRuntime, CacheRuntimeBuilder, InstallError, Readiness, global};
 pub use stats::{CacheStats, CircuitState, L1Stats, L2CacheStats, L2Stats, RuntimeStats};
 pub use tier::remote::Tier;
+pub use timer::{
+    BASELINE_MINUTES, Bottleneck, CacheHistory, CacheInFront, CachePoint, CacheTrend, Direction,
+    MIN_CALLS, MIN_LOOKUPS, PerformanceSnapshot, RECENT_MINUTES, TimedChild, TimerHistory,
+    TimerPoint, TimerTrend, Trends, performance_snapshot, performance_snapshot_day,
+};
 pub use timer::{TimerStats, reset_timers, timers};
 pub use value::CacheValue;
 

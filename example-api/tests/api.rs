@@ -514,10 +514,17 @@ async fn performance_reports_caches_timers_and_pool() {
             .as_u64()
             .is_some_and(|n| (1..=4).contains(&n))
     );
+    let avg_ms = p["system_stats"]["avg_query_time_ms"]
+        .as_f64()
+        .expect("avg_query_time_ms");
+    assert!(avg_ms > 0.0);
+    // The design's field, in seconds, beside it.
+    let avg_s = p["system_stats"]["avg_query_time"]
+        .as_f64()
+        .expect("avg_query_time");
     assert!(
-        p["system_stats"]["avg_query_time_ms"]
-            .as_f64()
-            .is_some_and(|ms| ms > 0.0)
+        (avg_s * 1000.0 - avg_ms).abs() < 0.002,
+        "{avg_s} s vs {avg_ms} ms"
     );
     let features = p["optimization_features"].as_array().expect("features");
     assert!(features.contains(&json!("in_process_cache")));
@@ -552,16 +559,46 @@ async fn performance_reports_caches_timers_and_pool() {
     }
     assert_eq!(metrics["slow_ms"], 250.0);
     assert!(timers.iter().any(|t| t["name"] == "db.publication_slots"));
-    // Bottlenecks: slow timers only, slowest first.
+    // Bottlenecks: ranked by share of their group's time, each with a sentence to act on;
+    // the best-times query runs under the endpoint whose cache is in front of it.
     let bottlenecks = p["bottlenecks"].as_array().expect("bottlenecks");
+    assert!(!bottlenecks.is_empty() && bottlenecks.len() <= 10);
     for b in bottlenecks {
-        assert!(b["p95_ms"].as_f64() > b["slow_ms"].as_f64());
+        let share = b["share"].as_f64().expect("share");
+        assert!((0.0..=1.0).contains(&share), "{b}");
+        let name = b["name"].as_str().expect("name");
+        assert!(
+            b["advice"].as_str().is_some_and(|a| a.contains(name)),
+            "{b}"
+        );
     }
-    let p95s: Vec<f64> = bottlenecks
+    let slots = timers
         .iter()
-        .filter_map(|b| b["p95_ms"].as_f64())
-        .collect();
-    assert!(p95s.windows(2).all(|w| w[0] >= w[1]));
+        .find(|t| t["name"] == "db.publication_slots")
+        .expect("db.publication_slots");
+    if let Some(b) = bottlenecks
+        .iter()
+        .find(|b| b["name"] == "db.publication_slots")
+    {
+        assert_eq!(b["group"], "db");
+        assert_eq!(b["cache"]["name"], "demo_best_times", "{b}");
+        assert!(slots["count"].as_u64() >= b["calls"].as_u64());
+    }
+    // Trends: one per timer and per cache, each classified.
+    let trends = &p["trends"];
+    let timer_trends = trends["timers"].as_array().expect("timer trends");
+    assert_eq!(timer_trends.len(), timers.len());
+    for t in timer_trends {
+        assert!(
+            ["regressed", "improved", "steady"].contains(&t["direction"].as_str().unwrap_or("")),
+            "{t}"
+        );
+    }
+    assert!(
+        trends["caches"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|c| c["name"] == "demo_best_times"))
+    );
 }
 
 #[tokio::test]

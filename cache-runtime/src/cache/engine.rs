@@ -43,6 +43,11 @@ pub(crate) fn install(settings: Settings) -> Result<&'static Arc<Engine>, ()> {
     }
 }
 
+/// The global engine if it has been started (never starts one).
+pub(crate) fn started() -> Option<&'static Arc<Engine>> {
+    GLOBAL.get()
+}
+
 /// Whether `engine` is the global one.
 pub(crate) fn is_global(engine: &Arc<Engine>) -> bool {
     GLOBAL.get().is_some_and(|g| Arc::ptr_eq(g, engine))

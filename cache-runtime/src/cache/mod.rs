@@ -21,7 +21,7 @@ mod site;
 
 pub use bulkhead::{OverloadKind, Overloaded, overload};
 pub use engine::{DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT, DEFAULT_TTL};
-pub(crate) use engine::{Engine, Settings, global, install};
+pub(crate) use engine::{Engine, Settings, global, install, started};
 pub use fill::Ticket;
 pub use lookup::Lookup;
 pub use policy::CacheOverride;

@@ -80,8 +80,11 @@ impl CacheSite {
 
     #[inline]
     fn global_state(&self) -> &Arc<SiteState> {
-        self.state
-            .get_or_init(|| Arc::new(resolve(engine::global(), &self.spec)))
+        self.state.get_or_init(|| {
+            // Once per site: the timer running now, if any, is the one this cache answers.
+            crate::timer::note_cache(self.spec.name);
+            Arc::new(resolve(engine::global(), &self.spec))
+        })
     }
 }
 

@@ -50,20 +50,44 @@
 //! - `state.rs`: the striped figures of one name; `snapshot.rs`: [`TimerStats`] and the
 //!   names of its figures;
 //! - `registry.rs`: one state per name, [`timers`] and [`reset_timers`];
-//! - `clock.rs`: the precise clock; `metrics.rs`: emission through the `metrics` facade.
+//! - `clock.rs`: the precise clock; `metrics.rs`: emission through the `metrics` facade;
+//! - `nest.rs`: the timer current on a thread and each timer's table of timed children;
+//! - `window.rs`: per-minute and per-five-minute rings built from snapshots; `trend.rs`:
+//!   the trend classifier; `report.rs`: the sampler thread and [`performance_snapshot`]
+//!   (history, trends, bottlenecks).
+//!
+//! # Over time
+//!
+//! Windows cost the call path nothing: a sampler thread snapshots the cumulative figures
+//! once a minute and keeps the differences (see `window.rs`). Nesting costs a thread-local
+//! swap per call and, for a call made inside another timed call on the same task, two
+//! relaxed atomic additions into the parent's fixed table of children.
 //!
 //! The timer families of the Prometheus text are written by `export/timers.rs`.
 
 mod clock;
 #[cfg(feature = "metrics")]
 mod metrics;
+mod nest;
 pub(crate) mod registry;
+mod report;
 mod site;
 pub(crate) mod snapshot;
 mod state;
 #[cfg(test)]
 mod tests;
+mod trend;
+mod window;
 
+pub(crate) use nest::note_cache;
 pub use registry::{reset_timers, timers};
+pub use report::{
+    Bottleneck, CacheHistory, CacheInFront, CachePoint, PerformanceSnapshot, TimedChild,
+    TimerHistory, TimerPoint, performance_snapshot, performance_snapshot_day,
+};
 pub use site::{Timed, TimerSite, time_async, time_sync};
 pub use snapshot::TimerStats;
+pub use trend::{
+    BASELINE_MINUTES, CacheTrend, Direction, MIN_CALLS, MIN_LOOKUPS, RECENT_MINUTES, TimerTrend,
+    Trends,
+};

@@ -18,6 +18,7 @@ pub(crate) fn timer_state(name: &str) -> Arc<TimerState> {
     if let Some(state) = REGISTRY.read().get(name) {
         return Arc::clone(state);
     }
+    crate::timer::report::start_sampler();
     Arc::clone(
         REGISTRY
             .write()
@@ -26,7 +27,7 @@ pub(crate) fn timer_state(name: &str) -> Arc<TimerState> {
     )
 }
 
-fn registered() -> Vec<Arc<TimerState>> {
+pub(crate) fn registered() -> Vec<Arc<TimerState>> {
     REGISTRY.read().values().cloned().collect()
 }
 

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use crate::timer::clock::{nanos_since, now_raw};
+use crate::timer::nest;
 use crate::timer::registry::timer_state;
 use crate::timer::state::{NANOS_PER_MS, TimerState};
 
@@ -244,6 +245,7 @@ impl<F: Future> Future for Timed<F> {
         let guard = CallGuard {
             site: this.site,
             state: this.state,
+            parent: nest::enter(this.state),
             start,
             armed: true,
         };
@@ -273,10 +275,13 @@ impl<F: Future + fmt::Debug> fmt::Debug for Timed<F> {
 }
 
 /// Records the end of a started call exactly once: normally through [`CallGuard::finish`],
-/// or, if the timed code unwinds first, as an error when the guard is dropped.
+/// or, if the timed code unwinds first, as an error when the guard is dropped. While it
+/// lives its timer is the thread's current one (see `nest.rs`).
 struct CallGuard {
     site: &'static TimerSite,
     state: &'static TimerState,
+    /// The timer that was current when this one was entered, put back on drop.
+    parent: Option<&'static TimerState>,
     /// Raw clock reading at the start (see [`now_raw`]).
     start: u64,
     armed: bool,
@@ -288,6 +293,7 @@ impl CallGuard {
         Self {
             site,
             state,
+            parent: nest::enter(state),
             start: now_raw(),
             armed: true,
         }
@@ -304,6 +310,9 @@ impl CallGuard {
         let nanos = nanos_since(self.start);
         let slow = self.site.is_slow(nanos);
         self.state.complete(nanos, error, slow);
+        if let Some(parent) = self.parent {
+            parent.children.add(self.state.id(), nanos);
+        }
         if slow {
             log_slow(self.site, nanos);
         }
@@ -318,6 +327,7 @@ impl CallGuard {
 impl Drop for CallGuard {
     #[inline]
     fn drop(&mut self) {
+        nest::leave(self.parent);
         if self.armed {
             // Only reached while unwinding out of the timed code.
             self.record(true);

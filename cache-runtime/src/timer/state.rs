@@ -1,12 +1,13 @@
 //! The figures of one timer name, striped per thread: a latency histogram and counts per
 //! stripe, merged into a [`TimerStats`] when read.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 
 use crate::stripe::Striped;
+use crate::timer::nest::Children;
 use crate::timer::snapshot::TimerStats;
 
 /// Significant figures kept by the latency histograms (hdrhistogram accepts 0..=5).
@@ -21,6 +22,10 @@ pub(crate) const NANOS_PER_MS: f64 = 1e6;
 /// All figures of one timer name, one [`Shard`] per stripe.
 pub(crate) struct TimerState {
     name: Box<str>,
+    /// A number no other timer of the process has, for the tables of timed children.
+    id: u32,
+    /// The timed calls made inside this timer's calls (see `nest.rs`).
+    pub(crate) children: Children,
     /// Smallest slow threshold of the sites using this name, in nanoseconds; `u64::MAX`: none.
     slow_nanos: AtomicU64,
     shards: Striped<Shard>,
@@ -95,16 +100,53 @@ impl ShardData {
     }
 }
 
-fn new_histogram() -> Histogram<u64> {
+pub(crate) fn new_histogram() -> Histogram<u64> {
     // Cannot fail: `SIGFIG <= 5` is asserted at compile time, and that is the only error
     // `Histogram::new` reports.
     Histogram::new(SIGFIG).expect("SIGFIG is within 0..=5")
+}
+
+/// The next timer id.
+static NEXT_ID: AtomicU32 = AtomicU32::new(0);
+
+/// The cumulative figures of one timer, merged over its shards: what the trend windows
+/// take differences of.
+#[derive(Clone)]
+pub(crate) struct Cumulative {
+    pub(crate) hist: Histogram<u64>,
+    pub(crate) count: u64,
+    pub(crate) errors: u64,
+    pub(crate) cancelled: u64,
+    pub(crate) slow_calls: u64,
+    pub(crate) sum_nanos: u64,
+    pub(crate) min_nanos: u64,
+    pub(crate) max_nanos: u64,
+    pub(crate) finished: u64,
+}
+
+impl Cumulative {
+    /// No call yet.
+    pub(crate) fn empty() -> Self {
+        Self {
+            hist: new_histogram(),
+            count: 0,
+            errors: 0,
+            cancelled: 0,
+            slow_calls: 0,
+            sum_nanos: 0,
+            min_nanos: u64::MAX,
+            max_nanos: 0,
+            finished: 0,
+        }
+    }
 }
 
 impl TimerState {
     pub(crate) fn new(name: &str) -> Self {
         Self {
             name: name.into(),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            children: Children::default(),
             slow_nanos: AtomicU64::new(u64::MAX),
             shards: Striped::new(|| Shard {
                 started: AtomicU64::new(0),
@@ -160,26 +202,57 @@ impl TimerState {
         }
     }
 
-    /// A snapshot of this timer's figures, merged over its shards.
-    pub(crate) fn stats(&self) -> TimerStats {
-        let mut hist = new_histogram();
-        let (mut count, mut errors, mut cancelled, mut slow_calls) = (0u64, 0u64, 0u64, 0u64);
-        let (mut sum, mut min, mut max, mut finished) = (0u64, u64::MAX, 0u64, 0u64);
+    /// The timer's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The timer's id (see [`Children`]).
+    #[inline]
+    pub(crate) fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// The smallest slow threshold of its sites in nanoseconds, if any.
+    pub(crate) fn slow_nanos(&self) -> Option<u64> {
+        let nanos = self.slow_nanos.load(Ordering::Relaxed);
+        (nanos != u64::MAX).then_some(nanos)
+    }
+
+    /// The figures since registration (or the last reset), merged over the shards.
+    pub(crate) fn cumulative(&self) -> Cumulative {
+        let mut total = Cumulative::empty();
         for shard in self.shards.iter() {
             let data = shard.data.lock();
-            count += data.count;
-            errors += data.errors;
-            cancelled += data.cancelled;
-            slow_calls += data.slow_calls;
-            finished += data.finished;
-            sum = sum.saturating_add(data.sum_nanos);
-            min = min.min(data.min_nanos);
-            max = max.max(data.max_nanos);
-            if hist.add(&data.hist).is_err() {
+            total.count += data.count;
+            total.errors += data.errors;
+            total.cancelled += data.cancelled;
+            total.slow_calls += data.slow_calls;
+            total.finished += data.finished;
+            total.sum_nanos = total.sum_nanos.saturating_add(data.sum_nanos);
+            total.min_nanos = total.min_nanos.min(data.min_nanos);
+            total.max_nanos = total.max_nanos.max(data.max_nanos);
+            if total.hist.add(&data.hist).is_err() {
                 // Cannot happen: `hist` auto-resizes and every shard tracks at most one hour.
                 tracing::debug!(timer = &*self.name, "could not merge a latency histogram");
             }
         }
+        total
+    }
+
+    /// A snapshot of this timer's figures, merged over its shards.
+    pub(crate) fn stats(&self) -> TimerStats {
+        let Cumulative {
+            hist,
+            count,
+            errors,
+            cancelled,
+            slow_calls,
+            sum_nanos: sum,
+            min_nanos: min,
+            max_nanos: max,
+            finished,
+        } = self.cumulative();
         // Read after the shard locks: every call counted in `finished` above has its start
         // counted here, so the difference never undercounts.
         let started: u64 = self

@@ -59,6 +59,7 @@ pub fn router() -> Router<AppState> {
         )
         .route("/performance", get(performance::report))
         .route("/metrics", get(performance::metrics))
+        .nest("/dashboard", cache_runtime::dashboard::router())
         .route("/admin/cache/invalidate", post(admin::invalidate))
         .route("/admin/cache/warm", post(admin::warm))
         .route("/openapi.json", get(docs::openapi))

@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use cache_runtime::{CacheStats, CircuitState, L1Stats, L2Stats, TimerStats};
+use cache_runtime::{Bottleneck, CacheStats, CircuitState, L1Stats, L2Stats, TimerStats, Trends};
 use serde::{Serialize, Serializer};
 
 use crate::AppState;
@@ -22,8 +22,13 @@ pub struct PerformanceReport {
     pub caches: Vec<CacheFigures>,
     /// One entry per `#[performance_timer]`, slowest p95 first.
     pub timers: Vec<TimerStats>,
-    /// Timers whose p95 exceeds their slow threshold, slowest first.
+    /// Timers ranked by slow calls, then by their share of their group's time over the last
+    /// hour, each with the timed calls it makes, the cache in front of it and one sentence
+    /// to act on (at most 10).
     pub bottlenecks: Vec<Bottleneck>,
+    /// Every timer and cache, last 5 minutes against the 30 before them: `regressed`,
+    /// `improved` or `steady`.
+    pub trends: Trends,
 }
 
 /// One cache's figures: the runtime's [`CacheStats`], serialized without the all-zero
@@ -126,23 +131,12 @@ pub struct SystemStats {
     pub pool_idle: usize,
     /// The pool's maximum.
     pub pool_max: u32,
+    /// Mean latency of all `db.*` queries, in seconds (the design's field).
+    pub avg_query_time: f64,
     /// Mean latency of all `db.*` queries, in milliseconds.
     pub avg_query_time_ms: f64,
     /// Queries run.
     pub queries: u64,
-}
-
-/// A timer whose p95 is over its slow threshold.
-#[derive(Debug, Clone, Serialize)]
-pub struct Bottleneck {
-    /// The timer's name.
-    pub name: String,
-    /// Its 95th percentile, in milliseconds.
-    pub p95_ms: f64,
-    /// Its threshold, in milliseconds.
-    pub slow_ms: f64,
-    /// Calls over the threshold.
-    pub slow_calls: u64,
 }
 
 /// Builds the report.
@@ -162,18 +156,12 @@ pub fn report(state: &AppState) -> PerformanceReport {
         .fold((0u64, 0.0), |(n, ms), t| {
             (n + t.count, ms + t.mean_ms * t.count as f64)
         });
-    let bottlenecks = timers
-        .iter()
-        .filter_map(|t| {
-            let slow_ms = t.slow_ms?;
-            (t.count > 0 && t.p95_ms > slow_ms).then(|| Bottleneck {
-                name: t.name.clone(),
-                p95_ms: t.p95_ms,
-                slow_ms,
-                slow_calls: t.slow_calls,
-            })
-        })
-        .collect();
+    let insight = cache_runtime::performance_snapshot();
+    let avg_query_ms = if queries == 0 {
+        0.0
+    } else {
+        query_ms / queries as f64
+    };
 
     let cache_enabled = !config.no_cache;
     let caches_disabled = if config.no_cache {
@@ -236,11 +224,8 @@ pub fn report(state: &AppState) -> PerformanceReport {
             pool_size: state.db.pool_size(),
             pool_idle: state.db.pool_idle(),
             pool_max: state.db.pool_max(),
-            avg_query_time_ms: if queries == 0 {
-                0.0
-            } else {
-                (query_ms / queries as f64 * 1000.0).round() / 1000.0
-            },
+            avg_query_time: (avg_query_ms * 1000.0).round() / 1e6,
+            avg_query_time_ms: (avg_query_ms * 1000.0).round() / 1000.0,
             queries,
         },
         optimization_features: features,
@@ -253,7 +238,8 @@ pub fn report(state: &AppState) -> PerformanceReport {
             })
             .collect(),
         timers,
-        bottlenecks,
+        bottlenecks: insight.bottlenecks,
+        trends: insight.trends,
     }
 }
 
