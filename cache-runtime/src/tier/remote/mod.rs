@@ -151,6 +151,8 @@ mod message;
 mod off;
 #[cfg(feature = "redis")]
 mod read;
+#[cfg(feature = "redis")]
+mod seal;
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 mod types;
 
@@ -158,6 +160,8 @@ mod types;
 pub(crate) use client::{DEFAULT_LOCK_TTL, DEFAULT_TIMEOUT};
 pub(crate) use handle::{Config, Remote};
 pub(crate) use message::{Message, Subscriber};
+#[cfg(feature = "redis")]
+pub(crate) use seal::{CacheSealing, Keyring, Protection, SigningKey};
 pub use types::Tier;
 pub(crate) use types::{
     Fail, Fetched, Found, Header, LockGuard, Locked, Read, Stamp, Write, unix_ms,
