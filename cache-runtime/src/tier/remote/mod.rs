@@ -150,6 +150,8 @@ mod message;
 #[allow(dead_code)]
 mod off;
 #[cfg(feature = "redis")]
+mod probe;
+#[cfg(feature = "redis")]
 mod read;
 #[cfg(feature = "redis")]
 mod seal;
@@ -160,6 +162,8 @@ mod types;
 pub(crate) use client::{DEFAULT_LOCK_TTL, DEFAULT_TIMEOUT};
 pub(crate) use handle::{Config, Remote};
 pub(crate) use message::{Message, Subscriber};
+#[cfg(feature = "redis")]
+pub use probe::{open_envelope, seal_envelope};
 #[cfg(feature = "redis")]
 pub(crate) use seal::{CacheSealing, Keyring, Protection, SigningKey};
 pub use types::Tier;

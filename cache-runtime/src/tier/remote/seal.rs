@@ -51,6 +51,7 @@ impl SigningKey {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Keyring(Vec<SigningKey>);
 
+#[cfg(test)]
 static EMPTY: Keyring = Keyring(Vec::new());
 
 impl Keyring {
@@ -59,6 +60,7 @@ impl Keyring {
     }
 
     /// A keyring without keys: entries are checked by their key digest only.
+    #[cfg(test)]
     pub(crate) fn empty() -> &'static Self {
         &EMPTY
     }
