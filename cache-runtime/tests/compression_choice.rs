@@ -93,9 +93,15 @@ fn zstd_halves_what_the_analytics_caches_store() {
         "total {raw_total} raw: zstd-1 {z1_total}, zstd-3 {z3_total}, lz4 {lz4_total}; analytics caches stored {old_analytics} -> {new_analytics} bytes"
     );
     // The choice: zstd-1 saves clearly more than lz4 on these payloads...
-    assert!(z1_total * 10 < lz4_total * 8, "zstd-1 {z1_total} vs lz4 {lz4_total}");
+    assert!(
+        z1_total * 10 < lz4_total * 8,
+        "zstd-1 {z1_total} vs lz4 {lz4_total}"
+    );
     // ...and level 3 adds little to it.
-    assert!(z3_total * 100 > z1_total * 90, "zstd-3 {z3_total} vs zstd-1 {z1_total}");
+    assert!(
+        z3_total * 100 > z1_total * 90,
+        "zstd-3 {z3_total} vs zstd-1 {z1_total}"
+    );
     // The target: the analytics caches store at most half of what format 1 stored.
     assert!(
         new_analytics * 2 <= old_analytics,
