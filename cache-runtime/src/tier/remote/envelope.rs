@@ -79,9 +79,9 @@ pub(crate) struct Header {
     pub(crate) tags: Vec<(String, u64)>,
     /// The decoded value's length, as the writer declared it.
     pub(crate) value_len: usize,
-    pub(crate) digest: [u8; DIGEST],
+    /// Where the Redis key digest is (the key id and the nonce follow it).
+    pub(crate) digest_at: usize,
     pub(crate) key_id: Option<[u8; KEY_ID]>,
-    pub(crate) nonce: Option<[u8; NONCE]>,
     /// Where the payload begins (after the header).
     pub(crate) body_at: usize,
 }
@@ -182,7 +182,7 @@ impl Header {
         }
         let value_len = u32_at(bytes, at)? as usize;
         at += 4;
-        let digest = array_at(bytes, at)?;
+        let digest_at = at;
         at += DIGEST;
         let key_id = if flags & (SIGNED | ENCRYPTED) != 0 {
             let id = array_at(bytes, at)?;
@@ -191,13 +191,9 @@ impl Header {
         } else {
             None
         };
-        let nonce = if flags & ENCRYPTED != 0 {
-            let n = array_at(bytes, at)?;
+        if flags & ENCRYPTED != 0 {
             at += NONCE;
-            Some(n)
-        } else {
-            None
-        };
+        }
         let trailer = if flags & ENCRYPTED == 0 && flags & SIGNED != 0 {
             MAC
         } else {
@@ -214,9 +210,8 @@ impl Header {
             generation,
             tags,
             value_len,
-            digest,
+            digest_at,
             key_id,
-            nonce,
             body_at: at,
         })
     }
@@ -251,7 +246,7 @@ pub(crate) fn verify(
     bytes: &[u8],
     keys: &Keyring,
 ) -> Result<(), Corrupt> {
-    if header.digest != key_digest(key) {
+    if bytes.get(header.digest_at..header.digest_at + DIGEST) != Some(&key_digest(key)[..]) {
         return Err(Corrupt::Moved);
     }
     if header.flags & ENCRYPTED != 0 {
@@ -295,7 +290,8 @@ pub(crate) fn open(
     }
     let at = header.body_at;
     let mut payload = if header.flags & ENCRYPTED != 0 {
-        let (id, nonce) = header.key_id.zip(header.nonce).ok_or(Corrupt::Short)?;
+        let id = header.key_id.ok_or(Corrupt::Short)?;
+        let nonce: [u8; NONCE] = array_at(&bytes, header.digest_at + DIGEST + KEY_ID)?;
         let k = keys.find(id).ok_or(Corrupt::Sealed)?;
         let cipher = XChaCha20Poly1305::new(Key::from_slice(&k.cipher));
         let (head, body) = bytes.split_at(at);
@@ -341,10 +337,10 @@ pub(crate) fn inflate(compressed: &[u8], limit: usize) -> Result<Vec<u8>, Corrup
     }
     // The frame's own declared size, when it has one, must match: a frame declaring more
     // is refused before a byte is inflated.
-    if let Ok(Some(declared)) = zstd::zstd_safe::get_frame_content_size(compressed) {
-        if declared != limit as u64 {
-            return Err(Corrupt::Inflate);
-        }
+    if let Ok(Some(declared)) = zstd::zstd_safe::get_frame_content_size(compressed)
+        && declared != limit as u64
+    {
+        return Err(Corrupt::Inflate);
     }
     let out = zstd::bulk::decompress(compressed, limit).map_err(|_| Corrupt::Inflate)?;
     if out.len() != limit {
@@ -544,7 +540,8 @@ mod tests {
             let mut bad = bytes.clone();
             let i = h.body_at + 3;
             bad[i] ^= 1;
-            assert!(unseal("k", &bad, &ring).unwrap_err().is_rejection());
+            let refused = unseal("k", &bad, &ring).expect_err("a flipped byte is refused");
+            assert!(refused.is_rejection(), "{refused:?}");
         }
         // Written with the old key: still read by the rotated ring.
         let by_old = seal(
