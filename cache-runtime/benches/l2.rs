@@ -4,10 +4,11 @@
 //!   `tier = "remote"` cache, so nothing is kept in process and every call reads Redis),
 //!   stored zstd-compressed and signed (the runtime has a signing key), against a raw
 //!   redis-rs `GET` of the uncompressed MessagePack bytes plus their decode (target: at
-//!   most 1.15x); the stored and the uncompressed sizes are printed;
+//!   most 1.15x); the stored and the uncompressed sizes are printed (`L2_BENCH_PLAIN=1`
+//!   stores them uncompressed and unsigned instead, to compare);
 //! - `l2_hit_64_tasks`: 64 concurrent tasks of each, one key per task (target: at least
 //!   85% of the raw throughput);
-//! - `codec`: encode and decode of a realistic API payload (26 posts with strings,
+//! - `codec`: encode and decode of a realistic API payload (20 posts with strings,
 //!   options and a nested vector, about 4 KB) with MessagePack and, with the `postcard`
 //!   feature, postcard; the encoded sizes are printed.
 //!
@@ -17,6 +18,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+use cache_runtime::__private::{open_envelope, seal_envelope};
 use cache_runtime::codec::{Codec, MessagePack};
 use cache_runtime::{CacheRuntime, cache_result};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -43,7 +45,7 @@ struct Post {
 }
 
 fn posts(channel: u64) -> Vec<Post> {
-    (0..26)
+    (0..20)
         .map(|i| Post {
             id: channel * 1000 + i,
             channel_id: channel as i64,
@@ -77,11 +79,18 @@ fn l2(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("tokio");
-    CacheRuntime::builder()
+    // `L2_BENCH_PLAIN=1`: entries neither compressed nor signed, to compare with.
+    let plain = std::env::var_os("L2_BENCH_PLAIN").is_some();
+    let builder = CacheRuntime::builder()
         .namespace("bench")
         .redis(server.url())
-        .redis_timeout(Duration::from_millis(250))
-        .signing_key("bench signing key: compressed and signed entries")
+        .redis_timeout(Duration::from_millis(250));
+    let builder = if plain {
+        builder.compress_threshold(0)
+    } else {
+        builder.signing_key("bench signing key: compressed and signed entries")
+    };
+    builder
         .install()
         .expect("the first runtime of this process");
     let global = cache_runtime::global();
@@ -218,6 +227,17 @@ fn codec(c: &mut Criterion) {
                 .decode::<Vec<Post>>(black_box(&msgpack))
                 .expect("decodes")
         });
+    });
+    // What a hit adds to GET + decode: verifying the MAC and inflating (the envelope as
+    // the Redis thread opens it, keys derived per call here).
+    let key = "bench:bench_l2_remote:v0:00";
+    let secret: &[u8] = b"bench signing key";
+    let sealed = seal_envelope(key, &msgpack, &[secret], 1024, false).expect("sealed");
+    g.bench_function("envelope_open_signed_zstd", |b| {
+        b.iter(|| open_envelope(key, black_box(&sealed), &[secret]).expect("opens"));
+    });
+    g.bench_function("envelope_seal_signed_zstd", |b| {
+        b.iter(|| seal_envelope(key, black_box(&msgpack), &[secret], 1024, false).expect("sealed"));
     });
     #[cfg(feature = "postcard")]
     {

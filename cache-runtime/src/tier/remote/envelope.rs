@@ -17,6 +17,7 @@
 //! compressed payload is inflated only when the length it declares is within
 //! [`MAX_DECODE_BYTES`], into a buffer of that size and no more.
 
+use std::cell::RefCell;
 use std::time::Duration;
 
 use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
@@ -342,11 +343,38 @@ pub(crate) fn inflate(compressed: &[u8], limit: usize) -> Result<Vec<u8>, Corrup
     {
         return Err(Corrupt::Inflate);
     }
-    let out = zstd::bulk::decompress(compressed, limit).map_err(|_| Corrupt::Inflate)?;
+    let out = INFLATE
+        .with(|d| {
+            let mut d = d.borrow_mut();
+            if d.is_none() {
+                *d = zstd::bulk::Decompressor::new().ok();
+            }
+            d.as_mut().map(|d| d.decompress(compressed, limit))
+        })
+        .ok_or(Corrupt::Inflate)?
+        .map_err(|_| Corrupt::Inflate)?;
     if out.len() != limit {
         return Err(Corrupt::Inflate);
     }
     Ok(out)
+}
+
+thread_local! {
+    /// zstd contexts, one per thread (the Redis thread, in practice): creating one per
+    /// value would cost more than inflating a few KB.
+    static INFLATE: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+    static DEFLATE: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
+}
+
+/// Compresses `body` at [`ZSTD_LEVEL`]; `None` if zstd fails.
+fn deflate(body: &[u8]) -> Option<Vec<u8>> {
+    DEFLATE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = zstd::bulk::Compressor::new(ZSTD_LEVEL).ok();
+        }
+        c.as_mut()?.compress(body).ok()
+    })
 }
 
 /// The associated data of an encrypted payload: the Redis key (length-prefixed) and the
@@ -391,7 +419,7 @@ pub(crate) fn envelope(
         return Err(SealError::NoKey);
     }
     let compressed = (sealing.compress_threshold > 0 && body.len() >= sealing.compress_threshold)
-        .then(|| zstd::bulk::compress(body, ZSTD_LEVEL).ok())
+        .then(|| deflate(body))
         .flatten()
         .filter(|c| c.len() < body.len());
     let mut flags = 0;
