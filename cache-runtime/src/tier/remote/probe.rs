@@ -49,7 +49,7 @@ pub fn seal_envelope(
 ///
 /// ```
 /// # #[cfg(feature = "redis")] {
-/// let err = cache_runtime::__private::open_envelope("k", b"\x02 not an envelope", &[]).unwrap_err();
+/// let err = cache_runtime::__private::open_envelope("k", b"\x02", &[]).unwrap_err();
 /// assert!(err.contains("Short"));
 /// # }
 /// ```
