@@ -905,3 +905,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "valid_fuzz.rs"]
+mod fuzz;

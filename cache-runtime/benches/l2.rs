@@ -1,12 +1,15 @@
 //! The remote tier against a redis-server this bench starts on a free loopback port:
 //!
-//! - `l2_hit`: one caller, an L2 hit through the cached entry point (a `tier = "remote"`
-//!   cache, so nothing is kept in process and every call reads Redis) against a raw
-//!   redis-rs `GET` of the same bytes plus the decode of the value (target: at most 1.2x);
+//! - `l2_hit`: one caller, an L2 hit of a 4 KB value through the cached entry point (a
+//!   `tier = "remote"` cache, so nothing is kept in process and every call reads Redis),
+//!   stored zstd-compressed and signed (the runtime has a signing key), against a raw
+//!   redis-rs `GET` of the uncompressed MessagePack bytes plus their decode (target: at
+//!   most 1.15x); the stored and the uncompressed sizes are printed (`L2_BENCH_PLAIN=1`
+//!   stores them uncompressed and unsigned instead, to compare);
 //! - `l2_hit_64_tasks`: 64 concurrent tasks of each, one key per task (target: at least
 //!   85% of the raw throughput);
 //! - `codec`: encode and decode of a realistic API payload (20 posts with strings,
-//!   options and a nested vector, about 3 KB) with MessagePack and, with the `postcard`
+//!   options and a nested vector, about 4 KB) with MessagePack and, with the `postcard`
 //!   feature, postcard; the encoded sizes are printed.
 //!
 //! `cargo bench -p cache-runtime --features redis,postcard --bench l2`
@@ -15,6 +18,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+use cache_runtime::__private::{open_envelope, seal_envelope};
 use cache_runtime::codec::{Codec, MessagePack};
 use cache_runtime::{CacheRuntime, cache_result};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -63,8 +67,10 @@ async fn remote_posts(channel: u64) -> Vec<Post> {
     posts(channel)
 }
 
-/// Size of the envelope header of an untagged entry (see the `l2` module docs).
-const HEADER: usize = 35;
+/// The raw copy of a channel's posts: plain MessagePack, what the baseline reads.
+fn raw_key(channel: u64) -> String {
+    format!("bench:raw:{channel}")
+}
 
 fn l2(c: &mut Criterion) {
     let server = server::RedisServer::start();
@@ -73,10 +79,18 @@ fn l2(c: &mut Criterion) {
         .enable_all()
         .build()
         .expect("tokio");
-    CacheRuntime::builder()
+    // `L2_BENCH_PLAIN=1`: entries neither compressed nor signed, to compare with.
+    let plain = std::env::var_os("L2_BENCH_PLAIN").is_some();
+    let builder = CacheRuntime::builder()
         .namespace("bench")
         .redis(server.url())
-        .redis_timeout(Duration::from_millis(250))
+        .redis_timeout(Duration::from_millis(250));
+    let builder = if plain {
+        builder.compress_threshold(0)
+    } else {
+        builder.signing_key("bench signing key: compressed and signed entries")
+    };
+    builder
         .install()
         .expect("the first runtime of this process");
     let global = cache_runtime::global();
@@ -103,17 +117,28 @@ fn l2(c: &mut Criterion) {
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
-        // The channel of each key, by reading it back.
+        // The baseline's copies: the uncompressed, unsigned bytes of each value.
         let mut conn = server.conn();
-        let mut keys = vec![String::new(); TASKS as usize];
-        for key in server.keys("bench:bench_l2_remote:*") {
-            let bytes: Vec<u8> = redis::cmd("GET").arg(&key).query(&mut conn).expect("get");
-            let body = bytes.get(HEADER..).expect("an envelope");
-            let value: Vec<Post> = MessagePack.decode(body).expect("decodes");
-            keys[value[0].channel_id as usize] = key;
+        for channel in 0..TASKS {
+            let bytes = MessagePack.encode(&posts(channel)).expect("encode");
+            let _: () = redis::cmd("SET")
+                .arg(raw_key(channel))
+                .arg(bytes)
+                .query(&mut conn)
+                .expect("set");
         }
-        assert!(keys.iter().all(|k| !k.is_empty()), "one entry per channel");
-        keys
+        let entries = server.keys("bench:bench_l2_remote:*");
+        assert_eq!(entries.len(), TASKS as usize, "one entry per channel");
+        let stored: Vec<u8> = redis::cmd("GET")
+            .arg(&entries[0])
+            .query(&mut conn)
+            .expect("get");
+        let plain = MessagePack.encode(&posts(0)).expect("encode").len();
+        eprintln!(
+            "4 KB value: {plain} bytes encoded, {} bytes stored in redis (envelope, zstd, MAC)",
+            stored.len()
+        );
+        (0..TASKS).map(raw_key).collect::<Vec<_>>()
     });
     let key = keys[7].clone();
     let mut raw = rt.block_on(async {
@@ -129,9 +154,7 @@ fn l2(c: &mut Criterion) {
             .query_async(&mut conn)
             .await
             .expect("get");
-        let value: Vec<Post> = MessagePack
-            .decode(bytes.get(HEADER..).expect("an envelope"))
-            .expect("decodes");
+        let value: Vec<Post> = MessagePack.decode(&bytes).expect("decodes");
         value
     };
     assert_eq!(rt.block_on(raw_get(raw.clone(), key.clone())), posts(7));
@@ -204,6 +227,17 @@ fn codec(c: &mut Criterion) {
                 .decode::<Vec<Post>>(black_box(&msgpack))
                 .expect("decodes")
         });
+    });
+    // What a hit adds to GET + decode: verifying the MAC and inflating (the envelope as
+    // the Redis thread opens it, keys derived per call here).
+    let key = "bench:bench_l2_remote:v0:00";
+    let secret: &[u8] = b"bench signing key";
+    let sealed = seal_envelope(key, &msgpack, &[secret], 1024, false).expect("sealed");
+    g.bench_function("envelope_open_signed_zstd", |b| {
+        b.iter(|| open_envelope(key, black_box(&sealed), &[secret]).expect("opens"));
+    });
+    g.bench_function("envelope_seal_signed_zstd", |b| {
+        b.iter(|| seal_envelope(key, black_box(&msgpack), &[secret], 1024, false).expect("sealed"));
     });
     #[cfg(feature = "postcard")]
     {

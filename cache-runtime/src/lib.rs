@@ -179,6 +179,8 @@ pub mod __private {
     };
     pub use crate::key::{KeyArg, KeyArgs, KeyBytes, KeyWriter, key, key_args};
     pub use crate::runtime::lookup_in;
+    #[cfg(feature = "redis")]
+    pub use crate::tier::remote::{open_envelope, seal_envelope};
     pub use crate::timer::{Timed, TimerSite, time_async, time_sync};
     pub use crate::value::{
         Adapter, ErrKind, IsOption, Kind, assert_option, err_kind, kind, option_whole,

@@ -145,6 +145,8 @@ pub struct CacheRuntimeBuilder {
     redis_timeout: Duration,
     #[cfg(feature = "redis")]
     lock_ttl: Duration,
+    #[cfg(feature = "redis")]
+    protection: crate::tier::remote::Protection,
     tiers: HashMap<String, Tier>,
     max_wait: Duration,
 }
@@ -169,6 +171,8 @@ impl CacheRuntime {
             redis_timeout: crate::tier::remote::DEFAULT_TIMEOUT,
             #[cfg(feature = "redis")]
             lock_ttl: crate::tier::remote::DEFAULT_LOCK_TTL,
+            #[cfg(feature = "redis")]
+            protection: crate::tier::remote::Protection::default(),
             tiers: HashMap::new(),
             max_wait: DEFAULT_MAX_WAIT,
         }
@@ -436,6 +440,164 @@ impl CacheRuntimeBuilder {
         self
     }
 
+    /// Signs every value written to Redis with `secret` (any length; use at least 32
+    /// random bytes) and accepts only values signed with it: bytes copied from another
+    /// key, or written by anyone without the secret, are a counted miss
+    /// (`stats().l2.rejected`), never decoded, and are overwritten. The MAC is blake3's
+    /// keyed mode over the Redis key, the envelope header and the payload. Replaces the
+    /// keys set before; to rotate, see [`signing_keys`](Self::signing_keys).
+    ///
+    /// Without a signing key every entry still names the key it was written for (a
+    /// digest), so bytes moved between keys are rejected all the same; but anyone who can
+    /// write to Redis can write an entry that is served. See the README, "What an unsigned
+    /// deployment trusts".
+    ///
+    /// ```
+    /// let rt = cache_runtime::CacheRuntime::builder()
+    ///     .redis("redis://127.0.0.1:6379")
+    ///     .signing_key("a secret of at least 32 random bytes, from config")
+    ///     .build();
+    /// # let _ = rt;
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn signing_key(self, secret: impl AsRef<[u8]>) -> Self {
+        self.signing_keys([secret])
+    }
+
+    /// Several signing keys, for rotation: the first signs what this runtime writes, every
+    /// one is accepted on read. Roll a new key out as `[new, old]` on every instance,
+    /// then, once entries signed with the old one have expired, drop it. Empty secrets are
+    /// ignored (and logged). An empty list turns signing off.
+    ///
+    /// ```
+    /// let rt = cache_runtime::CacheRuntime::builder()
+    ///     .redis("redis://127.0.0.1:6379")
+    ///     .signing_keys(["key-2026-12 ...", "key-2026-11 ..."])
+    ///     .build();
+    /// # let _ = rt;
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn signing_keys<S: AsRef<[u8]>>(mut self, secrets: impl IntoIterator<Item = S>) -> Self {
+        let keys = secrets
+            .into_iter()
+            .filter(|s| {
+                let empty = s.as_ref().is_empty();
+                if empty {
+                    tracing::error!("an empty signing key was given: ignored");
+                }
+                !empty
+            })
+            .map(|s| crate::tier::remote::SigningKey::new(s.as_ref()))
+            .collect();
+        self.protection.keys = crate::tier::remote::Keyring::new(keys);
+        self
+    }
+
+    /// The signing keys from environment variable `var`: comma-separated, the first
+    /// signs (see [`signing_keys`](Self::signing_keys)). An unset or empty variable leaves
+    /// the keys as they were.
+    ///
+    /// ```
+    /// // CACHE_SIGNING_KEYS="new secret,old secret"
+    /// let rt = cache_runtime::CacheRuntime::builder()
+    ///     .redis("redis://127.0.0.1:6379")
+    ///     .signing_keys_from_env("CACHE_SIGNING_KEYS")
+    ///     .build();
+    /// # let _ = rt;
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn signing_keys_from_env(self, var: &str) -> Self {
+        match std::env::var(var) {
+            Ok(v) if !v.trim().is_empty() => {
+                let keys: Vec<String> = v.split(',').map(|k| k.trim().to_owned()).collect();
+                self.signing_keys(keys)
+            }
+            _ => self,
+        }
+    }
+
+    /// Values whose encoded size is at least `bytes` are zstd-compressed in Redis
+    /// (default 1024; `0` turns compression off). A value that does not shrink is stored
+    /// as it is. Decompression is bounded: an entry that declares or inflates to more
+    /// than [`MAX_DECODE_BYTES`](crate::codec::MAX_DECODE_BYTES) is a counted miss.
+    /// Per cache: [`cache_compress_threshold`](Self::cache_compress_threshold).
+    ///
+    /// ```
+    /// let rt = cache_runtime::CacheRuntime::builder()
+    ///     .redis("redis://127.0.0.1:6379")
+    ///     .compress_threshold(4096)
+    ///     .build();
+    /// # let _ = rt;
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn compress_threshold(mut self, bytes: usize) -> Self {
+        self.protection.compress_threshold = bytes;
+        self
+    }
+
+    /// Encrypts the values of every cache in Redis (XChaCha20-Poly1305, the Redis key and
+    /// the envelope header as associated data), with a key derived from the signing key;
+    /// for values that hold personal data. Needs a [`signing_key`](Self::signing_key):
+    /// without one, values that should be encrypted are not written to Redis at all (and
+    /// an error is logged). Per cache: [`cache_encrypt`](Self::cache_encrypt).
+    ///
+    /// ```
+    /// let rt = cache_runtime::CacheRuntime::builder()
+    ///     .redis("redis://127.0.0.1:6379")
+    ///     .signing_key("a secret of at least 32 random bytes, from config")
+    ///     .encrypt(true)
+    ///     .build();
+    /// # let _ = rt;
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn encrypt(mut self, on: bool) -> Self {
+        self.protection.encrypt = on;
+        self
+    }
+
+    /// Encrypts (or not) the values of cache `name` in Redis, replacing the runtime's
+    /// [`encrypt`](Self::encrypt) for it.
+    ///
+    /// ```
+    /// let rt = cache_runtime::CacheRuntime::builder()
+    ///     .redis("redis://127.0.0.1:6379")
+    ///     .signing_key("a secret of at least 32 random bytes, from config")
+    ///     .cache_encrypt("user_profiles", true)
+    ///     .build();
+    /// # let _ = rt;
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn cache_encrypt(mut self, name: impl Into<String>, on: bool) -> Self {
+        self.overrides.entry(name.into()).or_default().encrypt = Some(on);
+        self
+    }
+
+    /// Replaces the runtime's [`compress_threshold`](Self::compress_threshold) for cache
+    /// `name` (`0`: never compressed).
+    ///
+    /// ```
+    /// let rt = cache_runtime::CacheRuntime::builder()
+    ///     .redis("redis://127.0.0.1:6379")
+    ///     .cache_compress_threshold("analytics_daily", 256)
+    ///     .build();
+    /// # let _ = rt;
+    /// ```
+    #[cfg(feature = "redis")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn cache_compress_threshold(mut self, name: impl Into<String>, bytes: usize) -> Self {
+        self.overrides
+            .entry(name.into())
+            .or_default()
+            .compress_threshold = Some(bytes);
+        self
+    }
+
     /// Chooses the tiers cache `name` uses (default [`Tier::Both`](crate::Tier::Both)).
     ///
     /// ```
@@ -520,6 +682,19 @@ impl CacheRuntimeBuilder {
                 url,
                 deadline: self.redis_timeout,
                 lock_ttl: self.lock_ttl,
+                protection: {
+                    let mut p = self.protection;
+                    for (name, o) in &self.overrides {
+                        let c = crate::tier::remote::CacheSealing {
+                            compress_threshold: o.compress_threshold,
+                            encrypt: o.encrypt,
+                        };
+                        if c != crate::tier::remote::CacheSealing::default() {
+                            p.caches.insert(name.clone(), c);
+                        }
+                    }
+                    p
+                },
             }),
             #[cfg(not(feature = "redis"))]
             remote: None,

@@ -431,6 +431,12 @@ pub struct L2Stats {
     /// integer, a lock key that holds no lock), found and reset.
     #[serde(default)]
     pub repaired: u64,
+    /// Entries refused for their authenticity, each a miss whose recomputed value
+    /// overwrites it: written for another key (copied or moved there), written without
+    /// the runtime's signing key or with a MAC that does not verify, or encrypted with a
+    /// key it does not hold.
+    #[serde(default)]
+    pub rejected: u64,
     /// Mean duration of a successful operation on the Redis thread, in milliseconds.
     pub mean_latency_ms: f64,
     /// Messages this instance announced on the backplane.

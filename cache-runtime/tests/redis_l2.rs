@@ -159,9 +159,19 @@ async fn foreign_bytes_are_a_counted_miss_and_are_overwritten() {
     let cases: [(&str, Vec<u8>); 5] = [
         ("garbage", b"\xc1 definitely not an envelope".to_vec()),
         ("empty", Vec::new()),
-        ("another format version", envelope(2, b"\xa2v1")),
-        ("another value type (u64)", envelope(1, &[0x2a])),
-        ("truncated header", envelope(1, b"")[..20].to_vec()),
+        ("another format version", envelope(3, b"\xa2v1")),
+        (
+            "another value type (u64)",
+            cache_runtime::__private::seal_envelope(
+                &redis_key("foreign", "l2_foreign", 3),
+                &[0x2a],
+                &[],
+                1024,
+                false,
+            )
+            .expect("sealed"),
+        ),
+        ("truncated header", envelope(2, b"")[..20].to_vec()),
     ];
     for (i, (what, bytes)) in cases.into_iter().enumerate() {
         let k = i as u64;

@@ -20,6 +20,10 @@ pub struct CacheOverride {
     pub(crate) ttl: Option<Duration>,
     pub(crate) disabled: bool,
     pub(crate) max_concurrent: Option<u32>,
+    /// Remote tier: encrypt this cache's values in Redis (replaces the runtime's setting).
+    pub(crate) encrypt: Option<bool>,
+    /// Remote tier: compress this cache's values from this encoded size (0: never).
+    pub(crate) compress_threshold: Option<usize>,
 }
 
 impl CacheOverride {
@@ -44,6 +48,30 @@ impl CacheOverride {
     /// ```
     pub fn max_concurrent(mut self, limit: u32) -> Self {
         self.max_concurrent = Some(limit);
+        self
+    }
+
+    /// With a remote tier: encrypts (or not) the cache's values in Redis, replacing
+    /// [`CacheRuntimeBuilder::encrypt`](crate::CacheRuntimeBuilder) for this cache.
+    ///
+    /// ```
+    /// let o = cache_runtime::CacheOverride::default().encrypt(true);
+    /// # let _ = o;
+    /// ```
+    pub fn encrypt(mut self, on: bool) -> Self {
+        self.encrypt = Some(on);
+        self
+    }
+
+    /// With a remote tier: compresses the cache's values in Redis from `bytes` encoded
+    /// bytes (`0`: never), replacing the runtime's threshold for this cache.
+    ///
+    /// ```
+    /// let o = cache_runtime::CacheOverride::default().compress_threshold(256);
+    /// # let _ = o;
+    /// ```
+    pub fn compress_threshold(mut self, bytes: usize) -> Self {
+        self.compress_threshold = Some(bytes);
         self
     }
 

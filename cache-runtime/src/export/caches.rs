@@ -127,7 +127,7 @@ fn render_l2(stats: &RuntimeStats, out: &mut Exposition) {
         return;
     };
     let ns = stats.namespace.as_str();
-    let runtime: [(Family, Value); 10] = [
+    let runtime: [(Family, Value); 11] = [
         (
             family(
                 "cache_l2_connected",
@@ -175,6 +175,14 @@ fn render_l2(stats: &RuntimeStats, out: &mut Exposition) {
                 "Values under this runtime's Redis keys that it never writes, found and reset.",
             ),
             l2.repaired.into(),
+        ),
+        (
+            family(
+                "cache_l2_rejected_total",
+                Kind::Counter,
+                "Redis entries refused for their authenticity (another key's, unsigned, forged), overwritten.",
+            ),
+            l2.rejected.into(),
         ),
         (
             family(

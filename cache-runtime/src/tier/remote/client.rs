@@ -34,6 +34,7 @@ pub(crate) struct Config {
     pub(crate) url: String,
     pub(crate) deadline: Duration,
     pub(crate) lock_ttl: Duration,
+    pub(crate) protection: super::seal::Protection,
 }
 
 /// The remote tier of one runtime: the Redis thread and what its tasks share. Dropping it
@@ -97,6 +98,7 @@ impl On {
             written: event_listener::Event::new(),
             live: AtomicBool::new(false),
             became_live: event_listener::Event::new(),
+            protection: config.protection.clone(),
         });
         handle.spawn(connect(Arc::clone(&shared)));
         handle.spawn(super::backplane::listen(Arc::clone(&shared), subscriber));
@@ -141,13 +143,14 @@ impl On {
         let created = unix_ms();
         let lock = w.lock.map(super::lock::LockGuard::disarm);
         let announce = Message::Write {
-            name: w.cache,
+            name: w.cache.clone(),
             version: w.version,
             key: w.key,
         }
         .encode(shared.instance);
         self.handle.spawn(async move {
-            let bytes = envelope(&w.stamp, created, w.ttl, w.stale, &w.body);
+            let sealing = shared.protection.for_cache(&w.cache);
+            let sealed = envelope(&w.stamp, created, w.ttl, w.stale, &w.body, sealing);
             drop(w.body);
             let px = w
                 .ttl
@@ -155,12 +158,21 @@ impl On {
                 .as_millis()
                 .clamp(1, u128::from(u64::MAX)) as u64;
             let mut pipe = redis::pipe();
-            pipe.cmd("SET")
-                .arg(&w.stamp.key)
-                .arg(bytes)
-                .arg("PX")
-                .arg(px)
-                .ignore();
+            let announce = match sealed {
+                Ok(bytes) => {
+                    pipe.cmd("SET")
+                        .arg(&w.stamp.key)
+                        .arg(bytes)
+                        .arg("PX")
+                        .arg(px)
+                        .ignore();
+                    Some(announce)
+                }
+                Err(e) => {
+                    tracing::error!(cache = w.cache, error = ?e, "encryption is on and the runtime has no signing key: the value stays in process");
+                    None
+                }
+            };
             if let Some((key, token)) = &lock {
                 pipe.cmd("EVAL")
                     .arg(RELEASE)
@@ -169,7 +181,16 @@ impl On {
                     .arg(token)
                     .ignore();
             }
-            let r = shared.run_announced(true, pipe, Some(announce)).await;
+            let written = announce.is_some();
+            let r = if pipe.is_empty() {
+                Err(Fail::Skipped)
+            } else {
+                shared.run_announced(true, pipe, announce).await
+            };
+            let r = match r {
+                Ok(()) if !written => Err(Fail::Skipped),
+                r => r,
+            };
             if r.is_ok() {
                 shared.totals.sent.fetch_add(1, Ordering::Relaxed);
             }
@@ -329,6 +350,7 @@ impl On {
             timeouts: c.timeouts.load(Ordering::Relaxed),
             skipped: c.skipped.load(Ordering::Relaxed),
             repaired: c.repaired.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
             mean_latency_ms: if ops == 0 {
                 0.0
             } else {

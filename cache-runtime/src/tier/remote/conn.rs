@@ -130,6 +130,9 @@ pub(crate) struct Totals {
     /// Values under our keys that this runtime never writes (a generation that is not an
     /// integer, a lock that is not a lock), found and reset.
     pub(crate) repaired: AtomicU64,
+    /// Entries refused for their authenticity: written for another key, unsigned or with
+    /// a MAC that does not verify, or not decryptable with our keys.
+    pub(crate) rejected: AtomicU64,
 }
 
 /// What the tasks on the Redis thread share.
@@ -153,6 +156,8 @@ pub(crate) struct Shared {
     pub(crate) live: AtomicBool,
     /// Notified whenever `live` becomes true: what `ready()` waits for.
     pub(crate) became_live: event_listener::Event,
+    /// How values are compressed, signed and encrypted.
+    pub(crate) protection: super::seal::Protection,
 }
 
 /// Lowers the fence when an invalidation is done, or dropped.

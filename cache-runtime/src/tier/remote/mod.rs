@@ -4,6 +4,8 @@
 //! Files: `handle.rs` the seam; `client.rs` the tier when it is on (the Redis thread and
 //! its operations); `conn.rs` the connection and how one operation runs; `read.rs` the read
 //! of a miss; `lock.rs` single-flight across instances; `envelope.rs` the stored format;
+//! `seal.rs` the signing keys, compression and encryption settings; `probe.rs` the
+//! envelope as functions of bytes (fuzzing, benchmarks);
 //! `keys.rs` every Redis key name; `breaker.rs` the circuit breaker; `message.rs` and
 //! `backplane.rs` the announcements between instances; `off.rs` the tier without the
 //! feature.
@@ -37,19 +39,50 @@
 //!
 //! An entry is stored under its [`CacheKey`](crate::CacheKey) display form
 //! (`namespace:name:vN:<hex>`, the value type's name being part of the digest) as a small
-//! envelope in front of the runtime codec's bytes:
+//! envelope in front of the runtime codec's bytes (`envelope.rs`):
 //!
 //! ```text
-//! u8  format (1)        u64 created-at (unix ms)   u64 ttl (ms)   u64 stale-until (unix ms)
-//! u64 cache generation  u16 tag count, then per tag: u16 length, UTF-8 name, u64 generation
-//! the value, MessagePack
+//! u8  format (2)        u8 flags (1 zstd, 2 signed, 4 encrypted)
+//! u64 created-at (unix ms)   u64 ttl (ms)   u64 stale-until (unix ms)   u64 cache generation
+//! u16 tag count, then per tag: u16 length, UTF-8 name, u64 generation
+//! u32 value length   [16] blake3 digest of the Redis key
+//! signed or encrypted: [4] key id;  encrypted: [24] nonce
+//! the value (MessagePack), zstd-compressed and/or encrypted as flagged
+//! signed, not encrypted: [32] blake3 keyed MAC over the Redis key and all of the above
 //! ```
 //!
 //! Integers are little-endian. Redis expires the key after the TTL plus the stale window.
 //! Anything that does not parse (foreign bytes, another format version, a key of another
 //! type) or does not decode as the caller's value type is a counted miss
 //! (`l2_decode_failures`) and is overwritten by the value computed next; decoding is bounded
-//! by [`MAX_DECODE_BYTES`](crate::codec::MAX_DECODE_BYTES).
+//! by [`MAX_DECODE_BYTES`](crate::codec::MAX_DECODE_BYTES). Entries of format 1 (before key
+//! digests) read the same way after an upgrade: one miss each, then overwritten.
+//!
+//! # What an entry must prove (`seal.rs`)
+//!
+//! Nothing in an entry is believed before it is known to be written for the key it was
+//! read from: every entry carries a digest of its full Redis key, so bytes copied or moved
+//! to another key (another user's) are refused. With
+//! [`signing_key`](crate::CacheRuntimeBuilder::signing_key) every entry also carries a MAC
+//! (blake3 keyed, a key derived from the secret) over the Redis key, the header and the
+//! payload, checked before anything else; several keys may be configured for rotation
+//! ([`signing_keys`](crate::CacheRuntimeBuilder::signing_keys): the first writes, all
+//! read, an envelope names its key by a 4-byte id). An entry that names another key, is
+//! unsigned where signing is on, carries a MAC that does not verify, or does not decrypt,
+//! is a counted miss (`decode_failures` per cache, `l2.rejected` for the runtime), never
+//! decoded, and overwritten by the value computed next.
+//!
+//! Values of at least [`compress_threshold`](crate::CacheRuntimeBuilder::compress_threshold)
+//! encoded bytes (default 1 KiB) are zstd-compressed (level 1) when that makes them
+//! smaller. Inflation is bounded: the envelope declares the value's length, which must be
+//! within [`MAX_DECODE_BYTES`](crate::codec::MAX_DECODE_BYTES), must equal the zstd frame's
+//! own declared size, and bounds the output buffer; a bomb is a counted miss, never an
+//! allocation of its size. With [`encrypt`](crate::CacheRuntimeBuilder::encrypt) (or per
+//! cache, [`cache_encrypt`](crate::CacheRuntimeBuilder::cache_encrypt)) the payload is
+//! sealed with XChaCha20-Poly1305 under a key derived from the signing key, a random
+//! 24-byte nonce, and the Redis key plus the header as associated data; the AEAD tag then
+//! authenticates the entry (no MAC). Compression and MAC run on the Redis thread, after
+//! the caller has its value (writes) or inside the read's task (reads).
 //!
 //! # Fail-safe copies
 //!
@@ -150,7 +183,11 @@ mod message;
 #[allow(dead_code)]
 mod off;
 #[cfg(feature = "redis")]
+mod probe;
+#[cfg(feature = "redis")]
 mod read;
+#[cfg(feature = "redis")]
+mod seal;
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 mod types;
 
@@ -158,6 +195,10 @@ mod types;
 pub(crate) use client::{DEFAULT_LOCK_TTL, DEFAULT_TIMEOUT};
 pub(crate) use handle::{Config, Remote};
 pub(crate) use message::{Message, Subscriber};
+#[cfg(feature = "redis")]
+pub use probe::{open_envelope, seal_envelope};
+#[cfg(feature = "redis")]
+pub(crate) use seal::{CacheSealing, Keyring, Protection, SigningKey};
 pub use types::Tier;
 pub(crate) use types::{
     Fail, Fetched, Found, Header, LockGuard, Locked, Read, Stamp, Write, unix_ms,

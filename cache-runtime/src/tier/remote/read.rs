@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use redis::{FromRedisValue, Value};
 
 use super::conn::Shared;
-use super::envelope::{Corrupt, Header, Stamp, unix_ms};
+use super::envelope::{Corrupt, Header, Stamp, open, unix_ms, verify};
 use super::types::{Fail, Fetched, Found, Read};
 
 /// One generation as Redis answered it.
@@ -179,12 +179,28 @@ impl Shared {
         }
     }
 
+    /// An entry refused after its header parsed: counted, logged, overwritten by the value
+    /// computed next.
+    fn refused(&self, stamp: &Stamp, why: Corrupt) -> Found {
+        if why.is_rejection() {
+            self.totals.rejected.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(key = stamp.key, reason = ?why, "entry in redis rejected (not written for this key, or not by a holder of our keys): recomputing");
+        }
+        Found::Corrupt(why)
+    }
+
     /// Checks an entry's envelope against the current generations and its TTL.
     async fn check(&self, stamp: &Stamp, bytes: Vec<u8>) -> Result<Found, Fail> {
-        let header = match Header::parse(&bytes) {
+        let keys = &self.protection.keys;
+        let mut header = match Header::parse(&bytes) {
             Ok(h) => h,
             Err(c) => return Ok(Found::Corrupt(c)),
         };
+        // Nothing else in the entry is believed before it is known to be written for this
+        // key (and, with signing keys, by a holder of one).
+        if let Err(c) = verify(&stamp.key, &header, &bytes, keys) {
+            return Ok(self.refused(stamp, c));
+        }
         if header.generation != stamp.generation {
             return Ok(Found::Outdated);
         }
@@ -215,6 +231,13 @@ impl Shared {
             }
         }
         let now = unix_ms();
+        if !header.keepable_at(now) && !header.fresh_at(now) {
+            return Ok(Found::Outdated);
+        }
+        let bytes = match open(&stamp.key, &mut header, bytes, keys) {
+            Ok(b) => b,
+            Err(c) => return Ok(self.refused(stamp, c)),
+        };
         if header.fresh_at(now) {
             Ok(Found::Entry(Fetched { bytes, header }))
         } else if header.keepable_at(now) {
