@@ -126,9 +126,10 @@ pub(crate) fn markdown(header: &str, phases: &[PhaseResult], storm: &Storm, verd
         md,
         "| Phase | Fault | Requests | Non-2xx (not asked for) | 5xx | Socket errors | \
          Latency p50 / p99 / max (ms) | L2 hit ratio | Checked | Wrong | Invalidations \
-         (samples) | Staleness p50 / p99 / max (ms) | L2 hits resumed after |"
+         (samples) | Staleness p50 / p99 / max (ms) | L2 hits resumed after | Reference \
+         busy |"
     );
-    let _ = writeln!(md, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(md, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     for p in phases {
         let s = &p.stats;
         let recovery = match p.recovery {
@@ -138,7 +139,7 @@ pub(crate) fn markdown(header: &str, phases: &[PhaseResult], storm: &Storm, verd
         };
         let _ = writeln!(
             md,
-            "| {} ({:.0} s) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} ({:.0} s) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             p.name,
             p.duration.as_secs_f64(),
             p.fault,
@@ -153,7 +154,8 @@ pub(crate) fn markdown(header: &str, phases: &[PhaseResult], storm: &Storm, verd
             s.wrong,
             s.staleness.len() + s.not_converged,
             percentiles(&s.staleness),
-            recovery
+            recovery,
+            s.reference_unavailable
         );
     }
     let _ = writeln!(
@@ -169,6 +171,15 @@ pub(crate) fn markdown(header: &str, phases: &[PhaseResult], storm: &Storm, verd
         storm.took.as_secs_f64() * 1000.0,
         percentiles(&storm.latency)
     );
+    let per: Vec<String> = storm
+        .per_instance
+        .iter()
+        .enumerate()
+        .map(|(i, [c, w, t, e])| {
+            format!("api-{}: {c} run(s), {w} lock wait(s), {t} Redis timeout(s), {e} error(s)", i + 1)
+        })
+        .collect();
+    let _ = writeln!(md, "Per instance: {}.", per.join("; "));
     let examples: Vec<&String> = phases.iter().flat_map(|p| &p.stats.examples).collect();
     if !examples.is_empty() {
         let _ = writeln!(md, "\nFirst failures seen:\n");

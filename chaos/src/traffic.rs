@@ -47,7 +47,7 @@ impl Call {
 pub(crate) struct Route {
     /// Shown in failures.
     pub(crate) name: &'static str,
-    /// Relative frequency.
+    /// Relative frequency (the rows add up to about 1,000).
     pub(crate) weight: u32,
     /// Builds one request.
     pub(crate) build: fn(&mut fastrand::Rng, &Ctx) -> Call,
@@ -63,14 +63,14 @@ pub(crate) struct Route {
 pub(crate) const MIX: &[Route] = &[
     Route {
         name: "best_times",
-        weight: 10,
+        weight: 100,
         build: |_, _| Call::get("/analytics/demo/best-times".into()),
         expect: StatusCode::OK,
         compare: true,
     },
     Route {
         name: "top_posts",
-        weight: 15,
+        weight: 150,
         build: |rng, _| {
             let period = ["1d", "2d", "7d", "30d"][rng.usize(..4)];
             Call::get(format!(
@@ -83,7 +83,7 @@ pub(crate) const MIX: &[Route] = &[
     },
     Route {
         name: "post_dynamics",
-        weight: 15,
+        weight: 150,
         build: |rng, _| {
             Call::get(format!(
                 "/analytics/demo/post-dynamics?hours={}",
@@ -95,7 +95,7 @@ pub(crate) const MIX: &[Route] = &[
     },
     Route {
         name: "channel_metrics",
-        weight: 20,
+        weight: 200,
         build: |rng, ctx| {
             Call::get(format!(
                 "/analytics/channels/{}/metrics",
@@ -107,7 +107,7 @@ pub(crate) const MIX: &[Route] = &[
     },
     Route {
         name: "user_channels",
-        weight: 10,
+        weight: 100,
         build: |rng, ctx| Call {
             bearer: Some(ctx.tokens[rng.usize(..ctx.tokens.len())].clone()),
             ..Call::get("/channels".into())
@@ -117,14 +117,14 @@ pub(crate) const MIX: &[Route] = &[
     },
     Route {
         name: "ai_analyze",
-        weight: 15,
+        weight: 150,
         build: |rng, _| Call::post("/ai/analyze", json!({ "text": text(rng.u32(..200)) })),
         expect: StatusCode::OK,
         compare: true,
     },
     Route {
         name: "health (uncached)",
-        weight: 5,
+        weight: 50,
         build: |_, _| Call::get("/health".into()),
         expect: StatusCode::OK,
         compare: false,
@@ -141,14 +141,14 @@ pub(crate) const MIX: &[Route] = &[
     },
     Route {
         name: "missing channel (404)",
-        weight: 3,
+        weight: 30,
         build: |_, _| Call::get("/analytics/channels/999999/metrics".into()),
         expect: StatusCode::NOT_FOUND,
         compare: true,
     },
     Route {
         name: "bad window (400)",
-        weight: 2,
+        weight: 20,
         build: |_, _| Call::get("/analytics/demo/post-dynamics?hours=0".into()),
         expect: StatusCode::BAD_REQUEST,
         compare: false,
@@ -209,10 +209,14 @@ pub(crate) struct PhaseStats {
     pub(crate) checked: u64,
     /// Compared answers that differed, or instances that never served a new value.
     pub(crate) wrong: u64,
+    /// Checks skipped because the reference stayed overloaded or unreachable for 5 s.
+    pub(crate) reference_unavailable: u64,
     /// Latency of answered requests, in microseconds.
     pub(crate) latency: Histogram<u64>,
-    /// Delay from an invalidation's answer until an instance served the new value, in
-    /// microseconds (one sample per invalidation and instance).
+    /// Delay from an invalidation's answer until a request sent to an instance gets the
+    /// new value, in microseconds (one sample per invalidation and instance; the
+    /// instances are polled every 2 ms, and the delay is to the start of the first
+    /// request that got it, so a slow answer does not count as staleness).
     pub(crate) staleness: Histogram<u64>,
     /// Instances that did not serve the new value within the convergence limit.
     pub(crate) not_converged: u64,
@@ -233,6 +237,7 @@ impl PhaseStats {
             socket_errors: 0,
             checked: 0,
             wrong: 0,
+            reference_unavailable: 0,
             latency: hist(),
             staleness: hist(),
             not_converged: 0,
@@ -396,29 +401,42 @@ impl Ctx {
         if !compare {
             return;
         }
-        let reference = match send(&self.http, &self.reference, &call).await {
-            Ok(r) => r,
-            Err(e) => {
-                self.stats()
-                    .example(format!("reference {}: socket error: {e}", call.path));
-                return;
-            }
+        let Some(reference) = self.reference(&call).await else {
+            self.stats().reference_unavailable += 1;
+            return;
         };
         let mut stats = self.stats();
         stats.checked += 1;
         if reference.status != reply.status || reference.json != reply.json {
             stats.wrong += 1;
             stats.example(format!(
-                "WRONG api-{} {} {} (X-Cache {}): {} {} vs reference {} {}",
+                "WRONG api-{} {} {} (X-Cache {}): {} vs reference {}: {}",
                 i + 1,
                 route.name,
                 call.path,
                 reply.x_cache,
                 reply.status,
-                clip(&reply.json),
                 reference.status,
-                clip(&reference.json)
+                first_difference(&reply.json, &reference.json, "")
             ));
+        }
+    }
+
+    /// The reference's answer to `call`. The reference computes every answer, so its
+    /// bulkheads answer `503 overloaded` when the checker asks a lot at once: that is the
+    /// oracle being busy, not an answer, so it is asked again (for up to 5 s).
+    async fn reference(&self, call: &Call) -> Option<Reply> {
+        let until = Instant::now() + Duration::from_secs(5);
+        loop {
+            if let Ok(r) = send(&self.http, &self.reference, call).await
+                && !r.status.is_server_error()
+            {
+                return Some(r);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20 + fastrand::u64(..30))).await;
         }
     }
 
@@ -485,11 +503,13 @@ impl Ctx {
         .fetch_one(&self.db)
         .await
         .map_err(|e| format!("UPDATE channel {channel}: {e}"))?;
-        let owner: i64 = sqlx::query_scalar("SELECT owner_id FROM channels WHERE id = $1")
-            .bind(channel)
-            .fetch_one(&self.db)
-            .await
-            .map_err(|e| format!("owner of channel {channel}: {e}"))?;
+        let (owner, token): (i64, String) = sqlx::query_as(
+            "SELECT u.id, u.token FROM channels c JOIN users u ON u.id = c.owner_id WHERE c.id = $1",
+        )
+        .bind(channel)
+        .fetch_one(&self.db)
+        .await
+        .map_err(|e| format!("owner of channel {channel}: {e}"))?;
         for tag in [format!("channel:{channel}"), format!("user:{owner}")] {
             let call = Call {
                 bearer: Some(self.admin_token.clone()),
@@ -506,20 +526,38 @@ impl Ctx {
             }
         }
         let invalidated = Instant::now();
-        let path = format!("/analytics/channels/{channel}/metrics");
-        let polls = serving.iter().map(|&i| {
-            let path = path.clone();
+        // Both cached answers that show the count: the channel's summary (tag
+        // `channel:N`) and its owner's channel list (tag `user:OWNER`).
+        let summary = Call::get(format!("/analytics/channels/{channel}/metrics"));
+        let list = Call {
+            bearer: Some(token),
+            ..Call::get("/channels".into())
+        };
+        let shows = move |path: &str, body: &Value| -> bool {
+            if path == "/channels" {
+                body["channels"].as_array().is_some_and(|cs| {
+                    cs.iter().any(|c| {
+                        c["id"].as_i64() == Some(channel)
+                            && c["subscribers"].as_i64() == Some(subscribers)
+                    })
+                })
+            } else {
+                body["channel"]["subscribers"].as_i64() == Some(subscribers)
+            }
+        };
+        let polls = serving.iter().flat_map(|&i| [(i, &summary), (i, &list)]).map(|(i, call)| {
             async move {
                 let until = invalidated + CONVERGE_LIMIT;
                 loop {
-                    let r = send(&self.http, &self.fleet[i], &Call::get(path.clone())).await;
+                    let sent = invalidated.elapsed();
+                    let r = send(&self.http, &self.fleet[i], call).await;
                     if let Ok(r) = &r
-                        && r.json["channel"]["subscribers"].as_i64() == Some(subscribers)
+                        && shows(&call.path, &r.json)
                     {
-                        return (i, Some(invalidated.elapsed()));
+                        return (i, &call.path, Some(sent));
                     }
                     if Instant::now() >= until {
-                        return (i, None);
+                        return (i, &call.path, None);
                     }
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
@@ -527,7 +565,7 @@ impl Ctx {
         });
         let results = futures_util::future::join_all(polls).await;
         let mut stats = self.stats();
-        for (i, took) in results {
+        for (i, path, took) in results {
             match took {
                 Some(d) => {
                     let _ = stats.staleness.record(d.as_micros().max(1) as u64);
@@ -536,7 +574,7 @@ impl Ctx {
                     stats.not_converged += 1;
                     stats.wrong += 1;
                     stats.example(format!(
-                        "STALE api-{} {path}: still not {subscribers} subscribers {CONVERGE_LIMIT:?} after the invalidation",
+                        "STALE api-{} {path}: channel {channel} still not at {subscribers} subscribers {CONVERGE_LIMIT:?} after the invalidation",
                         i + 1
                     ));
                 }
@@ -581,6 +619,34 @@ impl Ctx {
 /// How long the staleness check waits for an instance before it counts a stale answer.
 pub(crate) const CONVERGE_LIMIT: Duration = Duration::from_secs(5);
 
+/// Where `a` and `b` first differ, as a JSON pointer with both values.
+fn first_difference(a: &Value, b: &Value, at: &str) -> String {
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            for (k, v) in x {
+                match y.get(k) {
+                    Some(w) if v == w => {}
+                    Some(w) => return first_difference(v, w, &format!("{at}/{k}")),
+                    None => return format!("{at}/{k}: only in the instance's answer"),
+                }
+            }
+            match y.keys().find(|k| !x.contains_key(*k)) {
+                Some(k) => format!("{at}/{k}: only in the reference's answer"),
+                None => format!("{at}: equal"),
+            }
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find(|(_, (v, w))| v != w)
+            .map_or(format!("{at}: equal"), |(k, (v, w))| {
+                first_difference(v, w, &format!("{at}/{k}"))
+            }),
+        _ => format!("{at}: {} vs {}", clip(a), clip(b)),
+    }
+}
+
 /// A JSON value cut to 160 characters for the report.
 fn clip(v: &Value) -> String {
     let s = v.to_string();
@@ -601,6 +667,9 @@ pub(crate) struct Storm {
     pub(crate) failed: usize,
     /// Runs of the body, over the instances (from their `computes` counters).
     pub(crate) computes: u64,
+    /// Per instance: body runs, lock waits answered by another instance's value, Redis
+    /// timeouts and errors of the cache during the storm.
+    pub(crate) per_instance: Vec<[u64; 4]>,
     /// How long the storm took.
     pub(crate) took: Duration,
     /// Latency of the answers.
@@ -655,29 +724,42 @@ pub(crate) async fn miss_storm(ctx: &Arc<Ctx>, concurrency: usize, cache: &str, 
     }
     let took = started.elapsed();
     let after = computes(ctx, cache).await;
+    let per_instance: Vec<[u64; 4]> = before
+        .iter()
+        .zip(&after)
+        .map(|(b, a)| std::array::from_fn(|k| a[k].saturating_sub(b[k])))
+        .collect();
     Storm {
         requests: concurrency,
         right,
         failed,
-        computes: after.saturating_sub(before),
+        computes: per_instance.iter().map(|r| r[0]).sum(),
+        per_instance,
         took,
         latency,
     }
 }
 
-/// Runs of `cache`'s body summed over the instances in rotation.
-async fn computes(ctx: &Ctx, cache: &str) -> u64 {
-    let mut sum = 0;
-    for i in ctx.serving() {
-        if let Ok(r) = send(&ctx.http, &ctx.fleet[i], &Call::get("/performance".into())).await
+/// `[computes, l2.lock_waits, l2.timeouts, l2.errors]` of `cache` on each instance.
+async fn computes(ctx: &Ctx, cache: &str) -> Vec<[u64; 4]> {
+    let mut out = Vec::new();
+    for base in &ctx.fleet {
+        let mut row = [0; 4];
+        if let Ok(r) = send(&ctx.http, base, &Call::get("/performance".into())).await
             && let Some(c) = r.json["caches"]
                 .as_array()
                 .and_then(|cs| cs.iter().find(|c| c["name"] == cache))
         {
-            sum += c["computes"].as_u64().unwrap_or(0);
+            for (k, pointer) in ["/computes", "/l2/lock_waits", "/l2/timeouts", "/l2/errors"]
+                .iter()
+                .enumerate()
+            {
+                row[k] = c.pointer(pointer).and_then(Value::as_u64).unwrap_or(0);
+            }
         }
+        out.push(row);
     }
-    sum
+    out
 }
 
 /// Sum over the instances of every cache's Redis `hits` and `misses`, per instance (a
