@@ -38,6 +38,7 @@ impl Proc {
             .stderr(err)
             .spawn()
             .map_err(|e| format!("{name}: cannot run {}: {e}", program.display()))?;
+        eprintln!("chaos: started pid {} ({name})", child.id());
         Ok(Self {
             name: name.to_owned(),
             child,
@@ -58,7 +59,11 @@ impl Proc {
         if status.success() {
             Ok(())
         } else {
-            Err(format!("kill -{signal} {} ({}) failed", self.name, self.pid()))
+            Err(format!(
+                "kill -{signal} {} ({}) failed",
+                self.name,
+                self.pid()
+            ))
         }
     }
 
@@ -171,7 +176,10 @@ impl Node {
         let until = Instant::now() + Duration::from_secs(10);
         while Instant::now() < until {
             if proc.exited() {
-                return Err(format!("{name} exited at start (see {})", self.log.display()));
+                return Err(format!(
+                    "{name} exited at start (see {})",
+                    self.log.display()
+                ));
             }
             if redis_cli(self.port, &["PING"]).is_ok_and(|o| o.trim() == "PONG") {
                 self.proc = Some(proc);
@@ -255,7 +263,9 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(format!("the cluster did not reach cluster_state:ok within {limit:?}"))
+        Err(format!(
+            "the cluster did not reach cluster_state:ok within {limit:?}"
+        ))
     }
 
     /// The seed URL the service connects with.
@@ -369,7 +379,11 @@ impl Api {
 
     /// Starts the process and waits until `/health` answers 200 (a first start seeds the
     /// database, which takes a while in a debug build).
-    pub(crate) async fn start(&mut self, http: &reqwest::Client, limit: Duration) -> Result<(), Error> {
+    pub(crate) async fn start(
+        &mut self,
+        http: &reqwest::Client,
+        limit: Duration,
+    ) -> Result<(), Error> {
         let mut proc = Proc::spawn(&self.name, &self.program, &self.args, &self.log)?;
         let until = Instant::now() + limit;
         while Instant::now() < until {

@@ -256,7 +256,13 @@ async fn run(opts: &Opts) -> Result<bool, String> {
         .map_err(|e| format!("http client: {e}"))?;
     let mut apis = Vec::new();
     for n in 1..=3 {
-        apis.push(Api::new(&format!("api-{n}"), &program, self_serve, &cached, &dir)?);
+        apis.push(Api::new(
+            &format!("api-{n}"),
+            &program,
+            self_serve,
+            &cached,
+            &dir,
+        )?);
     }
     let mut reference = Api::new("reference", &program, self_serve, &reference_args, &dir)?;
     // The first start seeds the database; the others open it.
@@ -371,7 +377,11 @@ async fn phase(
             async move { ctx.load(workers, 4, stop).await }
         }),
         tokio::spawn({
-            let (ctx, stop, every) = (Arc::clone(ctx), Arc::clone(&stop), settings.invalidate_every);
+            let (ctx, stop, every) = (
+                Arc::clone(ctx),
+                Arc::clone(&stop),
+                settings.invalidate_every,
+            );
             async move { ctx.invalidations(every, stop).await }
         }),
         tokio::spawn({
@@ -438,7 +448,10 @@ async fn inject(
             let failover =
                 tokio::task::block_in_place(|| fleet.cluster.wait_ok(Duration::from_secs(30)));
             let text = match failover {
-                Ok(d) => format!("SIGKILL master redis-{port}; replica promoted after {:.1} s", d.as_secs_f64()),
+                Ok(d) => format!(
+                    "SIGKILL master redis-{port}; replica promoted after {:.1} s",
+                    d.as_secs_f64()
+                ),
                 Err(e) => format!("SIGKILL master redis-{port}; {e}"),
             };
             (Ok(text), Some(at))
@@ -504,7 +517,10 @@ async fn inject(
             let joined =
                 tokio::task::block_in_place(|| fleet.cluster.wait_ok(Duration::from_secs(30)));
             let text = match joined {
-                Ok(d) => format!("restart redis-{port}: rejoined (as a replica) after {:.1} s", d.as_secs_f64()),
+                Ok(d) => format!(
+                    "restart redis-{port}: rejoined (as a replica) after {:.1} s",
+                    d.as_secs_f64()
+                ),
                 Err(e) => format!("restart redis-{port}: {e}"),
             };
             (Ok(text), Some(at))
@@ -530,7 +546,11 @@ fn header(
         })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let build = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
     let instances = if self_serve {
         format!("`chaos serve` ({build} build of example-api)")
     } else {

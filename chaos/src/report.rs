@@ -84,7 +84,10 @@ pub(crate) fn phase_target_misses(p: &PhaseResult, steady: bool) -> Vec<String> 
         let p99 = Duration::from_micros(s.staleness.value_at_quantile(0.99));
         let max = Duration::from_micros(s.staleness.max());
         if steady && p99 > STALE_STEADY_P99 {
-            out.push(format!("{}: staleness p99 {p99:?} > {STALE_STEADY_P99:?}", p.name));
+            out.push(format!(
+                "{}: staleness p99 {p99:?} > {STALE_STEADY_P99:?}",
+                p.name
+            ));
         }
         if max > STALE_MAX {
             out.push(format!("{}: staleness max {max:?} > {STALE_MAX:?}", p.name));
@@ -92,7 +95,10 @@ pub(crate) fn phase_target_misses(p: &PhaseResult, steady: bool) -> Vec<String> 
     }
     match p.recovery {
         Some(Some(d)) if d > RECOVERY_MAX => {
-            out.push(format!("{}: L2 hits resumed after {d:?} > {RECOVERY_MAX:?}", p.name));
+            out.push(format!(
+                "{}: L2 hits resumed after {d:?} > {RECOVERY_MAX:?}",
+                p.name
+            ));
         }
         Some(None) => out.push(format!("{}: L2 hits did not resume in the phase", p.name)),
         _ => {}
@@ -119,7 +125,12 @@ pub(crate) fn storm_failures(s: &Storm) -> Vec<String> {
 }
 
 /// The report as Markdown.
-pub(crate) fn markdown(header: &str, phases: &[PhaseResult], storm: &Storm, verdict: &[String]) -> String {
+pub(crate) fn markdown(
+    header: &str,
+    phases: &[PhaseResult],
+    storm: &Storm,
+    verdict: &[String],
+) -> String {
     let mut md = String::new();
     let _ = writeln!(md, "{header}");
     let _ = writeln!(
@@ -129,7 +140,10 @@ pub(crate) fn markdown(header: &str, phases: &[PhaseResult], storm: &Storm, verd
          (samples) | Staleness p50 / p99 / max (ms) | L2 hits resumed after | Reference \
          busy |"
     );
-    let _ = writeln!(md, "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let _ = writeln!(
+        md,
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
+    );
     for p in phases {
         let s = &p.stats;
         let recovery = match p.recovery {
@@ -176,7 +190,10 @@ pub(crate) fn markdown(header: &str, phases: &[PhaseResult], storm: &Storm, verd
         .iter()
         .enumerate()
         .map(|(i, [c, w, t, e])| {
-            format!("api-{}: {c} run(s), {w} lock wait(s), {t} Redis timeout(s), {e} error(s)", i + 1)
+            format!(
+                "api-{}: {c} run(s), {w} lock wait(s), {t} Redis timeout(s), {e} error(s)",
+                i + 1
+            )
         })
         .collect();
     let _ = writeln!(md, "Per instance: {}.", per.join("; "));

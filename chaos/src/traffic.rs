@@ -134,7 +134,10 @@ pub(crate) const MIX: &[Route] = &[
         weight: 1,
         build: |_, ctx| Call {
             bearer: Some(ctx.admin_token.clone()),
-            ..Call::post("/admin/cache/invalidate", json!({ "cache": "demo_top_posts" }))
+            ..Call::post(
+                "/admin/cache/invalidate",
+                json!({ "cache": "demo_top_posts" }),
+            )
         },
         expect: StatusCode::OK,
         compare: false,
@@ -360,7 +363,11 @@ impl Ctx {
             }
             Err(e) => {
                 stats.socket_errors += 1;
-                stats.example(format!("socket error: api-{} {route} {}: {e}", i + 1, call.path));
+                stats.example(format!(
+                    "socket error: api-{} {route} {}: {e}",
+                    i + 1,
+                    call.path
+                ));
                 None
             }
         }
@@ -442,7 +449,12 @@ impl Ctx {
 
     /// Runs `workers` load tasks until `stop` is set. One answer in `check_every` is
     /// compared with the reference.
-    pub(crate) async fn load(self: &Arc<Self>, workers: usize, check_every: u32, stop: Arc<AtomicBool>) {
+    pub(crate) async fn load(
+        self: &Arc<Self>,
+        workers: usize,
+        check_every: u32,
+        stop: Arc<AtomicBool>,
+    ) {
         let total: u32 = MIX.iter().map(|r| r.weight).sum();
         let mut tasks = Vec::new();
         for w in 0..workers {
@@ -545,8 +557,10 @@ impl Ctx {
                 body["channel"]["subscribers"].as_i64() == Some(subscribers)
             }
         };
-        let polls = serving.iter().flat_map(|&i| [(i, &summary), (i, &list)]).map(|(i, call)| {
-            async move {
+        let polls = serving
+            .iter()
+            .flat_map(|&i| [(i, &summary), (i, &list)])
+            .map(|(i, call)| async move {
                 let until = invalidated + CONVERGE_LIMIT;
                 loop {
                     let sent = invalidated.elapsed();
@@ -561,14 +575,19 @@ impl Ctx {
                     }
                     tokio::time::sleep(Duration::from_millis(2)).await;
                 }
-            }
-        });
+            });
         let results = futures_util::future::join_all(polls).await;
         let mut stats = self.stats();
         for (i, path, took) in results {
             match took {
                 Some(d) => {
                     let _ = stats.staleness.record(d.as_micros().max(1) as u64);
+                    if d > crate::report::STALE_MAX {
+                        stats.example(format!(
+                            "SLOW api-{} {path}: channel {channel} served at {subscribers} subscribers only {d:?} after the invalidation",
+                            i + 1
+                        ));
+                    }
                 }
                 None => {
                     stats.not_converged += 1;
@@ -585,7 +604,12 @@ impl Ctx {
 
     /// Every `every` until `stop`: a new text analysed by one instance, then by the next
     /// one; a `HIT` there can only come from Redis (the L2 tier).
-    pub(crate) async fn l2_probe(self: &Arc<Self>, run: u64, every: Duration, stop: Arc<AtomicBool>) {
+    pub(crate) async fn l2_probe(
+        self: &Arc<Self>,
+        run: u64,
+        every: Duration,
+        stop: Arc<AtomicBool>,
+    ) {
         let mut n = 0u64;
         while !stop.load(Ordering::Acquire) {
             tokio::time::sleep(every).await;
@@ -679,7 +703,12 @@ pub(crate) struct Storm {
 /// `concurrency` simultaneous requests of `path` spread over the instances in rotation,
 /// right after its cache is invalidated; counts the body runs with `computes`, which
 /// reads the instances' counters.
-pub(crate) async fn miss_storm(ctx: &Arc<Ctx>, concurrency: usize, cache: &str, path: &str) -> Storm {
+pub(crate) async fn miss_storm(
+    ctx: &Arc<Ctx>,
+    concurrency: usize,
+    cache: &str,
+    path: &str,
+) -> Storm {
     let reference = send(&ctx.http, &ctx.reference, &Call::get(path.into()))
         .await
         .map(|r| r.json)
