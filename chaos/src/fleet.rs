@@ -105,16 +105,22 @@ pub(crate) fn free_port() -> Result<u16, Error> {
 
 /// Runs `redis-cli -p PORT ARGS` and returns its output.
 pub(crate) fn redis_cli(port: u16, args: &[&str]) -> Result<String, Error> {
+    let port = port.to_string();
+    cli(&[&["-h", "127.0.0.1", "-p", &port], args].concat())
+}
+
+/// Runs `redis-cli ARGS`; its output, or an error with what it printed.
+fn cli(args: &[&str]) -> Result<String, Error> {
     let out = Command::new("redis-cli")
-        .args(["-h", "127.0.0.1", "-p", &port.to_string()])
         .args(args)
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("redis-cli (apt-get install redis-tools): {e}"))?;
     if !out.status.success() {
         return Err(format!(
-            "redis-cli -p {port} {}: {}",
+            "redis-cli {}: {}{}",
             args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         ));
     }
@@ -209,6 +215,9 @@ impl Node {
     }
 }
 
+/// Slots `first..=last` of a master.
+type SlotRange = (u16, u16);
+
 /// A Redis Cluster of three masters with one replica each.
 #[derive(Debug)]
 pub(crate) struct Cluster {
@@ -232,19 +241,10 @@ impl Cluster {
             .iter()
             .map(|n| format!("127.0.0.1:{}", n.port))
             .collect();
-        let out = Command::new("redis-cli")
-            .args(["--cluster", "create"])
-            .args(&addrs)
-            .args(["--cluster-replicas", "1", "--cluster-yes"])
-            .stdin(Stdio::null())
-            .output()
-            .map_err(|e| format!("redis-cli --cluster create: {e}"))?;
-        if !out.status.success() {
-            return Err(format!(
-                "redis-cli --cluster create failed: {}",
-                String::from_utf8_lossy(&out.stdout)
-            ));
-        }
+        let mut args = vec!["--cluster", "create"];
+        args.extend(addrs.iter().map(String::as_str));
+        args.extend(["--cluster-replicas", "1", "--cluster-yes"]);
+        cli(&args)?;
         cluster.wait_ok(Duration::from_secs(30))?;
         Ok(cluster)
     }
@@ -279,7 +279,7 @@ impl Cluster {
     }
 
     /// Healthy masters serving slots, as `(port, slot ranges)`, from a running node.
-    fn masters(&self) -> Result<Vec<(u16, Vec<(u16, u16)>)>, Error> {
+    fn masters(&self) -> Result<Vec<(u16, Vec<SlotRange>)>, Error> {
         let node = self
             .nodes
             .iter()

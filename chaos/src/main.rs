@@ -445,15 +445,11 @@ async fn inject(
             fleet.cluster.nodes[idx].kill();
             fleet.killed = Some(idx);
             let at = Instant::now();
-            let failover =
-                tokio::task::block_in_place(|| fleet.cluster.wait_ok(Duration::from_secs(30)));
-            let text = match failover {
-                Ok(d) => format!(
-                    "SIGKILL master redis-{port}; replica promoted after {:.1} s",
-                    d.as_secs_f64()
-                ),
-                Err(e) => format!("SIGKILL master redis-{port}; {e}"),
-            };
+            let text = settled(
+                &fleet.cluster,
+                &format!("SIGKILL master redis-{port}"),
+                "replica promoted",
+            );
             (Ok(text), Some(at))
         }
         Fault::StallMaster => {
@@ -514,17 +510,21 @@ async fn inject(
                 return (Err(e), None);
             }
             let at = Instant::now();
-            let joined =
-                tokio::task::block_in_place(|| fleet.cluster.wait_ok(Duration::from_secs(30)));
-            let text = match joined {
-                Ok(d) => format!(
-                    "restart redis-{port}: rejoined (as a replica) after {:.1} s",
-                    d.as_secs_f64()
-                ),
-                Err(e) => format!("restart redis-{port}: {e}"),
-            };
+            let text = settled(
+                &fleet.cluster,
+                &format!("restart redis-{port}"),
+                "rejoined (as a replica)",
+            );
             (Ok(text), Some(at))
         }
+    }
+}
+
+/// `what` and how long the cluster took to be whole again (`done` after N s).
+fn settled(cluster: &Cluster, what: &str, done: &str) -> String {
+    match tokio::task::block_in_place(|| cluster.wait_ok(Duration::from_secs(30))) {
+        Ok(d) => format!("{what}; {done} after {:.1} s", d.as_secs_f64()),
+        Err(e) => format!("{what}; {e}"),
     }
 }
 
