@@ -165,6 +165,8 @@ enum Fault {
 }
 
 struct Settings {
+    /// Whether the mix includes the rows marked `long_only`.
+    full_mix: bool,
     phase: Duration,
     workers: usize,
     stall: Duration,
@@ -176,23 +178,16 @@ async fn run(opts: &Opts) -> Result<bool, String> {
     #[cfg(unix)]
     let _ = rlimit::increase_nofile_limit(16_384);
     let settings = Settings {
+        full_mix: !opts.short,
         phase: Duration::from_secs(opts.phase_secs.unwrap_or(if opts.short { 5 } else { 30 })),
         workers: opts.workers.unwrap_or(if opts.short { 12 } else { 32 }),
-        stall: if opts.short {
-            Duration::from_millis(1000)
-        } else {
-            Duration::from_secs(3)
-        },
+        stall: Duration::from_millis(1000),
         invalidate_every: Duration::from_millis(if opts.short { 400 } else { 700 }),
         probe_every: Duration::from_millis(100),
     };
-    // Long enough that the stall does not cause a failover, short enough that a killed
-    // master is replaced within the phase.
-    let node_timeout = if opts.short {
-        Duration::from_millis(2000)
-    } else {
-        Duration::from_millis(5000)
-    };
+    // Longer than the stall, so that it does not cause a failover; short enough that a
+    // killed master is replaced within the phase (Redis' default is 15 s).
+    let node_timeout = Duration::from_millis(2000);
     let run_id = std::process::id() as u64 * 1_000
         + (std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -374,7 +369,8 @@ async fn phase(
     let tasks = [
         tokio::spawn({
             let (ctx, stop, workers) = (Arc::clone(ctx), Arc::clone(&stop), settings.workers);
-            async move { ctx.load(workers, 4, stop).await }
+            let full = settings.full_mix;
+            async move { ctx.load(workers, 4, full, stop).await }
         }),
         tokio::spawn({
             let (ctx, stop, every) = (
@@ -445,11 +441,24 @@ async fn inject(
             fleet.cluster.nodes[idx].kill();
             fleet.killed = Some(idx);
             let at = Instant::now();
-            let text = settled(
-                &fleet.cluster,
-                &format!("SIGKILL master redis-{port}"),
-                "replica promoted",
-            );
+            // The dead master is listed (not yet `fail`) until the node timeout: wait for
+            // another node to own the slot.
+            let promoted = tokio::task::block_in_place(|| {
+                while at.elapsed() < Duration::from_secs(60) {
+                    if fleet.cluster.master_of(PROBE_TAG).is_ok_and(|m| m != idx) {
+                        return Some(at.elapsed());
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                None
+            });
+            let text = match promoted {
+                Some(d) => format!(
+                    "SIGKILL master redis-{port}; its replica owned the slot after {:.1} s",
+                    d.as_secs_f64()
+                ),
+                None => format!("SIGKILL master redis-{port}; no replica took over in 60 s"),
+            };
             (Ok(text), Some(at))
         }
         Fault::StallMaster => {

@@ -189,9 +189,10 @@ pub(crate) fn markdown(
         .per_instance
         .iter()
         .enumerate()
-        .map(|(i, [c, w, t, e])| {
+        .map(|(i, [c, w, t, e, k, h])| {
             format!(
-                "api-{}: {c} run(s), {w} lock wait(s), {t} Redis timeout(s), {e} error(s)",
+                "api-{}: {c} run(s), {w} lock wait(s), {h} Redis hit(s), {t} Redis timeout(s), \
+                 {e} error(s), {k} read(s) skipped",
                 i + 1
             )
         })
