@@ -47,7 +47,7 @@ struct Opts {
     /// Seconds per phase (default: 30, or 5 with `--short`).
     #[arg(long)]
     phase_secs: Option<u64>,
-    /// Concurrent load tasks (default: 32, or 12 with `--short`).
+    /// Concurrent load tasks (default: 32, or 8 with `--short`).
     #[arg(long)]
     workers: Option<usize>,
     /// Requests of the miss storm.
@@ -180,7 +180,7 @@ async fn run(opts: &Opts) -> Result<bool, String> {
     let settings = Settings {
         full_mix: !opts.short,
         phase: Duration::from_secs(opts.phase_secs.unwrap_or(if opts.short { 5 } else { 30 })),
-        workers: opts.workers.unwrap_or(if opts.short { 12 } else { 32 }),
+        workers: opts.workers.unwrap_or(if opts.short { 8 } else { 32 }),
         stall: Duration::from_millis(1000),
         invalidate_every: Duration::from_millis(if opts.short { 400 } else { 700 }),
         probe_every: Duration::from_millis(100),
