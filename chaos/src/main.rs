@@ -2,7 +2,7 @@
 //! with one replica each, driven with mixed traffic through faults, on loopback.
 //!
 //! ```text
-//! cargo run --release -p chaos -- --report chaos-report.md   # the long run (~4 min)
+//! cargo run --release -p chaos -- --report chaos-report.md   # the long run (~3 min)
 //! cargo run -p chaos -- --short                              # the CI run (< 1 min)
 //! ```
 //!
