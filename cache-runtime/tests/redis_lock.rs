@@ -342,3 +342,51 @@ fn a_lock_whose_holder_died_expires_and_another_instance_computes() {
     let s = stats_of(&rt, "lock_dead");
     assert_eq!((s.computes, s.l2.lock_waits), (1, 0));
 }
+
+/// Found by the fleet chaos test (`chaos`, miss storm): a caller whose read missed could
+/// take the lock *after* the other instance had computed, written and released it, and
+/// ran the body a second time. Two instances call the same fresh keys at the same moment
+/// with a body quick enough that the holder finishes within the other's read-then-lock
+/// gap; the body must still run once per key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_taken_after_the_holder_wrote_does_not_compute_again() {
+    static SITE: CacheSite = CacheSite::new(locked("lock_late"));
+    let server = RedisServer::start();
+    let ttl = Duration::from_secs(10);
+    let (a, b) = (
+        locking_runtime(&server.url(), "locklate", ttl),
+        locking_runtime(&server.url(), "locklate", ttl),
+    );
+    connected(&a).await;
+    connected(&b).await;
+    let runs = Arc::new(AtomicU32::new(0));
+    const KEYS: u64 = 300;
+    for k in 0..KEYS {
+        let (a, b) = (a.clone(), b.clone());
+        let (r1, r2) = (Arc::clone(&runs), Arc::clone(&runs));
+        let barrier = Arc::new(tokio::sync::Barrier::new(2));
+        let (b1, b2) = (Arc::clone(&barrier), barrier);
+        let ta = tokio::spawn(async move {
+            b1.wait().await;
+            call_in(&a, &SITE, k, || slow(&r1, "a", Duration::ZERO)).await
+        });
+        let tb = tokio::spawn(async move {
+            b2.wait().await;
+            call_in(&b, &SITE, k, || slow(&r2, "b", Duration::ZERO)).await
+        });
+        let (ra, rb) = (ta.await.expect("a"), tb.await.expect("b"));
+        assert_eq!(ra, rb, "key {k}: both callers got the one computed value");
+    }
+    let (sa, sb) = (stats_of(&a, "lock_late"), stats_of(&b, "lock_late"));
+    assert_eq!(
+        runs.load(SeqCst) as u64,
+        KEYS,
+        "the body ran once per key (a: {} computes, {} from Redis, {} lock waits; b: {}, {}, {})",
+        sa.computes,
+        sa.l2.hits,
+        sa.l2.lock_waits,
+        sb.computes,
+        sb.l2.hits,
+        sb.l2.lock_waits
+    );
+}

@@ -316,7 +316,13 @@ const WEEKDAYS: [&str; 7] = [
 
 /// Best hours and weekdays to publish, from every post's lifetime views.
 #[cache_runtime::performance_timer("analytics_best_times", slow = "500ms")]
-#[cache_runtime::cache_result("demo_best_times", ttl = 1800, skip(db), max_concurrent = 1)]
+#[cache_runtime::cache_result(
+    "demo_best_times",
+    ttl = 1800,
+    skip(db),
+    max_concurrent = 1,
+    lock = true
+)]
 pub async fn best_times(db: &Db) -> Result<CachedJson<BestTimes>, ApiError> {
     json(&compute_best_times(db).await?)
 }

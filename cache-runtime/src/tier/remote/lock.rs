@@ -144,12 +144,26 @@ impl Shared {
             let announced = self.written.listen();
             match self.try_lock(&lock, &token).await {
                 Ok(true) => {
-                    return Locked::Held(LockGuard {
+                    let guard = LockGuard {
                         shared: Some(Arc::clone(&self)),
                         handle: Handle::current(),
                         key: lock,
                         token,
-                    });
+                    };
+                    // The caller's read missed before it asked for the lock; another
+                    // instance may have computed, written and released in between (the
+                    // fleet's miss storm ran the body twice so). Read once more: a value
+                    // there answers the call, and dropping the guard releases the lock.
+                    let read = Arc::clone(&self)
+                        .read(key.clone(), cache.clone(), tags.clone(), true)
+                        .await;
+                    return match read {
+                        Read::Done {
+                            found: Found::Entry(_),
+                            ..
+                        } => Locked::Filled(read),
+                        _ => Locked::Held(guard),
+                    };
                 }
                 Ok(false) => {}
                 Err(_) => return Locked::Unlocked,

@@ -1,0 +1,587 @@
+//! `chaos`: a fleet of three example-api instances on a Redis Cluster of three masters
+//! with one replica each, driven with mixed traffic through faults, on loopback.
+//!
+//! ```text
+//! cargo run --release -p chaos -- --report chaos-report.md   # the long run (~3 min)
+//! cargo run -p chaos -- --short                              # the CI run (< 1 min)
+//! ```
+//!
+//! Phases: steady; kill the master of the probed slot (its replica takes over); SIGSTOP
+//! the new master for longer than the Redis deadline, then SIGCONT; drain, kill and
+//! restart one instance; restart the killed node (it rejoins as a replica); a miss storm
+//! of 1,000 requests on one `lock = true` key. Per phase: requests, statuses not asked
+//! for, 5xx, socket errors, latency, L2 hit ratio, answers checked against a `--no-cache`
+//! instance on the same SQLite file, staleness after admin invalidations, time until L2
+//! hits resume. The report is Markdown; the exit status is 1 when an answer was wrong,
+//! a status unexpected (5xx included), a socket failed, or the storm ran the body more
+//! than 3 times (`--strict`: also when a latency target is missed).
+//!
+//! Everything started is owned by a `fleet::Proc` and killed by pid when the run ends,
+//! fails or is interrupted (Ctrl-C).
+//!
+//! `chaos serve ARGS` runs the example-api service itself (the instances are this binary,
+//! unless `--api-bin` names another build of `example-api`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+
+mod fleet;
+mod report;
+mod traffic;
+
+use fleet::{Api, Cluster};
+use report::PhaseResult;
+use traffic::Ctx;
+
+/// Fleet chaos test on a Redis Cluster.
+#[derive(Debug, Parser)]
+#[command(name = "chaos")]
+struct Opts {
+    /// The CI version: each phase a few seconds.
+    #[arg(long)]
+    short: bool,
+    /// Seconds per phase (default: 30, or 5 with `--short`).
+    #[arg(long)]
+    phase_secs: Option<u64>,
+    /// Concurrent load tasks (default: 32, or 8 with `--short`).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Requests of the miss storm.
+    #[arg(long, default_value_t = 1000)]
+    storm: usize,
+    /// Where to write the Markdown report (it is printed as well).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// An example-api binary to run as the instances (default: this binary's `serve`).
+    #[arg(long)]
+    api_bin: Option<PathBuf>,
+    /// Directory for the database, the cluster's files and the logs (default: a new one
+    /// under the system's temporary directory, removed at the end unless `--keep`).
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Keep the work directory (logs) after the run.
+    #[arg(long)]
+    keep: bool,
+    /// Also fail when a latency target (staleness, L2 recovery) is missed.
+    #[arg(long)]
+    strict: bool,
+}
+
+/// The hash tag of the cache the L2 probe uses: its master is the one the faults hit.
+const PROBE_TAG: &str = "{example-api:ai_content_analysis}";
+/// Admin token of the fleet.
+const ADMIN_TOKEN: &str = "chaos-admin-token";
+
+fn main() -> std::process::ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("serve") {
+        return serve(std::env::args().skip(2));
+    }
+    let opts = Opts::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("chaos: tokio runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        tokio::select! {
+            r = run(&opts) => r,
+            _ = tokio::signal::ctrl_c() => Err("interrupted: everything started was stopped".to_owned()),
+        }
+    });
+    match result {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("chaos: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// `chaos serve ARGS`: the example-api service, as its own binary runs it.
+fn serve(args: impl Iterator<Item = String>) -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn")),
+        )
+        .init();
+    let config = example_api::Config::parse_from(std::iter::once("example-api".into()).chain(args));
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("tokio runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(example_api::serve(config)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("example-api: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// A directory removed when dropped (unless kept).
+struct WorkDir {
+    path: PathBuf,
+    keep: bool,
+}
+
+impl Drop for WorkDir {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// What the phases need to run their faults.
+struct Fleet {
+    cluster: Cluster,
+    apis: Vec<Api>,
+    /// The node killed in the second phase, restarted in the fifth.
+    killed: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Fault {
+    None,
+    KillMaster,
+    StallMaster,
+    RestartInstance,
+    RestartNode,
+}
+
+struct Settings {
+    /// Whether the mix includes the rows marked `long_only`.
+    full_mix: bool,
+    phase: Duration,
+    workers: usize,
+    stall: Duration,
+    invalidate_every: Duration,
+    probe_every: Duration,
+}
+
+async fn run(opts: &Opts) -> Result<bool, String> {
+    #[cfg(unix)]
+    let _ = rlimit::increase_nofile_limit(16_384);
+    let settings = Settings {
+        full_mix: !opts.short,
+        phase: Duration::from_secs(opts.phase_secs.unwrap_or(if opts.short { 5 } else { 30 })),
+        workers: opts.workers.unwrap_or(if opts.short { 8 } else { 32 }),
+        stall: Duration::from_millis(1000),
+        invalidate_every: Duration::from_millis(if opts.short { 400 } else { 700 }),
+        probe_every: Duration::from_millis(100),
+    };
+    // Longer than the stall, so that it does not cause a failover; short enough that a
+    // killed master is replaced within the phase (Redis' default is 15 s).
+    let node_timeout = Duration::from_millis(2000);
+    let run_id = std::process::id() as u64 * 1_000
+        + (std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            % 1000);
+    let work = WorkDir {
+        path: opts
+            .work_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("chaos-{run_id}"))),
+        keep: opts.keep || opts.work_dir.is_some(),
+    };
+    std::fs::create_dir_all(&work.path)
+        .map_err(|e| format!("work dir {}: {e}", work.path.display()))?;
+    let dir = work.path.clone();
+    eprintln!("chaos: work dir {}", dir.display());
+
+    let started = Instant::now();
+    let cluster = tokio::task::block_in_place(|| Cluster::start(&dir, node_timeout))?;
+    eprintln!(
+        "chaos: cluster up in {:.1} s: {}",
+        started.elapsed().as_secs_f64(),
+        cluster.url()
+    );
+    let (program, self_serve) = match &opts.api_bin {
+        Some(p) => (p.clone(), false),
+        None => (
+            std::env::current_exe().map_err(|e| format!("own binary: {e}"))?,
+            true,
+        ),
+    };
+    let db_path = dir.join("chaos.db");
+    let db_url = format!("sqlite://{}?mode=rwc", db_path.display());
+    let mut common = vec![
+        "--database-url".to_owned(),
+        db_url.clone(),
+        "--admin-token".into(),
+        ADMIN_TOKEN.into(),
+        "--rate-limit".into(),
+        "0".into(),
+    ];
+    if opts.short {
+        // A smaller dataset seeds faster in a debug build; the traffic is the same.
+        common.extend(["--seed-track-hours".into(), "72".into()]);
+    }
+    let mut cached = common.clone();
+    cached.extend([
+        "--redis-url".into(),
+        cluster.url(),
+        "--redis-timeout".into(),
+        "50ms".into(),
+    ]);
+    let mut reference_args = common.clone();
+    reference_args.push("--no-cache".into());
+
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .connect_timeout(Duration::from_secs(2))
+        .pool_max_idle_per_host(1024)
+        .build()
+        .map_err(|e| format!("http client: {e}"))?;
+    let mut apis = Vec::new();
+    for n in 1..=3 {
+        apis.push(Api::new(
+            &format!("api-{n}"),
+            &program,
+            self_serve,
+            &cached,
+            &dir,
+        )?);
+    }
+    let mut reference = Api::new("reference", &program, self_serve, &reference_args, &dir)?;
+    // The first start seeds the database; the others open it.
+    apis[0].start(&http, Duration::from_secs(180)).await?;
+    for api in apis.iter_mut().skip(1) {
+        api.start(&http, Duration::from_secs(60)).await?;
+    }
+    reference.start(&http, Duration::from_secs(60)).await?;
+    eprintln!(
+        "chaos: fleet up in {:.1} s (api pids {:?}, reference {:?}, redis pids {:?})",
+        started.elapsed().as_secs_f64(),
+        apis.iter().map(Api::pid).collect::<Vec<_>>(),
+        reference.pid(),
+        cluster.nodes.iter().map(|n| n.pid()).collect::<Vec<_>>()
+    );
+
+    let db = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect(&format!("sqlite://{}", db_path.display()))
+        .await
+        .map_err(|e| format!("database: {e}"))?;
+    let tokens: Vec<String> = sqlx::query_scalar("SELECT token FROM users ORDER BY id")
+        .fetch_all(&db)
+        .await
+        .map_err(|e| format!("users: {e}"))?;
+    let channels: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM channels")
+        .fetch_one(&db)
+        .await
+        .map_err(|e| format!("channels: {e}"))?;
+    if tokens.is_empty() || channels == 0 {
+        return Err("the seeded database has no users or channels".into());
+    }
+    let ctx = Arc::new(Ctx::new(
+        apis.iter().map(|a| a.base.clone()).collect(),
+        reference.base.clone(),
+        tokens,
+        ADMIN_TOKEN.into(),
+        channels,
+        db,
+        http.clone(),
+    ));
+    let mut fleet = Fleet {
+        cluster,
+        apis,
+        killed: None,
+    };
+
+    let plan = [
+        ("steady", Fault::None),
+        ("kill a master", Fault::KillMaster),
+        ("stall a master", Fault::StallMaster),
+        ("restart an instance", Fault::RestartInstance),
+        ("restart the node", Fault::RestartNode),
+    ];
+    let mut phases = Vec::new();
+    for (name, fault) in plan {
+        eprintln!("chaos: phase `{name}`");
+        let result = phase(&ctx, &mut fleet, &settings, run_id, name, fault).await?;
+        eprintln!(
+            "chaos:   {} requests, {} wrong, {} unexpected, {} socket errors",
+            result.stats.requests,
+            result.stats.wrong,
+            result.stats.unexpected,
+            result.stats.socket_errors
+        );
+        phases.push(result);
+    }
+    eprintln!("chaos: miss storm");
+    let storm = traffic::miss_storm(
+        &ctx,
+        opts.storm,
+        "demo_best_times",
+        "/analytics/demo/best-times",
+    )
+    .await;
+
+    let mut failures: Vec<String> = phases.iter().flat_map(report::phase_failures).collect();
+    failures.extend(report::storm_failures(&storm));
+    let misses: Vec<String> = phases
+        .iter()
+        .flat_map(|p| report::phase_target_misses(p, p.name == "steady"))
+        .collect();
+    let mut verdict = failures.clone();
+    verdict.extend(misses.iter().cloned());
+    let header = header(opts, &settings, node_timeout, self_serve, &program);
+    let md = report::markdown(&header, &phases, &storm, &verdict);
+    println!("{md}");
+    if let Some(path) = &opts.report {
+        std::fs::write(path, &md).map_err(|e| format!("report {}: {e}", path.display()))?;
+    }
+    drop(fleet);
+    drop(reference);
+    Ok(failures.is_empty() && (!opts.strict || misses.is_empty()))
+}
+
+/// Runs one phase: traffic, invalidations and the L2 probe for the phase's duration, with
+/// `fault` injected at its start.
+async fn phase(
+    ctx: &Arc<Ctx>,
+    fleet: &mut Fleet,
+    settings: &Settings,
+    run_id: u64,
+    name: &'static str,
+    fault: Fault,
+) -> Result<PhaseResult, String> {
+    let _ = ctx.take_stats();
+    let l2_before = traffic::l2_counters(ctx).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let tasks = [
+        tokio::spawn({
+            let (ctx, stop, workers) = (Arc::clone(ctx), Arc::clone(&stop), settings.workers);
+            let full = settings.full_mix;
+            async move { ctx.load(workers, 4, full, stop).await }
+        }),
+        tokio::spawn({
+            let (ctx, stop, every) = (
+                Arc::clone(ctx),
+                Arc::clone(&stop),
+                settings.invalidate_every,
+            );
+            async move { ctx.invalidations(every, stop).await }
+        }),
+        tokio::spawn({
+            let (ctx, stop, every) = (Arc::clone(ctx), Arc::clone(&stop), settings.probe_every);
+            async move { ctx.l2_probe(run_id, every, stop).await }
+        }),
+    ];
+    let started = Instant::now();
+    let (description, recover_from) = inject(ctx, fleet, settings, fault).await;
+    let description = description?;
+    let end = started + settings.phase;
+    tokio::time::sleep_until(end.into()).await;
+    stop.store(true, Ordering::Release);
+    for t in tasks {
+        let _ = t.await;
+    }
+    let duration = started.elapsed();
+    let stats = ctx.take_stats();
+    let l2_after = traffic::l2_counters(ctx).await;
+    let (mut hits, mut misses) = (0, 0);
+    for (b, a) in l2_before.iter().zip(&l2_after) {
+        // A restarted instance counts from 0 again.
+        let (h0, m0) = if a.0 < b.0 || a.1 < b.1 { (0, 0) } else { *b };
+        hits += a.0 - h0;
+        misses += a.1 - m0;
+    }
+    let l2_hit_ratio = (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64);
+    let recovery = recover_from.map(|from| {
+        stats
+            .l2_probe_hits
+            .iter()
+            .find(|&&t| t >= from)
+            .map(|&t| t - from)
+    });
+    Ok(PhaseResult {
+        name,
+        fault: description,
+        duration,
+        stats,
+        l2_hit_ratio,
+        recovery,
+    })
+}
+
+/// Injects `fault`; returns its description and the moment from which L2 recovery is
+/// measured (none for the steady phase).
+async fn inject(
+    ctx: &Ctx,
+    fleet: &mut Fleet,
+    settings: &Settings,
+    fault: Fault,
+) -> (Result<String, String>, Option<Instant>) {
+    match fault {
+        Fault::None => (Ok("none".into()), None),
+        Fault::KillMaster => {
+            let idx = match fleet.cluster.master_of(PROBE_TAG) {
+                Ok(i) => i,
+                Err(e) => return (Err(e), None),
+            };
+            let port = fleet.cluster.nodes[idx].port;
+            fleet.cluster.nodes[idx].kill();
+            fleet.killed = Some(idx);
+            let at = Instant::now();
+            // The dead master is listed (not yet `fail`) until the node timeout: wait for
+            // another node to own the slot.
+            let promoted = tokio::task::block_in_place(|| {
+                while at.elapsed() < Duration::from_secs(60) {
+                    if fleet.cluster.master_of(PROBE_TAG).is_ok_and(|m| m != idx) {
+                        return Some(at.elapsed());
+                    }
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                None
+            });
+            let text = match promoted {
+                Some(d) => format!(
+                    "SIGKILL master redis-{port}; its replica owned the slot after {:.1} s",
+                    d.as_secs_f64()
+                ),
+                None => format!("SIGKILL master redis-{port}; no replica took over in 60 s"),
+            };
+            (Ok(text), Some(at))
+        }
+        Fault::StallMaster => {
+            let idx = match fleet.cluster.master_of(PROBE_TAG) {
+                Ok(i) => i,
+                Err(e) => return (Err(e), None),
+            };
+            let node = &fleet.cluster.nodes[idx];
+            if let Err(e) = node.signal("STOP") {
+                return (Err(e), None);
+            }
+            tokio::time::sleep(settings.stall).await;
+            if let Err(e) = node.signal("CONT") {
+                return (Err(e), None);
+            }
+            (
+                Ok(format!(
+                    "SIGSTOP master redis-{} for {:.1} s (deadline 50 ms), then SIGCONT",
+                    node.port,
+                    settings.stall.as_secs_f64()
+                )),
+                Some(Instant::now()),
+            )
+        }
+        Fault::RestartInstance => {
+            let i = 1;
+            ctx.in_rotation[i].store(false, Ordering::Release);
+            let drain_until = Instant::now() + Duration::from_secs(5);
+            while ctx.in_flight[i].load(Ordering::Acquire) > 0 && Instant::now() < drain_until {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let api = &mut fleet.apis[i];
+            let pid = api.pid();
+            api.kill();
+            let down = Instant::now();
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            if let Err(e) = api.start(&ctx.http, Duration::from_secs(60)).await {
+                return (Err(e), None);
+            }
+            let back = Instant::now();
+            ctx.in_rotation[i].store(true, Ordering::Release);
+            (
+                Ok(format!(
+                    "drain, SIGKILL {} (pid {pid:?}), restart: back in rotation after {:.1} s",
+                    api.name,
+                    (back - down).as_secs_f64()
+                )),
+                Some(back),
+            )
+        }
+        Fault::RestartNode => {
+            let Some(idx) = fleet.killed else {
+                return (Err("no node was killed".into()), None);
+            };
+            let node = &mut fleet.cluster.nodes[idx];
+            let port = node.port;
+            if let Err(e) = tokio::task::block_in_place(|| node.start()) {
+                return (Err(e), None);
+            }
+            let at = Instant::now();
+            let text = settled(
+                &fleet.cluster,
+                &format!("restart redis-{port}"),
+                "rejoined (as a replica)",
+            );
+            (Ok(text), Some(at))
+        }
+    }
+}
+
+/// `what` and how long the cluster took to be whole again (`done` after N s).
+fn settled(cluster: &Cluster, what: &str, done: &str) -> String {
+    match tokio::task::block_in_place(|| cluster.wait_ok(Duration::from_secs(30))) {
+        Ok(d) => format!("{what}; {done} after {:.1} s", d.as_secs_f64()),
+        Err(e) => format!("{what}; {e}"),
+    }
+}
+
+/// The report's heading: command, machine, settings.
+fn header(
+    opts: &Opts,
+    settings: &Settings,
+    node_timeout: Duration,
+    self_serve: bool,
+    program: &std::path::Path,
+) -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    };
+    let instances = if self_serve {
+        format!("`chaos serve` ({build} build of example-api)")
+    } else {
+        format!("`{}`", program.display())
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    format!(
+        "# Fleet chaos report\n\n\
+         - Command: `chaos {}`{}\n\
+         - Machine: {cpu}, {cores} cores, loopback only\n\
+         - Fleet: Redis Cluster 3 masters + 3 replicas (`cluster-node-timeout` {} ms), 3 \
+         instances {instances} with `--redis-timeout 50ms`, `lock = true` on \
+         `demo_best_times`, one `--no-cache` reference on the same SQLite file\n\
+         - Traffic: {} load tasks, one answer in 4 compared with the reference; an admin \
+         invalidation after a database change every {} ms; an L2 probe every {} ms; {} s per \
+         phase\n",
+        args.join(" "),
+        if opts.short { " (short, CI)" } else { "" },
+        node_timeout.as_millis(),
+        settings.workers,
+        settings.invalidate_every.as_millis(),
+        settings.probe_every.as_millis(),
+        settings.phase.as_secs()
+    )
+}
