@@ -9,6 +9,7 @@
 
 mod ast;
 mod attr;
+mod entry;
 mod expand;
 mod private;
 mod valid;

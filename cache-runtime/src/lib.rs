@@ -160,6 +160,7 @@ pub mod __private {
     pub use crate::bounds::{
         CacheKey, CacheValue, CachedPart, Checked, KeyInput, Never, Uncacheable, checked, whole,
     };
+    pub use crate::cache::{CacheEntry, EntryKey, PutFuture, StoreRules, TimedOut, timed_out};
     pub use crate::cache::{
         CacheSite, Lookup, OverloadKind, SiteSpec, Ticket, assert_refresh_arg, lookup, overload,
         tag,
@@ -173,8 +174,8 @@ pub mod __private {
 }
 
 pub use cache::{
-    CacheOverride, CallOutcome, DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT, DEFAULT_TTL, Outcome,
-    Outcomes, Overloaded, Scope, Scoped,
+    CacheEntry, CacheOverride, CallOutcome, DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT, DEFAULT_TTL,
+    Outcome, Outcomes, Overloaded, Scope, Scoped, Timeout,
 };
 pub use cache_macros::{cache_result, performance_timer};
 #[cfg(feature = "axum")]

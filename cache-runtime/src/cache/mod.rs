@@ -10,6 +10,7 @@
 
 mod bulkhead;
 mod engine;
+mod entry;
 mod fetch;
 mod fill;
 mod flight;
@@ -18,13 +19,16 @@ mod lookup;
 mod policy;
 mod scope;
 mod site;
+mod timeout;
 
 pub use bulkhead::{OverloadKind, Overloaded, overload};
 pub use engine::{DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT, DEFAULT_TTL};
 pub(crate) use engine::{Engine, Settings, global, install};
-pub use fill::Ticket;
+pub use entry::{CacheEntry, EntryKey, PutFuture};
+pub use fill::{StoreRules, Ticket};
 pub use lookup::Lookup;
 pub use policy::CacheOverride;
 pub use scope::{CallOutcome, Outcome, Outcomes, Scope, Scoped};
 pub(crate) use site::lookup_in;
 pub use site::{CacheSite, SiteSpec, assert_refresh_arg, lookup, tag};
+pub use timeout::{TimedOut, Timeout, timed_out};

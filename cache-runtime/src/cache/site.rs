@@ -37,6 +37,10 @@ pub struct SiteSpec {
     pub lock: bool,
     /// `max_concurrent = N`: computations of the cache that may run at once; 0 = no bound.
     pub max_concurrent: u32,
+    /// `only_if_slower = "50ms"`: values computed faster are returned, not stored; 0 = off.
+    pub only_if_slower_ms: u64,
+    /// `hard_timeout = "2s"`: how long a call waits for the body; 0 = off.
+    pub hard_timeout_ms: u64,
 }
 
 /// One `#[cache_result]` function: its spec and its resolution against the global
@@ -78,8 +82,13 @@ impl CacheSite {
         }
     }
 
+    /// The cache name.
+    pub fn name(&self) -> &'static str {
+        self.spec.name
+    }
+
     #[inline]
-    fn global_state(&self) -> &Arc<SiteState> {
+    pub(super) fn global_state(&self) -> &Arc<SiteState> {
         self.state
             .get_or_init(|| Arc::new(resolve(engine::global(), &self.spec)))
     }
@@ -108,6 +117,8 @@ pub(crate) fn resolve(engine: &Arc<Engine>, spec: &SiteSpec) -> SiteState {
             refresh_ahead: spec.refresh_ahead,
             max_bytes: spec.max_bytes,
             max_concurrent: spec.max_concurrent,
+            only_if_slower_ms: spec.only_if_slower_ms,
+            hard_timeout_ms: spec.hard_timeout_ms,
         },
         engine.overrides.get(spec.name),
         engine.default_ttl,
