@@ -751,7 +751,7 @@ fn timer(spec: &TimerSpec<'_>, func: &Function<'_>) -> TokenStream {
 }
 
 /// The function again, with its attributes and the new body.
-fn function(func: &Function<'_>, sig: &Signature, body: &TokenStream) -> TokenStream {
+pub(crate) fn function(func: &Function<'_>, sig: &Signature, body: &TokenStream) -> TokenStream {
     let outer = &func.outer_attrs;
     let inner = &func.inner_attrs;
     let vis = &func.item.vis;
@@ -777,7 +777,7 @@ fn compute(func: &Function<'_>, block: &Block) -> TokenStream {
 
 /// `async move { body }`, told its output type first so that `?` and `return` in the
 /// body infer as they do in the function (the trick of tracing-attributes).
-fn async_block(func: &Function<'_>, block: &Block) -> TokenStream {
+pub(crate) fn async_block(func: &Function<'_>, block: &Block) -> TokenStream {
     let stmts = &block.stmts;
     let hint = match (func.output, func.output_impl_trait) {
         (Some(ret), None) => {
@@ -803,7 +803,7 @@ fn async_block(func: &Function<'_>, block: &Block) -> TokenStream {
 }
 
 /// `move || -> R { body }`.
-fn sync_closure(func: &Function<'_>, block: &Block) -> TokenStream {
+pub(crate) fn sync_closure(func: &Function<'_>, block: &Block) -> TokenStream {
     match (func.output, func.output_impl_trait) {
         (Some(ret), None) => quote!(move || -> #ret #block),
         _ => quote!(move || #block),

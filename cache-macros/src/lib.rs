@@ -1,4 +1,4 @@
-#![doc = "Procedural macros `#[cache_result]` and `#[performance_timer]`."]
+#![doc = "Procedural macros `#[cache_result]`, `#[cache_invalidate]`, `#[cache_put]` and `#[performance_timer]`."]
 //!
 //! Use them through `cache-runtime`, which re-exports both and documents them with
 //! examples; the code they generate calls `::cache_runtime::__private` and nothing else.
@@ -11,6 +11,7 @@ mod ast;
 mod attr;
 mod entry;
 mod expand;
+mod mutation;
 mod private;
 mod valid;
 
@@ -75,4 +76,47 @@ pub fn cache_result(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn performance_timer(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::performance_timer(args.into(), item.into()).into()
+}
+
+/// Drops cache entries when the function succeeds: entries of cached functions named by
+/// their arguments (checked by the compiler through the companion `<fn>_entry`), whole
+/// caches, or tags.
+///
+/// ```ignore
+/// #[cache_invalidate(user_channels(user.id), Self::summary(channel_id), cache = "top_posts",
+///                    tags = [format!("channel:{channel_id}")])]
+/// async fn rename(&self, user: &User, channel_id: i64, name: String) -> Result<Channel, ApiError> { .. }
+/// ```
+///
+/// | argument | meaning |
+/// | --- | --- |
+/// | `f(a, b)`, `Self::f(a)`, `module::f(a)` | the entry of `#[cache_result] fn f` for these arguments (`f_entry(&a, &b).invalidate()`) |
+/// | `cache = "name"` or `cache = ["a", "b"]` | every entry of those caches |
+/// | `tags = [expr, ..]` | every entry stored with those tags |
+/// | `before = true` | drop before the body runs, whatever it returns |
+///
+/// By default nothing is dropped unless the function succeeds: `Ok`, `Some`, or any
+/// value of another type. The arguments are evaluated before the body runs (so the body
+/// may move them). Works on async and sync fns and methods, and with
+/// `#[performance_timer]` in either order.
+#[proc_macro_attribute]
+pub fn cache_invalidate(args: TokenStream, item: TokenStream) -> TokenStream {
+    mutation::cache_invalidate(args.into(), item.into()).into()
+}
+
+/// Stores the function's successful result as the entry of a cached function, so the
+/// next read is served without recomputing.
+///
+/// ```ignore
+/// #[cache_put(channel(id))]
+/// async fn rename_channel(id: i64, name: String) -> Result<Channel, ApiError> { .. }
+/// ```
+///
+/// The value stored is the part of the result that `#[cache_result]` would cache (`T` of
+/// `Ok(T)`, `Some(T)`, `Json(T)`, or the plain value); it must be the type the named
+/// function caches, a compile error otherwise. An `Err` or `None` stores nothing. In an
+/// async fn the value is written to the remote tier too.
+#[proc_macro_attribute]
+pub fn cache_put(args: TokenStream, item: TokenStream) -> TokenStream {
+    mutation::cache_put(args.into(), item.into()).into()
 }

@@ -160,24 +160,29 @@ pub mod __private {
     pub use crate::bounds::{
         CacheKey, CacheValue, CachedPart, Checked, KeyInput, Never, Uncacheable, checked, whole,
     };
-    pub use crate::cache::{CacheEntry, EntryKey, PutFuture, StoreRules, TimedOut, timed_out};
+    pub use crate::cache::{
+        CacheEntry, EntryKey, PutFuture, StoreRules, TimedOut, put_result, put_result_async,
+        timed_out,
+    };
     pub use crate::cache::{
         CacheSite, Lookup, OverloadKind, SiteSpec, Ticket, assert_refresh_arg, lookup, overload,
         tag,
     };
     pub use crate::key::{KeyArg, KeyArgs, KeyBytes, KeyWriter, key, key_args};
+    pub use crate::runtime::global;
     pub use crate::runtime::lookup_in;
     pub use crate::timer::{Timed, TimerSite, time_async, time_sync};
     pub use crate::value::{
         Adapter, ErrKind, IsOption, Kind, assert_option, err_kind, kind, option_whole,
     };
+    pub use crate::value::{SuccessKind, success};
 }
 
 pub use cache::{
     CacheEntry, CacheOverride, CallOutcome, DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT, DEFAULT_TTL,
     Outcome, Outcomes, Overloaded, Scope, Scoped, Timeout,
 };
-pub use cache_macros::{cache_result, performance_timer};
+pub use cache_macros::{cache_invalidate, cache_put, cache_result, performance_timer};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use json::CachedJson;
