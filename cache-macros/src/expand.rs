@@ -660,7 +660,7 @@ fn with_overload(func: &Function<'_>) -> TokenStream {
 // Input:  `unless = |v| ..`, `ttl_from = |v| ..` and `hard_timeout = "2s"` on a function
 //         returning `R`.
 // Output: `.with_rules(__private::StoreRules { unless: Some(|v| ..), ttl_from: None })`
-//         and `.with_hard_timeout(__private::timed_out::<R>)`, the latter spanned on
+//         and `.with_hard_timeout(__private::timed_out)`, the latter spanned on
 //         `hard_timeout` so that an `R` that cannot answer a timeout is reported there.
 fn with_rules(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     let mut out = TokenStream::new();
@@ -669,9 +669,9 @@ fn with_rules(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
         out.extend(quote!(.with_rules(#rules)));
     }
     if let Some((token, _)) = spec.hard_timeout {
+        // `R` is inferred, so that the bound is checked, and reported, at the option.
         let at = Private::at(token.span());
-        let ret = return_type(func);
-        out.extend(quote_spanned!(token.span()=> .with_hard_timeout(#at::timed_out::<#ret>)));
+        out.extend(quote_spanned!(token.span()=> .with_hard_timeout(#at::timed_out)));
     }
     out
 }

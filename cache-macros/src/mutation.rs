@@ -82,7 +82,7 @@ fn expand(which: Which, args: TokenStream, input: TokenStream) -> TokenStream {
 
 fn validate<'a>(which: Which, args: &'a Punctuated<Expr, Token![,]>) -> syn::Result<Spec<'a>> {
     let mut errors: Vec<syn::Error> = Vec::new();
-    let mut add = |tokens: &dyn quote::ToTokens, message: String| {
+    let add = |errors: &mut Vec<syn::Error>, tokens: &dyn quote::ToTokens, message: String| {
         errors.push(syn::Error::new_spanned(tokens, message));
     };
     let mut spec = Spec {
@@ -109,7 +109,7 @@ fn validate<'a>(which: Which, args: &'a Punctuated<Expr, Token![,]>) -> syn::Res
             }
             Expr::Assign(assign) if which == Which::Invalidate => {
                 let Expr::Path(key) = &*assign.left else {
-                    add(&assign.left, "expected an option name: `cache`, `tags` or `before`".into());
+                    add(&mut errors, &assign.left, "expected an option name: `cache`, `tags` or `before`".into());
                     continue;
                 };
                 let name = key
@@ -118,7 +118,7 @@ fn validate<'a>(which: Which, args: &'a Punctuated<Expr, Token![,]>) -> syn::Res
                     .map(ToString::to_string)
                     .unwrap_or_default();
                 if seen.contains(&name) {
-                    add(key, format!("`{name}` specified more than once; keep one of them"));
+                    add(&mut errors, key, format!("`{name}` specified more than once; keep one of them"));
                     continue;
                 }
                 seen.push(name.clone());
@@ -129,8 +129,7 @@ fn validate<'a>(which: Which, args: &'a Punctuated<Expr, Token![,]>) -> syn::Res
                             spec.caches.extend(array.elems.iter())
                         }
                         Expr::Lit(lit) if matches!(lit.lit, Lit::Str(_)) => spec.caches.push(value),
-                        other => add(
-                            other,
+                        other => add(&mut errors, other,
                             "`cache` takes a cache name, `cache = \"top_posts\"`, or several, `cache = [\"a\", \"b\"]`".into(),
                         ),
                     },
@@ -138,8 +137,7 @@ fn validate<'a>(which: Which, args: &'a Punctuated<Expr, Token![,]>) -> syn::Res
                         Expr::Array(array) if !array.elems.is_empty() => {
                             spec.tags.extend(array.elems.iter())
                         }
-                        other => add(
-                            other,
+                        other => add(&mut errors, other,
                             "`tags` takes an array of expressions, e.g. `tags = [format!(\"user:{id}\")]`".into(),
                         ),
                     },
@@ -147,16 +145,14 @@ fn validate<'a>(which: Which, args: &'a Punctuated<Expr, Token![,]>) -> syn::Res
                         Expr::Lit(lit) if matches!(lit.lit, Lit::Bool(_)) => {
                             spec.before = matches!(&lit.lit, Lit::Bool(b) if b.value);
                         }
-                        other => add(other, "`before` takes `true` or `false`".into()),
+                        other => add(&mut errors, other, "`before` takes `true` or `false`".into()),
                     },
-                    _ => add(
-                        key,
+                    _ => add(&mut errors, key,
                         format!("unknown option `{name}`; `#[cache_invalidate]` takes entries such as `user_channels(user_id)`, `cache = \"name\"`, `tags = [..]` and `before = true`"),
                     ),
                 }
             }
-            other => add(
-                other,
+            other => add(&mut errors, other,
                 match which {
                     Which::Invalidate => "expected an entry of a cached function, such as `user_channels(user_id)` or `Self::load(id)`, or `cache = \"name\"`, `tags = [..]`, `before = true`".into(),
                     Which::Put => "expected the entry to store the result as, such as `user_channels(user_id)` or `Self::load(id)`".into(),
@@ -167,18 +163,20 @@ fn validate<'a>(which: Which, args: &'a Punctuated<Expr, Token![,]>) -> syn::Res
     let span = Span::call_site();
     match which {
         Which::Invalidate
-            if spec.entries.is_empty() && spec.caches.is_empty() && spec.tags.is_empty() =>
+            if spec.entries.is_empty()
+                && spec.caches.is_empty()
+                && spec.tags.is_empty()
+                && errors.is_empty() =>
         {
-            add(
-                &quote_spanned!(span=> cache_invalidate),
+            add(&mut errors, &quote_spanned!(span=> cache_invalidate),
                 "`#[cache_invalidate]` needs something to drop: an entry such as `user_channels(user_id)`, `cache = \"name\"` or `tags = [..]`".into(),
             );
         }
         Which::Put if spec.entries.len() != 1 => {
             let message = "`#[cache_put]` takes exactly one entry to store the result as, such as `#[cache_put(user_channels(user_id))]`".to_owned();
             match spec.entries.get(1) {
-                Some((path, _, _)) => add(path, message),
-                None => add(&quote_spanned!(span=> cache_put), message),
+                Some((path, _, _)) => add(&mut errors, path, message),
+                None => add(&mut errors, &quote_spanned!(span=> cache_put), message),
             }
         }
         _ => {}
@@ -291,11 +289,14 @@ fn invalidate(spec: &Spec<'_>, func: &Function<'_>) -> TokenStream {
 //     async fn add_channel(..) -> Result<UserChannels, ApiError> {
 //         let __cache_entry = user_channels_entry(&(user.id));
 //         let __cache_result: Result<UserChannels, ApiError> = async move { body }.await;
-//         __private::put_result_async(&__cache_entry, /* adapter of R */, __cache_result).await
+//         match Adapter::split(/* adapter of R */, __cache_result) {
+//             Ok(v) => { __cache_entry.put_async(v.clone()).await; Adapter::rebuild(a, v) }
+//             Err(r) => r,
+//         }
 //     }
 //
-// `put_result` takes `&CacheEntry<V>` with `V` the cached part of `R`, so a value type
-// that is not the entry's is a type error on the target. A sync fn uses `put_result`.
+// `put` takes the entry's `V`, so a cached part of `R` of another type is a type error on
+// the target. A sync fn uses `put`.
 fn put(spec: &Spec<'_>, func: &Function<'_>) -> TokenStream {
     let p = Private::new();
     let ret = return_type(func);
@@ -303,16 +304,29 @@ fn put(spec: &Spec<'_>, func: &Function<'_>) -> TokenStream {
     let call = entry_call(target);
     let (entry, result) = (local("__cache_entry"), local("__cache_result"));
     let body = run_body(func);
-    let at = Private::at(target.2);
-    let adapter = quote! {{
+    let adapter = local("__cache_adapter");
+    // Located at the target, so that a value of the wrong type is reported there.
+    let value = proc_macro2::Ident::new("__cache_value", Span::mixed_site().located_at(target.2));
+    let select = quote! {{
         use #p::kind::*;
         (&&&&#p::Kind::<#ret>::new()).adapter()
     }};
-    let store = if func.is_async() {
-        quote_spanned!(target.2=> #at::put_result_async(&#entry, #adapter, #result).await)
+    // Spanned on the target: a value type that is not the entry's is reported there.
+    let put = if func.is_async() {
+        quote_spanned!(target.2=> #entry.put_async(#value.clone()).await)
     } else {
-        quote_spanned!(target.2=> #at::put_result(&#entry, #adapter, #result))
+        quote_spanned!(target.2=> #entry.put(#value.clone()))
     };
+    let store = quote! {{
+        let #adapter = #select;
+        match #p::Adapter::split(#adapter, #result) {
+            ::core::result::Result::Ok(#value) => {
+                #put;
+                #p::Adapter::rebuild(#adapter, #value)
+            }
+            ::core::result::Result::Err(#result) => #result,
+        }
+    }};
     let block = quote! {
         let #entry = #call;
         let #result: #ret = #body;

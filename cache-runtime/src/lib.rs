@@ -160,10 +160,7 @@ pub mod __private {
     pub use crate::bounds::{
         CacheKey, CacheValue, CachedPart, Checked, KeyInput, Never, Uncacheable, checked, whole,
     };
-    pub use crate::cache::{
-        CacheEntry, EntryKey, PutFuture, StoreRules, TimedOut, put_result, put_result_async,
-        timed_out,
-    };
+    pub use crate::cache::{CacheEntry, EntryKey, PutFuture, StoreRules, TimedOut, timed_out};
     pub use crate::cache::{
         CacheSite, Lookup, OverloadKind, SiteSpec, Ticket, assert_refresh_arg, lookup, overload,
         tag,

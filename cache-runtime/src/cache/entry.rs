@@ -279,7 +279,7 @@ impl EntryKey {
         key: KeyBuf,
         rules: StoreRules<W>,
     ) -> Ticket<W, PlainAdapter> {
-        Ticket::new(
+        let mut ticket = Ticket::new(
             Arc::clone(state),
             name,
             key,
@@ -287,35 +287,8 @@ impl EntryKey {
             PlainAdapter,
             None,
         )
-        .with_rules(rules)
-    }
-}
-
-/// `#[cache_put]` on a sync fn: stores the cached part of a successful `result` as the
-/// entry (the value type must be the entry's) and returns `result`.
-#[inline]
-pub fn put_result<R, A: Adapter<R>>(entry: &CacheEntry<A::Value>, adapter: A, result: R) -> R {
-    match adapter.split(result) {
-        Ok(value) => {
-            entry.put(value.clone());
-            adapter.rebuild(value)
-        }
-        Err(result) => result,
-    }
-}
-
-/// `#[cache_put]` on an async fn: [`put_result`] through
-/// [`put_async`](CacheEntry::put_async), so the remote tier gets the value too.
-pub async fn put_result_async<R, A: Adapter<R>>(
-    entry: &CacheEntry<A::Value>,
-    adapter: A,
-    result: R,
-) -> R {
-    match adapter.split(result) {
-        Ok(value) => {
-            entry.put_async(value.clone()).await;
-            adapter.rebuild(value)
-        }
-        Err(result) => result,
+        .with_rules(rules);
+        ticket.explicit = true;
+        ticket
     }
 }

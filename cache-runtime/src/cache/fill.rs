@@ -71,6 +71,9 @@ pub struct Ticket<R, A: Adapter<R>> {
     pub(super) mode: Mode,
     /// A background refresh started by `refresh_ahead`.
     pub(super) background: bool,
+    /// A value stored through a `CacheEntry` (`put`): `unless` and `only_if_slower`,
+    /// which judge computations, do not apply.
+    pub(super) explicit: bool,
     pub(super) adapter: A,
     /// The expired local entry kept for `stale_if_error`, or for a background refresh the
     /// entry being refreshed.
@@ -154,6 +157,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             key,
             mode,
             background: false,
+            explicit: false,
             adapter,
             previous,
             remote_copy: None,
@@ -583,8 +587,9 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         let site = &self.site;
         let counters = &site.cache.counters;
         let elapsed = start.at.elapsed();
-        let refused = self.rules.unless.is_some_and(|unless| unless(&value))
-            || elapsed < site.policy.only_if_slower;
+        let refused = !self.explicit
+            && (self.rules.unless.is_some_and(|unless| unless(&value))
+                || elapsed < site.policy.only_if_slower);
         let ttl = self
             .rules
             .ttl_from

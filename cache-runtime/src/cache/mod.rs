@@ -24,7 +24,7 @@ mod timeout;
 pub use bulkhead::{OverloadKind, Overloaded, overload};
 pub use engine::{DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT, DEFAULT_TTL};
 pub(crate) use engine::{Engine, Settings, global, install};
-pub use entry::{CacheEntry, EntryKey, PutFuture, put_result, put_result_async};
+pub use entry::{CacheEntry, EntryKey, PutFuture};
 pub use fill::{StoreRules, Ticket};
 pub use lookup::Lookup;
 pub use policy::CacheOverride;

@@ -48,6 +48,7 @@ pub trait TimedOut {
     fn timed_out() -> Self;
 }
 
+#[diagnostic::do_not_recommend]
 impl<T, E: From<Timeout>> TimedOut for Result<T, E> {
     fn timed_out() -> Self {
         Err(E::from(Timeout))
