@@ -27,6 +27,7 @@ pub(crate) const CACHE_OPTIONS: &[&str] = &[
     "only_if_slower",
     "ttl_from",
     "hard_timeout",
+    "soft_timeout",
     "entry",
 ];
 
@@ -74,6 +75,7 @@ pub(crate) struct CacheArgs {
     pub(crate) only_if_slower: Vec<Opt>,
     pub(crate) ttl_from: Vec<Opt>,
     pub(crate) hard_timeout: Vec<Opt>,
+    pub(crate) soft_timeout: Vec<Opt>,
     pub(crate) entry: Vec<Opt>,
     /// Options with a name that is not in [`CACHE_OPTIONS`].
     pub(crate) unknown: Vec<Opt>,
@@ -174,6 +176,7 @@ impl Parse for CacheArgs {
                 "only_if_slower" => &mut args.only_if_slower,
                 "ttl_from" => &mut args.ttl_from,
                 "hard_timeout" => &mut args.hard_timeout,
+                "soft_timeout" => &mut args.soft_timeout,
                 "entry" => &mut args.entry,
                 _ => &mut args.unknown,
             };

@@ -50,7 +50,7 @@ fn try_cache_result(args: TokenStream, input: &mut TokenStream) -> syn::Result<T
         let args: CacheArgs = syn::parse2(args)?;
         let func = Function::from_item(&item);
         let spec = valid::cache(&args, &func)?;
-        let mut out = if spec.refresh_ahead.is_some() {
+        let mut out = if spec.refresh_ahead.is_some() || spec.soft_timeout_ms > 0 {
             cache_refresh_ahead(&spec, &func)
         } else {
             cache_plain(&spec, &func)
@@ -218,7 +218,7 @@ fn cache_plain(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     let lookup = Private::at(value_span(func));
     let tags = with_tags(spec);
     let overload = with_overload(func);
-    let extra = with_rules(spec, func);
+    let extra = with_rules(spec);
     let run = if func.is_async() {
         let run = method(func, "run_async");
         quote!(#ticket #tags #overload #extra.#run(#compute).await)
@@ -310,9 +310,14 @@ fn cache_refresh_ahead(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream
     let compute = compute(func, &block);
     let tags = with_tags(spec);
     let overload = with_overload(func);
-    let extra = with_rules(spec, func);
+    let extra = with_rules(spec);
     let (refresh, run) = if func.is_async() {
-        let (refresh, run) = (method(func, "refresh_async"), method(func, "run_async"));
+        // With `soft_timeout` the computation may outlive the call, as a refresh does.
+        let run = match spec.soft_timeout_ms {
+            0 => "run_async",
+            _ => "run_async_soft",
+        };
+        let (refresh, run) = (method(func, "refresh_async"), method(func, run));
         (
             quote!(#ticket #tags #extra.#refresh(#make())),
             quote!(#ticket #tags #overload #extra.#run(#make()).await),
@@ -375,6 +380,7 @@ pub(crate) fn site_static(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
     let max_concurrent = Literal::u32_unsuffixed(spec.max_concurrent);
     let only_if_slower_ms = Literal::u64_unsuffixed(spec.only_if_slower_ms);
     let hard_timeout_ms = Literal::u64_unsuffixed(spec.hard_timeout.map_or(0, |(_, ms)| ms));
+    let soft_timeout_ms = Literal::u64_unsuffixed(spec.soft_timeout_ms);
     quote! {
         static __CACHE_SITE: #p::CacheSite = #p::CacheSite::new(#p::SiteSpec {
             name: #name,
@@ -389,6 +395,7 @@ pub(crate) fn site_static(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
             max_concurrent: #max_concurrent,
             only_if_slower_ms: #only_if_slower_ms,
             hard_timeout_ms: #hard_timeout_ms,
+            soft_timeout_ms: #soft_timeout_ms,
         });
     }
 }
@@ -662,7 +669,7 @@ fn with_overload(func: &Function<'_>) -> TokenStream {
 // Output: `.with_rules(__private::StoreRules { unless: Some(|v| ..), ttl_from: None })`
 //         and `.with_hard_timeout(__private::timed_out)`, the latter spanned on
 //         `hard_timeout` so that an `R` that cannot answer a timeout is reported there.
-fn with_rules(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
+fn with_rules(spec: &CacheSpec<'_>) -> TokenStream {
     let mut out = TokenStream::new();
     if spec.unless.is_some() || spec.ttl_from.is_some() {
         let rules = store_rules(spec.unless, spec.ttl_from);

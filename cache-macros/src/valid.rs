@@ -51,6 +51,8 @@ pub(crate) struct CacheSpec<'a> {
     /// `hard_timeout = "2s"`: the option's name (where a missing `From<Timeout>` is
     /// reported) and the duration in milliseconds.
     pub(crate) hard_timeout: Option<(&'a Ident, u64)>,
+    /// `soft_timeout = "100ms"`: how long a call with a fail-safe copy waits; 0 = off.
+    pub(crate) soft_timeout_ms: u64,
     /// `entry = false` turns the companion `<fn>_entry` off (needed in trait impls).
     pub(crate) entry: bool,
 }
@@ -198,6 +200,35 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
         }
         Some((&opt.key, ms))
     });
+    let soft_opt = once(&args.soft_timeout, &mut errors);
+    let soft_timeout_ms = soft_opt
+        .and_then(|opt| {
+            let ms = duration(
+                opt,
+                Seconds::Refused,
+                "remove `soft_timeout` to wait for the body as long as it takes",
+                &mut errors,
+            )?;
+            if !func.is_async() {
+                errors.add(
+                    &opt.key,
+                    "`soft_timeout` needs an `async fn`: the body goes on in the background \
+                     as a task; make the function async or remove `soft_timeout`",
+                );
+            } else if stale_if_error_ms == 0 {
+                errors.add(
+                    &opt.key,
+                    "`soft_timeout` answers with the fail-safe copy, which only \
+                     `stale_if_error` keeps: add `stale_if_error = \"10m\"` or remove \
+                     `soft_timeout`",
+                );
+            } else if refresh_opt.is_none() {
+                // The same rules as `refresh_ahead` (reported once when both are given).
+                refresh_signature(opt, func, &mut errors);
+            }
+            Some(ms)
+        })
+        .unwrap_or(0);
     let entry = match once(&args.entry, &mut errors) {
         Some(opt) => flag(opt, &mut errors),
         None => true,
@@ -269,6 +300,7 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
         only_if_slower_ms,
         ttl_from,
         hard_timeout,
+        soft_timeout_ms,
         entry,
     }))
 }

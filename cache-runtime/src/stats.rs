@@ -132,6 +132,8 @@ pub(crate) struct Counters {
     pub(crate) not_stored: Tally,
     /// Calls that stopped waiting for the body at `hard_timeout`.
     pub(crate) hard_timeouts: Tally,
+    /// Calls answered with the fail-safe copy at `soft_timeout`.
+    pub(crate) soft_timeouts: Tally,
     pub(crate) l2: L2Counters,
 }
 
@@ -234,6 +236,7 @@ impl Counters {
                 overloaded: counter(OVERLOADED),
                 not_stored: counter(NOT_STORED),
                 hard_timeouts: counter(HARD_TIMEOUTS),
+                soft_timeouts: counter(SOFT_TIMEOUTS),
                 l2: L2Counters::labelled(&labels),
             }
         }
@@ -272,6 +275,7 @@ impl Counters {
             overloaded: self.overloaded.load(Relaxed),
             not_stored: self.not_stored.load(Relaxed),
             hard_timeouts: self.hard_timeouts.load(Relaxed),
+            soft_timeouts: self.soft_timeouts.load(Relaxed),
             mean_compute_ms: if computes == 0 {
                 0.0
             } else {
@@ -345,6 +349,10 @@ pub struct CacheStats {
     /// fail-safe copy, or with the function's `From<Timeout>` error).
     #[serde(default)]
     pub hard_timeouts: u64,
+    /// Calls answered with the fail-safe copy at `soft_timeout` while the body went on
+    /// in the background.
+    #[serde(default)]
+    pub soft_timeouts: u64,
     /// Mean duration of a body run, in milliseconds.
     pub mean_compute_ms: f64,
     /// `hits / (hits + misses)`, 0 when there were no lookups.
@@ -579,6 +587,11 @@ pub(crate) const HARD_TIMEOUTS: Family = family(
     "cache_hard_timeouts_total",
     Kind::Counter,
     "Calls that stopped waiting for the body at hard_timeout.",
+);
+pub(crate) const SOFT_TIMEOUTS: Family = family(
+    "cache_soft_timeouts_total",
+    Kind::Counter,
+    "Calls answered with the fail-safe copy at soft_timeout.",
 );
 pub(crate) const ENTRIES: Family = family("cache_entries", Kind::Gauge, "Entries held.");
 pub(crate) const BYTES: Family = family("cache_bytes", Kind::Gauge, "Bytes held.");

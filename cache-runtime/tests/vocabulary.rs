@@ -400,3 +400,56 @@ async fn concurrent_callers_share_one_hard_timeout() {
     );
     assert!(RUNS.load(SeqCst) >= 1);
 }
+
+// ---------- soft timeouts ----------
+
+static SOFT_SLOW: AtomicU32 = AtomicU32::new(0);
+static SOFT_RUNS: AtomicU32 = AtomicU32::new(0);
+
+#[cache_result(
+    "voc_soft",
+    ttl = "300ms",
+    stale_if_error = "10m",
+    soft_timeout = "30ms"
+)]
+async fn dashboard(id: u64) -> Result<String, ApiError> {
+    let run = SOFT_RUNS.fetch_add(1, SeqCst) + 1;
+    if SOFT_SLOW.load(SeqCst) == 1 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Ok(format!("dashboard {id} v{run}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_soft_timeout_answers_with_the_copy_and_the_body_stores_in_the_background() {
+    assert_eq!(dashboard(1).await.unwrap(), "dashboard 1 v1");
+    tokio::time::sleep(Duration::from_millis(320)).await; // expired, inside the window
+    SOFT_SLOW.store(1, SeqCst);
+    let began = std::time::Instant::now();
+    assert_eq!(dashboard(1).await.unwrap(), "dashboard 1 v1", "the copy");
+    let waited = began.elapsed();
+    assert!(
+        waited < Duration::from_millis(150),
+        "answered at the soft timeout, after {waited:?}"
+    );
+    assert_eq!(stats("voc_soft").soft_timeouts, 1);
+    // The body went on and stored its value.
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    SOFT_SLOW.store(0, SeqCst);
+    assert_eq!(
+        dashboard_entry(&1).peek().as_deref(),
+        Some("dashboard 1 v2")
+    );
+    assert_eq!(dashboard(1).await.unwrap(), "dashboard 1 v2");
+    assert_eq!(
+        SOFT_RUNS.load(SeqCst),
+        2,
+        "no third run: the background one stored"
+    );
+    // Without a copy (a new key) the call waits for the body.
+    SOFT_SLOW.store(1, SeqCst);
+    let began = std::time::Instant::now();
+    assert_eq!(dashboard(2).await.unwrap(), "dashboard 2 v3");
+    assert!(began.elapsed() >= Duration::from_millis(190));
+    assert_eq!(stats("voc_soft").soft_timeouts, 1);
+}

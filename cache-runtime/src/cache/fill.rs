@@ -306,6 +306,51 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         }
     }
 
+    /// [`run_async`](Self::run_async) with the cache's `soft_timeout`: when an expired
+    /// value is at hand as the fail-safe copy (`stale_if_error`), the computation runs as
+    /// a task of the current tokio runtime, and if it has not finished by the soft
+    /// timeout the call answers with the copy; the task goes on, stores its value and
+    /// tells the callers waiting for it. Without a copy (or outside a tokio runtime) it is
+    /// [`run_async`](Self::run_async).
+    pub async fn run_async_soft<F, Fut>(self, f: F) -> R
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let copy = self.site.policy.soft_timeout.and_then(|limit| {
+            let now = clock::now();
+            let usable = self.previous.as_ref().filter(|e| {
+                e.meta().is_current()
+                    && now < e.meta().stale_until
+                    && local::value_of::<A::Value>(e).is_some()
+            })?;
+            Some((limit, Arc::clone(usable)))
+        });
+        let handle = tokio::runtime::Handle::try_current();
+        let (Some((limit, copy)), Ok(handle)) = (copy, handle) else {
+            return self.run_async(f).await;
+        };
+        let (site, name, adapter) = (Arc::clone(&self.site), self.name, self.adapter);
+        let task = handle.spawn(self.run_async(f));
+        match timeout::within(limit, task).await {
+            Some(Ok(result)) => result,
+            Some(Err(e)) if e.is_panic() => resume_unwind(e.into_panic()),
+            // Cancelled (the runtime is shutting down) or still running: the copy.
+            Some(Err(_)) | None => {
+                let counters = &site.cache.counters;
+                Counters::bump(&counters.soft_timeouts);
+                Counters::bump(&counters.stale_served);
+                scope::record(name, Outcome::Stale);
+                tracing::debug!(cache = name, "soft timeout: serving the fail-safe copy");
+                match local::value_of::<A::Value>(&copy) {
+                    Some(v) => adapter.rebuild(v.clone()),
+                    None => unreachable!("the copy's value type was checked above"),
+                }
+            }
+        }
+    }
+
     /// [`run_async`](Self::run_async) for synchronous functions; a waiter blocks its
     /// thread until the leader finishes. The remote tier is not used.
     pub fn run_sync<F: FnOnce() -> R>(self, f: F) -> R {

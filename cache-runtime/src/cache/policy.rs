@@ -71,6 +71,8 @@ pub(crate) struct Declared {
     pub(crate) only_if_slower_ms: u64,
     /// `hard_timeout`: how long a call waits for the body; 0 = off.
     pub(crate) hard_timeout_ms: u64,
+    /// `soft_timeout`: how long a call with a fail-safe copy waits; 0 = off.
+    pub(crate) soft_timeout_ms: u64,
 }
 
 /// The resolved policy of one call site, in clock ticks.
@@ -92,6 +94,8 @@ pub(crate) struct Policy {
     pub(crate) ttl_given: bool,
     /// How long a call waits for the body (`hard_timeout`); `None` = as long as it takes.
     pub(crate) hard_timeout: Option<Duration>,
+    /// How long a call with a fail-safe copy waits for the body (`soft_timeout`).
+    pub(crate) soft_timeout: Option<Duration>,
 }
 
 impl Policy {
@@ -119,6 +123,8 @@ impl Policy {
             ttl_given: given.is_some(),
             hard_timeout: (spec.hard_timeout_ms > 0)
                 .then(|| Duration::from_millis(spec.hard_timeout_ms)),
+            soft_timeout: (spec.soft_timeout_ms > 0)
+                .then(|| Duration::from_millis(spec.soft_timeout_ms)),
         }
     }
 
@@ -175,6 +181,7 @@ mod tests {
             max_concurrent: 0,
             only_if_slower_ms: 0,
             hard_timeout_ms: 0,
+            soft_timeout_ms: 0,
         }
     }
 

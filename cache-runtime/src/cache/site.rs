@@ -41,6 +41,9 @@ pub struct SiteSpec {
     pub only_if_slower_ms: u64,
     /// `hard_timeout = "2s"`: how long a call waits for the body; 0 = off.
     pub hard_timeout_ms: u64,
+    /// `soft_timeout = "100ms"`: how long a call with a fail-safe copy waits for the body
+    /// before answering with the copy (the body finishes in the background); 0 = off.
+    pub soft_timeout_ms: u64,
 }
 
 /// One `#[cache_result]` function: its spec and its resolution against the global
@@ -119,6 +122,7 @@ pub(crate) fn resolve(engine: &Arc<Engine>, spec: &SiteSpec) -> SiteState {
             max_concurrent: spec.max_concurrent,
             only_if_slower_ms: spec.only_if_slower_ms,
             hard_timeout_ms: spec.hard_timeout_ms,
+            soft_timeout_ms: spec.soft_timeout_ms,
         },
         engine.overrides.get(spec.name),
         engine.default_ttl,
