@@ -39,7 +39,7 @@ async fn publish(channel_id: u64, title: String) -> Result<u64, String> {
 
 async fn read_all() -> u32 {
     let before = READS.load(Ordering::SeqCst);
-    channel_name(1).await.unwrap();
+    channel_name(1).await.expect("the body returns Ok");
     posts(1, 1).await;
     posts(1, 2).await;
     READS.load(Ordering::SeqCst) - before
@@ -52,8 +52,12 @@ async fn main() {
     println!("warm: {} reads", read_all().await);
     let _ = rename(1, " ".into()).await;
     println!("after a failed rename: {} reads", read_all().await);
-    rename(1, "Rust news".into()).await.unwrap();
+    rename(1, "Rust news".into())
+        .await
+        .expect("the body returns Ok");
     println!("after a rename: {} reads (the name)", read_all().await);
-    publish(1, "hello".into()).await.unwrap();
+    publish(1, "hello".into())
+        .await
+        .expect("the body returns Ok");
     println!("after publishing: {} reads (both pages)", read_all().await);
 }

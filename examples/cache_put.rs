@@ -36,13 +36,18 @@ async fn rename(id: u64, name: String) -> Result<Channel, String> {
 #[tokio::main]
 async fn main() {
     examples::init_logging();
-    println!("read: {:?}", channel(3).await.unwrap());
-    rename(3, "Rust news".into()).await.unwrap();
-    println!("read after rename: {:?}", channel(3).await.unwrap());
+    println!("read: {:?}", channel(3).await.expect("the body returns Ok"));
+    rename(3, "Rust news".into())
+        .await
+        .expect("the body returns Ok");
+    println!(
+        "read after rename: {:?}",
+        channel(3).await.expect("the body returns Ok")
+    );
     let _ = rename(3, String::new()).await;
     println!(
         "read after a failed rename: {:?}",
-        channel(3).await.unwrap()
+        channel(3).await.expect("the body returns Ok")
     );
     println!("loads from the database: {}", LOADS.load(Ordering::SeqCst));
 }

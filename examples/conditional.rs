@@ -48,5 +48,8 @@ async fn main() {
         QUERIES.load(Ordering::SeqCst)
     );
     let stats = cache_runtime::global().stats();
-    println!("not stored: {}", stats.cache("search").unwrap().not_stored);
+    println!(
+        "not stored: {}",
+        stats.cache("search").expect("cache seen").not_stored
+    );
 }

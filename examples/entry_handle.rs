@@ -35,7 +35,7 @@ async fn main() {
     examples::init_logging();
     let entry: CacheEntry<Profile> = profile_entry(&1);
     println!("before any call, peek: {:?}", entry.peek());
-    profile(1).await.unwrap();
+    profile(1).await.expect("the body returns Ok");
     println!("after a call, peek: {:?}", entry.peek());
 
     entry.put(Profile {
@@ -44,13 +44,13 @@ async fn main() {
     });
     println!(
         "after put, the call returns: {:?}",
-        profile(1).await.unwrap()
+        profile(1).await.expect("the body returns Ok")
     );
 
     println!("invalidate: {}", entry.invalidate());
     println!(
         "after invalidate, the call recomputes: {:?}",
-        profile(1).await.unwrap()
+        profile(1).await.expect("the body returns Ok")
     );
 
     // In an impl block the companion is an associated function.

@@ -66,7 +66,7 @@ async fn main() {
     let stats = cache_runtime::global().stats();
     println!(
         "soft timeouts: {}, hard timeouts: {}",
-        stats.cache("rates").unwrap().soft_timeouts,
-        stats.cache("quote").unwrap().hard_timeouts
+        stats.cache("rates").expect("cache seen").soft_timeouts,
+        stats.cache("quote").expect("cache seen").hard_timeouts
     );
 }

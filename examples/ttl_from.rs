@@ -29,15 +29,21 @@ async fn token(scope: &str) -> Result<Token, String> {
 #[tokio::main]
 async fn main() {
     examples::init_logging();
-    println!("{}", token("short").await.unwrap().value);
-    println!("{}", token("long").await.unwrap().value);
+    println!(
+        "{}",
+        token("short").await.expect("the body returns Ok").value
+    );
+    println!(
+        "{}",
+        token("long").await.expect("the body returns Ok").value
+    );
     tokio::time::sleep(Duration::from_millis(200)).await;
     println!(
         "after 200 ms: {} (renewed)",
-        token("short").await.unwrap().value
+        token("short").await.expect("the body returns Ok").value
     );
     println!(
         "after 200 ms: {} (still cached)",
-        token("long").await.unwrap().value
+        token("long").await.expect("the body returns Ok").value
     );
 }

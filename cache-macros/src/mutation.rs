@@ -126,7 +126,7 @@ fn validate<'a>(which: Which, args: &'a Punctuated<Expr, Token![,]>) -> syn::Res
                 match name.as_str() {
                     "cache" => match value {
                         Expr::Array(array) if !array.elems.is_empty() => {
-                            spec.caches.extend(array.elems.iter())
+                            spec.caches.extend(array.elems.iter());
                         }
                         Expr::Lit(lit) if matches!(lit.lit, Lit::Str(_)) => spec.caches.push(value),
                         other => add(&mut errors, other,
@@ -135,7 +135,7 @@ fn validate<'a>(which: Which, args: &'a Punctuated<Expr, Token![,]>) -> syn::Res
                     },
                     "tags" => match value {
                         Expr::Array(array) if !array.elems.is_empty() => {
-                            spec.tags.extend(array.elems.iter())
+                            spec.tags.extend(array.elems.iter());
                         }
                         other => add(&mut errors, other,
                             "`tags` takes an array of expressions, e.g. `tags = [format!(\"user:{id}\")]`".into(),

@@ -28,14 +28,14 @@ async fn user_name(id: u64) -> Result<String, String> {
 #[tokio::test]
 async fn the_entry_handle_peeks_puts_and_invalidates_the_entry_of_those_arguments() {
     assert_eq!(user_name_entry(&1).peek(), None, "nothing cached yet");
-    assert_eq!(user_name(1).await.unwrap(), "user-1");
+    assert_eq!(user_name(1).await.expect("ok"), "user-1");
     assert_eq!(user_name_entry(&1).peek().as_deref(), Some("user-1"));
     assert_eq!(user_name_entry(&2).peek(), None, "another key");
     let before = stats("voc_names");
 
     user_name_entry(&1).put("renamed".into());
     assert_eq!(
-        user_name(1).await.unwrap(),
+        user_name(1).await.expect("ok"),
         "renamed",
         "served the put value"
     );
@@ -46,7 +46,7 @@ async fn the_entry_handle_peeks_puts_and_invalidates_the_entry_of_those_argument
 
     assert!(user_name_entry(&1).invalidate());
     assert!(!user_name_entry(&1).invalidate(), "already gone");
-    assert_eq!(user_name(1).await.unwrap(), "user-1");
+    assert_eq!(user_name(1).await.expect("ok"), "user-1");
     assert_eq!(NAME_RUNS.load(SeqCst), 2, "recomputed after invalidate");
 }
 
@@ -65,7 +65,7 @@ async fn a_put_wins_over_a_computation_that_began_before_it() {
     tokio::time::sleep(Duration::from_millis(40)).await;
     slow_value_entry(&5).put(500);
     // The old computation still answers its own caller...
-    assert_eq!(running.await.unwrap(), 5);
+    assert_eq!(running.await.expect("ok"), 5);
     // ...but does not store over the put.
     assert_eq!(slow_value(5).await, 500);
     assert_eq!(slow_value_entry(&5).peek(), Some(500));
@@ -117,7 +117,7 @@ impl Repo {
 #[tokio::test]
 async fn methods_invalidate_and_put_their_entries_only_when_they_succeed() {
     let repo = Repo { prefix: "ch-" };
-    assert_eq!(repo.channel(3).await.unwrap().name, "ch-3");
+    assert_eq!(repo.channel(3).await.expect("ok").name, "ch-3");
     assert!(Repo::channel_entry(&3).peek().is_some());
 
     assert!(repo.rename(3, "").await.is_err());
@@ -125,22 +125,22 @@ async fn methods_invalidate_and_put_their_entries_only_when_they_succeed() {
         Repo::channel_entry(&3).peek().is_some(),
         "a failure drops nothing"
     );
-    repo.rename(3, "x").await.unwrap();
+    repo.rename(3, "x").await.expect("ok");
     assert_eq!(Repo::channel_entry(&3).peek(), None, "dropped on success");
-    assert_eq!(repo.channel(3).await.unwrap().name, "ch-3");
+    assert_eq!(repo.channel(3).await.expect("ok").name, "ch-3");
     assert_eq!(CHANNEL_RUNS.load(SeqCst), 2);
 
-    let stored = repo.rename_and_store(3, "news".into()).await.unwrap();
+    let stored = repo.rename_and_store(3, "news".into()).await.expect("ok");
     assert_eq!(stored.name, "news");
     assert_eq!(
-        repo.channel(3).await.unwrap().name,
+        repo.channel(3).await.expect("ok").name,
         "news",
         "read the put value"
     );
     assert_eq!(CHANNEL_RUNS.load(SeqCst), 2, "no recomputation");
     assert!(repo.rename_and_store(3, String::new()).await.is_err());
     assert_eq!(
-        repo.channel(3).await.unwrap().name,
+        repo.channel(3).await.expect("ok").name,
         "news",
         "an Err stores nothing"
     );
@@ -282,23 +282,23 @@ async fn token(scope: &str, expires_in_ms: u64) -> Result<Token, String> {
 
 #[tokio::test]
 async fn ttl_from_sets_each_entry_s_ttl_bounded_by_ttl() {
-    let short = token("a", 40).await.unwrap();
-    let long = token("b", 10_000).await.unwrap();
-    assert_eq!(token("a", 40).await.unwrap(), short);
+    let short = token("a", 40).await.expect("ok");
+    let long = token("b", 10_000).await.expect("ok");
+    assert_eq!(token("a", 40).await.expect("ok"), short);
     tokio::time::sleep(Duration::from_millis(80)).await;
     assert_ne!(
-        token("a", 40).await.unwrap(),
+        token("a", 40).await.expect("ok"),
         short,
         "expired after its own 40 ms"
     );
     assert_eq!(
-        token("b", 10_000).await.unwrap(),
+        token("b", 10_000).await.expect("ok"),
         long,
         "still fresh at 80 ms"
     );
     tokio::time::sleep(Duration::from_millis(120)).await;
     assert_ne!(
-        token("b", 10_000).await.unwrap(),
+        token("b", 10_000).await.expect("ok"),
         long,
         "10 s asked, but bounded by ttl = 150ms"
     );
@@ -352,11 +352,11 @@ async fn a_hard_timeout_answers_with_the_fail_safe_copy_or_the_timeout_error() {
         "stopped waiting at the hard timeout, after {waited:?}"
     );
     HANG.store(0, SeqCst);
-    assert_eq!(report(2).await.unwrap(), "report 2");
+    assert_eq!(report(2).await.expect("ok"), "report 2");
     tokio::time::sleep(Duration::from_millis(70)).await; // past its TTL, inside the window
     HANG.store(1, SeqCst);
     assert_eq!(
-        report(2).await.unwrap(),
+        report(2).await.expect("ok"),
         "report 2",
         "the fail-safe copy answers"
     );
@@ -389,7 +389,7 @@ async fn concurrent_callers_share_one_hard_timeout() {
     let calls: Vec<_> = (0..8).map(|_| tokio::spawn(hangs(1))).collect();
     let counter = Arc::new(AtomicU32::new(0));
     for c in calls {
-        if c.await.unwrap() == Err(ApiError::Slow) {
+        if c.await.expect("ok") == Err(ApiError::Slow) {
             counter.fetch_add(1, SeqCst);
         }
     }
@@ -422,11 +422,15 @@ async fn dashboard(id: u64) -> Result<String, ApiError> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_soft_timeout_answers_with_the_copy_and_the_body_stores_in_the_background() {
-    assert_eq!(dashboard(1).await.unwrap(), "dashboard 1 v1");
+    assert_eq!(dashboard(1).await.expect("ok"), "dashboard 1 v1");
     tokio::time::sleep(Duration::from_millis(320)).await; // expired, inside the window
     SOFT_SLOW.store(1, SeqCst);
     let began = std::time::Instant::now();
-    assert_eq!(dashboard(1).await.unwrap(), "dashboard 1 v1", "the copy");
+    assert_eq!(
+        dashboard(1).await.expect("ok"),
+        "dashboard 1 v1",
+        "the copy"
+    );
     let waited = began.elapsed();
     assert!(
         waited < Duration::from_millis(150),
@@ -440,7 +444,7 @@ async fn a_soft_timeout_answers_with_the_copy_and_the_body_stores_in_the_backgro
         dashboard_entry(&1).peek().as_deref(),
         Some("dashboard 1 v2")
     );
-    assert_eq!(dashboard(1).await.unwrap(), "dashboard 1 v2");
+    assert_eq!(dashboard(1).await.expect("ok"), "dashboard 1 v2");
     assert_eq!(
         SOFT_RUNS.load(SeqCst),
         2,
@@ -449,7 +453,7 @@ async fn a_soft_timeout_answers_with_the_copy_and_the_body_stores_in_the_backgro
     // Without a copy (a new key) the call waits for the body.
     SOFT_SLOW.store(1, SeqCst);
     let began = std::time::Instant::now();
-    assert_eq!(dashboard(2).await.unwrap(), "dashboard 2 v3");
+    assert_eq!(dashboard(2).await.expect("ok"), "dashboard 2 v3");
     assert!(began.elapsed() >= Duration::from_millis(190));
     assert_eq!(stats("voc_soft").soft_timeouts, 1);
 }

@@ -55,12 +55,14 @@ async fn a_put_reaches_redis_and_an_invalidation_removes_it_there() {
     let key = redis_key(ns, "voc_l2_profile", 7);
 
     // The write path stores its result: in process, in Redis, for every instance.
-    assert_eq!(rename(7, "Ada".into()).await.unwrap(), "Ada");
+    assert_eq!(rename(7, "Ada".into()).await.expect("ok"), "Ada");
     written(&server, &key).await;
-    assert_eq!(profile(7).await.unwrap(), "Ada", "local hit");
+    assert_eq!(profile(7).await.expect("ok"), "Ada", "local hit");
     let runs = Arc::new(AtomicU32::new(0));
     assert_eq!(
-        call_in(&other, &OTHER, 7, || counted(&runs)).await.unwrap(),
+        call_in(&other, &OTHER, 7, || counted(&runs))
+            .await
+            .expect("ok"),
         "Ada",
         "the other instance reads the put value from Redis"
     );
@@ -69,7 +71,7 @@ async fn a_put_reaches_redis_and_an_invalidation_removes_it_there() {
     assert_eq!(stats_of(&other, "voc_l2_profile").l2.hits, 1);
 
     // An invalidation removes it from Redis and from the other instance's memory.
-    delete(7).await.unwrap();
+    delete(7).await.expect("ok");
     let gone = eventually(Duration::from_secs(2), || {
         !server.cmd::<bool>(&[b"EXISTS", key.as_bytes()])
     })
@@ -79,7 +81,11 @@ async fn a_put_reaches_redis_and_an_invalidation_removes_it_there() {
         eventually(Duration::from_secs(2), || !l1_has(&other, &OTHER, 7)).await,
         "the other instance dropped its copy (backplane)"
     );
-    assert_eq!(profile(7).await.unwrap(), "profile 7", "recomputed here");
+    assert_eq!(
+        profile(7).await.expect("ok"),
+        "profile 7",
+        "recomputed here"
+    );
     assert_eq!(PROFILE_RUNS.load(SeqCst), 1);
 
     // A sync put (no remote write) removes the stale copy from Redis instead.
@@ -90,6 +96,6 @@ async fn a_put_reaches_redis_and_an_invalidation_removes_it_there() {
     })
     .await;
     assert!(gone, "the old copy was dropped from redis");
-    assert_eq!(profile(7).await.unwrap(), "Grace");
+    assert_eq!(profile(7).await.expect("ok"), "Grace");
     let _ = global();
 }
