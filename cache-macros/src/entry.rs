@@ -134,7 +134,25 @@ fn key_plain(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     if let Some(expr) = spec.key {
         let input = local("__cache_key_input");
         let encodable = key_input(Span::call_site(), &quote!(#input));
+        // The expression sees each binding as the function does, by value when it can
+        // be cloned: `key = UserId(id)` needs the `u64`, not the `&u64` received here.
+        let names = idents(expr.to_token_stream());
+        let rebind = func
+            .params
+            .iter()
+            .flat_map(|param| &param.bindings)
+            .filter(|b| names.contains(&b.ident.to_string()))
+            .map(|b| {
+                let ident = &b.ident;
+                quote! {
+                    let #ident = {
+                        use #p::owned::*;
+                        (&#p::Owned(#ident)).owned()
+                    };
+                }
+            });
         return quote! {{
+            #(#rebind)*
             let #input = &(#expr);
             #p::key(#encodable, #generics)
         }};

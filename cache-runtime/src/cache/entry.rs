@@ -181,11 +181,16 @@ impl EntryKey {
     }
 
     fn invalidate(&self) -> bool {
+        crate::stats::Counters::bump(&self.state().cache.counters.invalidations);
+        self.drop_everywhere()
+    }
+
+    /// The invalidation fan-out for this key value, not counted as an invalidation.
+    fn drop_everywhere(&self) -> bool {
         let state = self.state();
         let Some(buf) = self.value_bytes() else {
             return false;
         };
-        crate::stats::Counters::bump(&state.cache.counters.invalidations);
         state
             .engine
             .invalidate_encoded(self.site.name(), Some(&state.cache), &buf)
@@ -204,7 +209,7 @@ impl EntryKey {
         };
         // Dropping first makes every computation of the key that began before this put
         // give up its store, here and (announced) on other instances.
-        self.invalidate();
+        self.drop_everywhere();
         let ticket = self.ticket(state, key, rules);
         let start = ticket.start_now();
         ticket.store(value, start);
@@ -290,5 +295,47 @@ impl EntryKey {
         .with_rules(rules);
         ticket.explicit = true;
         ticket
+    }
+}
+
+/// A key argument the companion received by reference, handed to a `key = ..`
+/// expression as the function has it: `(&Owned(x)).owned()` with the traits of [`owned`]
+/// in scope clones a `Clone` value and otherwise keeps the reference (field reads and
+/// method calls work either way).
+pub struct Owned<'a, T: ?Sized>(pub &'a T);
+
+impl<T: ?Sized> Clone for Owned<'_, T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T: ?Sized> Copy for Owned<'_, T> {}
+
+/// The autoref-specialization traits for [`Owned`].
+// By-value `self` is what makes the autoref dispatch pick the most specific impl.
+#[allow(clippy::wrong_self_convention)]
+pub mod owned {
+    use super::Owned;
+
+    /// A `Clone` value: a clone.
+    pub trait Cloned<T> {
+        /// The value.
+        fn owned(self) -> T;
+    }
+    /// Anything else: the reference.
+    pub trait Borrowed<'a, T: ?Sized> {
+        /// The reference.
+        fn owned(self) -> &'a T;
+    }
+    impl<T: Clone> Cloned<T> for &Owned<'_, T> {
+        fn owned(self) -> T {
+            self.0.clone()
+        }
+    }
+    impl<'a, T: ?Sized> Borrowed<'a, T> for Owned<'a, T> {
+        fn owned(self) -> &'a T {
+            self.0
+        }
     }
 }

@@ -288,21 +288,24 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             cache = self.name,
             "computation past its hard_timeout: stopped waiting"
         );
-        match self.usable_stale(&start.validity) {
-            Some(entry) => {
-                lead.settle(Settled::Stale(Arc::clone(&entry)));
-                Counters::bump(&counters.stale_served);
-                scope::record(self.name, Outcome::Stale);
-                match local::value_of::<A::Value>(&entry) {
-                    Some(v) => self.adapter.rebuild(v.clone()),
-                    None => unreachable!("usable_stale checked the value type"),
-                }
-            }
-            None => {
-                lead.settle(Settled::Failed);
-                scope::record(self.name, Outcome::Miss);
-                answer()
-            }
+        self.stale_or(lead, &start.validity, answer)
+    }
+
+    /// The fail-safe copy, also handed to the callers waiting for this computation, when
+    /// there is one; else `otherwise`.
+    fn stale_or(&self, lead: Lead, began: &Validity, otherwise: impl FnOnce() -> R) -> R {
+        let Some(entry) = self.usable_stale(began) else {
+            lead.settle(Settled::Failed);
+            scope::record(self.name, Outcome::Miss);
+            return otherwise();
+        };
+        lead.settle(Settled::Stale(Arc::clone(&entry)));
+        Counters::bump(&self.site.cache.counters.stale_served);
+        scope::record(self.name, Outcome::Stale);
+        tracing::debug!(cache = self.name, "serving the fail-safe copy");
+        match local::value_of::<A::Value>(&entry) {
+            Some(v) => self.adapter.rebuild(v.clone()),
+            None => unreachable!("usable_stale checked the value type"),
         }
     }
 
@@ -556,23 +559,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             }
             Err(uncached) => {
                 Counters::bump(&counters.errors_not_cached);
-                match self.usable_stale(&start.validity) {
-                    Some(entry) => {
-                        lead.settle(Settled::Stale(Arc::clone(&entry)));
-                        Counters::bump(&counters.stale_served);
-                        scope::record(self.name, Outcome::Stale);
-                        tracing::debug!(cache = self.name, "serving stale after error");
-                        match local::value_of::<A::Value>(&entry) {
-                            Some(v) => self.adapter.rebuild(v.clone()),
-                            None => unreachable!("usable_stale checked the value type"),
-                        }
-                    }
-                    None => {
-                        lead.settle(Settled::Failed);
-                        scope::record(self.name, Outcome::Miss);
-                        uncached
-                    }
-                }
+                self.stale_or(lead, &start.validity, || uncached)
             }
         }
     }

@@ -6,7 +6,8 @@
 //! store, fail-safe), `fetch.rs` (the remote tier's part in a miss), `invalidate.rs` (what
 //! an invalidation and another instance's announcement do), `flight.rs` (single-flight),
 //! `policy.rs` (TTLs and overrides), `scope.rs` (per-call control), `engine.rs` (what one
-//! runtime holds).
+//! runtime holds), `entry.rs` (the typed handle `<fn>_entry` returns: invalidate, put,
+//! peek one entry), `timeout.rs` (`hard_timeout`'s deadline and `Timeout`).
 
 mod bulkhead;
 mod engine;
@@ -24,7 +25,7 @@ mod timeout;
 pub use bulkhead::{OverloadKind, Overloaded, overload};
 pub use engine::{DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT, DEFAULT_TTL};
 pub(crate) use engine::{Engine, Settings, global, install};
-pub use entry::{CacheEntry, EntryKey, PutFuture};
+pub use entry::{CacheEntry, EntryKey, Owned, PutFuture, owned};
 pub use fill::{StoreRules, Ticket};
 pub use lookup::Lookup;
 pub use policy::CacheOverride;
