@@ -39,6 +39,16 @@ use proc_macro::TokenStream;
 /// | `tags` | `[expr, ...]`, tags for invalidation, evaluated on a miss | none |
 /// | `max_bytes` | largest encoded value to store | no limit |
 /// | `cache_none` | `true` to cache `None` too (the function must return `Option<T>`) | `false` |
+/// | `unless` | a closure over `&V`: `true` keeps the value out of the cache | store every value |
+/// | `only_if_slower` | a duration: store only values that took at least that long | store every value |
+/// | `ttl_from` | a closure over `&V` giving its TTL (`Duration`), bounded by `ttl` | the cache's TTL |
+/// | `soft_timeout` | a duration: with a fail-safe copy (`stale_if_error`), answer with it after that long while the body finishes in the background (async fns, owned arguments) | off |
+/// | `hard_timeout` | a duration: stop waiting for the body; the copy, or `Err(Timeout.into())` (async fns returning `Result<T, E: From<Timeout>>`) | off |
+/// | `entry` | `false`: no companion `<fn>_entry` (required in traits and trait impls) | `true` |
+///
+/// Beside the function it generates `<fn>_entry(<key arguments by reference>) ->
+/// CacheEntry<V>` with the same visibility and generics (`Self::<fn>_entry` in an `impl`),
+/// the typed handle that `#[cache_invalidate]` and `#[cache_put]` use.
 ///
 /// The key holds every identifier the parameters bind (`Path(id): Path<u64>` gives `id`)
 /// except `self`, `skip`ped names and parameters of type `State<_>` or `Extension<_>`,
