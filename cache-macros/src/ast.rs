@@ -37,6 +37,8 @@ pub(crate) struct Function<'a> {
 
 /// One typed parameter `pattern: Type`.
 pub(crate) struct Param<'a> {
+    /// The parameter's pattern.
+    pub(crate) pat: &'a Pat,
     /// The parameter's type.
     pub(crate) ty: &'a Type,
     /// The identifiers the pattern binds, in order (`(a, _, b)` binds `a` and `b`).
@@ -120,6 +122,57 @@ impl<'a> Function<'a> {
     }
 }
 
+/// How the cached part sits in the return type, as far as its syntax shows; see
+/// [`Function::cached_type`].
+pub(crate) enum Shape {
+    /// Cached whole (also an alias that hides its shape).
+    Whole,
+    /// `Result<T, E>`.
+    Result,
+    /// `Option<T>`.
+    Option,
+    /// `Json<T>`, with the path of `Json` as written.
+    Json(syn::Path),
+    /// `Result<Json<T>, E>`, with the path of `Json` as written.
+    ResultJson(syn::Path),
+}
+
+impl<'a> Function<'a> {
+    /// The shape of the return type; see [`Shape`].
+    pub(crate) fn shape(&self) -> Shape {
+        let Some(output) = self.output else {
+            return Shape::Whole;
+        };
+        match type_argument(output, &["Result"]) {
+            Some(ok) => match json_path(ok) {
+                Some(path) => Shape::ResultJson(path),
+                None => Shape::Result,
+            },
+            None if type_argument(output, &["Option"]).is_some() => Shape::Option,
+            None => match json_path(output) {
+                Some(path) => Shape::Json(path),
+                None => Shape::Whole,
+            },
+        }
+    }
+}
+
+/// The path of `Json` without its type argument, when `ty` is `Json<T>`.
+fn json_path(ty: &Type) -> Option<syn::Path> {
+    type_argument(ty, &["Json"])?;
+    let ty = match ty {
+        Type::Group(group) => return json_path(&group.elem),
+        Type::Paren(paren) => return json_path(&paren.elem),
+        Type::Path(path) => path,
+        _ => return None,
+    };
+    let mut path = ty.path.clone();
+    if let Some(last) = path.segments.last_mut() {
+        last.arguments = PathArguments::None;
+    }
+    Some(path)
+}
+
 /// The spans of the first and the last token of `tokens`. An expression that starts with
 /// a token at the first and ends with one at the last is reported by the compiler over
 /// all of `tokens`, which matters because a proc macro on stable Rust cannot join spans.
@@ -166,6 +219,7 @@ impl<'a> Param<'a> {
         let mut bindings = Vec::new();
         collect_bindings(pat, &mut bindings);
         Param {
+            pat,
             ty,
             simple: matches!(pat, Pat::Ident(p) if p.subpat.is_none()),
             bindings,

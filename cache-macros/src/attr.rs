@@ -23,6 +23,12 @@ pub(crate) const CACHE_OPTIONS: &[&str] = &[
     "tier",
     "lock",
     "max_concurrent",
+    "unless",
+    "only_if_slower",
+    "ttl_from",
+    "hard_timeout",
+    "soft_timeout",
+    "entry",
 ];
 
 /// Options of `#[performance_timer]`.
@@ -65,6 +71,12 @@ pub(crate) struct CacheArgs {
     pub(crate) tier: Vec<Opt>,
     pub(crate) lock: Vec<Opt>,
     pub(crate) max_concurrent: Vec<Opt>,
+    pub(crate) unless: Vec<Opt>,
+    pub(crate) only_if_slower: Vec<Opt>,
+    pub(crate) ttl_from: Vec<Opt>,
+    pub(crate) hard_timeout: Vec<Opt>,
+    pub(crate) soft_timeout: Vec<Opt>,
+    pub(crate) entry: Vec<Opt>,
     /// Options with a name that is not in [`CACHE_OPTIONS`].
     pub(crate) unknown: Vec<Opt>,
     /// Arguments without an option name after the first one.
@@ -160,6 +172,12 @@ impl Parse for CacheArgs {
                 "tier" => &mut args.tier,
                 "lock" => &mut args.lock,
                 "max_concurrent" => &mut args.max_concurrent,
+                "unless" => &mut args.unless,
+                "only_if_slower" => &mut args.only_if_slower,
+                "ttl_from" => &mut args.ttl_from,
+                "hard_timeout" => &mut args.hard_timeout,
+                "soft_timeout" => &mut args.soft_timeout,
+                "entry" => &mut args.entry,
                 _ => &mut args.unknown,
             };
             slot.push(opt);

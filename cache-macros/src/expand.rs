@@ -45,28 +45,35 @@ impl Attribute {
 
 /// Parse, validate, expand. `input` is left as the item to emit if this fails.
 fn try_cache_result(args: TokenStream, input: &mut TokenStream) -> syn::Result<TokenStream> {
-    let (item, inner) = parse_and_expand_inner(input, Attribute::Cache, Attribute::Timer)?;
+    let (item, inner, extra) = parse_and_expand_inner(input, Attribute::Cache, Attribute::Timer)?;
     let expanded = (|| {
         let args: CacheArgs = syn::parse2(args)?;
         let func = Function::from_item(&item);
         let spec = valid::cache(&args, &func)?;
-        Ok(if spec.refresh_ahead.is_some() {
+        let mut out = if spec.refresh_ahead.is_some() || spec.soft_timeout_ms > 0 {
             cache_refresh_ahead(&spec, &func)
         } else {
             cache_plain(&spec, &func)
-        })
+        };
+        if spec.entry && !key_uses_self(&spec) {
+            out.extend(crate::entry::entry_fn(&spec, &func));
+        }
+        out.extend(extra);
+        Ok(out)
     })();
     combine(inner, expanded)
 }
 
 /// Parse, validate, expand. `input` is left as the item to emit if this fails.
 fn try_performance_timer(args: TokenStream, input: &mut TokenStream) -> syn::Result<TokenStream> {
-    let (item, inner) = parse_and_expand_inner(input, Attribute::Timer, Attribute::Cache)?;
+    let (item, inner, extra) = parse_and_expand_inner(input, Attribute::Timer, Attribute::Cache)?;
     let expanded = (|| {
         let args: TimerArgs = syn::parse2(args)?;
         let func = Function::from_item(&item);
         let spec = valid::timer(&args, &func)?;
-        Ok(timer(&spec, &func))
+        let mut out = timer(&spec, &func);
+        out.extend(extra);
+        Ok(out)
     })();
     combine(inner, expanded)
 }
@@ -77,14 +84,15 @@ fn try_performance_timer(args: TokenStream, input: &mut TokenStream) -> syn::Res
 /// call, hits included, and `#[cache_result(..)] #[performance_timer]` times the calls
 /// that run the body. (Left to the compiler, the attribute written last would wrap.)
 ///
-/// Returns the function to expand and the inner attribute's errors, if any; in that case
-/// `input` becomes the function without the inner attribute, so that its errors are not
-/// reported twice.
+/// Returns the function to expand, the inner attribute's errors, if any, and the items
+/// the inner attribute generated beside the function (the companion `<fn>_entry`); on
+/// error `input` becomes the function without the inner attribute, so that its errors
+/// are not reported twice.
 fn parse_and_expand_inner(
     input: &mut TokenStream,
     this: Attribute,
     other: Attribute,
-) -> syn::Result<(ItemFn, Option<syn::Error>)> {
+) -> syn::Result<(ItemFn, Option<syn::Error>, TokenStream)> {
     let mut item = parse_fn(input, this)?;
     let position = item.attrs.iter().position(|attr| {
         matches!(attr.style, AttrStyle::Outer)
@@ -95,7 +103,7 @@ fn parse_and_expand_inner(
                 .is_some_and(|s| s.ident == other.name())
     });
     let Some(position) = position else {
-        return Ok((item, None));
+        return Ok((item, None, TokenStream::new()));
     };
     let attr = item.attrs.remove(position);
     *input = item.to_token_stream();
@@ -104,7 +112,8 @@ fn parse_and_expand_inner(
         Meta::List(list) => list.tokens.clone(),
         Meta::NameValue(meta) => {
             let message = format!("write `#[{}(...)]`", other.name());
-            return Ok((item, Some(syn::Error::new_spanned(meta, message))));
+            let error = syn::Error::new_spanned(meta, message);
+            return Ok((item, Some(error), TokenStream::new()));
         }
     };
     let mut inner_input = input.clone();
@@ -112,8 +121,8 @@ fn parse_and_expand_inner(
         Attribute::Cache => try_cache_result(args, &mut inner_input),
         Attribute::Timer => try_performance_timer(args, &mut inner_input),
     };
-    match expanded.and_then(|tokens| parse_fn(&tokens, other)) {
-        Ok(mut expanded) => {
+    match expanded.and_then(|tokens| parse_fn_and_rest(&tokens, other)) {
+        Ok((mut expanded, extra)) => {
             // The compiler never resolves the inner attribute's path now, so the user's
             // `use cache_runtime::performance_timer;` would be reported unused: resolve it
             // here. Written with the user's tokens, it resolves where they wrote it.
@@ -122,10 +131,21 @@ fn parse_and_expand_inner(
                 0,
                 syn::parse_quote!(#[allow(unused_imports)] use #path as _;),
             );
-            Ok((expanded, None))
+            Ok((expanded, None, extra))
         }
-        Err(error) => Ok((item, Some(error))),
+        Err(error) => Ok((item, Some(error), TokenStream::new())),
     }
+}
+
+/// The function an expansion begins with, and the items after it.
+fn parse_fn_and_rest(tokens: &TokenStream, attr: Attribute) -> syn::Result<(ItemFn, TokenStream)> {
+    let parser = |input: syn::parse::ParseStream<'_>| {
+        let first: ItemFn = input.parse()?;
+        let rest: TokenStream = input.parse()?;
+        Ok((first, rest))
+    };
+    syn::parse::Parser::parse2(parser, tokens.clone())
+        .or_else(|_| parse_fn(tokens, attr).map(|item| (item, TokenStream::new())))
 }
 
 /// The errors of both attributes together, or the expansion.
@@ -198,12 +218,13 @@ fn cache_plain(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     let lookup = Private::at(value_span(func));
     let tags = with_tags(spec);
     let overload = with_overload(func);
+    let extra = with_rules(spec);
     let run = if func.is_async() {
         let run = method(func, "run_async");
-        quote!(#ticket #tags #overload.#run(#compute).await)
+        quote!(#ticket #tags #overload #extra.#run(#compute).await)
     } else {
         let run = method(func, "run_sync");
-        quote!(#ticket #tags #overload.#run(#compute))
+        quote!(#ticket #tags #overload #extra.#run(#compute))
     };
     let body = quote! {
         #head
@@ -289,17 +310,23 @@ fn cache_refresh_ahead(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream
     let compute = compute(func, &block);
     let tags = with_tags(spec);
     let overload = with_overload(func);
+    let extra = with_rules(spec);
     let (refresh, run) = if func.is_async() {
-        let (refresh, run) = (method(func, "refresh_async"), method(func, "run_async"));
+        // With `soft_timeout` the computation may outlive the call, as a refresh does.
+        let run = match spec.soft_timeout_ms {
+            0 => "run_async",
+            _ => "run_async_soft",
+        };
+        let (refresh, run) = (method(func, "refresh_async"), method(func, run));
         (
-            quote!(#ticket #tags.#refresh(#make())),
-            quote!(#ticket #tags #overload.#run(#make()).await),
+            quote!(#ticket #tags #extra.#refresh(#make())),
+            quote!(#ticket #tags #overload #extra.#run(#make()).await),
         )
     } else {
         let (refresh, run) = (method(func, "refresh_sync"), method(func, "run_sync"));
         (
-            quote!(#ticket #tags.#refresh(#make())),
-            quote!(#ticket #tags #overload.#run(#make())),
+            quote!(#ticket #tags #extra.#refresh(#make())),
+            quote!(#ticket #tags #overload #extra.#run(#make())),
         )
     };
     let body = quote! {
@@ -326,8 +353,21 @@ fn cache_refresh_ahead(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream
 /// The part shared by both cache expansions: the site, the key and the adapter, bound
 /// to `__CACHE_SITE` and the mixed-site locals `__cache_key` and `__cache_adapter`.
 fn cache_head(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
-    let p = Private::new();
     let (key_var, adapter_var) = (local("__cache_key"), at_value(func, "__cache_adapter"));
+    let site = site_static(spec, func);
+    let key = key(spec, func, &generics(func));
+    let adapter = adapter(spec, func);
+    quote! {
+        #site
+        let #key_var = #key;
+        let #adapter_var = #adapter;
+    }
+}
+
+/// `static __CACHE_SITE: CacheSite = ..;`, the static description of the cache. The
+/// companion `<fn>_entry` writes the same one, which resolves to the same cache.
+pub(crate) fn site_static(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
+    let p = Private::new();
     let name = spec.name;
     let location = location(func);
     let ttl_ms = Literal::u64_unsuffixed(spec.ttl_ms);
@@ -338,16 +378,9 @@ fn cache_head(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     let tier = Literal::u8_unsuffixed(spec.tier);
     let lock = spec.lock;
     let max_concurrent = Literal::u32_unsuffixed(spec.max_concurrent);
-
-    // One static serves every instantiation of a generic function, so the names of the
-    // type parameters (and of `Self` in a method) are part of the key.
-    let this = func.receiver.map(|_| quote!(Self));
-    let type_params = func.type_params.iter().map(|ident| ident.to_token_stream());
-    let generics: Vec<_> = this.into_iter().chain(type_params).collect();
-    let generics = quote!(&[#(::core::any::type_name::<#generics>()),*]);
-
-    let key = key(spec, func, &generics);
-    let adapter = adapter(spec, func);
+    let only_if_slower_ms = Literal::u64_unsuffixed(spec.only_if_slower_ms);
+    let hard_timeout_ms = Literal::u64_unsuffixed(spec.hard_timeout.map_or(0, |(_, ms)| ms));
+    let soft_timeout_ms = Literal::u64_unsuffixed(spec.soft_timeout_ms);
     quote! {
         static __CACHE_SITE: #p::CacheSite = #p::CacheSite::new(#p::SiteSpec {
             name: #name,
@@ -360,10 +393,35 @@ fn cache_head(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
             tier: #tier,
             lock: #lock,
             max_concurrent: #max_concurrent,
+            only_if_slower_ms: #only_if_slower_ms,
+            hard_timeout_ms: #hard_timeout_ms,
+            soft_timeout_ms: #soft_timeout_ms,
         });
-        let #key_var = #key;
-        let #adapter_var = #adapter;
     }
+}
+
+/// `&[type_name::<Self>(), type_name::<T>(), ..]`: one static serves every instantiation
+/// of a generic function, so the names of the type parameters (and of `Self` in a method)
+/// are part of the key.
+pub(crate) fn generics(func: &Function<'_>) -> TokenStream {
+    let this = func.receiver.map(|_| quote!(Self));
+    let type_params = func.type_params.iter().map(|ident| ident.to_token_stream());
+    let generics: Vec<_> = this.into_iter().chain(type_params).collect();
+    quote!(&[#(::core::any::type_name::<#generics>()),*])
+}
+
+/// True when `key = ..` reads `self`: the companion, which has no receiver, cannot
+/// compute such a key, so there is none.
+fn key_uses_self(spec: &CacheSpec<'_>) -> bool {
+    fn has_self(tokens: TokenStream) -> bool {
+        tokens.into_iter().any(|tree| match tree {
+            TokenTree::Ident(ident) => ident == "self",
+            TokenTree::Group(group) => has_self(group.stream()),
+            _ => false,
+        })
+    }
+    spec.key
+        .is_some_and(|expr| has_self(expr.to_token_stream()))
 }
 
 // Input:
@@ -383,7 +441,11 @@ fn cache_head(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
 // __private::key(..__cache_key_input.., &[..]) }`. An input that cannot be encoded is
 // reported by its check, and `key_input()` then hands `arg` a `&()`, so that the check's
 // error is the only one.
-fn key(spec: &CacheSpec<'_>, func: &Function<'_>, generics: &TokenStream) -> TokenStream {
+pub(crate) fn key(
+    spec: &CacheSpec<'_>,
+    func: &Function<'_>,
+    generics: &TokenStream,
+) -> TokenStream {
     let p = Private::new();
     if let Some(expr) = spec.key {
         let at = Private::at(expr.span());
@@ -435,7 +497,7 @@ fn key(spec: &CacheSpec<'_>, func: &Function<'_>, generics: &TokenStream) -> Tok
 }
 
 /// `value` (a reference to a key input) when it can be encoded, else `&()`.
-fn key_input(span: Span, value: &TokenStream) -> TokenStream {
+pub(crate) fn key_input(span: Span, value: &TokenStream) -> TokenStream {
     let p = Private::at(span);
     quote_spanned! {span=> {
         use #p::checked::*;
@@ -602,6 +664,36 @@ fn with_overload(func: &Function<'_>) -> TokenStream {
     }
 }
 
+// Input:  `unless = |v| ..`, `ttl_from = |v| ..` and `hard_timeout = "2s"` on a function
+//         returning `R`.
+// Output: `.with_rules(__private::StoreRules { unless: Some(|v| ..), ttl_from: None })`
+//         and `.with_hard_timeout(__private::timed_out)`, the latter spanned on
+//         `hard_timeout` so that an `R` that cannot answer a timeout is reported there.
+fn with_rules(spec: &CacheSpec<'_>) -> TokenStream {
+    let mut out = TokenStream::new();
+    if spec.unless.is_some() || spec.ttl_from.is_some() {
+        let rules = store_rules(spec.unless, spec.ttl_from);
+        out.extend(quote!(.with_rules(#rules)));
+    }
+    if let Some((token, _)) = spec.hard_timeout {
+        // `R` is inferred, so that the bound is checked, and reported, at the option.
+        let at = Private::at(token.span());
+        out.extend(quote_spanned!(token.span()=> .with_hard_timeout(#at::timed_out)));
+    }
+    out
+}
+
+/// `__private::StoreRules { unless: .., ttl_from: .. }`.
+pub(crate) fn store_rules(unless: Option<&syn::Expr>, ttl_from: Option<&syn::Expr>) -> TokenStream {
+    let p = Private::new();
+    let some = |expr: Option<&syn::Expr>| match expr {
+        Some(expr) => quote_spanned!(expr.span()=> ::core::option::Option::Some(#expr)),
+        None => quote!(::core::option::Option::None),
+    };
+    let (unless, ttl_from) = (some(unless), some(ttl_from));
+    quote!(#p::StoreRules { unless: #unless, ttl_from: #ttl_from })
+}
+
 /// `.with_tags(..)` when tags are given, each tag spanned on the user's expression.
 fn with_tags(spec: &CacheSpec<'_>) -> TokenStream {
     if spec.tags.is_empty() {
@@ -666,7 +758,7 @@ fn timer(spec: &TimerSpec<'_>, func: &Function<'_>) -> TokenStream {
 }
 
 /// The function again, with its attributes and the new body.
-fn function(func: &Function<'_>, sig: &Signature, body: &TokenStream) -> TokenStream {
+pub(crate) fn function(func: &Function<'_>, sig: &Signature, body: &TokenStream) -> TokenStream {
     let outer = &func.outer_attrs;
     let inner = &func.inner_attrs;
     let vis = &func.item.vis;
@@ -692,7 +784,7 @@ fn compute(func: &Function<'_>, block: &Block) -> TokenStream {
 
 /// `async move { body }`, told its output type first so that `?` and `return` in the
 /// body infer as they do in the function (the trick of tracing-attributes).
-fn async_block(func: &Function<'_>, block: &Block) -> TokenStream {
+pub(crate) fn async_block(func: &Function<'_>, block: &Block) -> TokenStream {
     let stmts = &block.stmts;
     let hint = match (func.output, func.output_impl_trait) {
         (Some(ret), None) => {
@@ -718,7 +810,7 @@ fn async_block(func: &Function<'_>, block: &Block) -> TokenStream {
 }
 
 /// `move || -> R { body }`.
-fn sync_closure(func: &Function<'_>, block: &Block) -> TokenStream {
+pub(crate) fn sync_closure(func: &Function<'_>, block: &Block) -> TokenStream {
     match (func.output, func.output_impl_trait) {
         (Some(ret), None) => quote!(move || -> #ret #block),
         _ => quote!(move || #block),
@@ -726,14 +818,14 @@ fn sync_closure(func: &Function<'_>, block: &Block) -> TokenStream {
 }
 
 /// `concat!(module_path!(), "::", "name")`.
-fn location(func: &Function<'_>) -> TokenStream {
+pub(crate) fn location(func: &Function<'_>) -> TokenStream {
     let name = func.ident().to_string();
     let name = name.strip_prefix("r#").unwrap_or(&name);
     quote!(::core::concat!(::core::module_path!(), "::", #name))
 }
 
 /// The declared return type, or `()`.
-fn return_type(func: &Function<'_>) -> TokenStream {
+pub(crate) fn return_type(func: &Function<'_>) -> TokenStream {
     match func.output {
         Some(ty) => ty.to_token_stream(),
         None => quote!(()),
@@ -741,7 +833,7 @@ fn return_type(func: &Function<'_>) -> TokenStream {
 }
 
 /// An identifier for a local of the generated code, invisible to the user's code.
-fn local(name: &str) -> Ident {
+pub(crate) fn local(name: &str) -> Ident {
     Ident::new(name, Span::mixed_site())
 }
 

@@ -1,4 +1,4 @@
-#![doc = "Procedural macros `#[cache_result]` and `#[performance_timer]`."]
+#![doc = "Procedural macros `#[cache_result]`, `#[cache_invalidate]`, `#[cache_put]` and `#[performance_timer]`."]
 //!
 //! Use them through `cache-runtime`, which re-exports both and documents them with
 //! examples; the code they generate calls `::cache_runtime::__private` and nothing else.
@@ -9,7 +9,9 @@
 
 mod ast;
 mod attr;
+mod entry;
 mod expand;
+mod mutation;
 mod private;
 mod valid;
 
@@ -37,6 +39,16 @@ use proc_macro::TokenStream;
 /// | `tags` | `[expr, ...]`, tags for invalidation, evaluated on a miss | none |
 /// | `max_bytes` | largest encoded value to store | no limit |
 /// | `cache_none` | `true` to cache `None` too (the function must return `Option<T>`) | `false` |
+/// | `unless` | a closure over `&V`: `true` keeps the value out of the cache | store every value |
+/// | `only_if_slower` | a duration: store only values that took at least that long | store every value |
+/// | `ttl_from` | a closure over `&V` giving its TTL (`Duration`), bounded by `ttl` | the cache's TTL |
+/// | `soft_timeout` | a duration: with a fail-safe copy (`stale_if_error`), answer with it after that long while the body finishes in the background (async fns, owned arguments) | off |
+/// | `hard_timeout` | a duration: stop waiting for the body; the copy, or `Err(Timeout.into())` (async fns returning `Result<T, E: From<Timeout>>`) | off |
+/// | `entry` | `false`: no companion `<fn>_entry` (required in traits and trait impls) | `true` |
+///
+/// Beside the function it generates `<fn>_entry(<key arguments by reference>) ->
+/// CacheEntry<V>` with the same visibility and generics (`Self::<fn>_entry` in an `impl`),
+/// the typed handle that `#[cache_invalidate]` and `#[cache_put]` use.
 ///
 /// The key holds every identifier the parameters bind (`Path(id): Path<u64>` gives `id`)
 /// except `self`, `skip`ped names and parameters of type `State<_>` or `Extension<_>`,
@@ -74,4 +86,47 @@ pub fn cache_result(args: TokenStream, item: TokenStream) -> TokenStream {
 #[proc_macro_attribute]
 pub fn performance_timer(args: TokenStream, item: TokenStream) -> TokenStream {
     expand::performance_timer(args.into(), item.into()).into()
+}
+
+/// Drops cache entries when the function succeeds: entries of cached functions named by
+/// their arguments (checked by the compiler through the companion `<fn>_entry`), whole
+/// caches, or tags.
+///
+/// ```ignore
+/// #[cache_invalidate(user_channels(user.id), Self::summary(channel_id), cache = "top_posts",
+///                    tags = [format!("channel:{channel_id}")])]
+/// async fn rename(&self, user: &User, channel_id: i64, name: String) -> Result<Channel, ApiError> { .. }
+/// ```
+///
+/// | argument | meaning |
+/// | --- | --- |
+/// | `f(a, b)`, `Self::f(a)`, `module::f(a)` | the entry of `#[cache_result] fn f` for these arguments (`f_entry(&a, &b).invalidate()`) |
+/// | `cache = "name"` or `cache = ["a", "b"]` | every entry of those caches |
+/// | `tags = [expr, ..]` | every entry stored with those tags |
+/// | `before = true` | drop before the body runs, whatever it returns |
+///
+/// By default nothing is dropped unless the function succeeds: `Ok`, `Some`, or any
+/// value of another type. The arguments are evaluated before the body runs (so the body
+/// may move them). Works on async and sync fns and methods, and with
+/// `#[performance_timer]` in either order.
+#[proc_macro_attribute]
+pub fn cache_invalidate(args: TokenStream, item: TokenStream) -> TokenStream {
+    mutation::cache_invalidate(args.into(), item.into()).into()
+}
+
+/// Stores the function's successful result as the entry of a cached function, so the
+/// next read is served without recomputing.
+///
+/// ```ignore
+/// #[cache_put(channel(id))]
+/// async fn rename_channel(id: i64, name: String) -> Result<Channel, ApiError> { .. }
+/// ```
+///
+/// The value stored is the part of the result that `#[cache_result]` would cache (`T` of
+/// `Ok(T)`, `Some(T)`, `Json(T)`, or the plain value); it must be the type the named
+/// function caches, a compile error otherwise. An `Err` or `None` stores nothing. In an
+/// async fn the value is written to the remote tier too.
+#[proc_macro_attribute]
+pub fn cache_put(args: TokenStream, item: TokenStream) -> TokenStream {
+    mutation::cache_put(args.into(), item.into()).into()
 }

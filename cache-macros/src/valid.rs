@@ -42,6 +42,19 @@ pub(crate) struct CacheSpec<'a> {
     pub(crate) lock: bool,
     /// `max_concurrent = N`: computations of the cache that may run at once; 0 = no bound.
     pub(crate) max_concurrent: u32,
+    /// `unless = |v| ..`: a closure over `&V`; true means "do not store".
+    pub(crate) unless: Option<&'a Expr>,
+    /// `only_if_slower = "50ms"`: values computed faster are not stored; 0 = off.
+    pub(crate) only_if_slower_ms: u64,
+    /// `ttl_from = |v| ..`: a closure over `&V` giving the value's TTL.
+    pub(crate) ttl_from: Option<&'a Expr>,
+    /// `hard_timeout = "2s"`: the option's name (where a missing `From<Timeout>` is
+    /// reported) and the duration in milliseconds.
+    pub(crate) hard_timeout: Option<(&'a Ident, u64)>,
+    /// `soft_timeout = "100ms"`: how long a call with a fail-safe copy waits; 0 = off.
+    pub(crate) soft_timeout_ms: u64,
+    /// `entry = false` turns the companion `<fn>_entry` off (needed in trait impls).
+    pub(crate) entry: bool,
 }
 
 /// The values of `tier`, in the order of their numbers in `SiteSpec::tier`.
@@ -156,6 +169,70 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
     let tags = once(&args.tags, &mut errors)
         .map(|opt| tags(opt, &mut errors))
         .unwrap_or_default();
+    let unless = once(&args.unless, &mut errors)
+        .and_then(|opt| closure(opt, "unless = |v| v.is_empty()", &mut errors));
+    let ttl_from = once(&args.ttl_from, &mut errors)
+        .and_then(|opt| closure(opt, "ttl_from = |token| token.expires_in", &mut errors));
+    let only_if_slower_ms = once(&args.only_if_slower, &mut errors)
+        .and_then(|opt| {
+            duration(
+                opt,
+                Seconds::Refused,
+                "remove `only_if_slower` to store every value",
+                &mut errors,
+            )
+        })
+        .unwrap_or(0);
+    let hard_timeout = once(&args.hard_timeout, &mut errors).and_then(|opt| {
+        let ms = duration(
+            opt,
+            Seconds::Refused,
+            "remove `hard_timeout` to wait for the body as long as it takes",
+            &mut errors,
+        )?;
+        if !func.is_async() {
+            errors.add(
+                &opt.key,
+                "`hard_timeout` needs an `async fn`: a synchronous body cannot be stopped \
+                 waiting for; make the function async or remove `hard_timeout`",
+            );
+            return None;
+        }
+        Some((&opt.key, ms))
+    });
+    let soft_opt = once(&args.soft_timeout, &mut errors);
+    let soft_timeout_ms = soft_opt
+        .and_then(|opt| {
+            let ms = duration(
+                opt,
+                Seconds::Refused,
+                "remove `soft_timeout` to wait for the body as long as it takes",
+                &mut errors,
+            )?;
+            if !func.is_async() {
+                errors.add(
+                    &opt.key,
+                    "`soft_timeout` needs an `async fn`: the body goes on in the background \
+                     as a task; make the function async or remove `soft_timeout`",
+                );
+            } else if stale_if_error_ms == 0 {
+                errors.add(
+                    &opt.key,
+                    "`soft_timeout` answers with the fail-safe copy, which only \
+                     `stale_if_error` keeps: add `stale_if_error = \"10m\"` or remove \
+                     `soft_timeout`",
+                );
+            } else if refresh_opt.is_none() {
+                // The same rules as `refresh_ahead` (reported once when both are given).
+                refresh_signature(opt, func, &mut errors);
+            }
+            Some(ms)
+        })
+        .unwrap_or(0);
+    let entry = match once(&args.entry, &mut errors) {
+        Some(opt) => flag(opt, &mut errors),
+        None => true,
+    };
     let key =
         once(&args.key, &mut errors).and_then(|opt| eq_value(opt, "key = (a, b)", &mut errors));
     let skip = once(&args.skip, &mut errors);
@@ -219,7 +296,40 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
         tier,
         lock: lock_opt.is_some(),
         max_concurrent,
+        unless,
+        only_if_slower_ms,
+        ttl_from,
+        hard_timeout,
+        soft_timeout_ms,
+        entry,
     }))
+}
+
+/// `option = |v| ..`: a closure of one parameter (a path to a function is accepted too).
+fn closure<'a>(opt: &'a Opt, example: &str, errors: &mut Errors) -> Option<&'a Expr> {
+    match eq_value(opt, example, errors)? {
+        Expr::Closure(c) if c.inputs.len() != 1 => {
+            errors.add(
+                &c.inputs,
+                format!(
+                    "`{}` takes a closure of one parameter, the value: `{example}`",
+                    opt.key
+                ),
+            );
+            None
+        }
+        expr @ (Expr::Closure(_) | Expr::Path(_)) => Some(expr),
+        other => {
+            errors.add(
+                other,
+                format!(
+                    "`{}` takes a closure over the value, e.g. `{example}`",
+                    opt.key
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// Checks `#[performance_timer(...)]`.

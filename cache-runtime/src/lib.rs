@@ -67,6 +67,21 @@
 //! - Runtime overrides by cache name ([`CacheRuntimeBuilder::cache_ttl`],
 //!   [`CacheRuntimeBuilder::disable_cache`]) and per-call [`Scope`]s.
 //!
+//! # Writes: entries, `#[cache_invalidate]`, `#[cache_put]`
+//!
+//! `#[cache_result]` generates beside each function a companion `<fn>_entry(&key args)`
+//! returning a [`CacheEntry<V>`](CacheEntry): the entry of those arguments, with the key
+//! computed as the call computes it (`cache/entry.rs`). `invalidate()` goes through the
+//! same fan-out as [`CacheRuntime::invalidate`]; `put(v)` first drops the key (so a
+//! computation already running does not store over it), then stores `v` in process and
+//! drops the Redis copy; `put_async(v)` writes Redis too; `peek()` reads the local tier
+//! only. `#[cache_invalidate(f(a), cache = "..", tags = [..])]` and `#[cache_put(f(a))]`
+//! call them from mutating functions when those succeed.
+//!
+//! On the store path only (never on a hit): `unless` and `only_if_slower` may refuse a
+//! computed value, `ttl_from` gives its TTL; `hard_timeout` bounds the wait for an async
+//! body, `soft_timeout` answers with the fail-safe copy while the body finishes as a task.
+//!
 //! # Invalidation and consistency
 //!
 //! [`CacheRuntime::invalidate`], [`invalidate_all`](CacheRuntime::invalidate_all) and
@@ -174,10 +189,14 @@ pub mod __private {
         CacheKey, CacheValue, CachedPart, Checked, KeyInput, Never, Uncacheable, checked, whole,
     };
     pub use crate::cache::{
+        CacheEntry, EntryKey, Owned, PutFuture, StoreRules, TimedOut, owned, timed_out,
+    };
+    pub use crate::cache::{
         CacheSite, Lookup, OverloadKind, SiteSpec, Ticket, assert_refresh_arg, lookup, overload,
         tag,
     };
     pub use crate::key::{KeyArg, KeyArgs, KeyBytes, KeyWriter, key, key_args};
+    pub use crate::runtime::global;
     pub use crate::runtime::lookup_in;
     #[cfg(feature = "redis")]
     pub use crate::tier::remote::{open_envelope, seal_envelope};
@@ -185,13 +204,14 @@ pub mod __private {
     pub use crate::value::{
         Adapter, ErrKind, IsOption, Kind, assert_option, err_kind, kind, option_whole,
     };
+    pub use crate::value::{SuccessKind, success};
 }
 
 pub use cache::{
-    CacheOverride, CallOutcome, DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT, DEFAULT_TTL, Outcome,
-    Outcomes, Overloaded, Scope, Scoped,
+    CacheEntry, CacheOverride, CallOutcome, DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT, DEFAULT_TTL,
+    Outcome, Outcomes, Overloaded, Scope, Scoped, Timeout,
 };
-pub use cache_macros::{cache_result, performance_timer};
+pub use cache_macros::{cache_invalidate, cache_put, cache_result, performance_timer};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use json::CachedJson;

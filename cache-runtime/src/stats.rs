@@ -127,6 +127,13 @@ pub(crate) struct Counters {
     pub(crate) queued: Tally,
     /// Computations turned away because the bulkhead stayed full past `max_wait`.
     pub(crate) overloaded: Tally,
+    /// Values returned but not stored: refused by `unless`, faster than
+    /// `only_if_slower`, or given a zero TTL by `ttl_from`.
+    pub(crate) not_stored: Tally,
+    /// Calls that stopped waiting for the body at `hard_timeout`.
+    pub(crate) hard_timeouts: Tally,
+    /// Calls answered with the fail-safe copy at `soft_timeout`.
+    pub(crate) soft_timeouts: Tally,
     pub(crate) l2: L2Counters,
 }
 
@@ -227,6 +234,9 @@ impl Counters {
                 compute_nanos: Tally::described(COMPUTE_SECONDS, Shape::Seconds, &labels),
                 queued: counter(QUEUED),
                 overloaded: counter(OVERLOADED),
+                not_stored: counter(NOT_STORED),
+                hard_timeouts: counter(HARD_TIMEOUTS),
+                soft_timeouts: counter(SOFT_TIMEOUTS),
                 l2: L2Counters::labelled(&labels),
             }
         }
@@ -263,6 +273,9 @@ impl Counters {
             computes,
             queued: self.queued.load(Relaxed),
             overloaded: self.overloaded.load(Relaxed),
+            not_stored: self.not_stored.load(Relaxed),
+            hard_timeouts: self.hard_timeouts.load(Relaxed),
+            soft_timeouts: self.soft_timeouts.load(Relaxed),
             mean_compute_ms: if computes == 0 {
                 0.0
             } else {
@@ -328,6 +341,18 @@ pub struct CacheStats {
     /// bulkhead stayed full past `max_wait`.
     #[serde(default)]
     pub overloaded: u64,
+    /// Values returned but not stored because `unless` refused them, they were computed
+    /// faster than `only_if_slower`, or `ttl_from` gave them no time to live.
+    #[serde(default)]
+    pub not_stored: u64,
+    /// Calls that stopped waiting for the body at `hard_timeout` (answered with the
+    /// fail-safe copy, or with the function's `From<Timeout>` error).
+    #[serde(default)]
+    pub hard_timeouts: u64,
+    /// Calls answered with the fail-safe copy at `soft_timeout` while the body went on
+    /// in the background.
+    #[serde(default)]
+    pub soft_timeouts: u64,
     /// Mean duration of a body run, in milliseconds.
     pub mean_compute_ms: f64,
     /// `hits / (hits + misses)`, 0 when there were no lookups.
@@ -558,6 +583,21 @@ pub(crate) const OVERLOADED: Family = family(
     "cache_overloaded_total",
     Kind::Counter,
     "Computations turned away because the cache's bulkhead stayed full.",
+);
+pub(crate) const NOT_STORED: Family = family(
+    "cache_not_stored_total",
+    Kind::Counter,
+    "Values returned but not stored (unless, only_if_slower, ttl_from).",
+);
+pub(crate) const HARD_TIMEOUTS: Family = family(
+    "cache_hard_timeouts_total",
+    Kind::Counter,
+    "Calls that stopped waiting for the body at hard_timeout.",
+);
+pub(crate) const SOFT_TIMEOUTS: Family = family(
+    "cache_soft_timeouts_total",
+    Kind::Counter,
+    "Calls answered with the fail-safe copy at soft_timeout.",
 );
 pub(crate) const ENTRIES: Family = family("cache_entries", Kind::Gauge, "Entries held.");
 pub(crate) const BYTES: Family = family("cache_bytes", Kind::Gauge, "Bytes held.");

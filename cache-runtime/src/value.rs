@@ -317,3 +317,61 @@ mod tests {
         assert!(!g(&None));
     }
 }
+
+/// The type-directed test of a successful result, for `#[cache_invalidate]` and
+/// `#[cache_put]`: `(&&SuccessKind::<R>::new()).succeeded_fn()` with the traits of
+/// [`success`] in scope gives `is_ok` for `Result`, `is_some` for `Option` and "always"
+/// for anything else.
+pub struct SuccessKind<R>(PhantomData<fn() -> R>);
+
+impl<R> Clone for SuccessKind<R> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<R> Copy for SuccessKind<R> {}
+
+impl<R> SuccessKind<R> {
+    /// The selector for return type `R`.
+    #[allow(clippy::new_without_default)]
+    pub const fn new() -> Self {
+        Self(PhantomData)
+    }
+}
+
+/// The autoref-specialization traits for [`SuccessKind`].
+// By-value `self` is what makes the autoref dispatch pick the most specific impl.
+#[allow(clippy::wrong_self_convention)]
+pub mod success {
+    use super::SuccessKind;
+
+    /// `Result<T, E>`: `Ok` succeeded.
+    pub trait ResultOk<R>: Sized {
+        /// The test.
+        fn succeeded_fn(self) -> fn(&R) -> bool;
+    }
+    /// `Option<T>`: `Some` succeeded.
+    pub trait OptionSome<R>: Sized {
+        /// The test.
+        fn succeeded_fn(self) -> fn(&R) -> bool;
+    }
+    /// Anything else always succeeded.
+    pub trait Always<R>: Sized {
+        /// The test.
+        fn succeeded_fn(self) -> fn(&R) -> bool {
+            |_| true
+        }
+    }
+    impl<T, E> ResultOk<Result<T, E>> for &&SuccessKind<Result<T, E>> {
+        fn succeeded_fn(self) -> fn(&Result<T, E>) -> bool {
+            Result::is_ok
+        }
+    }
+    impl<T> OptionSome<Option<T>> for &SuccessKind<Option<T>> {
+        fn succeeded_fn(self) -> fn(&Option<T>) -> bool {
+            Option::is_some
+        }
+    }
+    impl<R> Always<R> for SuccessKind<R> {}
+}

@@ -23,6 +23,7 @@ use super::bulkhead::{Entered, Permit};
 use super::flight::{self, Join, Leader, Settled};
 use super::scope::{self, Mode, Outcome};
 use super::site::SiteState;
+use super::timeout;
 use crate::clock;
 use crate::codec::{Codec, MessagePack};
 use crate::key::KeyBuf;
@@ -36,6 +37,31 @@ use crate::value::Adapter;
 /// Bookkeeping bytes charged per entry on top of its key and encoded value.
 pub(super) const ENTRY_OVERHEAD: u64 = 96;
 
+/// What `unless = |v| ..` and `ttl_from = |v| ..` say about a value about to be stored;
+/// both run on the store path only, never on a hit.
+pub struct StoreRules<V> {
+    /// `unless`: true means "do not store this value" (it is still returned).
+    pub unless: Option<fn(&V) -> bool>,
+    /// `ttl_from`: the value's own TTL, bounded by the cache's `ttl` when one is given.
+    pub ttl_from: Option<fn(&V) -> std::time::Duration>,
+}
+
+impl<V> Clone for StoreRules<V> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<V> Copy for StoreRules<V> {}
+
+impl<V> StoreRules<V> {
+    /// No rules: every value is stored with the cache's TTL.
+    pub const NONE: Self = Self {
+        unless: None,
+        ttl_from: None,
+    };
+}
+
 /// The right to compute a missing value, with everything needed to store it.
 pub struct Ticket<R, A: Adapter<R>> {
     pub(super) site: Arc<SiteState>,
@@ -45,6 +71,9 @@ pub struct Ticket<R, A: Adapter<R>> {
     pub(super) mode: Mode,
     /// A background refresh started by `refresh_ahead`.
     pub(super) background: bool,
+    /// A value stored through a `CacheEntry` (`put`): `unless` and `only_if_slower`,
+    /// which judge computations, do not apply.
+    pub(super) explicit: bool,
     pub(super) adapter: A,
     /// The expired local entry kept for `stale_if_error`, or for a background refresh the
     /// entry being refreshed.
@@ -54,6 +83,11 @@ pub struct Ticket<R, A: Adapter<R>> {
     pub(super) tags: Vec<String>,
     /// What to return when the cache's bulkhead stays full past `max_wait`; `None`: wait.
     overload: Option<fn() -> R>,
+    /// `unless` and `ttl_from`.
+    rules: StoreRules<A::Value>,
+    /// What a call returns when its body runs past `hard_timeout` and no fail-safe copy
+    /// is at hand; `None`: no hard timeout.
+    timed_out: Option<fn() -> R>,
     _result: PhantomData<fn() -> R>,
 }
 
@@ -123,11 +157,14 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             key,
             mode,
             background: false,
+            explicit: false,
             adapter,
             previous,
             remote_copy: None,
             tags: Vec::new(),
             overload: None,
+            rules: StoreRules::NONE,
+            timed_out: None,
             _result: PhantomData,
         }
     }
@@ -148,6 +185,19 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     /// for longer than the runtime's `max_wait`; without it, the computation waits.
     pub fn with_overload(mut self, overload: Option<fn() -> R>) -> Self {
         self.overload = overload;
+        self
+    }
+
+    /// The `unless` and `ttl_from` rules of the values this ticket stores.
+    pub fn with_rules(mut self, rules: StoreRules<A::Value>) -> Self {
+        self.rules = rules;
+        self
+    }
+
+    /// What the call returns when its body runs past the cache's `hard_timeout` and no
+    /// fail-safe copy is at hand.
+    pub fn with_hard_timeout(mut self, answer: fn() -> R) -> Self {
+        self.timed_out = Some(answer);
         self
     }
 
@@ -214,9 +264,94 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             return self.overloaded(lead);
         };
         start.at = Instant::now();
-        let result = CatchUnwind { fut: f() }.await;
+        let limit = self.site.policy.hard_timeout.zip(self.timed_out);
+        let result = match limit {
+            None => CatchUnwind { fut: f() }.await,
+            Some((limit, answer)) => match timeout::within(limit, CatchUnwind { fut: f() }).await {
+                Some(result) => result,
+                None => {
+                    drop(permit);
+                    return self.hard_timed_out(lead, &start, answer);
+                }
+            },
+        };
         drop(permit);
         self.finish(lead, result, start)
+    }
+
+    /// The answer to a body that ran past `hard_timeout`: the fail-safe copy when there
+    /// is one, else the function's `From<Timeout>` error. Nothing is stored.
+    fn hard_timed_out(self, lead: Lead, start: &Start, answer: fn() -> R) -> R {
+        let counters = &self.site.cache.counters;
+        Counters::bump(&counters.hard_timeouts);
+        tracing::warn!(
+            cache = self.name,
+            "computation past its hard_timeout: stopped waiting"
+        );
+        self.stale_or(lead, &start.validity, answer)
+    }
+
+    /// The fail-safe copy, also handed to the callers waiting for this computation, when
+    /// there is one; else `otherwise`.
+    fn stale_or(&self, lead: Lead, began: &Validity, otherwise: impl FnOnce() -> R) -> R {
+        let Some(entry) = self.usable_stale(began) else {
+            lead.settle(Settled::Failed);
+            scope::record(self.name, Outcome::Miss);
+            return otherwise();
+        };
+        lead.settle(Settled::Stale(Arc::clone(&entry)));
+        Counters::bump(&self.site.cache.counters.stale_served);
+        scope::record(self.name, Outcome::Stale);
+        tracing::debug!(cache = self.name, "serving the fail-safe copy");
+        match local::value_of::<A::Value>(&entry) {
+            Some(v) => self.adapter.rebuild(v.clone()),
+            None => unreachable!("usable_stale checked the value type"),
+        }
+    }
+
+    /// [`run_async`](Self::run_async) with the cache's `soft_timeout`: when an expired
+    /// value is at hand as the fail-safe copy (`stale_if_error`), the computation runs as
+    /// a task of the current tokio runtime, and if it has not finished by the soft
+    /// timeout the call answers with the copy; the task goes on, stores its value and
+    /// tells the callers waiting for it. Without a copy (or outside a tokio runtime) it is
+    /// [`run_async`](Self::run_async).
+    pub async fn run_async_soft<F, Fut>(self, f: F) -> R
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let copy = self.site.policy.soft_timeout.and_then(|limit| {
+            let now = clock::now();
+            let usable = self.previous.as_ref().filter(|e| {
+                e.meta().is_current()
+                    && now < e.meta().stale_until
+                    && local::value_of::<A::Value>(e).is_some()
+            })?;
+            Some((limit, Arc::clone(usable)))
+        });
+        let handle = tokio::runtime::Handle::try_current();
+        let (Some((limit, copy)), Ok(handle)) = (copy, handle) else {
+            return self.run_async(f).await;
+        };
+        let (site, name, adapter) = (Arc::clone(&self.site), self.name, self.adapter);
+        let task = handle.spawn(self.run_async(f));
+        match timeout::within(limit, task).await {
+            Some(Ok(result)) => result,
+            Some(Err(e)) if e.is_panic() => resume_unwind(e.into_panic()),
+            // Cancelled (the runtime is shutting down) or still running: the copy.
+            Some(Err(_)) | None => {
+                let counters = &site.cache.counters;
+                Counters::bump(&counters.soft_timeouts);
+                Counters::bump(&counters.stale_served);
+                scope::record(name, Outcome::Stale);
+                tracing::debug!(cache = name, "soft timeout: serving the fail-safe copy");
+                match local::value_of::<A::Value>(&copy) {
+                    Some(v) => adapter.rebuild(v.clone()),
+                    None => unreachable!("the copy's value type was checked above"),
+                }
+            }
+        }
     }
 
     /// [`run_async`](Self::run_async) for synchronous functions; a waiter blocks its
@@ -289,6 +424,16 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             });
         if let Err(e) = spawned {
             tracing::warn!(error = %e, "could not start a refresh thread");
+        }
+    }
+
+    /// A start judged by the invalidation state now, for a value already at hand.
+    pub(super) fn start_now(&self) -> Start {
+        Start {
+            at: Instant::now(),
+            validity: self.validity_now(),
+            remote: None,
+            lock: None,
         }
     }
 
@@ -414,23 +559,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             }
             Err(uncached) => {
                 Counters::bump(&counters.errors_not_cached);
-                match self.usable_stale(&start.validity) {
-                    Some(entry) => {
-                        lead.settle(Settled::Stale(Arc::clone(&entry)));
-                        Counters::bump(&counters.stale_served);
-                        scope::record(self.name, Outcome::Stale);
-                        tracing::debug!(cache = self.name, "serving stale after error");
-                        match local::value_of::<A::Value>(&entry) {
-                            Some(v) => self.adapter.rebuild(v.clone()),
-                            None => unreachable!("usable_stale checked the value type"),
-                        }
-                    }
-                    None => {
-                        lead.settle(Settled::Failed);
-                        scope::record(self.name, Outcome::Miss);
-                        uncached
-                    }
-                }
+                self.stale_or(lead, &start.validity, || uncached)
             }
         }
     }
@@ -486,9 +615,22 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
 
     /// Builds the entry for a value and stores it (locally unless it is too large or an
     /// invalidation ran while it was computed; remotely when the remote tier granted it).
-    fn store(&self, value: A::Value, start: Start) -> Entry {
+    pub(super) fn store(&self, value: A::Value, start: Start) -> Entry {
         let site = &self.site;
         let counters = &site.cache.counters;
+        let elapsed = start.at.elapsed();
+        let refused = !self.explicit
+            && (self.rules.unless.is_some_and(|unless| unless(&value))
+                || elapsed < site.policy.only_if_slower);
+        let ttl = self
+            .rules
+            .ttl_from
+            .map(|ttl_from| site.policy.bounded(ttl_from(&value)));
+        if refused || ttl.is_some_and(|t| t == 0) {
+            Counters::bump(&counters.not_stored);
+            let now = clock::now();
+            return self.slot(value, &start.validity, (now, now, u64::MAX), 0);
+        }
         // With a remote write ahead the bytes are kept; otherwise only counted.
         let remote = start.remote.is_some() && self.remote_allowed();
         let (encoded, body) = if remote {
@@ -515,7 +657,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
                 0
             }
         };
-        let deadlines = site.policy.deadlines(clock::now());
+        let deadlines = site.policy.deadlines_with(clock::now(), ttl);
         let entry: Entry = self.slot(value, &start.validity, deadlines, weight);
         if storable {
             if site.tier != Tier::Remote {

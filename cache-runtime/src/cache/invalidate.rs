@@ -28,9 +28,21 @@ impl Engine {
         let Ok((buf, _)) = key::encode_key(key_value, &[]) else {
             return false;
         };
-        let removed = cache.as_ref().is_some_and(|c| self.drop_key(c, &buf));
+        self.invalidate_encoded(name, cache.as_ref(), &buf)
+    }
+
+    /// Invalidates one encoded key value (prefix left for the stamp, no type parameters):
+    /// the part of [`invalidate_key`](Self::invalidate_key) after encoding, shared with
+    /// [`CacheEntry::invalidate`](crate::CacheEntry::invalidate).
+    pub(super) fn invalidate_encoded(
+        &self,
+        name: &str,
+        cache: Option<&std::sync::Arc<CacheState>>,
+        buf: &KeyBuf,
+    ) -> bool {
+        let removed = cache.is_some_and(|c| self.drop_key(c, buf));
         if self.remote.is_on() {
-            let keys = match &cache {
+            let keys = match cache {
                 Some(c) => self.remote_keys(c, &buf[PREFIX..]),
                 None => Vec::new(),
             };
@@ -60,7 +72,7 @@ impl Engine {
     /// Removes the local entries of one encoded key value (prefix left for the stamp)
     /// under every version of `cache`; a computation already running will not store, and
     /// no new call joins it.
-    fn drop_key(&self, cache: &CacheState, buf: &KeyBuf) -> bool {
+    pub(super) fn drop_key(&self, cache: &CacheState, buf: &KeyBuf) -> bool {
         let versions = cache.versions.read().clone();
         // Under the store lock: a fill either sees the new epoch, or stored before and is
         // removed below.

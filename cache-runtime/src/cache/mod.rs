@@ -6,10 +6,12 @@
 //! store, fail-safe), `fetch.rs` (the remote tier's part in a miss), `invalidate.rs` (what
 //! an invalidation and another instance's announcement do), `flight.rs` (single-flight),
 //! `policy.rs` (TTLs and overrides), `scope.rs` (per-call control), `engine.rs` (what one
-//! runtime holds).
+//! runtime holds), `entry.rs` (the typed handle `<fn>_entry` returns: invalidate, put,
+//! peek one entry), `timeout.rs` (`hard_timeout`'s deadline and `Timeout`).
 
 mod bulkhead;
 mod engine;
+mod entry;
 mod fetch;
 mod fill;
 mod flight;
@@ -18,13 +20,16 @@ mod lookup;
 mod policy;
 mod scope;
 mod site;
+mod timeout;
 
 pub use bulkhead::{OverloadKind, Overloaded, overload};
 pub use engine::{DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT, DEFAULT_TTL};
 pub(crate) use engine::{Engine, Settings, global, install, started};
-pub use fill::Ticket;
+pub use entry::{CacheEntry, EntryKey, Owned, PutFuture, owned};
+pub use fill::{StoreRules, Ticket};
 pub use lookup::Lookup;
 pub use policy::CacheOverride;
 pub use scope::{CallOutcome, Outcome, Outcomes, Scope, Scoped};
 pub(crate) use site::lookup_in;
 pub use site::{CacheSite, SiteSpec, assert_refresh_arg, lookup, tag};
+pub use timeout::{TimedOut, Timeout, timed_out};

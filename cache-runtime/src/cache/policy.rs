@@ -95,6 +95,12 @@ pub(crate) struct Declared {
     pub(crate) refresh_ahead: f64,
     pub(crate) max_bytes: u64,
     pub(crate) max_concurrent: u32,
+    /// `only_if_slower`: values computed faster than this are not stored; 0 = off.
+    pub(crate) only_if_slower_ms: u64,
+    /// `hard_timeout`: how long a call waits for the body; 0 = off.
+    pub(crate) hard_timeout_ms: u64,
+    /// `soft_timeout`: how long a call with a fail-safe copy waits; 0 = off.
+    pub(crate) soft_timeout_ms: u64,
 }
 
 /// The resolved policy of one call site, in clock ticks.
@@ -110,6 +116,14 @@ pub(crate) struct Policy {
     pub(crate) disabled: bool,
     /// Computations of the cache that may run at once; 0 = no bound.
     pub(crate) max_concurrent: u32,
+    /// Values computed faster than this are not stored (`only_if_slower`).
+    pub(crate) only_if_slower: Duration,
+    /// True when the TTL was given (attribute or override), which bounds `ttl_from`.
+    pub(crate) ttl_given: bool,
+    /// How long a call waits for the body (`hard_timeout`); `None` = as long as it takes.
+    pub(crate) hard_timeout: Option<Duration>,
+    /// How long a call with a fail-safe copy waits for the body (`soft_timeout`).
+    pub(crate) soft_timeout: Option<Duration>,
 }
 
 impl Policy {
@@ -119,10 +133,10 @@ impl Policy {
         default_ttl: Duration,
         jitter: f64,
     ) -> Self {
-        let ttl = over
+        let given = over
             .and_then(|o| o.ttl)
-            .or((spec.ttl_ms > 0).then(|| Duration::from_millis(spec.ttl_ms)))
-            .unwrap_or(default_ttl);
+            .or((spec.ttl_ms > 0).then(|| Duration::from_millis(spec.ttl_ms)));
+        let ttl = given.unwrap_or(default_ttl);
         Self {
             ttl: clock::ticks(ttl),
             stale: clock::ticks(Duration::from_millis(spec.stale_if_error_ms)),
@@ -133,6 +147,34 @@ impl Policy {
             max_concurrent: over
                 .and_then(|o| o.max_concurrent)
                 .unwrap_or(spec.max_concurrent),
+            only_if_slower: Duration::from_millis(spec.only_if_slower_ms),
+            ttl_given: given.is_some(),
+            hard_timeout: (spec.hard_timeout_ms > 0)
+                .then(|| Duration::from_millis(spec.hard_timeout_ms)),
+            soft_timeout: (spec.soft_timeout_ms > 0)
+                .then(|| Duration::from_millis(spec.soft_timeout_ms)),
+        }
+    }
+
+    /// A TTL from `ttl_from`, in ticks, bounded by the cache's TTL when one was given.
+    pub(crate) fn bounded(&self, ttl: Duration) -> u64 {
+        let ticks = clock::ticks(ttl);
+        if self.ttl_given {
+            ticks.min(self.ttl)
+        } else {
+            ticks
+        }
+    }
+
+    /// [`deadlines`](Self::deadlines) with the TTL of `ttl_from` (in ticks) when given.
+    pub(crate) fn deadlines_with(&self, now: u64, ttl: Option<u64>) -> (u64, u64, u64) {
+        match ttl {
+            None => self.deadlines(now),
+            Some(ttl) => Policy {
+                ttl,
+                ..self.clone()
+            }
+            .deadlines(now),
         }
     }
 
@@ -165,6 +207,9 @@ mod tests {
             refresh_ahead: 0.5,
             max_bytes: 0,
             max_concurrent: 0,
+            only_if_slower_ms: 0,
+            hard_timeout_ms: 0,
+            soft_timeout_ms: 0,
         }
     }
 

@@ -37,6 +37,13 @@ pub struct SiteSpec {
     pub lock: bool,
     /// `max_concurrent = N`: computations of the cache that may run at once; 0 = no bound.
     pub max_concurrent: u32,
+    /// `only_if_slower = "50ms"`: values computed faster are returned, not stored; 0 = off.
+    pub only_if_slower_ms: u64,
+    /// `hard_timeout = "2s"`: how long a call waits for the body; 0 = off.
+    pub hard_timeout_ms: u64,
+    /// `soft_timeout = "100ms"`: how long a call with a fail-safe copy waits for the body
+    /// before answering with the copy (the body finishes in the background); 0 = off.
+    pub soft_timeout_ms: u64,
 }
 
 /// One `#[cache_result]` function: its spec and its resolution against the global
@@ -78,8 +85,13 @@ impl CacheSite {
         }
     }
 
+    /// The cache name.
+    pub fn name(&self) -> &'static str {
+        self.spec.name
+    }
+
     #[inline]
-    fn global_state(&self) -> &Arc<SiteState> {
+    pub(super) fn global_state(&self) -> &Arc<SiteState> {
         self.state.get_or_init(|| {
             // Once per site: the timer running now, if any, is the one this cache answers.
             crate::timer::note_cache(self.spec.name);
@@ -111,6 +123,9 @@ pub(crate) fn resolve(engine: &Arc<Engine>, spec: &SiteSpec) -> SiteState {
             refresh_ahead: spec.refresh_ahead,
             max_bytes: spec.max_bytes,
             max_concurrent: spec.max_concurrent,
+            only_if_slower_ms: spec.only_if_slower_ms,
+            hard_timeout_ms: spec.hard_timeout_ms,
+            soft_timeout_ms: spec.soft_timeout_ms,
         },
         engine.overrides.get(spec.name),
         engine.default_ttl,

@@ -21,6 +21,9 @@ pub const fn spec(name: &'static str, ttl_ms: u64) -> SiteSpec {
         tier: 0,
         lock: false,
         max_concurrent: 0,
+        only_if_slower_ms: 0,
+        hard_timeout_ms: 0,
+        soft_timeout_ms: 0,
     }
 }
 
