@@ -58,6 +58,9 @@ async fn tagged_ours(id: u64, q: String) -> String {
     body(id, &q)
 }
 
+// The sync variants take the argument by value, as the async ones must: every call
+// compared pays the same clone.
+#[allow(clippy::needless_pass_by_value)]
 fn uncached_sync(id: u64, q: String) -> String {
     body(id, &q)
 }
@@ -67,6 +70,7 @@ fn ours_sync(id: u64, q: String) -> String {
     body(id, &q)
 }
 
+#[allow(clippy::needless_pass_by_value)]
 #[cached::proc_macro::cached(ttl_secs = 600)]
 fn theirs_sync(id: u64, q: String) -> String {
     body(id, &q)
@@ -75,6 +79,13 @@ fn theirs_sync(id: u64, q: String) -> String {
 #[performance_timer("bench_timer_sync")]
 fn timed_sync(id: u64, q: String) -> String {
     body(id, &q)
+}
+
+/// One benchmark per `id => call` in group `g`, each timing `call`.
+macro_rules! bench_calls {
+    ($g:ident, $($id:literal => $call:expr,)*) => {
+        $($g.bench_function($id, |b| b.iter(|| $call));)*
+    };
 }
 
 /// Drives a future to completion by polling it with a no-op waker: the futures measured
@@ -90,6 +101,23 @@ fn run<F: std::future::Future>(fut: F) -> F::Output {
     }
 }
 
+/// A raw quick_cache holding the value of key `(7, q)`: the floor of an in-process hit.
+fn raw_quick(q: &str) -> quick_cache::sync::Cache<(u64, String), String> {
+    let quick = quick_cache::sync::Cache::new(1000);
+    quick.insert((7, q.to_owned()), body(7, q));
+    quick
+}
+
+/// A raw moka sync cache holding the value of key `(7, q)`, with a TTL as ours has.
+fn raw_moka_sync(q: &str) -> moka::sync::Cache<(u64, String), String> {
+    let moka = moka::sync::Cache::builder()
+        .max_capacity(1000)
+        .time_to_live(Duration::from_secs(600))
+        .build();
+    moka.insert((7, q.to_owned()), body(7, q));
+    moka
+}
+
 fn async_hit(c: &mut Criterion) {
     let q = "analytics".to_string();
     // Warm every cache.
@@ -97,14 +125,8 @@ fn async_hit(c: &mut Criterion) {
         ours(7, q.clone()).await;
         theirs(7, q.clone()).await;
     });
-    let quick: quick_cache::sync::Cache<(u64, String), String> =
-        quick_cache::sync::Cache::new(1000);
-    quick.insert((7, q.clone()), body(7, &q));
-    let moka_sync: moka::sync::Cache<(u64, String), String> = moka::sync::Cache::builder()
-        .max_capacity(1000)
-        .time_to_live(Duration::from_secs(600))
-        .build();
-    moka_sync.insert((7, q.clone()), body(7, &q));
+    let quick = raw_quick(&q);
+    let moka_sync = raw_moka_sync(&q);
     let moka_future: moka::future::Cache<(u64, String), String> = moka::future::Cache::builder()
         .max_capacity(1000)
         .time_to_live(Duration::from_secs(600))
@@ -112,24 +134,14 @@ fn async_hit(c: &mut Criterion) {
     run(moka_future.insert((7, q.clone()), body(7, &q)));
 
     let mut g = c.benchmark_group("async_hit");
-    g.bench_function("no_cache_floor", |b| {
-        b.iter(|| run(uncached(black_box(7), q.clone())));
-    });
-    g.bench_function("cache_result", |b| {
-        b.iter(|| run(ours(black_box(7), q.clone())));
-    });
-    g.bench_function("cached_crate", |b| {
-        b.iter(|| run(theirs(black_box(7), q.clone())));
-    });
-    g.bench_function("raw_quick_cache_get", |b| {
-        b.iter(|| run(async { quick.get(&(black_box(7), q.clone())) }));
-    });
-    g.bench_function("raw_moka_sync_get", |b| {
-        b.iter(|| run(async { moka_sync.get(&(black_box(7), q.clone())) }));
-    });
-    g.bench_function("raw_moka_future_get", |b| {
-        b.iter(|| run(moka_future.get(&(black_box(7), q.clone()))));
-    });
+    bench_calls! { g,
+        "no_cache_floor" => run(uncached(black_box(7), q.clone())),
+        "cache_result" => run(ours(black_box(7), q.clone())),
+        "cached_crate" => run(theirs(black_box(7), q.clone())),
+        "raw_quick_cache_get" => run(async { quick.get(&(black_box(7), q.clone())) }),
+        "raw_moka_sync_get" => run(async { moka_sync.get(&(black_box(7), q.clone())) }),
+        "raw_moka_future_get" => run(moka_future.get(&(black_box(7), q.clone()))),
+    }
     g.finish();
 }
 
@@ -137,22 +149,14 @@ fn sync_hit(c: &mut Criterion) {
     let q = "analytics".to_string();
     ours_sync(7, q.clone());
     theirs_sync(7, q.clone());
-    let quick: quick_cache::sync::Cache<(u64, String), String> =
-        quick_cache::sync::Cache::new(1000);
-    quick.insert((7, q.clone()), body(7, &q));
+    let quick = raw_quick(&q);
     let mut g = c.benchmark_group("sync_hit");
-    g.bench_function("no_cache_floor", |b| {
-        b.iter(|| uncached_sync(black_box(7), q.clone()));
-    });
-    g.bench_function("cache_result", |b| {
-        b.iter(|| ours_sync(black_box(7), q.clone()));
-    });
-    g.bench_function("cached_crate", |b| {
-        b.iter(|| theirs_sync(black_box(7), q.clone()));
-    });
-    g.bench_function("raw_quick_cache_get", |b| {
-        b.iter(|| quick.get(&(black_box(7), q.clone())));
-    });
+    bench_calls! { g,
+        "no_cache_floor" => uncached_sync(black_box(7), q.clone()),
+        "cache_result" => ours_sync(black_box(7), q.clone()),
+        "cached_crate" => theirs_sync(black_box(7), q.clone()),
+        "raw_quick_cache_get" => quick.get(&(black_box(7), q.clone())),
+    }
     g.finish();
 }
 
@@ -165,15 +169,11 @@ fn hit_options(c: &mut Criterion) {
         timed_ours(7, q.clone()).await;
     });
     let mut g = c.benchmark_group("hit_options");
-    g.bench_function("plain", |b| {
-        b.iter(|| run(ours(black_box(7), q.clone())));
-    });
-    g.bench_function("tags", |b| {
-        b.iter(|| run(tagged_ours(black_box(7), q.clone())));
-    });
-    g.bench_function("performance_timer", |b| {
-        b.iter(|| run(timed_ours(black_box(7), q.clone())));
-    });
+    bench_calls! { g,
+        "plain" => run(ours(black_box(7), q.clone())),
+        "tags" => run(tagged_ours(black_box(7), q.clone())),
+        "performance_timer" => run(timed_ours(black_box(7), q.clone())),
+    }
     g.finish();
 }
 
@@ -233,30 +233,22 @@ fn miss(c: &mut Criterion) {
     let q = "analytics".to_string();
     let next = AtomicU64::new(1_000_000);
     let mut g = c.benchmark_group("miss");
-    g.bench_function("body_directly", |b| {
-        b.iter(|| run(uncached(next.fetch_add(1, Ordering::Relaxed), q.clone())));
-    });
-    g.bench_function("cache_result_miss", |b| {
-        b.iter(|| run(ours_miss(next.fetch_add(1, Ordering::Relaxed), q.clone())));
-    });
+    bench_calls! { g,
+        "body_directly" => run(uncached(next.fetch_add(1, Ordering::Relaxed), q.clone())),
+        "cache_result_miss" => run(ours_miss(next.fetch_add(1, Ordering::Relaxed), q.clone())),
+    }
     g.finish();
 }
 
 fn timer(c: &mut Criterion) {
     let q = "analytics".to_string();
     let mut g = c.benchmark_group("timer");
-    g.bench_function("untimed", |b| {
-        b.iter(|| run(uncached(black_box(7), q.clone())));
-    });
-    g.bench_function("performance_timer", |b| {
-        b.iter(|| run(timed(black_box(7), q.clone())));
-    });
-    g.bench_function("untimed_sync", |b| {
-        b.iter(|| uncached_sync(black_box(7), q.clone()));
-    });
-    g.bench_function("performance_timer_sync", |b| {
-        b.iter(|| timed_sync(black_box(7), q.clone()));
-    });
+    bench_calls! { g,
+        "untimed" => run(uncached(black_box(7), q.clone())),
+        "performance_timer" => run(timed(black_box(7), q.clone())),
+        "untimed_sync" => uncached_sync(black_box(7), q.clone()),
+        "performance_timer_sync" => timed_sync(black_box(7), q.clone()),
+    }
     g.finish();
 }
 
@@ -269,14 +261,8 @@ fn count_mode() -> bool {
     let (variant, calls) = spec.split_once(':').unwrap_or((&spec, "100000"));
     let calls: u64 = calls.parse().expect("L1_COUNT=<variant>:<calls>");
     let q = "analytics".to_string();
-    let quick: quick_cache::sync::Cache<(u64, String), String> =
-        quick_cache::sync::Cache::new(1000);
-    quick.insert((7, q.clone()), body(7, &q));
-    let moka_sync: moka::sync::Cache<(u64, String), String> = moka::sync::Cache::builder()
-        .max_capacity(1000)
-        .time_to_live(Duration::from_secs(600))
-        .build();
-    moka_sync.insert((7, q.clone()), body(7, &q));
+    let quick = raw_quick(&q);
+    let moka_sync = raw_moka_sync(&q);
     let next = AtomicU64::new(1_000_000);
     let miss_id = || next.fetch_add(1, Ordering::Relaxed);
     macro_rules! variants {
