@@ -201,7 +201,19 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     }
 
     /// Computes (or joins a computation in progress) and stores the result if cacheable.
-    pub async fn run_async<F, Fut>(mut self, f: F) -> R
+    ///
+    /// The computation's future is boxed: it carries the ticket, the flight and the remote
+    /// reads, and inline it would make the future of every cached function that large,
+    /// copied on every call, hits included (one allocation per miss instead).
+    pub fn run_async<F, Fut>(self, f: F) -> Pin<Box<impl Future<Output = R>>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = R>,
+    {
+        Box::pin(self.compute_async(f))
+    }
+
+    async fn compute_async<F, Fut>(mut self, f: F) -> R
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = R>,
