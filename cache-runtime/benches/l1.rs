@@ -2,6 +2,12 @@
 //! in the same run (the `cached` crate, raw quick_cache and moka, no cache at all).
 //!
 //! `cargo bench -p cache-runtime --bench l1`
+//!
+//! With `L1_COUNT=<variant>:<calls>` in the environment the binary makes that many calls
+//! of one variant and exits, without criterion: run it under
+//! `valgrind --tool=callgrind` at two call counts and the difference is the instructions
+//! per call, repeatable on a loaded machine (`benches/callgrind.sh` does that for every
+//! variant; see `benches/NOTES.md`).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -9,7 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use cache_runtime::{cache_result, performance_timer};
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 
 /// The function every variant caches: a key of a number and a short string, a short
 /// String value (the shape of the design notes' measurements).
@@ -41,6 +47,47 @@ async fn timed(id: u64, q: String) -> String {
     body(id, &q)
 }
 
+#[performance_timer("bench_timed_hit")]
+#[cache_result("bench_timed_hit", ttl = 600)]
+async fn timed_ours(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
+#[cache_result("bench_tags_hit", ttl = 600, tags = ["posts", format!("post:{id}")])]
+async fn tagged_ours(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
+// The sync variants take the argument by value, as the async ones must: every call
+// compared pays the same clone.
+#[allow(clippy::needless_pass_by_value)]
+fn uncached_sync(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
+#[cache_result("bench_hit_sync", ttl = 600)]
+fn ours_sync(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
+#[allow(clippy::needless_pass_by_value)]
+#[cached::proc_macro::cached(ttl_secs = 600)]
+fn theirs_sync(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
+#[performance_timer("bench_timer_sync")]
+fn timed_sync(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
+/// One benchmark per `id => call` in group `g`, each timing `call`.
+macro_rules! bench_calls {
+    ($g:ident, $($id:literal => $call:expr,)*) => {
+        $($g.bench_function($id, |b| b.iter(|| $call));)*
+    };
+}
+
 /// Drives a future to completion by polling it with a no-op waker: the futures measured
 /// here complete without waiting on I/O, so this measures them and not an executor.
 fn run<F: std::future::Future>(fut: F) -> F::Output {
@@ -54,6 +101,23 @@ fn run<F: std::future::Future>(fut: F) -> F::Output {
     }
 }
 
+/// A raw quick_cache holding the value of key `(7, q)`: the floor of an in-process hit.
+fn raw_quick(q: &str) -> quick_cache::sync::Cache<(u64, String), String> {
+    let quick = quick_cache::sync::Cache::new(1000);
+    quick.insert((7, q.to_owned()), body(7, q));
+    quick
+}
+
+/// A raw moka sync cache holding the value of key `(7, q)`, with a TTL as ours has.
+fn raw_moka_sync(q: &str) -> moka::sync::Cache<(u64, String), String> {
+    let moka = moka::sync::Cache::builder()
+        .max_capacity(1000)
+        .time_to_live(Duration::from_secs(600))
+        .build();
+    moka.insert((7, q.to_owned()), body(7, q));
+    moka
+}
+
 fn async_hit(c: &mut Criterion) {
     let q = "analytics".to_string();
     // Warm every cache.
@@ -61,14 +125,8 @@ fn async_hit(c: &mut Criterion) {
         ours(7, q.clone()).await;
         theirs(7, q.clone()).await;
     });
-    let quick: quick_cache::sync::Cache<(u64, String), String> =
-        quick_cache::sync::Cache::new(1000);
-    quick.insert((7, q.clone()), body(7, &q));
-    let moka_sync: moka::sync::Cache<(u64, String), String> = moka::sync::Cache::builder()
-        .max_capacity(1000)
-        .time_to_live(Duration::from_secs(600))
-        .build();
-    moka_sync.insert((7, q.clone()), body(7, &q));
+    let quick = raw_quick(&q);
+    let moka_sync = raw_moka_sync(&q);
     let moka_future: moka::future::Cache<(u64, String), String> = moka::future::Cache::builder()
         .max_capacity(1000)
         .time_to_live(Duration::from_secs(600))
@@ -76,24 +134,46 @@ fn async_hit(c: &mut Criterion) {
     run(moka_future.insert((7, q.clone()), body(7, &q)));
 
     let mut g = c.benchmark_group("async_hit");
-    g.bench_function("no_cache_floor", |b| {
-        b.iter(|| run(uncached(black_box(7), q.clone())));
+    bench_calls! { g,
+        "no_cache_floor" => run(uncached(black_box(7), q.clone())),
+        "cache_result" => run(ours(black_box(7), q.clone())),
+        "cached_crate" => run(theirs(black_box(7), q.clone())),
+        "raw_quick_cache_get" => run(async { quick.get(&(black_box(7), q.clone())) }),
+        "raw_moka_sync_get" => run(async { moka_sync.get(&(black_box(7), q.clone())) }),
+        "raw_moka_future_get" => run(moka_future.get(&(black_box(7), q.clone()))),
+    }
+    g.finish();
+}
+
+fn sync_hit(c: &mut Criterion) {
+    let q = "analytics".to_string();
+    ours_sync(7, q.clone());
+    theirs_sync(7, q.clone());
+    let quick = raw_quick(&q);
+    let mut g = c.benchmark_group("sync_hit");
+    bench_calls! { g,
+        "no_cache_floor" => uncached_sync(black_box(7), q.clone()),
+        "cache_result" => ours_sync(black_box(7), q.clone()),
+        "cached_crate" => theirs_sync(black_box(7), q.clone()),
+        "raw_quick_cache_get" => quick.get(&(black_box(7), q.clone())),
+    }
+    g.finish();
+}
+
+/// Options that change the hit path, each against the plain hit in the same run.
+fn hit_options(c: &mut Criterion) {
+    let q = "analytics".to_string();
+    run(async {
+        ours(7, q.clone()).await;
+        tagged_ours(7, q.clone()).await;
+        timed_ours(7, q.clone()).await;
     });
-    g.bench_function("cache_result", |b| {
-        b.iter(|| run(ours(black_box(7), q.clone())));
-    });
-    g.bench_function("cached_crate", |b| {
-        b.iter(|| run(theirs(black_box(7), q.clone())));
-    });
-    g.bench_function("raw_quick_cache_get", |b| {
-        b.iter(|| run(async { quick.get(&(black_box(7), q.clone())) }));
-    });
-    g.bench_function("raw_moka_sync_get", |b| {
-        b.iter(|| run(async { moka_sync.get(&(black_box(7), q.clone())) }));
-    });
-    g.bench_function("raw_moka_future_get", |b| {
-        b.iter(|| run(moka_future.get(&(black_box(7), q.clone()))));
-    });
+    let mut g = c.benchmark_group("hit_options");
+    bench_calls! { g,
+        "plain" => run(ours(black_box(7), q.clone())),
+        "tags" => run(tagged_ours(black_box(7), q.clone())),
+        "performance_timer" => run(timed_ours(black_box(7), q.clone())),
+    }
     g.finish();
 }
 
@@ -153,25 +233,66 @@ fn miss(c: &mut Criterion) {
     let q = "analytics".to_string();
     let next = AtomicU64::new(1_000_000);
     let mut g = c.benchmark_group("miss");
-    g.bench_function("body_directly", |b| {
-        b.iter(|| run(uncached(next.fetch_add(1, Ordering::Relaxed), q.clone())));
-    });
-    g.bench_function("cache_result_miss", |b| {
-        b.iter(|| run(ours_miss(next.fetch_add(1, Ordering::Relaxed), q.clone())));
-    });
+    bench_calls! { g,
+        "body_directly" => run(uncached(next.fetch_add(1, Ordering::Relaxed), q.clone())),
+        "cache_result_miss" => run(ours_miss(next.fetch_add(1, Ordering::Relaxed), q.clone())),
+    }
     g.finish();
 }
 
 fn timer(c: &mut Criterion) {
     let q = "analytics".to_string();
     let mut g = c.benchmark_group("timer");
-    g.bench_function("untimed", |b| {
-        b.iter(|| run(uncached(black_box(7), q.clone())));
-    });
-    g.bench_function("performance_timer", |b| {
-        b.iter(|| run(timed(black_box(7), q.clone())));
-    });
+    bench_calls! { g,
+        "untimed" => run(uncached(black_box(7), q.clone())),
+        "performance_timer" => run(timed(black_box(7), q.clone())),
+        "untimed_sync" => uncached_sync(black_box(7), q.clone()),
+        "performance_timer_sync" => timed_sync(black_box(7), q.clone()),
+    }
     g.finish();
+}
+
+/// `L1_COUNT=<variant>:<calls>`: makes `calls` calls of one variant (after one warming
+/// call) and returns true; false without the variable.
+fn count_mode() -> bool {
+    let Ok(spec) = std::env::var("L1_COUNT") else {
+        return false;
+    };
+    let (variant, calls) = spec.split_once(':').unwrap_or((&spec, "100000"));
+    let calls: u64 = calls.parse().expect("L1_COUNT=<variant>:<calls>");
+    let q = "analytics".to_string();
+    let quick = raw_quick(&q);
+    let moka_sync = raw_moka_sync(&q);
+    let next = AtomicU64::new(1_000_000);
+    let miss_id = || next.fetch_add(1, Ordering::Relaxed);
+    macro_rules! variants {
+        ($($name:literal => $call:expr,)*) => {
+            match variant {
+                $($name => for _ in 0..=calls {
+                    black_box($call);
+                },)*
+                other => panic!("unknown variant {other}"),
+            }
+        };
+    }
+    variants! {
+        "floor" => run(uncached(black_box(7), q.clone())),
+        "hit" => run(ours(black_box(7), q.clone())),
+        "cached" => run(theirs(black_box(7), q.clone())),
+        "quick" => run(async { quick.get(&(black_box(7), q.clone())) }),
+        "moka" => run(async { moka_sync.get(&(black_box(7), q.clone())) }),
+        "sync_floor" => uncached_sync(black_box(7), q.clone()),
+        "sync_hit" => ours_sync(black_box(7), q.clone()),
+        "sync_cached" => theirs_sync(black_box(7), q.clone()),
+        "sync_quick" => quick.get(&(black_box(7), q.clone())),
+        "tags_hit" => run(tagged_ours(black_box(7), q.clone())),
+        "timed_hit" => run(timed_ours(black_box(7), q.clone())),
+        "body" => run(uncached(miss_id(), q.clone())),
+        "miss" => run(ours_miss(miss_id(), q.clone())),
+        "timer" => run(timed(black_box(7), q.clone())),
+        "timer_sync" => timed_sync(black_box(7), q.clone()),
+    }
+    true
 }
 
 criterion_group! {
@@ -180,6 +301,13 @@ criterion_group! {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .sample_size(50);
-    targets = async_hit, hot_key_two_threads, miss, timer
+    targets = async_hit, sync_hit, hit_options, hot_key_two_threads, miss, timer
 }
-criterion_main!(benches);
+
+fn main() {
+    if count_mode() {
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

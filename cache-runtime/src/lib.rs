@@ -173,6 +173,7 @@ mod export;
 #[cfg(feature = "axum")]
 mod json;
 mod key;
+mod per_thread;
 mod runtime;
 mod state;
 mod stats;

@@ -12,17 +12,17 @@ use serde::{Deserialize, Serialize};
 #[cfg(feature = "metrics")]
 use crate::export::metrics::{Described, Series, Shape};
 use crate::export::prometheus::{Family, Kind};
-use crate::stripe::Striped;
+use crate::per_thread;
 
 /// The labels of one cache's facade series: `namespace` and `cache`.
 #[cfg(feature = "metrics")]
 type Labels<'a> = [(&'static str, &'a str); 2];
 
-/// A counter bumped on every cache hit: striped over cache lines (see `crate::stripe`) so
-/// two threads hitting one hot key do not bounce one line between cores.
+/// A counter bumped on every cache hit: one cell per thread (see `crate::per_thread`), so
+/// a hit adds with a plain store, and two threads hitting one hot key share no line.
 #[derive(Default)]
 pub(crate) struct HitCounter {
-    stripes: Striped<AtomicU64>,
+    count: per_thread::Counter,
     #[cfg(feature = "metrics")]
     series: Option<Box<Series>>,
 }
@@ -31,7 +31,7 @@ impl HitCounter {
     #[cfg(feature = "metrics")]
     fn labelled(labels: &Labels<'_>) -> Self {
         Self {
-            stripes: Striped::default(),
+            count: per_thread::Counter::default(),
             series: Some(Box::new(Series::new(
                 Described::of(HITS),
                 Shape::Counter,
@@ -42,7 +42,7 @@ impl HitCounter {
 
     #[inline]
     pub(crate) fn incr(&self) {
-        self.stripes.mine().fetch_add(1, Relaxed);
+        self.count.incr();
         #[cfg(feature = "metrics")]
         if let Some(series) = &self.series {
             series.add(1, || 0);
@@ -50,7 +50,7 @@ impl HitCounter {
     }
 
     pub(crate) fn get(&self) -> u64 {
-        self.stripes.iter().map(|s| s.load(Relaxed)).sum()
+        self.count.get()
     }
 }
 

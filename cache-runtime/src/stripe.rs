@@ -1,7 +1,7 @@
 //! Per-thread striping: a value kept once per stripe, each stripe alone on its cache lines,
 //! and the one rule that picks a thread's stripe.
 //!
-//! Figures that every call updates (cache hits, timer shards) are striped so that threads
+//! Figures that every call updates (timer shards) are striped so that threads
 //! updating the same figure do not bounce one cache line between cores. Threads are dealt
 //! stripes round-robin on first use and keep theirs, so up to [`STRIPES`] threads share no
 //! line; readers sum or merge over all stripes.

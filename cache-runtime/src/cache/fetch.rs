@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::fill::{ENTRY_OVERHEAD, Lead, Start, Ticket};
+use super::fill::{Lead, Start, Ticket};
 use super::flight::Settled;
 use super::scope::{self, Mode, Outcome};
 use crate::clock;
@@ -213,7 +213,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         let site = &self.site;
         let policy = &site.policy;
         let deadlines = self.remote_deadlines(&hit.header);
-        let weight = hit.len as u64 + self.key.len() as u64 + ENTRY_OVERHEAD;
+        let weight = self.weight_of(hit.len);
         let fits = policy.max_bytes == 0 || hit.len as u64 <= policy.max_bytes;
         let slot = self.slot(hit.value, &start.validity, deadlines, weight);
         let entry: Entry = Arc::clone(&slot) as Entry;

@@ -34,8 +34,22 @@ use crate::tier::remote::LockGuard;
 use crate::tier::remote::{Fetched, Stamp, Tier};
 use crate::value::Adapter;
 
-/// Bookkeeping bytes charged per entry on top of its key and encoded value.
-pub(super) const ENTRY_OVERHEAD: u64 = 96;
+/// Bookkeeping bytes charged per entry on top of its key, its encoded value and the value's
+/// own size: the entry's `Meta` and reference counts, the allocator's headers and rounding
+/// of the entry and its key, and quick_cache's slot, index and growth slack for it
+/// (measured by `tests/budget.rs`: with 96 bytes here a fill of small entries took 1.94x
+/// `max_bytes` of resident memory).
+pub(super) const ENTRY_OVERHEAD: u64 = (size_of::<Meta>() + 16 + 2 * 16 + 112) as u64;
+
+impl<R, A: Adapter<R>> Ticket<R, A> {
+    /// The bytes an entry of this ticket's key, with a value of `encoded` bytes, is
+    /// charged against the byte budget.
+    pub(super) fn weight_of(&self, encoded: usize) -> u64 {
+        // Each tag is an `(Arc<TagState>, u64)` in the entry's boxed slice.
+        let tags = self.tags.len() * size_of::<(Arc<crate::state::TagState>, u64)>();
+        (encoded + self.key.len() + size_of::<A::Value>() + tags) as u64 + ENTRY_OVERHEAD
+    }
+}
 
 /// What `unless = |v| ..` and `ttl_from = |v| ..` say about a value about to be stored;
 /// both run on the store path only, never on a hit.
@@ -237,7 +251,19 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     }
 
     /// Computes (or joins a computation in progress) and stores the result if cacheable.
-    pub async fn run_async<F, Fut>(mut self, f: F) -> R
+    ///
+    /// The computation's future is boxed: it carries the ticket, the flight and the remote
+    /// reads, and inline it would make the future of every cached function that large,
+    /// copied on every call, hits included (one allocation per miss instead).
+    pub fn run_async<F, Fut>(self, f: F) -> Pin<Box<impl Future<Output = R>>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = R>,
+    {
+        Box::pin(self.compute_async(f))
+    }
+
+    async fn compute_async<F, Fut>(mut self, f: F) -> R
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = R>,
@@ -648,7 +674,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
                     Counters::bump(&counters.too_large);
                     storable = false;
                 }
-                n as u64 + self.key.len() as u64 + ENTRY_OVERHEAD
+                self.weight_of(n)
             }
             Err(e) => {
                 Counters::bump(&counters.encode_errors);

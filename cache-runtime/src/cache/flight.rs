@@ -18,12 +18,13 @@
 //! afterwards does. That is what makes a read after `invalidate*` see only values
 //! computed after it.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use event_listener::{Event, Listener};
 use parking_lot::Mutex;
 
+use crate::key::KeyBuf;
 use crate::state::Validity;
 use crate::tier::local::Entry;
 
@@ -53,10 +54,37 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> Arc<str> {
 
 /// One computation in progress.
 pub(crate) struct Flight {
+    /// The key, held inline (the key buffer's inline capacity) in the flight's one
+    /// allocation; the map of flights is keyed by it.
+    key: KeyBuf,
     result: Mutex<Option<Settled>>,
     done: Event,
     validity: Validity,
 }
+
+/// A flight in the map, found by its key.
+struct Keyed(Arc<Flight>);
+
+impl std::borrow::Borrow<[u8]> for Keyed {
+    fn borrow(&self) -> &[u8] {
+        &self.0.key
+    }
+}
+
+impl std::hash::Hash for Keyed {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // As `[u8]` hashes, so that lookups by `&[u8]` find it.
+        self.0.key[..].hash(state);
+    }
+}
+
+impl PartialEq for Keyed {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.key == other.0.key
+    }
+}
+
+impl Eq for Keyed {}
 
 impl Flight {
     fn result(&self) -> Option<Settled> {
@@ -92,7 +120,7 @@ impl Flight {
     }
 }
 
-type Shard = Mutex<HashMap<Box<[u8]>, Arc<Flight>, foldhash::fast::RandomState>>;
+type Shard = Mutex<HashSet<Keyed, foldhash::fast::RandomState>>;
 
 /// The flights in progress of one runtime.
 pub(crate) struct Flights {
@@ -124,20 +152,21 @@ impl Flights {
     /// both lead).
     pub(crate) fn join(self: &Arc<Self>, key: &[u8], validity: impl FnOnce() -> Validity) -> Join {
         let mut map = self.shard(key).lock();
-        if let Some(f) = map.get(key)
+        if let Some(Keyed(f)) = map.get(key)
             && f.validity.holds()
         {
             return Join::Wait(Arc::clone(f));
         }
         let flight = Arc::new(Flight {
+            key: KeyBuf::from_slice(key),
             result: Mutex::new(None),
             done: Event::new(),
             validity: validity(),
         });
-        map.insert(key.into(), Arc::clone(&flight));
+        // Replaces a flight begun before an invalidation, if any.
+        map.replace(Keyed(Arc::clone(&flight)));
         Join::Lead(Leader {
             flights: Arc::clone(self),
-            key: key.into(),
             flight,
             finished: false,
         })
@@ -148,7 +177,6 @@ impl Flights {
 /// `Abandoned` (or `Panicked` while unwinding).
 pub(crate) struct Leader {
     flights: Arc<Flights>,
-    key: Box<[u8]>,
     flight: Arc<Flight>,
     finished: bool,
 }
@@ -167,15 +195,24 @@ impl Leader {
         self.finished = true;
         *self.flight.result.lock() = Some(outcome);
         {
-            let mut map = self.flights.shard(&self.key).lock();
-            if map
-                .get(&self.key)
-                .is_some_and(|f| Arc::ptr_eq(f, &self.flight))
+            let key = &self.flight.key[..];
+            let mut map = self.flights.shard(key).lock();
+            // One probe: take whatever is there, and put back a newer flight that
+            // replaced this one (after an invalidation).
+            if let Some(other) = map.take(key)
+                && !Arc::ptr_eq(&other.0, &self.flight)
             {
-                map.remove(&self.key);
+                map.insert(other);
             }
         }
-        self.flight.done.notify(usize::MAX);
+        // Only a waiter that listens needs waking: a waiter registers its listener before
+        // it checks the result again, and it takes the result's lock after registering, so
+        // a listener registered before the result was set is counted here; one registered
+        // later finds the result. Skipping the notification spares the event's lazily
+        // allocated state on a miss that nobody waited for.
+        if self.flight.done.total_listeners() > 0 {
+            self.flight.done.notify(usize::MAX);
+        }
     }
 }
 

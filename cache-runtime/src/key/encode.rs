@@ -156,7 +156,16 @@ pub(crate) fn push_generics(buf: &mut KeyBuf, generics: &[&'static str]) {
 }
 
 #[inline]
-fn write_uvarint(out: &mut KeyBuf, mut v: u128) {
+fn write_uvarint(out: &mut KeyBuf, v: u128) {
+    // Most varints of a key (small numbers, lengths, indices) are one byte.
+    if v < 0x80 {
+        out.push(v as u8);
+        return;
+    }
+    write_long_uvarint(out, v);
+}
+
+fn write_long_uvarint(out: &mut KeyBuf, mut v: u128) {
     loop {
         let byte = (v & 0x7f) as u8;
         v >>= 7;
@@ -196,6 +205,7 @@ struct Encoder<'a> {
 
 impl Encoder<'_> {
     /// An integer by its value: the same bytes for `7u8`, `7i64` and `7u128`.
+    #[inline]
     fn uint(&mut self, v: u128) {
         self.out.push(tag::UINT);
         write_uvarint(self.out, v);

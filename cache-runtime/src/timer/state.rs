@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 
+use crate::per_thread;
 use crate::stripe::Striped;
 use crate::timer::nest::Children;
 use crate::timer::snapshot::TimerStats;
@@ -28,6 +29,9 @@ pub(crate) struct TimerState {
     pub(crate) children: Children,
     /// Smallest slow threshold of the sites using this name, in nanoseconds; `u64::MAX`: none.
     slow_nanos: AtomicU64,
+    /// Calls started, one cell per thread (an add without a locked instruction); never
+    /// reset.
+    started: per_thread::Counter,
     shards: Striped<Shard>,
     #[cfg(feature = "metrics")]
     facade: crate::timer::metrics::TimerFacade,
@@ -35,8 +39,6 @@ pub(crate) struct TimerState {
 
 /// The figures one stripe's threads record.
 struct Shard {
-    /// Calls started on this shard's threads; never reset.
-    started: AtomicU64,
     data: Mutex<ShardData>,
 }
 
@@ -148,8 +150,8 @@ impl TimerState {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             children: Children::default(),
             slow_nanos: AtomicU64::new(u64::MAX),
+            started: per_thread::Counter::default(),
             shards: Striped::new(|| Shard {
-                started: AtomicU64::new(0),
                 data: Mutex::new(ShardData::new()),
             }),
             #[cfg(feature = "metrics")]
@@ -166,7 +168,7 @@ impl TimerState {
     /// [`cancel`](Self::cancel).
     #[inline]
     pub(crate) fn begin(&self) {
-        self.shards.mine().started.fetch_add(1, Ordering::Relaxed);
+        self.started.incr();
     }
 
     /// A started call completed after `nanos` nanoseconds (with `error`, or by panicking;
@@ -255,11 +257,7 @@ impl TimerState {
         } = self.cumulative();
         // Read after the shard locks: every call counted in `finished` above has its start
         // counted here, so the difference never undercounts.
-        let started: u64 = self
-            .shards
-            .iter()
-            .map(|shard| shard.started.load(Ordering::Relaxed))
-            .sum();
+        let started = self.started.get();
 
         let slow_nanos = self.slow_nanos.load(Ordering::Relaxed);
         let ms = |nanos: u64| nanos as f64 / NANOS_PER_MS;
