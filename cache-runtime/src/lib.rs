@@ -143,6 +143,9 @@ mod clock;
 pub mod codec;
 mod export;
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod http;
+#[cfg(feature = "axum")]
 mod json;
 mod key;
 mod runtime;
@@ -176,6 +179,7 @@ pub use cache::{
     CacheOverride, CallOutcome, DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT, DEFAULT_TTL, Outcome,
     Outcomes, Overloaded, Scope, Scoped,
 };
+pub use cache::{EntryInfo, ServedFrom};
 pub use cache_macros::{cache_result, performance_timer};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

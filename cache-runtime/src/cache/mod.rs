@@ -25,6 +25,6 @@ pub(crate) use engine::{Engine, Settings, global, install};
 pub use fill::Ticket;
 pub use lookup::Lookup;
 pub use policy::CacheOverride;
-pub use scope::{CallOutcome, Outcome, Outcomes, Scope, Scoped};
+pub use scope::{CallOutcome, EntryInfo, Outcome, Outcomes, Scope, Scoped, ServedFrom};
 pub(crate) use site::lookup_in;
 pub use site::{CacheSite, SiteSpec, assert_refresh_arg, lookup, tag};
