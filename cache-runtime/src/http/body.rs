@@ -55,10 +55,12 @@ impl ContentCoding {
     }
 }
 
-/// The plain bytes, their ETag, and the compressed variants (made at most once each).
+/// The plain bytes, their ETags, and the compressed variants (made at most once each).
 pub(crate) struct StoredBody {
     plain: Bytes,
-    etag: HeaderValue,
+    /// One strong tag per coding: a content coding makes another representation (RFC 9110,
+    /// 8.8.3), so the gzip bytes cannot share the plain bytes' strong validator.
+    etag: [HeaderValue; 3],
     gzip: OnceLock<Option<Bytes>>,
     brotli: OnceLock<Option<Bytes>>,
 }
@@ -87,8 +89,14 @@ impl StoredBody {
         &self.plain
     }
 
+    /// The plain bytes' tag.
     pub(crate) fn etag(&self) -> &HeaderValue {
-        &self.etag
+        &self.etag[0]
+    }
+
+    /// The tag of the bytes sent in `coding`.
+    pub(crate) fn etag_in(&self, coding: ContentCoding) -> &HeaderValue {
+        &self.etag[coding as usize]
     }
 
     /// The bytes in `coding`; `None` for a body too short to compress (or one compression
@@ -110,15 +118,16 @@ impl StoredBody {
     }
 }
 
-/// A strong validator from the body's digest: `"` + 128 bits of BLAKE3 in hex + `"`.
-fn etag_of(plain: &[u8]) -> HeaderValue {
+/// Strong validators from the body's digest: `"` + 128 bits of BLAKE3 in hex + `"`, and
+/// the same with `-gz` / `-br` for the compressed variants.
+fn etag_of(plain: &[u8]) -> [HeaderValue; 3] {
     let hex = blake3::hash(plain).to_hex();
-    let tag = format!("\"{}\"", &hex.as_str()[..32]);
-    match HeaderValue::from_str(&tag) {
-        Ok(v) => v,
-        // Hex digits and quotes only: always a valid header value.
-        Err(_) => HeaderValue::from_static("\"\""),
-    }
+    let tag = |suffix: &str| {
+        let text = format!("\"{}{suffix}\"", &hex.as_str()[..32]);
+        // Hex digits, a suffix and quotes: always a valid header value.
+        HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("\"\""))
+    };
+    [tag(""), tag("-gz"), tag("-br")]
 }
 
 fn compress(plain: &[u8], coding: ContentCoding) -> Option<Vec<u8>> {
@@ -180,5 +189,10 @@ mod tests {
         assert_eq!(small.etag(), again.etag());
         assert_ne!(small.etag(), other.etag());
         assert_eq!(small.etag().len(), 34);
+        assert_eq!(small.etag_in(ContentCoding::Identity), small.etag());
+        let gz = small.etag_in(ContentCoding::Gzip).to_str().expect("ascii");
+        assert!(
+            gz.ends_with("-gz\"") && gz.starts_with(&small.etag().to_str().expect("ascii")[..33])
+        );
     }
 }

@@ -13,8 +13,7 @@ use std::time::Duration;
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::header::{
-    AGE, AUTHORIZATION, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG,
-    VARY,
+    AGE, AUTHORIZATION, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, ETAG, VARY,
 };
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::Response;
@@ -39,7 +38,7 @@ pub(crate) struct Representation(pub(crate) std::sync::Arc<StoredBody>);
 /// (and `X-Cache-Tier: L1|L2` on a hit). For a `GET`/`HEAD` answered `200` with a
 /// [`CachedJson`](crate::CachedJson) body it also:
 ///
-/// - sets the body's strong `ETag`, and answers a matching `If-None-Match` (a list, `*`,
+/// - sets the strong `ETag` of the bytes sent (one per content coding), and answers a matching `If-None-Match` (a list, `*`,
 ///   weak comparison) with `304 Not Modified`, no body, and the same `ETag`,
 ///   `Cache-Control`, `Vary` and `Age`;
 /// - writes the gzip or brotli variant stored with the entry, as `Accept-Encoding` prefers
@@ -79,7 +78,7 @@ pub(crate) struct Representation(pub(crate) std::sync::Arc<StoredBody>);
 /// assert_eq!(first.headers()["x-cache"], "MISS");
 /// assert!(first.headers()["cache-control"].to_str().unwrap().starts_with("public, max-age="));
 /// let etag = first.headers()["etag"].to_str().unwrap().to_owned();
-/// let again = app.oneshot(req(&[("if-none-match", &etag)])).await.unwrap();
+/// let again = app.oneshot(req(&[("accept-encoding", "gzip"), ("if-none-match", &etag)])).await.unwrap();
 /// assert_eq!(again.status(), 304);
 /// assert_eq!(again.headers()["x-cache-tier"], "L1");
 /// # }
@@ -196,7 +195,10 @@ impl Asked {
 
 fn conditional_headers(from: &HeaderMap) -> HeaderMap {
     let mut h = HeaderMap::new();
-    for name in [axum::http::header::ACCEPT_ENCODING, axum::http::header::IF_NONE_MATCH] {
+    for name in [
+        axum::http::header::ACCEPT_ENCODING,
+        axum::http::header::IF_NONE_MATCH,
+    ] {
         for v in from.get_all(&name) {
             h.append(name.clone(), v.clone());
         }
@@ -221,11 +223,21 @@ fn respond(mut response: Response, outcomes: &Outcomes, ask: &Asked) -> Response
     let (Some(Representation(stored)), Some(asked)) = (stored, ask.headers.as_ref()) else {
         return response;
     };
-    if !ask.cacheable || response.status() != StatusCode::OK || says_no_store(&response) {
+    if !ask.cacheable || response.status() != StatusCode::OK {
         return response;
     }
+    if says_no_store(&response) {
+        response.headers_mut().remove(ETAG);
+        return response;
+    }
+    // The coding actually sent: a body too short for variants goes plain.
+    let coding = match preferred_coding(asked) {
+        c if stored.variant(c).is_some() => c,
+        _ => ContentCoding::Identity,
+    };
+    let etag = stored.etag_in(coding);
     let headers = response.headers_mut();
-    headers.insert(ETAG, stored.etag().clone());
+    headers.insert(ETAG, etag.clone());
     headers.append(VARY, HeaderValue::from_static("accept-encoding"));
     if ask.private {
         headers.append(VARY, HeaderValue::from_static("authorization"));
@@ -237,7 +249,7 @@ fn respond(mut response: Response, outcomes: &Outcomes, ask: &Asked) -> Response
     if outcomes.fresh_for().is_some() {
         headers.insert(AGE, HeaderValue::from(outcomes.age().as_secs()));
     }
-    if none_match_hits(asked, stored.etag().as_bytes()) {
+    if none_match_hits(asked, etag.as_bytes()) {
         *response.status_mut() = StatusCode::NOT_MODIFIED;
         let headers = response.headers_mut();
         headers.remove(CONTENT_TYPE);
@@ -245,8 +257,10 @@ fn respond(mut response: Response, outcomes: &Outcomes, ask: &Asked) -> Response
         *response.body_mut() = Body::empty();
         return response;
     }
-    let coding = preferred_coding(asked);
-    if let Some(bytes) = stored.variant(coding).filter(|_| coding != ContentCoding::Identity) {
+    if let Some(bytes) = stored
+        .variant(coding)
+        .filter(|_| coding != ContentCoding::Identity)
+    {
         let headers = response.headers_mut();
         headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.as_str()));
         headers.remove(CONTENT_LENGTH);
@@ -257,8 +271,10 @@ fn respond(mut response: Response, outcomes: &Outcomes, ask: &Asked) -> Response
 
 fn says_no_store(response: &Response) -> bool {
     response.headers().get_all(CACHE_CONTROL).iter().any(|v| {
-        v.to_str()
-            .is_ok_and(|s| s.split(',').any(|d| d.trim().eq_ignore_ascii_case("no-store")))
+        v.to_str().is_ok_and(|s| {
+            s.split(',')
+                .any(|d| d.trim().eq_ignore_ascii_case("no-store"))
+        })
     })
 }
 

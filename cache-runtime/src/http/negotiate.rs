@@ -45,8 +45,7 @@ pub fn preferred_coding(headers: &HeaderMap) -> ContentCoding {
                 Some(param) => qvalue(param),
             };
             let Some(q) = q else { continue };
-            let slot = if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip")
-            {
+            let slot = if name.eq_ignore_ascii_case("gzip") || name.eq_ignore_ascii_case("x-gzip") {
                 &mut gzip
             } else if name.eq_ignore_ascii_case("br") {
                 &mut brotli
@@ -207,7 +206,11 @@ mod tests {
         assert_eq!(accept(&["*;q=0"]), Identity);
         assert_eq!(accept(&["*;q=0, gzip"]), Gzip);
         assert_eq!(accept(&["br;q=0, *;q=0.3"]), Gzip);
-        assert_eq!(accept(&["gzip;q=1.5, br;q=x"]), Identity, "bad q drops items");
+        assert_eq!(
+            accept(&["gzip;q=1.5, br;q=x"]),
+            Identity,
+            "bad q drops items"
+        );
         assert_eq!(accept(&["gzip;q=0.0001"]), Identity, "four decimals");
         assert_eq!(accept(&["gzip; q=0.001"]), Gzip);
         assert_eq!(accept(&["zstd, deflate"]), Identity, "unknown codings");

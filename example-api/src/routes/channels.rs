@@ -1,5 +1,5 @@
-use axum::Json;
 use axum::extract::State;
+use cache_runtime::CachedJson;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -9,6 +9,6 @@ use crate::services::channels::{self, UserChannels};
 pub(super) async fn list(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
-) -> Result<Json<UserChannels>, ApiError> {
-    channels::user_channels(&state.db, &user).await.map(Json)
+) -> Result<CachedJson<UserChannels>, ApiError> {
+    channels::user_channels(&state.db, &user).await
 }
