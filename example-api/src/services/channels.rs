@@ -8,7 +8,7 @@ use crate::db::{Channel, Db, User};
 use crate::error::ApiError;
 
 /// A user's channels.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct UserChannels {
     /// The user's id.
     pub user_id: i64,
