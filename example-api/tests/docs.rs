@@ -54,7 +54,10 @@ async fn openapi_validates_as_3_1_and_every_ref_resolves() {
     let mut operations = 0;
     for (path, method, op) in spec.operations() {
         operations += 1;
-        assert!(op.summary.is_some() || op.description.is_some(), "{method} {path}");
+        assert!(
+            op.summary.is_some() || op.description.is_some(),
+            "{method} {path}"
+        );
         for p in &op.parameters {
             p.resolve(&spec)
                 .unwrap_or_else(|e| panic!("{method} {path}: parameter: {e}"));
@@ -87,7 +90,14 @@ async fn openapi_validates_as_3_1_and_every_ref_resolves() {
     // Derived from the types: the fields of the answers are described.
     let json: serde_json::Value = serde_json::from_str(&text).expect("json");
     let schemas = &json["components"]["schemas"];
-    for name in ["BestTimes", "TopPosts", "RankedPost", "ErrorBody", "UserChannels", "AnalyzeRequest"] {
+    for name in [
+        "BestTimes",
+        "TopPosts",
+        "RankedPost",
+        "ErrorBody",
+        "UserChannels",
+        "AnalyzeRequest",
+    ] {
         assert!(schemas[name].is_object(), "schema {name}");
     }
     assert!(schemas["TopPosts"]["properties"]["posts"].is_object());
@@ -139,7 +149,11 @@ async fn openapi_lists_exactly_the_routes_the_router_serves() {
         );
     }
     // And an unlisted one is not.
-    let r = client().get(server().url("/nope")).send().await.expect("sent");
+    let r = client()
+        .get(server().url("/nope"))
+        .send()
+        .await
+        .expect("sent");
     assert_eq!(r.status(), 404);
 }
 
@@ -154,10 +168,17 @@ async fn docs_page_renders_the_operations_offline_in_chromium() {
         .text()
         .await
         .expect("html");
-    assert!(!html.contains("https://") && !html.contains("http://"), "no external assets");
+    assert!(
+        !html.contains("https://") && !html.contains("http://"),
+        "no external assets"
+    );
 
     let browser = common::browser::Browser::start().await;
-    browser.client.goto(&s.url("/docs")).await.expect("navigate");
+    browser
+        .client
+        .goto(&s.url("/docs"))
+        .await
+        .expect("navigate");
     let count = browser
         .wait_for(
             "const n = document.querySelectorAll('.opblock').length; return n >= 15 ? n : null;",
@@ -171,7 +192,12 @@ async fn docs_page_renders_the_operations_offline_in_chromium() {
         .await
         .expect("text");
     let text = text.as_str().unwrap_or_default();
-    for needle in ["/analytics/demo/top-posts", "/channels", "Most viewed posts", "OAS 3.1"] {
+    for needle in [
+        "/analytics/demo/top-posts",
+        "/channels",
+        "Most viewed posts",
+        "OAS 3.1",
+    ] {
         assert!(text.contains(needle), "{needle} on the page");
     }
     // Everything the page loaded came from the server under test.

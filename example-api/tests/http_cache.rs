@@ -117,13 +117,20 @@ async fn stored_variants_decode_to_the_plain_body_in_real_clients() {
     let gz = fetch(LARGE, &[("accept-encoding", "gzip")]).await;
     assert_eq!(gz.header("content-encoding"), "gzip");
     assert!(gz.body.len() < plain.body.len() / 2, "{}", gz.body.len());
-    assert_eq!(gunzip(&gz.body), plain.body, "decoded once: not compressed twice");
+    assert_eq!(
+        gunzip(&gz.body),
+        plain.body,
+        "decoded once: not compressed twice"
+    );
     assert!(gz.vary().contains(&"accept-encoding".to_owned()));
 
     let br = fetch(LARGE, &[("accept-encoding", "br")]).await;
     assert_eq!(br.header("content-encoding"), "br");
     assert_eq!(unbrotli(&br.body), plain.body);
-    assert!(br.body.len() < gz.body.len(), "brotli is the smaller variant");
+    assert!(
+        br.body.len() < gz.body.len(),
+        "brotli is the smaller variant"
+    );
 
     // Three representations, three strong validators.
     let tags = [plain.header("etag"), gz.header("etag"), br.header("etag")];
@@ -159,7 +166,11 @@ async fn accept_encoding_q_values_choose_the_variant() {
     for (accept, want) in cases {
         let r = fetch(LARGE, &[("accept-encoding", accept)]).await;
         assert_eq!(r.status, 200, "{accept}");
-        assert_eq!(r.header("content-encoding"), want, "Accept-Encoding: {accept}");
+        assert_eq!(
+            r.header("content-encoding"),
+            want,
+            "Accept-Encoding: {accept}"
+        );
         let decoded = match want {
             "gzip" => gunzip(&r.body),
             "br" => unbrotli(&r.body),
@@ -214,13 +225,18 @@ async fn cache_control_follows_the_remaining_ttl() {
     // demo_best_times lives 1800 s.
     let first = fetch(LARGE, &[]).await;
     assert!(
-        first.header("cache-control").starts_with("public, max-age="),
+        first
+            .header("cache-control")
+            .starts_with("public, max-age="),
         "{}",
         first.header("cache-control")
     );
     let max_age = first.max_age();
     let age: u64 = first.header("age").parse().expect("Age");
-    assert!(max_age <= 1800 && max_age + age >= 1799, "{max_age} + {age}");
+    assert!(
+        max_age <= 1800 && max_age + age >= 1799,
+        "{max_age} + {age}"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let later = fetch(LARGE, &[]).await;
     assert_eq!(later.header("x-cache"), "HIT");
@@ -249,21 +265,31 @@ async fn user_scoped_answers_are_private_and_vary_on_authorization() {
             "{}",
             r.header("cache-control")
         );
-        assert!(r.vary().contains(&"authorization".to_owned()), "{:?}", r.vary());
+        assert!(
+            r.vary().contains(&"authorization".to_owned()),
+            "{:?}",
+            r.vary()
+        );
     }
     assert_ne!(a.body, b.body);
     assert_ne!(a.header("etag"), b.header("etag"));
     // Bob's validator is not Alice's: she gets her own answer, not a 304.
     let cross = fetch(
         "/channels",
-        &[("authorization", &alice), ("if-none-match", b.header("etag"))],
+        &[
+            ("authorization", &alice),
+            ("if-none-match", b.header("etag")),
+        ],
     )
     .await;
     assert_eq!(cross.status, 200);
     assert_eq!(cross.body, a.body);
     let own = fetch(
         "/channels",
-        &[("authorization", &alice), ("if-none-match", a.header("etag"))],
+        &[
+            ("authorization", &alice),
+            ("if-none-match", a.header("etag")),
+        ],
     )
     .await;
     assert_eq!(own.status, 304);
@@ -278,6 +304,10 @@ async fn client_no_cache_does_not_recompute_by_default() {
     )
     .await;
     assert_eq!(r.status, 200);
-    assert_eq!(r.header("x-cache"), "HIT", "off by default: an abuse vector");
+    assert_eq!(
+        r.header("x-cache"),
+        "HIT",
+        "off by default: an abuse vector"
+    );
     assert_eq!(r.header("x-cache-tier"), "L1");
 }
