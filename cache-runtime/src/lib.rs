@@ -79,7 +79,9 @@
 //! # Features
 //!
 //! - `axum`: `Json<T>` and `Result<Json<T>, E>` return types cache `T`; [`CachedJson`]
-//!   caches the serialized response body itself, so a hit skips serialization.
+//!   caches the serialized response body itself, so a hit skips serialization; the
+//!   [`http`] module's `HttpCache` layer serves it with an ETag and 304s, its stored
+//!   gzip/brotli variants and a `Cache-Control` from the entry's remaining TTL.
 //! - `metrics`: cache and timer figures are also emitted through the `metrics` facade,
 //!   to the recorder in effect at each update (one installed late receives what follows).
 //! - `postcard`: the [`codec::Postcard`] codec (compact, not self-describing).
