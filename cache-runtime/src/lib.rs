@@ -103,7 +103,9 @@
 //! # Features
 //!
 //! - `axum`: `Json<T>` and `Result<Json<T>, E>` return types cache `T`; [`CachedJson`]
-//!   caches the serialized response body itself, so a hit skips serialization; the live
+//!   caches the serialized response body itself, so a hit skips serialization; the
+//!   [`http`] module's `HttpCache` layer serves it with an ETag and 304s, its stored
+//!   gzip/brotli variants and a `Cache-Control` from the entry's remaining TTL; the live
 //!   dashboard `dashboard::router()` (charts, bottlenecks, trends) to nest in any app.
 //! - `metrics`: cache and timer figures are also emitted through the `metrics` facade,
 //!   to the recorder in effect at each update (one installed late receives what follows).
@@ -171,6 +173,9 @@ pub mod codec;
 pub mod dashboard;
 mod export;
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub mod http;
+#[cfg(feature = "axum")]
 mod json;
 mod key;
 mod per_thread;
@@ -212,6 +217,7 @@ pub use cache::{
     CacheEntry, CacheOverride, CallOutcome, DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT, DEFAULT_TTL,
     Outcome, Outcomes, Overloaded, Scope, Scoped, Timeout,
 };
+pub use cache::{EntryInfo, ServedFrom};
 pub use cache_macros::{cache_invalidate, cache_put, cache_result, performance_timer};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

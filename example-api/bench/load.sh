@@ -6,7 +6,9 @@
 #   - /health,
 #   - each cached endpoint, warm (one request before measuring fills the cache),
 #   - the same endpoints with caching disabled by configuration (--no-cache),
-#   - the cached endpoints with Accept-Encoding: gzip.
+#   - the cached endpoints with Accept-Encoding: gzip (served from the stored variant),
+#   - the cached GET endpoints revalidated with If-None-Match (304 answers),
+# and the bytes on the wire plain / gzip / brotli (curl, one request each).
 # Prints a Markdown table with the cached/uncached and gzip/plain ratios. All requests come
 # from one client, so the per-client rate limit is turned off (--rate-limit 0).
 #
@@ -94,20 +96,26 @@ endpoints=(
 
 declare -A rps p50 p99 size
 
-# measure KEY METHOD PATH AUTH BODY GZIP: one warm-up request, then wrk.
+# measure KEY METHOD PATH AUTH BODY GZIP [INM]: one warm-up request, then wrk. With INM
+# set, the warm-up learns the ETag and wrk sends it in If-None-Match (expecting 304s).
 measure() {
-  local key=$1 method=$2 path=$3 auth=$4 body=$5 gzip=$6
+  local key=$1 method=$2 path=$3 auth=$4 body=$5 gzip=$6 inm=${7:-}
   local -a curl_args=(-s -o /dev/null -w '%{http_code} %{size_download}' -X "$method")
-  local env_auth="" env_body="" env_gzip=""
+  local env_auth="" env_body="" env_gzip="" env_inm="" want=200
   if [ -n "$auth" ]; then curl_args+=(-H "Authorization: Bearer $token"); env_auth=$token; fi
   if [ -n "$body" ]; then curl_args+=(-H 'Content-Type: application/json' -d "$ai_body"); env_body=$ai_body; fi
   if [ -n "$gzip" ]; then curl_args+=(-H 'Accept-Encoding: gzip'); env_gzip=1; fi
+  if [ -n "$inm" ]; then
+    env_inm=$(curl "${curl_args[@]}" -D - "$base$path" | tr -d '\r' | sed -n 's/^[Ee][Tt][Aa][Gg]: //p')
+    [ -n "$env_inm" ] || { echo "$path has no ETag" >&2; exit 1; }
+    curl_args+=(-H "If-None-Match: $env_inm"); want=304
+  fi
   local warm
   warm=$(curl "${curl_args[@]}" "$base$path")
-  [ "${warm%% *}" = 200 ] || { echo "warm-up of $path answered ${warm%% *}" >&2; exit 1; }
+  [ "${warm%% *}" = "$want" ] || { echo "warm-up of $path answered ${warm%% *}" >&2; exit 1; }
   size[$key]=${warm##* }
   local out
-  out=$(WRK_METHOD=$method WRK_AUTH=$env_auth WRK_BODY=$env_body WRK_GZIP=$env_gzip \
+  out=$(WRK_METHOD=$method WRK_AUTH=$env_auth WRK_BODY=$env_body WRK_GZIP=$env_gzip WRK_IF_NONE_MATCH=$env_inm \
     wrk -t"$threads" -c"$connections" -d"${duration}s" --timeout 30s -s "$here/wrk.lua" "$base$path")
   local line
   line=$(grep '^RESULT' <<<"$out")
@@ -130,6 +138,15 @@ for e in "${endpoints[@]}"; do
   IFS='|' read -r name method path auth body <<<"$e"
   measure "$name+gzip" "$method" "$path" "$auth" "$body" gzip
 done
+for e in "${endpoints[@]}"; do
+  IFS='|' read -r name method path auth body <<<"$e"
+  [ "$method" = GET ] || continue
+  measure "$name+304" "$method" "$path" "$auth" "$body" gzip inm
+  # Bytes on the wire of the brotli variant (one request).
+  declare -a br_args=(-s -o /dev/null -w '%{size_download}' -H 'Accept-Encoding: br')
+  if [ -n "$auth" ]; then br_args+=(-H "Authorization: Bearer $token"); fi
+  size[$name+br]=$(curl "${br_args[@]}" "$base$path")
+done
 stop_server
 
 echo "uncached run (--no-cache):" >&2
@@ -148,19 +165,22 @@ cpu=$(grep -m1 'model name' /proc/cpuinfo 2>/dev/null | sed 's/.*: //' || echo u
 echo
 echo "wrk -t$threads -c$connections -d${duration}s on loopback; $(nproc) cores ($cpu); release build; SQLite seeded with the default dataset."
 echo
-echo "| endpoint | cached req/s | p50 ms | p99 ms | uncached req/s | p50 ms | p99 ms | cached/uncached | gzip req/s | gzip p50 ms | gzip p99 ms | bytes plain/gzip |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-printf '| /health | %s | %s | %s | %s | %s | %s | %s | - | - | - | %s |\n' \
+pct() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }'; }
+echo "| endpoint | cached req/s | p50 ms | p99 ms | uncached req/s | p50 ms | p99 ms | cached/uncached | gzip req/s | gzip p50 ms | gzip p99 ms | gzip/health | 304 req/s | 304/health | bytes plain/gzip/br |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+printf '| /health | %s | %s | %s | %s | %s | %s | %s | - | - | - | - | - | - | %s |\n' \
   "${rps[health]}" "$(ms "${p50[health]}")" "$(ms "${p99[health]}")" \
   "${rps[health-nocache]}" "$(ms "${p50[health-nocache]}")" "$(ms "${p99[health-nocache]}")" \
   "$(ratio "${rps[health]}" "${rps[health-nocache]}")" "${size[health]}"
 for e in "${endpoints[@]}"; do
   IFS='|' read -r name method path _ _ <<<"$e"
-  printf '| %s %s | %s | %s | %s | %s | %s | %s | **%s** | %s | %s | %s | %s/%s |\n' \
+  printf '| %s %s | %s | %s | %s | %s | %s | %s | **%s** | %s | %s | %s | **%s** | %s | **%s** | %s/%s/%s |\n' \
     "$method" "${path%%\?*}" \
     "${rps[$name]}" "$(ms "${p50[$name]}")" "$(ms "${p99[$name]}")" \
     "${rps[$name-nocache]}" "$(ms "${p50[$name-nocache]}")" "$(ms "${p99[$name-nocache]}")" \
     "$(ratio "${rps[$name]}" "${rps[$name-nocache]}")" \
     "${rps[$name+gzip]}" "$(ms "${p50[$name+gzip]}")" "$(ms "${p99[$name+gzip]}")" \
-    "${size[$name]}" "${size[$name+gzip]}"
+    "$(pct "${rps[$name+gzip]}" "${rps[health]}")" \
+    "${rps[$name+304]:--}" "$(if [ -n "${rps[$name+304]:-}" ]; then pct "${rps[$name+304]}" "${rps[health]}"; else echo -; fi)" \
+    "${size[$name]}" "${size[$name+gzip]}" "${size[$name+br]:--}"
 done

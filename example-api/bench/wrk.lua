@@ -10,6 +10,8 @@ if body and body ~= "" then
 end
 local gzip = os.getenv("WRK_GZIP")
 if gzip and gzip ~= "" then wrk.headers["Accept-Encoding"] = "gzip" end
+local inm = os.getenv("WRK_IF_NONE_MATCH")
+if inm and inm ~= "" then wrk.headers["If-None-Match"] = inm end
 
 done = function(summary, latency, requests)
   local errors = summary.errors.status + summary.errors.connect + summary.errors.read

@@ -82,6 +82,12 @@ pub struct Config {
     #[arg(long, env = "NO_CACHE")]
     pub no_cache: bool,
 
+    /// Let a request's `Cache-Control: no-cache` recompute the cached answers it reads
+    /// (and `no-store` bypass the cache). Off by default: any client could force the
+    /// expensive path.
+    #[arg(long, env = "HONOUR_CLIENT_CACHE_CONTROL")]
+    pub honour_client_cache_control: bool,
+
     /// Redis as a second cache tier shared by every instance with the same URL, e.g.
     /// `redis://127.0.0.1:6379` or `redis://:PASSWORD@HOST:PORT/DB` (no TLS: `rediss://`
     /// is not supported by the runtime's Redis client).

@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use serde::{Deserialize, Serialize};
 
 /// The result of [`analyze`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ContentAnalysis {
     /// Counts.
     pub stats: TextStats,
@@ -39,7 +39,7 @@ pub struct ContentAnalysis {
 }
 
 /// Basic counts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TextStats {
     /// Unicode scalar values.
     pub characters: usize,
@@ -54,7 +54,7 @@ pub struct TextStats {
 }
 
 /// Flesch reading ease and grade level.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Readability {
     /// 0 (very hard) ..= 100 (very easy), clamped.
     pub flesch_reading_ease: f64,
@@ -69,7 +69,7 @@ pub struct Readability {
 }
 
 /// Sentiment from a word lexicon, with negation and intensifiers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Sentiment {
     /// -1 (negative) ..= 1 (positive).
     pub score: f64,
@@ -82,7 +82,7 @@ pub struct Sentiment {
 }
 
 /// Emoji use.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EmojiStats {
     /// Emoji characters.
     pub count: usize,
@@ -91,7 +91,7 @@ pub struct EmojiStats {
 }
 
 /// A frequent content word.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Keyword {
     /// The word, lower case.
     pub word: String,
@@ -100,7 +100,7 @@ pub struct Keyword {
 }
 
 /// Length of the post against what performs well.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct LengthAdvice {
     /// `too_short`, `optimal`, `long` or `too_long`.
     pub category: String,
@@ -670,7 +670,7 @@ fn score(a: &ContentAnalysis) -> u32 {
 }
 
 /// What an optimisation should favour.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Goal {
     /// Replies, reactions and shares.
@@ -683,7 +683,7 @@ pub enum Goal {
 }
 
 /// One improvement, with its priority (1 = most important).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Suggestion {
     /// Area: `length`, `readability`, `hashtags`, `call_to_action`, `emoji`, `tone`, ...
     pub area: String,

@@ -49,7 +49,7 @@ pub struct User {
 }
 
 /// A channel and how many posts it has.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Channel {
     /// Database id.
     pub id: i64,

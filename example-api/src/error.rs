@@ -89,7 +89,7 @@ fn retry_after_secs(wait: std::time::Duration) -> u64 {
 }
 
 /// The JSON body of every error response.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
     /// A stable, machine-readable code, e.g. `not_found`.
     pub error: &'static str,

@@ -23,10 +23,11 @@ const SEED: SeedConfig = SeedConfig {
     track_hours: 72,
 };
 
-/// A status, `X-Cache` and JSON body.
+/// A status, `X-Cache` (and `X-Cache-Tier`) and JSON body.
 struct Reply {
     status: u16,
     x_cache: Option<String>,
+    tier: Option<String>,
     json: Value,
 }
 
@@ -42,10 +43,16 @@ async fn send(req: reqwest::RequestBuilder) -> Reply {
         .get("x-cache")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let tier = resp
+        .headers()
+        .get("x-cache-tier")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let json = resp.json().await.expect("a JSON body");
     Reply {
         status,
         x_cache,
+        tier,
         json,
     }
 }
@@ -192,7 +199,10 @@ async fn shared_then_invalidated(
     let second = get(to, path).await;
     assert_eq!(second.status, 200, "{path}");
     assert_eq!(second.x_cache.as_deref(), Some("HIT"), "{path}: from redis");
+    assert_eq!(second.tier.as_deref(), Some("L2"), "{path}: X-Cache-Tier");
     assert_eq!(second.json, first.json, "{path}: the same answer");
+    let third = get(to, path).await;
+    assert_eq!(third.tier.as_deref(), Some("L1"), "{path}: kept in-process");
     let stats = cache(to, name).await;
     assert_eq!(
         num(&stats, "/computes"),

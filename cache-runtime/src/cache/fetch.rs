@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::fill::{Lead, Start, Ticket};
 use super::flight::Settled;
-use super::scope::{self, Mode, Outcome};
+use super::scope::{self, Mode, Outcome, ServedFrom};
 use crate::clock;
 use crate::codec::{Codec, MAX_DECODE_BYTES, MessagePack};
 use crate::key::PREFIX;
@@ -224,7 +224,8 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             Lead::Flight(l) => l.finish(Settled::Value(entry)),
             Lead::Alone => drop(entry),
         }
-        scope::record(self.name, Outcome::Hit);
+        let (from, ttl) = (ServedFrom::Remote, policy.ttl);
+        scope::record_entry(self.name, Outcome::Hit, from, deadlines.0, ttl);
         tracing::debug!(cache = self.name, "hit in redis");
         // Kept nowhere else (a remote-only cache, no waiters): the caller takes the
         // decoded value itself instead of a clone.

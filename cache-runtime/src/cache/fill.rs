@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use super::bulkhead::{Entered, Permit};
 use super::flight::{self, Join, Leader, Settled};
-use super::scope::{self, Mode, Outcome};
+use super::scope::{self, Mode, Outcome, ServedFrom};
 use super::site::SiteState;
 use super::timeout;
 use crate::clock;
@@ -327,7 +327,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         };
         lead.settle(Settled::Stale(Arc::clone(&entry)));
         Counters::bump(&self.site.cache.counters.stale_served);
-        scope::record(self.name, Outcome::Stale);
+        self.record_entry(Outcome::Stale, &entry);
         tracing::debug!(cache = self.name, "serving the fail-safe copy");
         match local::value_of::<A::Value>(&entry) {
             Some(v) => self.adapter.rebuild(v.clone()),
@@ -525,13 +525,20 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         }
     }
 
+    /// Records the outcome with the entry behind it (its freshness, for HTTP caching).
+    fn record_entry(&self, outcome: Outcome, entry: &Entry) {
+        let fresh_until = entry.meta().fresh_until;
+        let ttl = self.site.policy.ttl;
+        scope::record_entry(self.name, outcome, ServedFrom::Local, fresh_until, ttl);
+    }
+
     fn joined(&self, outcome: Settled) -> Joined<R> {
         let counters = &self.site.cache.counters;
         match outcome {
             Settled::Value(e) => match local::value_of::<A::Value>(&e) {
                 Some(v) => {
                     Counters::bump(&counters.coalesced);
-                    scope::record(self.name, Outcome::Coalesced);
+                    self.record_entry(Outcome::Coalesced, &e);
                     Joined::Done(self.adapter.rebuild(v.clone()))
                 }
                 None => Joined::Alone,
@@ -577,7 +584,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
                 } else {
                     Outcome::Miss
                 };
-                scope::record(self.name, outcome);
+                self.record_entry(outcome, &entry);
                 match local::value_of::<A::Value>(&entry) {
                     Some(v) => self.adapter.rebuild(v.clone()),
                     None => unreachable!("an entry built from A::Value downcasts to it"),

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::fill::Ticket;
-use super::scope::{self, Mode, Outcome};
+use super::scope::{self, Mode, Outcome, ServedFrom};
 use super::site::SiteState;
 use crate::clock;
 use crate::key::{self, KeyBuf, KeyBytes};
@@ -64,7 +64,8 @@ pub(crate) fn lookup<R, A: Adapter<R>>(
                 if let Some(v) = local::value_of::<A::Value>(&entry) {
                     let value = adapter.rebuild(v.clone());
                     counters.hits.incr();
-                    scope::record(name, Outcome::Hit);
+                    let (from, ttl) = (ServedFrom::Local, site.policy.ttl);
+                    scope::record_entry(name, Outcome::Hit, from, meta.fresh_until, ttl);
                     tracing::debug!(cache = name, "hit");
                     if now >= meta.refresh_after && claim(&meta.refreshing) {
                         let t = ticket(key, Mode::Normal, Some(entry)).background();

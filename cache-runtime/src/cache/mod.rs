@@ -29,7 +29,7 @@ pub use entry::{CacheEntry, EntryKey, Owned, PutFuture, owned};
 pub use fill::{StoreRules, Ticket};
 pub use lookup::Lookup;
 pub use policy::CacheOverride;
-pub use scope::{CallOutcome, Outcome, Outcomes, Scope, Scoped};
+pub use scope::{CallOutcome, EntryInfo, Outcome, Outcomes, Scope, Scoped, ServedFrom};
 pub(crate) use site::lookup_in;
 pub use site::{CacheSite, SiteSpec, assert_refresh_arg, lookup, tag};
 pub use timeout::{TimedOut, Timeout, timed_out};

@@ -9,8 +9,11 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use parking_lot::Mutex;
+
+use crate::clock;
 
 /// How cached calls inside a scope behave.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,6 +68,51 @@ pub struct CallOutcome {
     pub cache: &'static str,
     /// What the call did.
     pub outcome: Outcome,
+    /// The entry the call answered with or stored, when there is one: where it came from,
+    /// how long it stays fresh, how old it is.
+    pub entry: Option<EntryInfo>,
+}
+
+/// The tier a cached call was answered from.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// #[cache_runtime::cache_result("doc_served_from", ttl = 5)]
+/// async fn one() -> u8 { 1 }
+/// one().await;
+/// let (_, o) = cache_runtime::Scope::observe().run(one()).await;
+/// assert_eq!(o.served_from(), Some(cache_runtime::ServedFrom::Local));
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServedFrom {
+    /// The in-process tier (L1), or a value computed by this call or a concurrent one.
+    Local,
+    /// The remote tier (L2, Redis).
+    Remote,
+}
+
+/// What a scope learns about the entry behind one call.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// #[cache_runtime::cache_result("doc_entry_info", ttl = 60)]
+/// async fn one() -> u8 { 1 }
+/// let (_, o) = cache_runtime::Scope::observe().run(one()).await;
+/// let entry = o.iter().next().unwrap().entry.unwrap();
+/// assert!(entry.fresh_for.as_secs() > 58 && entry.age.as_secs() < 2);
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct EntryInfo {
+    /// Where the value came from.
+    pub from: ServedFrom,
+    /// How long the entry stays fresh from now (zero for a stale value).
+    pub fresh_for: Duration,
+    /// How long ago the entry was computed (as far as its TTL tells: TTL minus what is
+    /// left of it).
+    pub age: Duration,
 }
 
 /// Everything the cached calls inside a scope did, in order.
@@ -122,6 +170,67 @@ impl Outcomes {
             Some(Outcome::Hit) => "HIT",
         }
     }
+
+    /// For a request whose cached calls were all hits: `Some(Remote)` when one of them
+    /// came from the remote tier, `Some(Local)` when all came from this process; `None`
+    /// otherwise (for an `X-Cache-Tier` header next to `X-Cache: HIT`).
+    ///
+    /// ```
+    /// let (_, o) = cache_runtime::Scope::observe().run_sync(|| ());
+    /// assert_eq!(o.served_from(), None);
+    /// ```
+    pub fn served_from(&self) -> Option<ServedFrom> {
+        if self.0.is_empty() || self.0.iter().any(|c| c.outcome != Outcome::Hit) {
+            return None;
+        }
+        let remote = self
+            .0
+            .iter()
+            .any(|c| c.entry.is_some_and(|e| e.from == ServedFrom::Remote));
+        Some(if remote {
+            ServedFrom::Remote
+        } else {
+            ServedFrom::Local
+        })
+    }
+
+    /// How long the answer built from these calls stays fresh: the shortest freshness of
+    /// their entries. `None` when no cached call ran or one of them has no entry (it
+    /// bypassed the cache or its result was not cacheable), so the answer must not be kept.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// #[cache_runtime::cache_result("doc_fresh_for", ttl = 30)]
+    /// async fn one() -> u8 { 1 }
+    /// let (_, o) = cache_runtime::Scope::observe().run(one()).await;
+    /// assert!(o.fresh_for().unwrap().as_secs() >= 29);
+    /// let (_, none) = cache_runtime::Scope::bypass().run(one()).await;
+    /// assert_eq!(none.fresh_for(), None);
+    /// # }
+    /// ```
+    pub fn fresh_for(&self) -> Option<Duration> {
+        if self.0.is_empty() {
+            return None;
+        }
+        self.0
+            .iter()
+            .map(|c| c.entry.map(|e| e.fresh_for))
+            .try_fold(Duration::MAX, |min, f| f.map(|f| min.min(f)))
+    }
+
+    /// The age of the oldest entry among the calls (zero when none had one).
+    ///
+    /// ```
+    /// let (_, o) = cache_runtime::Scope::observe().run_sync(|| ());
+    /// assert_eq!(o.age(), std::time::Duration::ZERO);
+    /// ```
+    pub fn age(&self) -> Duration {
+        self.0
+            .iter()
+            .filter_map(|c| c.entry.map(|e| e.age))
+            .max()
+            .unwrap_or_default()
+    }
 }
 
 struct Active {
@@ -150,9 +259,44 @@ pub(crate) fn record(cache: &'static str, outcome: Outcome) {
     if !ACTIVE.with(Cell::get) {
         return;
     }
+    push(CallOutcome {
+        cache,
+        outcome,
+        entry: None,
+    });
+}
+
+/// Records a call that answered with (or stored) an entry: where it came from, its
+/// freshness deadline (clock ticks) and the cache's TTL (ticks), from which its age
+/// follows. Costs nothing more than [`record`] outside a scope.
+#[inline]
+pub(crate) fn record_entry(
+    cache: &'static str,
+    outcome: Outcome,
+    from: ServedFrom,
+    fresh_until: u64,
+    ttl: u64,
+) {
+    if !ACTIVE.with(Cell::get) {
+        return;
+    }
+    let left = fresh_until.saturating_sub(clock::now());
+    let duration = |ticks: u64| Duration::from(coarsetime::Duration::from_ticks(ticks));
+    push(CallOutcome {
+        cache,
+        outcome,
+        entry: Some(EntryInfo {
+            from,
+            fresh_for: duration(left),
+            age: duration(ttl.saturating_sub(left)),
+        }),
+    });
+}
+
+fn push(call: CallOutcome) {
     CURRENT.with(|c| {
         if let Some(a) = c.borrow().as_ref() {
-            a.seen.lock().push(CallOutcome { cache, outcome });
+            a.seen.lock().push(call);
         }
     });
 }

@@ -1,7 +1,9 @@
 //! Middleware: request ids and tracing, JSON for every error, a bound on requests in
 //! flight, limits on the request line and headers, trusted hosts, CORS, per-client rate
-//! limiting of the expensive routes, a request timeout, gzip for large bodies, and the
-//! `X-Cache` header from the cache runtime's per-request outcomes.
+//! limiting of the expensive routes, a request timeout, gzip for large bodies, and HTTP
+//! caching from the cache runtime ([`HttpCache`]: `X-Cache`/`X-Cache-Tier` from the
+//! per-request outcomes; ETag, 304, stored gzip/brotli variants and `Cache-Control` for
+//! cached bodies).
 
 mod errors;
 mod hosts;
@@ -24,7 +26,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue, Method, header};
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use cache_runtime::Scope;
+use cache_runtime::http::{HttpCache, X_CACHE, X_CACHE_TIER};
 use tower::ServiceBuilder;
 use tower::limit::GlobalConcurrencyLimitLayer;
 use tower::load_shed::LoadShedLayer;
@@ -47,7 +49,7 @@ pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// Wraps `router` in the service's middleware, outermost first: JSON errors (around the
 /// whole router, so that a `405` already has its `Allow` header), request id, tracing,
 /// the in-flight bound, request line and header limits, trusted hosts, CORS, rate
-/// limiting, timeout, compression, `X-Cache`.
+/// limiting, timeout, compression, HTTP caching (`X-Cache`, ETag/304, stored variants).
 pub fn apply(router: Router, config: &Config) -> Router {
     let hosts = Arc::new(AllowedHosts::new(&config.allowed_hosts));
     let timeout = config.request_timeout;
@@ -60,7 +62,7 @@ pub fn apply(router: Router, config: &Config) -> Router {
         ServiceBuilder::new()
             .layer(from_fn_with_state(timeout, request_timeout))
             .layer(compression())
-            .layer(from_fn(cache_status)),
+            .layer(HttpCache::new().honour_client_directives(config.honour_client_cache_control)),
     );
     let router = match rate_limit {
         Some(limit) => router.layer(from_fn_with_state(limit, rate_limit::rate_limit)),
@@ -99,13 +101,20 @@ pub fn apply(router: Router, config: &Config) -> Router {
 }
 
 /// Gzip, only for bodies of at least [`COMPRESSION_MIN_BYTES`] (and never for images,
-/// gRPC or event streams).
+/// gRPC or event streams). Responses with an `ETag` are left alone: a cached body is
+/// already sent in the stored variant the client prefers (or plain, by its choice), and
+/// compressing it again would make its strong validator wrong.
 pub fn compression() -> CompressionLayer<impl Predicate> {
     CompressionLayer::new().gzip(true).compress_when(
         SizeAbove::new(COMPRESSION_MIN_BYTES)
             .and(NotForContentType::GRPC)
             .and(NotForContentType::IMAGES)
-            .and(NotForContentType::SSE),
+            .and(NotForContentType::SSE)
+            .and(
+                |_, _, headers: &axum::http::HeaderMap, _: &axum::http::Extensions| {
+                    !headers.contains_key(header::ETAG)
+                },
+            ),
     )
 }
 
@@ -114,7 +123,7 @@ pub fn cors(origins: &[String]) -> CorsLayer {
     let layer = CorsLayer::new()
         .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::OPTIONS])
         .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
-        .expose_headers([REQUEST_ID, HeaderName::from_static("x-cache")])
+        .expose_headers([REQUEST_ID, X_CACHE, X_CACHE_TIER, header::ETAG, header::AGE])
         .max_age(Duration::from_secs(600));
     if origins.iter().any(|o| o == "*") {
         return layer.allow_origin(AllowOrigin::any());
@@ -132,17 +141,4 @@ async fn request_timeout(State(limit): State<Duration>, req: Request, next: Next
         Ok(response) => response,
         Err(_) => ApiError::Timeout(limit).into_response(),
     }
-}
-
-/// Observes the cached calls a request makes and reports them in `X-Cache`: `HIT` when
-/// every one was answered from the cache, `MISS` when one computed, and so on.
-async fn cache_status(req: Request, next: Next) -> Response {
-    let (mut response, outcomes) = Scope::observe().run(next.run(req)).await;
-    let status = outcomes.x_cache();
-    if status != "NONE" {
-        response
-            .headers_mut()
-            .insert("x-cache", HeaderValue::from_static(status));
-    }
-    response
 }

@@ -5,11 +5,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::routes::extract::{Admin, ApiJson};
 use crate::services::{self, warming};
 
-#[derive(Debug, Deserialize)]
+/// Exactly one of `cache` or `tag`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct InvalidateRequest {
     cache: Option<String>,
@@ -18,6 +19,12 @@ pub(super) struct InvalidateRequest {
 
 /// `{"cache": NAME}` drops every entry of a cache; `{"tag": TAG}` every entry stored with
 /// that tag (e.g. `channel:42`, `user:1`).
+#[utoipa::path(post, path = "/admin/cache/invalidate", tag = "admin", summary = "Invalidate a cache or a tag",
+    security(("bearer" = [])), request_body = InvalidateRequest,
+    responses((status = 200, description = "Invalidated", body = Object),
+        (status = 401, description = "Missing or bad admin token", body = ErrorBody),
+        (status = 404, description = "Unknown cache", body = ErrorBody),
+        (status = 422, description = "Neither or both of cache and tag", body = ErrorBody)))]
 pub(super) async fn invalidate(
     _: Admin,
     ApiJson(body): ApiJson<InvalidateRequest>,
@@ -43,13 +50,21 @@ pub(super) async fn invalidate(
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// The caches to refill.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct WarmRequest {
     caches: Vec<String>,
 }
 
 /// Refills caches; the body `{"caches": [...]}` is optional (default: the critical ones).
+#[utoipa::path(post, path = "/admin/cache/warm", tag = "admin", summary = "Refill caches",
+    security(("bearer" = [])), request_body(content = Option<WarmRequest>, description = "Optional; default: the critical caches"),
+    responses((status = 200, description = "Warmed", body = Object),
+        (status = 400, description = "Cache cannot be warmed", body = ErrorBody),
+        (status = 401, description = "Missing or bad admin token", body = ErrorBody),
+        (status = 413, description = "Body over 2 MB", body = ErrorBody),
+        (status = 422, description = "Not {\"caches\": [NAME, ...]}", body = ErrorBody)))]
 pub(super) async fn warm(
     _: Admin,
     State(state): State<AppState>,

@@ -8,6 +8,8 @@ use crate::services::performance::RedisStatus;
 /// Liveness: answers without touching the database or the cache. `redis` is
 /// `not configured`, `connected` or `unavailable` (the runtime's view, from its connection
 /// and circuit breaker); the service answers either way.
+#[utoipa::path(get, path = "/health", tag = "service", summary = "Liveness",
+    responses((status = 200, description = "Alive: `status`, `version`, `uptime_seconds`, `database`, `cache`, `redis` (and `redis_circuit` when configured)", body = Object)))]
 pub(super) async fn health(State(state): State<AppState>) -> Json<Value> {
     let l2 = cache_runtime::global().stats().l2;
     let redis = RedisStatus::of(l2.as_ref());

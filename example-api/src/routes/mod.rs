@@ -2,7 +2,9 @@
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, patch, post};
+use utoipa::OpenApi as _;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouter};
+use utoipa_axum::routes;
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -28,43 +30,49 @@ const POST_BODY_LIMIT: usize = AI_BODY_LIMIT;
 
 /// Every route of the service. Paths are part of the public contract.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/health", get(health::health))
-        .route(
-            "/analytics/demo/post-dynamics",
-            get(analytics::post_dynamics),
-        )
-        .route("/analytics/demo/top-posts", get(analytics::top_posts))
-        .route("/analytics/demo/best-times", get(analytics::best_times))
-        .route(
-            "/analytics/channels/{id}/metrics",
-            get(analytics::channel_metrics),
-        )
-        .route("/channels", get(channels::list))
-        .route(
-            "/channels/{id}",
-            patch(writes::rename_channel).layer(DefaultBodyLimit::max(CHANNEL_BODY_LIMIT)),
-        )
-        .route(
-            "/channels/{id}/posts",
-            post(writes::publish_post).layer(DefaultBodyLimit::max(POST_BODY_LIMIT)),
-        )
-        .route(
-            "/ai/analyze",
-            post(ai::analyze).layer(DefaultBodyLimit::max(AI_BODY_LIMIT)),
-        )
-        .route(
-            "/ai/optimize",
-            post(ai::optimize).layer(DefaultBodyLimit::max(AI_BODY_LIMIT)),
-        )
-        .route("/performance", get(performance::report))
-        .route("/metrics", get(performance::metrics))
+    let (router, _) = api().split_for_parts();
+    router
         .nest("/dashboard", cache_runtime::dashboard::router())
-        .route("/admin/cache/invalidate", post(admin::invalidate))
-        .route("/admin/cache/warm", post(admin::warm))
-        .route("/openapi.json", get(docs::openapi))
-        .route("/docs", get(docs::page))
         .fallback(not_found)
+}
+
+/// The OpenAPI description of [`router`]: the same list, so it cannot miss a route.
+pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
+    let mut spec = api().into_openapi();
+    spec.info.description = Some(docs::description());
+    spec
+}
+
+/// THE list of routes: each handler carries `#[utoipa::path(...)]` (method, path,
+/// parameters, responses), and adding one here puts it in the router and in
+/// `/openapi.json` at once.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(docs::ApiDoc::openapi())
+        .routes(routes!(health::health))
+        .routes(routes!(analytics::post_dynamics))
+        .routes(routes!(analytics::top_posts))
+        .routes(routes!(analytics::best_times))
+        .routes(routes!(analytics::channel_metrics))
+        .routes(routes!(channels::list))
+        .routes(limited(routes!(writes::rename_channel), CHANNEL_BODY_LIMIT))
+        .routes(limited(routes!(writes::publish_post), POST_BODY_LIMIT))
+        .routes(limited(routes!(ai::analyze), AI_BODY_LIMIT))
+        .routes(limited(routes!(ai::optimize), AI_BODY_LIMIT))
+        .routes(routes!(performance::report))
+        .routes(routes!(performance::metrics))
+        .routes(routes!(admin::invalidate))
+        .routes(routes!(admin::warm))
+        .routes(routes!(docs::openapi))
+        .routes(routes!(docs::page))
+        .routes(routes!(docs::asset))
+}
+
+/// A route with its own request body limit.
+fn limited(
+    (schemas, paths, method): UtoipaMethodRouter<AppState>,
+    limit: usize,
+) -> UtoipaMethodRouter<AppState> {
+    (schemas, paths, method.layer(DefaultBodyLimit::max(limit)))
 }
 
 async fn not_found() -> ApiError {

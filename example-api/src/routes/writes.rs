@@ -8,12 +8,12 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::db::Channel;
-use crate::error::ApiError;
+use crate::error::{ApiError, ErrorBody};
 use crate::routes::extract::{ApiJson, ApiPath, CurrentUser};
 use crate::services::writes::{self, ChannelChange, NewPost, Post, PostKind};
 
 /// The body of `PATCH /channels/{id}`: at least one of the two.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RenameChannelRequest {
     /// The new handle, e.g. `rust_weekly`.
@@ -23,7 +23,7 @@ pub(super) struct RenameChannelRequest {
 }
 
 /// The body of `POST /channels/{id}/posts`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PublishPostRequest {
     /// The post's text.
@@ -35,6 +35,22 @@ pub(super) struct PublishPostRequest {
     published_at: Option<String>,
 }
 
+/// Renames one of the caller's channels (owner only). Drops the owner's `user_channels`
+/// entry, the channel's `analytics_summary` entry and the demo top posts, so the next read
+/// shows the new name.
+#[utoipa::path(patch, path = "/channels/{id}", tag = "channels", summary = "Rename a channel",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The channel's id")),
+    request_body = RenameChannelRequest,
+    responses((status = 200, description = "The channel as stored", body = Channel),
+        (status = 400, description = "A blank or malformed value, a bad id or time", body = ErrorBody),
+        (status = 401, description = "Missing or bad token", body = ErrorBody),
+        (status = 403, description = "The channel is another user's", body = ErrorBody),
+        (status = 404, description = "No such channel", body = ErrorBody),
+        (status = 413, description = "A field over its length limit", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Wrong JSON shape", body = ErrorBody),
+        (status = 429, description = "This client's rate limit is exceeded; wait `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the next request is admitted")))))]
 pub(super) async fn rename_channel(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -47,6 +63,22 @@ pub(super) async fn rename_channel(
         .map(Json)
 }
 
+/// Publishes a post on one of the caller's channels (owner only). Drops the caches whose
+/// answers count posts, so the next read of `/channels`, the channel's metrics and the
+/// demo analytics includes it.
+#[utoipa::path(post, path = "/channels/{id}/posts", tag = "channels", summary = "Publish a post",
+    security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The channel's id")),
+    request_body = PublishPostRequest,
+    responses((status = 201, description = "The post as stored", body = Post),
+        (status = 400, description = "A blank or malformed value, a bad id or time", body = ErrorBody),
+        (status = 401, description = "Missing or bad token", body = ErrorBody),
+        (status = 403, description = "The channel is another user's", body = ErrorBody),
+        (status = 404, description = "No such channel", body = ErrorBody),
+        (status = 413, description = "A field over its length limit", body = ErrorBody),
+        (status = 415, description = "Not JSON", body = ErrorBody),
+        (status = 422, description = "Wrong JSON shape", body = ErrorBody),
+        (status = 429, description = "This client's rate limit is exceeded; wait `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the next request is admitted")))))]
 pub(super) async fn publish_post(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,

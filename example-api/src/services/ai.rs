@@ -49,7 +49,7 @@ pub async fn analyze(text: PostText) -> Result<ContentAnalysis, ApiError> {
 }
 
 /// Suggestions to improve a post.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Optimization {
     /// What the suggestions favour.
     pub goal: Goal,

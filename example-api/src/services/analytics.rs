@@ -30,7 +30,7 @@ pub const DEFAULT_PERIOD: &str = "7d";
 pub const DEFAULT_LIMIT: u32 = 10;
 
 /// Views over time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PostDynamics {
     /// The window, in hours.
     pub hours: u32,
@@ -51,7 +51,7 @@ pub struct PostDynamics {
 }
 
 /// One hour of [`PostDynamics`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DynamicsPoint {
     /// End of the hour, RFC 3339.
     pub time: String,
@@ -180,7 +180,7 @@ async fn compute_post_dynamics(db: &Db, hours: Hours) -> Result<PostDynamics, Ap
 }
 
 /// The most viewed posts.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TopPosts {
     /// The window as asked, e.g. `7d`.
     pub period: String,
@@ -191,7 +191,7 @@ pub struct TopPosts {
 }
 
 /// One post of [`TopPosts`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RankedPost {
     /// 1-based rank.
     pub rank: usize,
@@ -269,7 +269,7 @@ fn format_period(hours: u32) -> String {
 }
 
 /// When to post.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BestTimes {
     /// Always `UTC`.
     pub timezone: String,
@@ -288,7 +288,7 @@ pub struct BestTimes {
 }
 
 /// Performance of posts published in one slot.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SlotScore {
     /// e.g. `18:00`, `Tuesday` or `Tuesday 18:00`.
     pub slot: String,
@@ -409,7 +409,7 @@ fn best(mut list: Vec<SlotScore>, n: usize) -> Vec<SlotScore> {
 }
 
 /// One channel's summary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChannelSummary {
     /// The channel.
     pub channel: Channel,

@@ -118,7 +118,7 @@ fn check_title(title: &str) -> Result<String, ApiError> {
 }
 
 /// What a post is, as in the seeded data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum PostKind {
     /// Text only (the default).
@@ -197,7 +197,7 @@ fn parse_time(value: &str) -> Result<i64, ApiError> {
 }
 
 /// A published post.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Post {
     /// Post id.
     pub id: i64,
