@@ -20,6 +20,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/analytics/demo/best-times"),
     ("get", "/analytics/channels/{id}/metrics"),
     ("get", "/channels"),
+    ("patch", "/channels/{id}"),
+    ("post", "/channels/{id}/posts"),
     ("post", "/ai/analyze"),
     ("post", "/ai/optimize"),
     ("get", "/performance"),
@@ -97,6 +99,9 @@ async fn openapi_validates_as_3_1_and_every_ref_resolves() {
         "ErrorBody",
         "UserChannels",
         "AnalyzeRequest",
+        "RenameChannelRequest",
+        "PublishPostRequest",
+        "Post",
     ] {
         assert!(schemas[name].is_object(), "schema {name}");
     }
@@ -136,6 +141,10 @@ async fn openapi_lists_exactly_the_routes_the_router_serves() {
             "get" => client().get(url),
             "post" => client()
                 .post(url)
+                .header("content-type", "application/json")
+                .body("{}"),
+            "patch" => client()
+                .patch(url)
                 .header("content-type", "application/json")
                 .body("{}"),
             other => panic!("unexpected method {other}"),

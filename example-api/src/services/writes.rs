@@ -1,7 +1,8 @@
 //! Writes: renaming a channel and publishing a post, by the channel's owner only.
 //!
-//! Each write changes the database first and then drops the cached reads it made stale,
-//! one call per cached read, each marked `// cache: invalidates <fn>(<args>)`, so that
+//! Each write changes the database first; when it succeeds, its `#[cache_invalidate]`
+//! drops the cached reads it made stale (entries named by the cached functions and their
+//! arguments, checked by the compiler through their `<fn>_entry` companions), so that
 //! the next read shows the change at once (on this instance at once, on the others when
 //! the runtime's announcement reaches them). Entries of other users and other channels
 //! are left alone. What each write drops:
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::{Channel, Db, User};
 use crate::error::ApiError;
 use crate::services::ai::PostText;
-use crate::services::rfc3339;
+use crate::services::{analytics, channels, rfc3339};
 
 /// Shortest channel name (handle), in characters.
 pub const MIN_NAME_CHARS: usize = 3;
@@ -230,6 +231,12 @@ pub struct Post {
 /// # }
 /// ```
 #[cache_runtime::performance_timer("channels_rename")]
+#[cache_runtime::cache_invalidate(
+    channels::user_channels(user),
+    analytics::channel_summary(channel_id),
+    // Every window's top posts show channel titles.
+    cache = "demo_top_posts"
+)]
 pub async fn rename_channel(
     db: &Db,
     user: &User,
@@ -243,12 +250,6 @@ pub async fn rename_channel(
     {
         return Err(gone(channel_id));
     }
-    // cache: invalidates channels::user_channels(db, user)
-    drop_user_channels(user);
-    // cache: invalidates analytics::channel_summary(db, channel_id)
-    drop_channel_summary(channel_id);
-    // cache: invalidates analytics::top_posts(db, *, *) (every entry: they show titles)
-    drop_top_posts();
     db.channel(channel_id)
         .await?
         .ok_or_else(|| gone(channel_id))
@@ -273,6 +274,13 @@ pub async fn rename_channel(
 /// # }
 /// ```
 #[cache_runtime::performance_timer("posts_publish")]
+#[cache_runtime::cache_invalidate(
+    channels::user_channels(user),
+    analytics::channel_summary(channel_id),
+    analytics::best_times(),
+    // Every window may rank the new post.
+    cache = "demo_top_posts"
+)]
 pub async fn publish_post(
     db: &Db,
     user: &User,
@@ -302,14 +310,6 @@ pub async fn publish_post(
             post.text.as_str(),
         )
         .await?;
-    // cache: invalidates channels::user_channels(db, user)
-    drop_user_channels(user);
-    // cache: invalidates analytics::channel_summary(db, channel_id)
-    drop_channel_summary(channel_id);
-    // cache: invalidates analytics::top_posts(db, *, *) (every window may rank it)
-    drop_top_posts();
-    // cache: invalidates analytics::best_times(db)
-    drop_best_times();
     Ok(Post {
         id,
         channel_id,
@@ -341,29 +341,6 @@ fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-// The helpers below use today's runtime API, whose key tuples the compiler does not
-// check; each is one `#[cache_invalidate(...)]` argument once that attribute exists.
-
-/// `user_channels` is keyed by `key = user.id`.
-fn drop_user_channels(user: &User) {
-    cache_runtime::global().invalidate("user_channels", &user.id);
-}
-
-/// `analytics_summary` is keyed by `(channel_id,)` (`db` is skipped).
-fn drop_channel_summary(channel_id: i64) {
-    cache_runtime::global().invalidate("analytics_summary", &(channel_id,));
-}
-
-/// `demo_top_posts` is keyed by `(period, limit)`: every entry may show the change.
-fn drop_top_posts() {
-    cache_runtime::global().invalidate_all("demo_top_posts");
-}
-
-/// `demo_best_times` has one entry, keyed by `()`.
-fn drop_best_times() {
-    cache_runtime::global().invalidate("demo_best_times", &());
 }
 
 #[cfg(test)]
