@@ -27,6 +27,9 @@ pub(crate) const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(10);
 /// How long an invalidation keeps trying to reach Redis (the instance reads no Redis
 /// meanwhile, so it never reads back what it invalidated).
 const INVALIDATION_PATIENCE: Duration = Duration::from_secs(30);
+/// Longest pause between two tries of an invalidation that did not reach Redis (the
+/// first is 50 ms, doubling): it lands at most about this long after Redis is back.
+const INVALIDATION_RETRY_CAP: Duration = Duration::from_millis(200);
 
 /// The remote tier's settings, from the builder.
 #[derive(Clone, Debug)]
@@ -293,8 +296,11 @@ impl On {
                         return;
                     }
                     Err(_) => {
+                        // Capped low: an invalidation lands (and this instance reads Redis
+                        // again) at most this long after Redis is back, e.g. after a
+                        // failover; one small pipeline per retry costs Redis nothing.
                         tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(Duration::from_secs(1));
+                        backoff = (backoff * 2).min(INVALIDATION_RETRY_CAP);
                     }
                 }
             }
