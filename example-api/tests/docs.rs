@@ -75,7 +75,10 @@ async fn openapi_validates_as_3_1_and_every_ref_resolves() {
             }
         }
         let responses = op.responses.as_ref().expect("responses");
-        assert!(responses.contains_key("200"), "{method} {path}");
+        assert!(
+            responses.keys().any(|code| code.starts_with('2')),
+            "{method} {path}: no success response"
+        );
         for (code, r) in responses {
             let r = r
                 .resolve(&spec)
