@@ -10,177 +10,11 @@ use proc_macro2::{Delimiter, Group, Literal, Span, TokenStream, TokenTree};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::visit_mut::VisitMut;
-use syn::{AttrStyle, Block, ExprPath, Ident, Item, ItemFn, Macro, Meta, Pat, Signature, Type};
+use syn::{Block, ExprPath, Ident, Item, Macro, Pat, Signature, Type};
 
 use crate::ast::{Function, span_range};
-use crate::attr::{CacheArgs, TimerArgs};
 use crate::private::Private;
-use crate::valid::{self, CacheSpec, TimerSpec};
-
-/// Entry point of `#[cache_result]`.
-pub(crate) fn cache_result(args: TokenStream, mut input: TokenStream) -> TokenStream {
-    try_cache_result(args, &mut input).unwrap_or_else(|error| fallback(input, &error))
-}
-
-/// Entry point of `#[performance_timer]`.
-pub(crate) fn performance_timer(args: TokenStream, mut input: TokenStream) -> TokenStream {
-    try_performance_timer(args, &mut input).unwrap_or_else(|error| fallback(input, &error))
-}
-
-/// One of the two attributes of this crate.
-#[derive(Clone, Copy)]
-enum Attribute {
-    Cache,
-    Timer,
-}
-
-impl Attribute {
-    fn name(self) -> &'static str {
-        match self {
-            Attribute::Cache => "cache_result",
-            Attribute::Timer => "performance_timer",
-        }
-    }
-}
-
-/// Parse, validate, expand. `input` is left as the item to emit if this fails.
-fn try_cache_result(args: TokenStream, input: &mut TokenStream) -> syn::Result<TokenStream> {
-    let (item, inner, extra) = parse_and_expand_inner(input, Attribute::Cache, Attribute::Timer)?;
-    let expanded = (|| {
-        let args: CacheArgs = syn::parse2(args)?;
-        let func = Function::from_item(&item);
-        let spec = valid::cache(&args, &func)?;
-        let mut out = if spec.refresh_ahead.is_some() || spec.soft_timeout_ms > 0 {
-            cache_refresh_ahead(&spec, &func)
-        } else {
-            cache_plain(&spec, &func)
-        };
-        if spec.entry && !key_uses_self(&spec) {
-            out.extend(crate::entry::entry_fn(&spec, &func));
-        }
-        out.extend(extra);
-        Ok(out)
-    })();
-    combine(inner, expanded)
-}
-
-/// Parse, validate, expand. `input` is left as the item to emit if this fails.
-fn try_performance_timer(args: TokenStream, input: &mut TokenStream) -> syn::Result<TokenStream> {
-    let (item, inner, extra) = parse_and_expand_inner(input, Attribute::Timer, Attribute::Cache)?;
-    let expanded = (|| {
-        let args: TimerArgs = syn::parse2(args)?;
-        let func = Function::from_item(&item);
-        let spec = valid::timer(&args, &func)?;
-        let mut out = timer(&spec, &func);
-        out.extend(extra);
-        Ok(out)
-    })();
-    combine(inner, expanded)
-}
-
-/// Parses the function and, when the other attribute of this crate is written below
-/// this one, expands that one first, so that the attribute written first wraps the
-/// other, as decorators read: `#[performance_timer] #[cache_result(..)]` times every
-/// call, hits included, and `#[cache_result(..)] #[performance_timer]` times the calls
-/// that run the body. (Left to the compiler, the attribute written last would wrap.)
-///
-/// Returns the function to expand, the inner attribute's errors, if any, and the items
-/// the inner attribute generated beside the function (the companion `<fn>_entry`); on
-/// error `input` becomes the function without the inner attribute, so that its errors
-/// are not reported twice.
-fn parse_and_expand_inner(
-    input: &mut TokenStream,
-    this: Attribute,
-    other: Attribute,
-) -> syn::Result<(ItemFn, Option<syn::Error>, TokenStream)> {
-    let mut item = parse_fn(input, this)?;
-    let position = item.attrs.iter().position(|attr| {
-        matches!(attr.style, AttrStyle::Outer)
-            && attr
-                .path()
-                .segments
-                .last()
-                .is_some_and(|s| s.ident == other.name())
-    });
-    let Some(position) = position else {
-        return Ok((item, None, TokenStream::new()));
-    };
-    let attr = item.attrs.remove(position);
-    *input = item.to_token_stream();
-    let args = match &attr.meta {
-        Meta::Path(_) => TokenStream::new(),
-        Meta::List(list) => list.tokens.clone(),
-        Meta::NameValue(meta) => {
-            let message = format!("write `#[{}(...)]`", other.name());
-            let error = syn::Error::new_spanned(meta, message);
-            return Ok((item, Some(error), TokenStream::new()));
-        }
-    };
-    let mut inner_input = input.clone();
-    let expanded = match other {
-        Attribute::Cache => try_cache_result(args, &mut inner_input),
-        Attribute::Timer => try_performance_timer(args, &mut inner_input),
-    };
-    match expanded.and_then(|tokens| parse_fn_and_rest(&tokens, other)) {
-        Ok((mut expanded, extra)) => {
-            // The compiler never resolves the inner attribute's path now, so the user's
-            // `use cache_runtime::performance_timer;` would be reported unused: resolve it
-            // here. Written with the user's tokens, it resolves where they wrote it.
-            let path = attr.path();
-            expanded.block.stmts.insert(
-                0,
-                syn::parse_quote!(#[allow(unused_imports)] use #path as _;),
-            );
-            Ok((expanded, None, extra))
-        }
-        Err(error) => Ok((item, Some(error), TokenStream::new())),
-    }
-}
-
-/// The function an expansion begins with, and the items after it.
-fn parse_fn_and_rest(tokens: &TokenStream, attr: Attribute) -> syn::Result<(ItemFn, TokenStream)> {
-    let parser = |input: syn::parse::ParseStream<'_>| {
-        let first: ItemFn = input.parse()?;
-        let rest: TokenStream = input.parse()?;
-        Ok((first, rest))
-    };
-    syn::parse::Parser::parse2(parser, tokens.clone())
-        .or_else(|_| parse_fn(tokens, attr).map(|item| (item, TokenStream::new())))
-}
-
-/// The errors of both attributes together, or the expansion.
-fn combine(
-    inner: Option<syn::Error>,
-    expanded: syn::Result<TokenStream>,
-) -> syn::Result<TokenStream> {
-    match (inner, expanded) {
-        (None, expanded) => expanded,
-        (Some(inner), Ok(_)) => Err(inner),
-        (Some(mut inner), Err(error)) => {
-            inner.combine(error);
-            Err(inner)
-        }
-    }
-}
-
-fn parse_fn(input: &TokenStream, attr: Attribute) -> syn::Result<ItemFn> {
-    syn::parse2(input.clone()).map_err(|_| {
-        syn::Error::new_spanned(
-            input,
-            format!(
-                "`#[{}]` goes on a function with a body, such as `async fn load(id: u64) -> User {{ .. }}`",
-                attr.name()
-            ),
-        )
-    })
-}
-
-/// The user's item unchanged, followed by the errors: one mistake then produces one
-/// error instead of a cascade of unresolved names where the function is called.
-fn fallback(mut input: TokenStream, error: &syn::Error) -> TokenStream {
-    input.extend(error.to_compile_error());
-    input
-}
+use crate::valid::{CacheSpec, TimerSpec};
 
 // Input:
 //     #[cache_result("users", ttl = "5m", tags = [format!("user:{id}")])]
@@ -205,7 +39,7 @@ fn fallback(mut input: TokenStream, error: &syn::Error) -> TokenStream {
 //     }
 //
 // A sync fn gets `.run_sync(move || -> R { body })` instead.
-fn cache_plain(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
+pub(crate) fn cache_plain(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     let p = Private::new();
     let head = cache_head(spec, func);
     let compute = compute(func, &func.item.block);
@@ -260,7 +94,7 @@ fn cache_plain(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
 // The refresh runs after this call has returned, so the closure owns clones of every
 // argument and of `self`, and the body's `self` becomes `__self`. `mut` moves from the
 // parameters, which are now only cloned, to the clones that the body mutates.
-fn cache_refresh_ahead(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
+pub(crate) fn cache_refresh_ahead(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     let p = Private::new();
     let head = cache_head(spec, func);
     let lookup = Private::at(value_span(func));
@@ -412,7 +246,7 @@ pub(crate) fn generics(func: &Function<'_>) -> TokenStream {
 
 /// True when `key = ..` reads `self`: the companion, which has no receiver, cannot
 /// compute such a key, so there is none.
-fn key_uses_self(spec: &CacheSpec<'_>) -> bool {
+pub(crate) fn key_uses_self(spec: &CacheSpec<'_>) -> bool {
     fn has_self(tokens: TokenStream) -> bool {
         tokens.into_iter().any(|tree| match tree {
             TokenTree::Ident(ident) => ident == "self",
@@ -725,7 +559,7 @@ fn with_tags(spec: &CacheSpec<'_>) -> TokenStream {
 //
 // A sync fn gets `__private::time_sync(&__TIMER_SITE, is_error, move || -> R { body })`.
 // Without a name the timer is named `concat!(module_path!(), "::", "load")`.
-fn timer(spec: &TimerSpec<'_>, func: &Function<'_>) -> TokenStream {
+pub(crate) fn timer(spec: &TimerSpec<'_>, func: &Function<'_>) -> TokenStream {
     let p = Private::new();
     let name = match spec.name {
         Some(name) => name.to_token_stream(),

@@ -13,6 +13,7 @@ mod entry;
 mod expand;
 mod mutation;
 mod private;
+mod stacked;
 mod valid;
 
 use proc_macro::TokenStream;
@@ -63,7 +64,7 @@ use proc_macro::TokenStream;
 /// compiler's order applies, in which the attribute written last wraps.)
 #[proc_macro_attribute]
 pub fn cache_result(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::cache_result(args.into(), item.into()).into()
+    stacked::cache_result(args.into(), item.into()).into()
 }
 
 /// Records the latency, count and errors of every call of the function.
@@ -85,7 +86,7 @@ pub fn cache_result(args: TokenStream, item: TokenStream) -> TokenStream {
 /// counts as an error. For the order with `#[cache_result]`, see there.
 #[proc_macro_attribute]
 pub fn performance_timer(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::performance_timer(args.into(), item.into()).into()
+    stacked::performance_timer(args.into(), item.into()).into()
 }
 
 /// Drops cache entries when the function succeeds: entries of cached functions named by

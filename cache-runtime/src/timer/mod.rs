@@ -65,6 +65,7 @@
 //!
 //! The timer families of the Prometheus text are written by `export/timers.rs`.
 
+mod children;
 mod clock;
 #[cfg(feature = "metrics")]
 mod metrics;

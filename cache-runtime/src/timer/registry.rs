@@ -18,7 +18,6 @@ pub(crate) fn timer_state(name: &str) -> Arc<TimerState> {
     if let Some(state) = REGISTRY.read().get(name) {
         return Arc::clone(state);
     }
-    crate::timer::report::start_sampler();
     Arc::clone(
         REGISTRY
             .write()

@@ -69,6 +69,8 @@ impl TimerSite {
     #[inline]
     pub(crate) fn state(&'static self) -> &'static TimerState {
         self.state.get_or_init(|| {
+            // The trend windows are sampled from the first timed call on.
+            crate::timer::report::start_sampler();
             let state = timer_state(self.name);
             if self.slow_nanos != 0 {
                 state.set_slow_threshold(self.slow_nanos);

@@ -8,7 +8,7 @@ use parking_lot::Mutex;
 
 use crate::per_thread;
 use crate::stripe::Striped;
-use crate::timer::nest::Children;
+use crate::timer::children::Children;
 use crate::timer::snapshot::TimerStats;
 
 /// Significant figures kept by the latency histograms (hdrhistogram accepts 0..=5).
