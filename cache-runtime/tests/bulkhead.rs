@@ -1,6 +1,7 @@
 //! The bulkhead (`max_concurrent = N`): at most N computations of one cache run at once,
 //! single-flight still applies per key, and a computation beyond the limit waits, or
-//! returns the function's own error when that converts from `Overloaded`.
+//! returns the fail-safe copy when one is at hand (`stale_if_error`), else the function's
+//! own error when that converts from `Overloaded`.
 
 mod common;
 
@@ -168,4 +169,32 @@ async fn the_runtime_sets_the_bound_by_cache_name() {
         assert_eq!(c.await.expect("task"), Ok("done".into()));
     }
     assert_eq!(GAUGE.most.load(SeqCst), 1);
+}
+
+static QUOTES: AtomicU32 = AtomicU32::new(0);
+
+#[cache_result("bh_stale", ttl = "200ms", stale_if_error = "1m", max_concurrent = 1)]
+async fn quote(id: u32) -> Result<String, ApiError> {
+    let run = QUOTES.fetch_add(1, SeqCst);
+    if id == 0 {
+        // Holds the cache's one permit past the runtime's `max_wait` (1 s).
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    Ok(format!("quote {id} run {run}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_overloaded_computation_serves_the_fail_safe_copy_when_there_is_one() {
+    assert_eq!(quote(1).await, Ok("quote 1 run 0".into()));
+    // Past the TTL, inside the stale window: the next call recomputes.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let blocker = tokio::spawn(quote(0));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // No permit within `max_wait`: the last good value, not `Busy`.
+    assert_eq!(quote(1).await, Ok("quote 1 run 0".into()));
+    let s = stats("bh_stale");
+    assert_eq!((s.overloaded, s.stale_served), (1, 1), "{s:?}");
+    assert_eq!(blocker.await.expect("task"), Ok("quote 0 run 1".into()));
+    // With room again, it recomputes.
+    assert_eq!(quote(1).await, Ok("quote 1 run 2".into()));
 }

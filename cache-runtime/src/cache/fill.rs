@@ -240,14 +240,15 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         }
     }
 
-    /// The answer to an overload: the function's own error.
-    fn overloaded(self, lead: Lead) -> R {
-        lead.settle(Settled::Failed);
-        scope::record(self.name, Outcome::Miss);
-        match self.overload {
+    /// The answer to an overload: the fail-safe copy when one is at hand (an expired value
+    /// inside its `stale_if_error` window, as after a failed recomputation), else the
+    /// function's own error.
+    fn overloaded(self, lead: Lead, start: &Start) -> R {
+        let answer = self.overload;
+        self.stale_or(lead, &start.validity, move || match answer {
             Some(answer) => answer(),
             None => unreachable!("only a computation with an overload answer stops waiting"),
-        }
+        })
     }
 
     /// Computes (or joins a computation in progress) and stores the result if cacheable.
@@ -287,7 +288,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         }
         let bulkhead = Arc::clone(&self.site.bulkhead);
         let Some(permit) = self.admitted(bulkhead.enter(self.patience()).await) else {
-            return self.overloaded(lead);
+            return self.overloaded(lead, &start);
         };
         start.at = Instant::now();
         let limit = self.site.policy.hard_timeout.zip(self.timed_out);
@@ -393,11 +394,14 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
                 },
             }
         };
+        // Taken before the wait for a permit: what an overload may serve as the fail-safe
+        // copy is judged against the invalidations seen when the call began.
+        let mut start = self.start(&lead);
         let bulkhead = Arc::clone(&self.site.bulkhead);
         let Some(permit) = self.admitted(bulkhead.enter_blocking(self.patience())) else {
-            return self.overloaded(lead);
+            return self.overloaded(lead, &start);
         };
-        let start = self.start(&lead);
+        start.at = Instant::now();
         let result = catch_unwind(AssertUnwindSafe(f));
         drop(permit);
         self.finish(lead, result, start)
