@@ -78,6 +78,33 @@
 //! only. `#[cache_invalidate(f(a), cache = "..", tags = [..])]` and `#[cache_put(f(a))]`
 //! call them from mutating functions when those succeed.
 //!
+//! ```
+//! use cache_runtime::{cache_invalidate, cache_put, cache_result};
+//!
+//! #[cache_result("doc_names", ttl = 60)]
+//! fn name(id: u64) -> String {
+//!     format!("user {id}")
+//! }
+//!
+//! #[cache_put(name(id))]
+//! fn rename(id: u64, new: &str) -> String {
+//!     new.to_owned()
+//! }
+//!
+//! #[cache_invalidate(name(id))]
+//! fn forget(id: u64) {
+//!     let _ = id;
+//! }
+//!
+//! assert_eq!(name(1), "user 1");
+//! rename(1, "Ada");
+//! assert_eq!(name(1), "Ada", "the put is what the next read serves");
+//! assert_eq!(name_entry(&1).peek().as_deref(), Some("Ada"));
+//! forget(1);
+//! assert_eq!(name_entry(&1).peek(), None);
+//! assert_eq!(name(1), "user 1", "recomputed after the invalidation");
+//! ```
+//!
 //! On the store path only (never on a hit): `unless` and `only_if_slower` may refuse a
 //! computed value, `ttl_from` gives its TTL; `hard_timeout` bounds the wait for an async
 //! body, `soft_timeout` answers with the fail-safe copy while the body finishes as a task.
