@@ -9,20 +9,12 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::process::{self, Instance, TempDir};
+use common::process::{self, Instance, SEED, TempDir, poll, redis_instance_args};
 use common::redis_server::RedisServer;
 use common::{ADMIN, client};
-use example_api::config::SeedConfig;
 use serde_json::{Value, json};
 
 /// The small seed of the other tests (`--seed-*` flags below match it).
-const SEED: SeedConfig = SeedConfig {
-    channels: 6,
-    posts_per_channel: 8,
-    days: 5,
-    track_hours: 72,
-};
-
 /// A status, `X-Cache` (and `X-Cache-Tier`) and JSON body.
 struct Reply {
     status: u16,
@@ -108,22 +100,6 @@ fn num(v: &Value, pointer: &str) -> u64 {
         .unwrap_or_else(|| panic!("`{pointer}` in {v}"))
 }
 
-/// Polls `check` every 20 ms until it returns `Some`, at most `limit`.
-async fn poll<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let until = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < until, "not within {limit:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 /// Seeds `a.db` once and copies it to `b.db`: the two instances get identical data, even
 /// across an hour boundary (the dataset ends on the hour of seeding).
 async fn seeded_databases(dir: &TempDir) -> [String; 2] {
@@ -140,35 +116,6 @@ async fn seeded_databases(dir: &TempDir) -> [String; 2] {
         }
     }
     [url(&a), url(&dir.path().join("b.db"))]
-}
-
-fn args(database_url: &str, redis_url: &str) -> Vec<String> {
-    [
-        "--bind",
-        "127.0.0.1:0",
-        "--database-url",
-        database_url,
-        "--db-pool-size",
-        "2",
-        "--seed-channels",
-        &SEED.channels.to_string(),
-        "--seed-posts",
-        &SEED.posts_per_channel.to_string(),
-        "--seed-days",
-        &SEED.days.to_string(),
-        "--seed-track-hours",
-        &SEED.track_hours.to_string(),
-        "--admin-token",
-        ADMIN,
-        "--redis-url",
-        redis_url,
-        // These tests send more than one client may (rate limiting: hostile.rs).
-        "--rate-limit",
-        "0",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect()
 }
 
 /// `path` (of cache `name`) computed on `from` is served by `to` from Redis; after
@@ -273,8 +220,8 @@ async fn two_instances_share_one_redis() {
     let mut redis = RedisServer::start();
     let dir = TempDir::new("example-api-redis-tests");
     let [db_a, db_b] = seeded_databases(&dir).await;
-    let a = process::spawn("A", &args(&db_a, &redis.url()));
-    let b = process::spawn("B", &args(&db_b, &redis.url()));
+    let a = process::spawn("A", &redis_instance_args(&db_a, &redis.url()));
+    let b = process::spawn("B", &redis_instance_args(&db_b, &redis.url()));
     let a = a.wait_ready(Duration::from_secs(15));
     let b = b.wait_ready(Duration::from_secs(15));
 
@@ -474,7 +421,7 @@ async fn in_process_tier_survives_an_idle_backplane() {
     let redis = RedisServer::start();
     let dir = TempDir::new("example-api-redis-idle-tests");
     let [db, _] = seeded_databases(&dir).await;
-    let mut args = args(&db, &redis.url());
+    let mut args = redis_instance_args(&db, &redis.url());
     args.push("--no-warm".into());
     let a = process::spawn("A", &args).wait_ready(Duration::from_secs(15));
     let path = "/analytics/channels/1/metrics";

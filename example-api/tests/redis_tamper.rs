@@ -10,46 +10,10 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::process::{self, Instance, TempDir};
+use common::process::{self, Instance, SEED, TempDir, redis_instance_args};
 use common::redis_server::RedisServer;
-use common::{ADMIN, client};
-use example_api::config::SeedConfig;
+use common::client;
 use serde_json::Value;
-
-const SEED: SeedConfig = SeedConfig {
-    channels: 6,
-    posts_per_channel: 8,
-    days: 5,
-    track_hours: 72,
-};
-
-fn args(database_url: &str, redis_url: &str) -> Vec<String> {
-    [
-        "--bind",
-        "127.0.0.1:0",
-        "--database-url",
-        database_url,
-        "--db-pool-size",
-        "2",
-        "--seed-channels",
-        &SEED.channels.to_string(),
-        "--seed-posts",
-        &SEED.posts_per_channel.to_string(),
-        "--seed-days",
-        &SEED.days.to_string(),
-        "--seed-track-hours",
-        &SEED.track_hours.to_string(),
-        "--admin-token",
-        ADMIN,
-        "--redis-url",
-        redis_url,
-        "--rate-limit",
-        "0",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect()
-}
 
 /// `GET /channels` as the holder of `token`: status, `X-Cache`, body.
 async fn channels(i: &Instance, token: &str) -> (u16, Option<String>, Value) {
@@ -117,8 +81,8 @@ async fn bobs_entry_copied_under_alices_key_is_never_served_to_alice() {
             .expect("demo user")
     };
     let (alice, bob) = (token("alice"), token("bob"));
-    let a = process::spawn("A", &args(&url("a.db"), &redis.url()));
-    let b = process::spawn("B", &args(&url("b.db"), &redis.url()));
+    let a = process::spawn("A", &redis_instance_args(&url("a.db"), &redis.url()));
+    let b = process::spawn("B", &redis_instance_args(&url("b.db"), &redis.url()));
     let a = a.wait_ready(Duration::from_secs(15));
     let b = b.wait_ready(Duration::from_secs(15));
 

@@ -11,7 +11,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::process::{self, Instance, TempDir};
+use common::process::{self, Instance, TempDir, poll};
 use common::redis_server::RedisServer;
 use common::{ADMIN, CACHE_LOCK, Reply, Server, assert_error, client, send};
 use example_api::config::SeedConfig;
@@ -569,22 +569,6 @@ async fn writes_spend_the_rate_limit_of_the_expensive_reads() {
         instance_get(&limited, &token, "/channels").await.status,
         200
     );
-}
-
-/// Polls `check` every 20 ms until it returns `Some`, at most `limit`.
-async fn poll<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let until = Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < until, "not within {limit:?}: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]

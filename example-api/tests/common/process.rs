@@ -213,3 +213,61 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// The small seed of the two-process tests: both instances must agree on it.
+pub const SEED: example_api::config::SeedConfig = example_api::config::SeedConfig {
+    channels: 6,
+    posts_per_channel: 8,
+    days: 5,
+    track_hours: 72,
+};
+
+/// Arguments of an instance on `database_url` (seeded with [`SEED`]) sharing `redis_url`,
+/// with the admin token of the tests and rate limiting off (these tests send more than one
+/// client may; rate limiting is tested in hostile.rs).
+pub fn redis_instance_args(database_url: &str, redis_url: &str) -> Vec<String> {
+    [
+        "--bind",
+        "127.0.0.1:0",
+        "--database-url",
+        database_url,
+        "--db-pool-size",
+        "2",
+        "--seed-channels",
+        &SEED.channels.to_string(),
+        "--seed-posts",
+        &SEED.posts_per_channel.to_string(),
+        "--seed-days",
+        &SEED.days.to_string(),
+        "--seed-track-hours",
+        &SEED.track_hours.to_string(),
+        "--admin-token",
+        super::ADMIN,
+        "--redis-url",
+        redis_url,
+        "--rate-limit",
+        "0",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, at most `limit`.
+pub async fn poll<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let until = std::time::Instant::now() + limit;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < until,
+            "not within {limit:?}: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
