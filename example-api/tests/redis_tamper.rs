@@ -10,9 +10,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::client;
 use common::process::{self, Instance, SEED, TempDir, redis_instance_args};
 use common::redis_server::RedisServer;
-use common::client;
 use serde_json::Value;
 
 /// `GET /channels` as the holder of `token`: status, `X-Cache`, body.

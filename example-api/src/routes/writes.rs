@@ -35,6 +35,35 @@ pub(super) struct PublishPostRequest {
     published_at: Option<String>,
 }
 
+/// The error answers both writes may give, described once for the OpenAPI.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // only described, never built: the answers are `ApiError`s
+enum WriteErrors {
+    #[response(
+        status = 400,
+        description = "A blank or malformed value, a bad id or time"
+    )]
+    BadRequest(ErrorBody),
+    #[response(status = 401, description = "Missing or bad token")]
+    Unauthorized(ErrorBody),
+    #[response(status = 403, description = "The channel is another user's")]
+    Forbidden(ErrorBody),
+    #[response(status = 404, description = "No such channel")]
+    NotFound(ErrorBody),
+    #[response(status = 413, description = "A field over its length limit")]
+    TooLarge(ErrorBody),
+    #[response(status = 415, description = "Not JSON")]
+    NotJson(ErrorBody),
+    #[response(status = 422, description = "Wrong JSON shape")]
+    WrongShape(ErrorBody),
+    #[response(
+        status = 429,
+        description = "This client's rate limit is exceeded; wait `Retry-After` seconds",
+        headers(("Retry-After" = u64, description = "Seconds until the next request is admitted"))
+    )]
+    RateLimited(ErrorBody),
+}
+
 /// Renames one of the caller's channels (owner only). Drops the owner's `user_channels`
 /// entry, the channel's `analytics_summary` entry and the demo top posts, so the next read
 /// shows the new name.
@@ -42,15 +71,7 @@ pub(super) struct PublishPostRequest {
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "The channel's id")),
     request_body = RenameChannelRequest,
-    responses((status = 200, description = "The channel as stored", body = Channel),
-        (status = 400, description = "A blank or malformed value, a bad id or time", body = ErrorBody),
-        (status = 401, description = "Missing or bad token", body = ErrorBody),
-        (status = 403, description = "The channel is another user's", body = ErrorBody),
-        (status = 404, description = "No such channel", body = ErrorBody),
-        (status = 413, description = "A field over its length limit", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Wrong JSON shape", body = ErrorBody),
-        (status = 429, description = "This client's rate limit is exceeded; wait `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the next request is admitted")))))]
+    responses((status = 200, description = "The channel as stored", body = Channel), WriteErrors))]
 pub(super) async fn rename_channel(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -70,15 +91,7 @@ pub(super) async fn rename_channel(
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "The channel's id")),
     request_body = PublishPostRequest,
-    responses((status = 201, description = "The post as stored", body = Post),
-        (status = 400, description = "A blank or malformed value, a bad id or time", body = ErrorBody),
-        (status = 401, description = "Missing or bad token", body = ErrorBody),
-        (status = 403, description = "The channel is another user's", body = ErrorBody),
-        (status = 404, description = "No such channel", body = ErrorBody),
-        (status = 413, description = "A field over its length limit", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Wrong JSON shape", body = ErrorBody),
-        (status = 429, description = "This client's rate limit is exceeded; wait `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the next request is admitted")))))]
+    responses((status = 201, description = "The post as stored", body = Post), WriteErrors))]
 pub(super) async fn publish_post(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
