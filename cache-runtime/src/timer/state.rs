@@ -39,38 +39,10 @@ pub(crate) struct TimerState {
 
 /// The figures one stripe's threads record.
 struct Shard {
-    data: Mutex<ShardData>,
+    data: Mutex<Cumulative>,
 }
 
-struct ShardData {
-    hist: Histogram<u64>,
-    count: u64,
-    errors: u64,
-    cancelled: u64,
-    slow_calls: u64,
-    sum_nanos: u64,
-    min_nanos: u64,
-    max_nanos: u64,
-    /// Calls completed or cancelled on this shard's threads; never reset, so that
-    /// in-flight = started - finished (summed over shards) survives a reset.
-    finished: u64,
-}
-
-impl ShardData {
-    fn new() -> Self {
-        Self {
-            hist: new_histogram(),
-            count: 0,
-            errors: 0,
-            cancelled: 0,
-            slow_calls: 0,
-            sum_nanos: 0,
-            min_nanos: u64::MAX,
-            max_nanos: 0,
-            finished: 0,
-        }
-    }
-
+impl Cumulative {
     #[inline]
     fn record(&mut self, nanos: u64, error: bool, slow: bool) {
         self.count += 1;
@@ -123,10 +95,28 @@ pub(crate) struct Cumulative {
     pub(crate) sum_nanos: u64,
     pub(crate) min_nanos: u64,
     pub(crate) max_nanos: u64,
+    /// Calls completed or cancelled; in a shard never reset, so that in-flight = started -
+    /// finished (summed over shards) survives a reset.
     pub(crate) finished: u64,
 }
 
 impl Cumulative {
+    /// Adds another shard's figures to these.
+    fn merge(&mut self, other: &Cumulative, timer: &str) {
+        self.count += other.count;
+        self.errors += other.errors;
+        self.cancelled += other.cancelled;
+        self.slow_calls += other.slow_calls;
+        self.finished += other.finished;
+        self.sum_nanos = self.sum_nanos.saturating_add(other.sum_nanos);
+        self.min_nanos = self.min_nanos.min(other.min_nanos);
+        self.max_nanos = self.max_nanos.max(other.max_nanos);
+        if self.hist.add(&other.hist).is_err() {
+            // Cannot happen: `hist` auto-resizes and every shard tracks at most one hour.
+            tracing::debug!(timer, "could not merge a latency histogram");
+        }
+    }
+
     /// No call yet.
     pub(crate) fn empty() -> Self {
         Self {
@@ -152,7 +142,7 @@ impl TimerState {
             slow_nanos: AtomicU64::new(u64::MAX),
             started: per_thread::Counter::default(),
             shards: Striped::new(|| Shard {
-                data: Mutex::new(ShardData::new()),
+                data: Mutex::new(Cumulative::empty()),
             }),
             #[cfg(feature = "metrics")]
             facade: crate::timer::metrics::TimerFacade::new(name),
@@ -225,19 +215,7 @@ impl TimerState {
     pub(crate) fn cumulative(&self) -> Cumulative {
         let mut total = Cumulative::empty();
         for shard in self.shards.iter() {
-            let data = shard.data.lock();
-            total.count += data.count;
-            total.errors += data.errors;
-            total.cancelled += data.cancelled;
-            total.slow_calls += data.slow_calls;
-            total.finished += data.finished;
-            total.sum_nanos = total.sum_nanos.saturating_add(data.sum_nanos);
-            total.min_nanos = total.min_nanos.min(data.min_nanos);
-            total.max_nanos = total.max_nanos.max(data.max_nanos);
-            if total.hist.add(&data.hist).is_err() {
-                // Cannot happen: `hist` auto-resizes and every shard tracks at most one hour.
-                tracing::debug!(timer = &*self.name, "could not merge a latency histogram");
-            }
+            total.merge(&shard.data.lock(), &self.name);
         }
         total
     }
