@@ -13,7 +13,7 @@ bin=$(nice -n 19 cargo bench -p cache-runtime --bench l1 --no-run --message-form
 variants=("$@")
 if [ ${#variants[@]} -eq 0 ]; then
     variants=(floor hit cached quick moka sync_floor sync_hit sync_cached sync_quick
-        tags_hit timed_hit body miss timer timer_sync)
+        tags_hit unless_hit only_if_slower_hit ttl_from_hit hard_timeout_hit soft_timeout_hit timed_hit body miss timer timer_sync)
 fi
 small=20000
 large=120000
@@ -25,9 +25,9 @@ ir() {
     callgrind_annotate "$out" 2>/dev/null | sed -n 's/^ *\([0-9,]*\) .*PROGRAM TOTALS.*/\1/p' | tr -d ,
     rm -f "$out"
 }
-printf '%-12s %12s\n' variant 'Ir per call'
+printf '%-20s %12s\n' variant 'Ir per call'
 for v in "${variants[@]}"; do
     a=$(ir "$v" "$small")
     b=$(ir "$v" "$large")
-    printf '%-12s %12d\n' "$v" $(((b - a) / (large - small)))
+    printf '%-20s %12d\n' "$v" $(((b - a) / (large - small)))
 done

@@ -58,6 +58,44 @@ async fn tagged_ours(id: u64, q: String) -> String {
     body(id, &q)
 }
 
+// One function per option that a hit passes through (issue 13: each within 5 ns of the
+// plain hit).
+#[cache_result("bench_unless_hit", ttl = 600, unless = |v| v.is_empty())]
+async fn unless_ours(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
+/// `only_if_slower = "1ms"` stores only a slow computation: the first (the warming call)
+/// sleeps past it, so the calls measured are hits.
+#[cache_result("bench_only_if_slower_hit", ttl = 600, only_if_slower = "1ms")]
+async fn only_if_slower_ours(id: u64, q: String) -> String {
+    static FIRST: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+    if FIRST.swap(false, Ordering::Relaxed) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    body(id, &q)
+}
+
+#[cache_result("bench_ttl_from_hit", ttl = 600, ttl_from = |v| Duration::from_secs(60 + v.len() as u64))]
+async fn ttl_from_ours(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
+#[cache_result("bench_hard_timeout_hit", ttl = 600, hard_timeout = "2s")]
+async fn hard_timeout_ours(id: u64, q: String) -> Result<String, cache_runtime::Timeout> {
+    Ok(body(id, &q))
+}
+
+#[cache_result(
+    "bench_soft_timeout_hit",
+    ttl = 600,
+    stale_if_error = "1h",
+    soft_timeout = "50ms"
+)]
+async fn soft_timeout_ours(id: u64, q: String) -> Result<String, cache_runtime::Timeout> {
+    Ok(body(id, &q))
+}
+
 // The sync variants take the argument by value, as the async ones must: every call
 // compared pays the same clone.
 #[allow(clippy::needless_pass_by_value)]
@@ -167,11 +205,21 @@ fn hit_options(c: &mut Criterion) {
         ours(7, q.clone()).await;
         tagged_ours(7, q.clone()).await;
         timed_ours(7, q.clone()).await;
+        unless_ours(7, q.clone()).await;
+        only_if_slower_ours(7, q.clone()).await;
+        ttl_from_ours(7, q.clone()).await;
+        let _ = hard_timeout_ours(7, q.clone()).await;
+        let _ = soft_timeout_ours(7, q.clone()).await;
     });
     let mut g = c.benchmark_group("hit_options");
     bench_calls! { g,
         "plain" => run(ours(black_box(7), q.clone())),
         "tags" => run(tagged_ours(black_box(7), q.clone())),
+        "unless" => run(unless_ours(black_box(7), q.clone())),
+        "only_if_slower" => run(only_if_slower_ours(black_box(7), q.clone())),
+        "ttl_from" => run(ttl_from_ours(black_box(7), q.clone())),
+        "hard_timeout" => run(hard_timeout_ours(black_box(7), q.clone())),
+        "soft_timeout" => run(soft_timeout_ours(black_box(7), q.clone())),
         "performance_timer" => run(timed_ours(black_box(7), q.clone())),
     }
     g.finish();
@@ -269,7 +317,7 @@ fn count_mode() -> bool {
         ($($name:literal => $call:expr,)*) => {
             match variant {
                 $($name => for _ in 0..=calls {
-                    black_box($call);
+                    let _ = black_box($call);
                 },)*
                 other => panic!("unknown variant {other}"),
             }
@@ -286,6 +334,11 @@ fn count_mode() -> bool {
         "sync_cached" => theirs_sync(black_box(7), q.clone()),
         "sync_quick" => quick.get(&(black_box(7), q.clone())),
         "tags_hit" => run(tagged_ours(black_box(7), q.clone())),
+        "unless_hit" => run(unless_ours(black_box(7), q.clone())),
+        "only_if_slower_hit" => run(only_if_slower_ours(black_box(7), q.clone())),
+        "ttl_from_hit" => run(ttl_from_ours(black_box(7), q.clone())),
+        "hard_timeout_hit" => run(hard_timeout_ours(black_box(7), q.clone())),
+        "soft_timeout_hit" => run(soft_timeout_ours(black_box(7), q.clone())),
         "timed_hit" => run(timed_ours(black_box(7), q.clone())),
         "body" => run(uncached(miss_id(), q.clone())),
         "miss" => run(ours_miss(miss_id(), q.clone())),
