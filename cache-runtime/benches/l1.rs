@@ -42,6 +42,11 @@ async fn ours_miss(id: u64, q: String) -> String {
     body(id, &q)
 }
 
+#[cached::proc_macro::cached(ttl_secs = 600)]
+async fn theirs_miss(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
 #[performance_timer("bench_timer")]
 async fn timed(id: u64, q: String) -> String {
     body(id, &q)
@@ -144,6 +149,25 @@ fn raw_quick(q: &str) -> quick_cache::sync::Cache<(u64, String), String> {
     let quick = quick_cache::sync::Cache::new(1000);
     quick.insert((7, q.to_owned()), body(7, q));
     quick
+}
+
+/// Charges every entry of [`raw_quick_budget`] what our tier charges a small entry
+/// (`benches/NOTES.md`, "The byte budget": about 290 bytes), so that a fill of fresh keys
+/// holds as many entries as ours and evicts as often.
+#[derive(Clone)]
+struct SmallEntryWeight;
+
+impl quick_cache::Weighter<(u64, String), String> for SmallEntryWeight {
+    fn weight(&self, _key: &(u64, String), _val: &String) -> u64 {
+        290
+    }
+}
+
+/// A raw quick_cache with our default byte budget, for the miss's floor: storing a fresh
+/// key in a full cache (its eviction included) without a lookup, a flight or a weigh.
+fn raw_quick_budget() -> quick_cache::sync::Cache<(u64, String), String, SmallEntryWeight> {
+    let budget = cache_runtime::DEFAULT_MAX_BYTES;
+    quick_cache::sync::Cache::with_weighter((budget / 290) as usize, budget, SmallEntryWeight)
 }
 
 /// A raw moka sync cache holding the value of key `(7, q)`, with a TTL as ours has.
@@ -280,10 +304,18 @@ fn hot_key_two_threads(c: &mut Criterion) {
 fn miss(c: &mut Criterion) {
     let q = "analytics".to_string();
     let next = AtomicU64::new(1_000_000);
+    let quick = raw_quick_budget();
     let mut g = c.benchmark_group("miss");
     bench_calls! { g,
         "body_directly" => run(uncached(next.fetch_add(1, Ordering::Relaxed), q.clone())),
         "cache_result_miss" => run(ours_miss(next.fetch_add(1, Ordering::Relaxed), q.clone())),
+        "cached_crate_miss" => run(theirs_miss(next.fetch_add(1, Ordering::Relaxed), q.clone())),
+        "raw_quick_cache_fill" => {
+            let id = next.fetch_add(1, Ordering::Relaxed);
+            let v = body(id, &q);
+            quick.insert((id, q.clone()), v.clone());
+            v
+        },
     }
     g.finish();
 }
