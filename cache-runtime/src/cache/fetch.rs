@@ -63,7 +63,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         let began = Instant::now();
         let read = remote.read(key, self.name, &self.tags, want).await;
         let hit = self.take_remote(read, began, want, start, false);
-        start.at = Instant::now();
+        start.at = crate::clock::now_raw();
         hit
     }
 
@@ -89,7 +89,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             Locked::Filled(read) => self.take_remote(read, began, true, start, true),
             Locked::Unlocked => None,
         };
-        start.at = Instant::now();
+        start.at = crate::clock::now_raw();
         hit
     }
 

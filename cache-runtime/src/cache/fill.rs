@@ -17,7 +17,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use super::bulkhead::{Entered, Permit};
 use super::flight::{self, Join, Leader, Settled};
@@ -122,7 +121,8 @@ impl Lead {
 /// What an entry's validity is measured against: the invalidation state when its
 /// computation began, and what the remote tier granted.
 pub(super) struct Start {
-    pub(super) at: Instant,
+    /// When the computation began, as a raw precise reading ([`clock::now_raw`]).
+    pub(super) at: u64,
     pub(super) validity: Validity,
     /// The remote generations read before computing: the right to write to Redis.
     pub(super) remote: Option<Stamp>,
@@ -290,7 +290,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         let Some(permit) = self.admitted(bulkhead.enter(self.patience()).await) else {
             return self.overloaded(lead, &start);
         };
-        start.at = Instant::now();
+        start.at = clock::now_raw();
         let limit = self.site.policy.hard_timeout.zip(self.timed_out);
         let result = match limit {
             None => CatchUnwind { fut: f() }.await,
@@ -401,7 +401,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         let Some(permit) = self.admitted(bulkhead.enter_blocking(self.patience())) else {
             return self.overloaded(lead, &start);
         };
-        start.at = Instant::now();
+        start.at = clock::now_raw();
         let result = catch_unwind(AssertUnwindSafe(f));
         drop(permit);
         self.finish(lead, result, start)
@@ -460,7 +460,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     /// A start judged by the invalidation state now, for a value already at hand.
     pub(super) fn start_now(&self) -> Start {
         Start {
-            at: Instant::now(),
+            at: clock::now_raw(),
             validity: self.validity_now(),
             remote: None,
             lock: None,
@@ -480,7 +480,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
 
     fn start(&self, lead: &Lead) -> Start {
         Start {
-            at: Instant::now(),
+            at: clock::now_raw(),
             validity: match lead {
                 Lead::Flight(l) => l.validity().clone(),
                 Lead::Alone => self.validity_now(),
@@ -567,7 +567,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     /// Stores a cacheable result, tells waiters, records the outcome.
     fn finish(self, lead: Lead, result: Result<R, Box<dyn Any + Send>>, start: Start) -> R {
         let counters = &self.site.cache.counters;
-        counters.record_compute(start.at.elapsed().as_nanos() as u64);
+        counters.record_compute(clock::nanos_since(start.at));
         let result = match result {
             Ok(r) => r,
             Err(panic) => {
@@ -605,7 +605,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     /// current entry and let a later hit try again.
     fn finish_background(self, lead: Lead, result: Result<R, Box<dyn Any + Send>>, start: Start) {
         let counters = &self.site.cache.counters;
-        counters.record_compute(start.at.elapsed().as_nanos() as u64);
+        counters.record_compute(clock::nanos_since(start.at));
         match result.map(|r| self.adapter.split(r)) {
             Ok(Ok(value)) => {
                 let entry = self.store(value, start);
@@ -655,7 +655,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     pub(super) fn store(&self, value: A::Value, start: Start) -> Entry {
         let site = &self.site;
         let counters = &site.cache.counters;
-        let elapsed = start.at.elapsed();
+        let elapsed = std::time::Duration::from_nanos(clock::nanos_since(start.at));
         let refused = !self.explicit
             && (self.rules.unless.is_some_and(|unless| unless(&value))
                 || elapsed < site.policy.only_if_slower);

@@ -66,7 +66,6 @@
 //! The timer families of the Prometheus text are written by `export/timers.rs`.
 
 mod children;
-mod clock;
 #[cfg(feature = "metrics")]
 mod metrics;
 mod nest;

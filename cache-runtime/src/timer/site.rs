@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
-use crate::timer::clock::{nanos_since, now_raw};
+use crate::clock::{nanos_since, now_raw};
 use crate::timer::nest;
 use crate::timer::registry::timer_state;
 use crate::timer::state::{NANOS_PER_MS, TimerState};
