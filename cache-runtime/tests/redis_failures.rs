@@ -309,3 +309,69 @@ fn a_starved_client_does_not_open_the_circuit_against_a_healthy_redis() {
     assert!(s.hits > 500, "the reads mostly succeeded: {s:?}");
     assert!(!opened, "the circuit opened against a healthy redis: {s:?}");
 }
+
+/// Waits (without a tokio timer) until `cond` holds, for at most `limit`.
+fn poll_blocking(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let until = Instant::now() + limit;
+    while !cond() {
+        if Instant::now() > until {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    true
+}
+
+/// A caller on its own current-thread runtime, built without timers, runs its Redis reads
+/// itself: it reads another instance's entry, and against a frozen Redis it still gets its
+/// answer after about the deadline (timed on the Redis thread), without a panic.
+#[test]
+fn a_caller_on_a_current_thread_runtime_without_timers_reads_redis_within_the_deadline() {
+    static SITE: CacheSite = CacheSite::new(cache_runtime::__private::SiteSpec {
+        tier: 2, // remote only: every call reads Redis
+        ..spec("fail_bare_rt", 60_000)
+    });
+    let server = RedisServer::start();
+    let (a, b) = (
+        runtime(&server.url(), "bare"),
+        runtime(&server.url(), "bare"),
+    );
+    let up = |rt: &cache_runtime::CacheRuntime| {
+        poll_blocking(Duration::from_secs(5), || {
+            rt.stats().l2.is_some_and(|l2| l2.connected)
+        })
+    };
+    assert!(up(&a) && up(&b), "both runtimes connected");
+    let bare = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime without timers");
+    let key = redis_key("bare", "fail_bare_rt", 7);
+    bare.block_on(call_in(&a, &SITE, 7, || async { right(7) }))
+        .expect("computed");
+    assert!(
+        poll_blocking(Duration::from_secs(2), || {
+            server.cmd::<bool>(&[b"EXISTS", key.as_bytes()])
+        }),
+        "a wrote its entry to redis"
+    );
+    let runs = AtomicU32::new(0);
+    let v = bare.block_on(call_in(&b, &SITE, 7, || {
+        runs.fetch_add(1, SeqCst);
+        async { right(7) }
+    }));
+    assert_eq!((v, runs.load(SeqCst)), (right(7), 0), "b read a's entry");
+    assert_eq!(stats_of(&b, "fail_bare_rt").l2.hits, 1);
+
+    server.pause();
+    let began = Instant::now();
+    let v = bare.block_on(call_in(&b, &SITE, 8, || async { right(8) }));
+    let took = began.elapsed();
+    server.resume();
+    assert_eq!(v, right(8));
+    assert!(
+        took < Duration::from_secs(1),
+        "the frozen read took {took:?}"
+    );
+    let s = stats_of(&b, "fail_bare_rt");
+    assert!(s.l2.timeouts >= 1, "the read timed out: {:?}", s.l2);
+}

@@ -158,6 +158,9 @@ pub(crate) struct Shared {
     pub(crate) became_live: event_listener::Event,
     /// How values are compressed, signed and encrypted.
     pub(crate) protection: super::seal::Protection,
+    /// The Redis thread's runtime, whose timer holds every operation's deadline: a read
+    /// running on a caller's runtime (which may have no timer) is timed there too.
+    pub(crate) timer: tokio::runtime::Handle,
 }
 
 /// Lowers the fence when an invalidation is done, or dropped.
@@ -214,7 +217,11 @@ impl Shared {
             return Err(Fail::Skipped);
         }
         let began = Instant::now();
-        match tokio::time::timeout(self.deadline, op(conn)).await {
+        let timed = {
+            let _timer = self.timer.enter();
+            tokio::time::timeout(self.deadline, op(conn))
+        };
+        match timed.await {
             Ok(Ok(v)) => {
                 self.breaker.success();
                 self.totals.ops.fetch_add(1, Ordering::Relaxed);
