@@ -297,15 +297,17 @@ async fn slow_requests_meet_the_in_flight_cap_and_the_request_timeout() {
     )
     .await
     .expect("written");
-    // ...so another one is refused at once (give the first a moment to be admitted).
+    // ...so another one is refused at once. Each probe waits first: a probe sent before
+    // the slow request is admitted would take the only slot itself and get the slow one
+    // refused (which made this test fail about one run in three).
     let mut refused = None;
     for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
         let r = raw::exchange(addr, &raw::get("/health", &["Host: localhost"])).await;
         if r.status == 503 {
             refused = Some(r);
             break;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let refused = refused.expect("a second request is refused while the slot is taken");
     refused.assert_error(503, "overloaded");
