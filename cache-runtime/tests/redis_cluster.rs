@@ -210,3 +210,66 @@ async fn calls_still_answer_when_a_master_dies() {
     }
     println!("40 calls with a dead master: {:?}", began.elapsed());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalidation_reaches_other_instances_while_its_slot_has_no_master() {
+    // Candidate caches: the test uses the first whose slot is not on the first node, where
+    // both runtimes' backplanes subscribe (a resubscription would clear their in-process
+    // tiers and hide what this test is about).
+    const NAMES: [&str; 4] = ["cl_ahead_a", "cl_ahead_b", "cl_ahead_c", "cl_ahead_d"];
+    static SITES: [CacheSite; 4] = [
+        CacheSite::new(spec(NAMES[0], 60_000)),
+        CacheSite::new(spec(NAMES[1], 60_000)),
+        CacheSite::new(spec(NAMES[2], 60_000)),
+        CacheSite::new(spec(NAMES[3], 60_000)),
+    ];
+    let mut cluster = RedisCluster::start();
+    let first = cluster.nodes[0].port();
+    let (site, name, owner) = SITES
+        .iter()
+        .zip(NAMES)
+        .map(|(s, name)| (s, name, cluster.owner(&cluster_key("clahead", name, 1))))
+        .find(|(_, _, owner)| *owner != first)
+        .expect("one of four caches hashes off the first node");
+    let (a, b) = (
+        runtime(&cluster.url(), "clahead"),
+        runtime(&cluster.url(), "clahead"),
+    );
+    connected(&a).await;
+    connected(&b).await;
+    call_in(&a, site, 1, || async { Ok("old".to_owned()) })
+        .await
+        .expect("computed");
+    written(&cluster, &cluster_key("clahead", name, 1)).await;
+    let heard = eventually(Duration::from_secs(2), || {
+        b.stats().l2.is_some_and(|l2| l2.backplane_received > 0)
+    })
+    .await;
+    assert!(heard, "b heard a's write");
+    let v = call_in(&b, site, 1, || async { Ok("recomputed".to_owned()) }).await;
+    assert_eq!(v, Ok("old".to_owned()), "b read a's value from Redis");
+    assert!(l1_has(&b, site, 1));
+    let resubscribed = b.stats().l2.expect("l2").backplane_resubscribed;
+
+    // The cache's slot loses its master (no replica: it stays down), then a invalidates.
+    cluster
+        .nodes
+        .iter_mut()
+        .find(|n| n.port() == owner)
+        .expect("the owner is one of ours")
+        .kill();
+    a.invalidate_all(name);
+    // The generation's INCR cannot land, yet b hears of the invalidation through another
+    // node and drops its copy; before, it kept serving "old" for as long as the slot was
+    // down (the announcement waited for the INCR).
+    let dropped = eventually(Duration::from_secs(2), || !l1_has(&b, site, 1)).await;
+    assert!(dropped, "b still serves the invalidated value");
+    assert_eq!(
+        b.stats().l2.expect("l2").backplane_resubscribed,
+        resubscribed,
+        "dropped by the announcement, not by a resubscription"
+    );
+    // Its next call cannot read the dead slot: it computes, and never serves "old".
+    let v = call_in(&b, site, 1, || async { Ok("new".to_owned()) }).await;
+    assert_eq!(v, Ok("new".to_owned()));
+}

@@ -253,7 +253,9 @@ impl On {
 
     /// Runs an invalidation in the background: `INCR counter` and/or `DEL keys`, then the
     /// announcement. Until it has landed this instance reads no Redis (the fence), and it
-    /// is retried while Redis cannot be reached, for up to [`INVALIDATION_PATIENCE`]. A
+    /// is retried while Redis cannot be reached, for up to [`INVALIDATION_PATIENCE`]; in a
+    /// cluster the announcement also goes out ahead, through any node, as soon as a try
+    /// fails. A
     /// counter that is not an integer is replaced by a fresh random generation, which
     /// invalidates just as well.
     fn invalidation(&self, counter: Option<String>, keys: Vec<String>, announce: Option<Message>) {
@@ -264,6 +266,7 @@ impl On {
             let _fence = fence;
             let started = tokio::time::Instant::now();
             let mut backoff = Duration::from_millis(50);
+            let mut announced_ahead = false;
             loop {
                 let r = shared
                     .run(false, |mut conn| {
@@ -305,6 +308,18 @@ impl On {
                         return;
                     }
                     Err(_) => {
+                        // In a cluster the other nodes usually still answer (a master is
+                        // down or failing over): announce now, so that the other instances
+                        // drop their copies at once instead of serving them until the
+                        // failover ends. Their reads of the same slot fail meanwhile, so
+                        // they compute; the announcement after the landing below drops
+                        // whatever they read between the promotion and the landing.
+                        if !announced_ahead
+                            && shared.cluster()
+                            && let Some(msg) = &announce
+                        {
+                            announced_ahead = shared.announce_anywhere(msg.clone()).await.is_ok();
+                        }
                         // Capped low: an invalidation lands (and this instance reads Redis
                         // again) at most this long after Redis is back, e.g. after a
                         // failover; one small pipeline per retry costs Redis nothing.

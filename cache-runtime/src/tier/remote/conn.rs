@@ -10,6 +10,7 @@ use parking_lot::RwLock;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterClientBuilder};
 use redis::cluster_async::ClusterConnection;
+use redis::cluster_routing::{RoutingInfo, SingleNodeRoutingInfo};
 use redis::{Client, Cmd, Pipeline, RedisFuture, RedisResult, Value};
 
 use super::breaker::Breaker;
@@ -243,6 +244,25 @@ impl Shared {
                 Err(Fail::Timeout)
             }
         }
+    }
+
+    /// Publishes `message` on the backplane through any connected node: in a cluster
+    /// `PUBLISH` reaches every node from whichever receives it, so this one is not routed to
+    /// the channel's slot, whose master may be the one that is down. Used to announce an
+    /// invalidation ahead of its `INCR`/`DEL` while those cannot land.
+    pub(crate) async fn announce_anywhere(&self, message: Vec<u8>) -> Result<(), Fail> {
+        let mut cmd = redis::cmd("PUBLISH");
+        cmd.arg(self.keys.channel()).arg(message);
+        self.run(false, |conn| async move {
+            match conn {
+                Conn::Cluster(mut c) => c
+                    .route_command(cmd, RoutingInfo::SingleNode(SingleNodeRoutingInfo::Random))
+                    .await
+                    .map(drop),
+                Conn::Single(mut c) => cmd.query_async::<()>(&mut c).await,
+            }
+        })
+        .await
     }
 
     /// Runs `pipe` (commands of one slot) and then announces `message` on the backplane.
