@@ -788,4 +788,68 @@ mod tests {
             "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)"
         );
     }
+
+    /// `top_posts` against totals summed here from the raw rows: every window, the channel
+    /// filter, the order (views, then id) and a just-published post without snapshots.
+    #[tokio::test]
+    async fn top_posts_are_each_posts_snapshot_sums_in_order() {
+        let seed = SeedConfig {
+            channels: 3,
+            posts_per_channel: 6,
+            days: 4,
+            track_hours: 30,
+        };
+        let db = Db::open("sqlite::memory:", 1, &seed).await.expect("db");
+        let fresh = db
+            .insert_post(2, db.dataset_end(), "text", "no snapshots yet")
+            .await
+            .expect("inserted");
+        let posts: Vec<(i64, i64, i64)> =
+            sqlx::query("SELECT id, channel_id, published_at FROM posts")
+                .fetch_all(&db.pool)
+                .await
+                .expect("posts")
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2)))
+                .collect();
+        let mut totals = std::collections::HashMap::<i64, (i64, i64, i64)>::new();
+        for r in sqlx::query("SELECT post_id, views, reactions, shares FROM post_snapshots")
+            .fetch_all(&db.pool)
+            .await
+            .expect("snapshots")
+        {
+            let t = totals.entry(r.get(0)).or_default();
+            t.0 += r.get::<i64, _>(1);
+            t.1 += r.get::<i64, _>(2);
+            t.2 += r.get::<i64, _>(3);
+        }
+        let end = db.dataset_end();
+        let mut cases = 0;
+        for since in [0, end - 3 * 86_400, end - 86_400, end - 3_600] {
+            for channel in [None, Some(2)] {
+                let mut expected: Vec<(i64, (i64, i64, i64))> = posts
+                    .iter()
+                    .filter(|(_, c, at)| *at > since && channel.is_none_or(|ch| ch == *c))
+                    .map(|(id, _, _)| (*id, totals.get(id).copied().unwrap_or_default()))
+                    .collect();
+                expected.sort_by_key(|(id, t)| (std::cmp::Reverse(t.0), *id));
+                expected.truncate(5);
+                let got: Vec<(i64, (i64, i64, i64))> = db
+                    .top_posts(since, channel, 5)
+                    .await
+                    .expect("top posts")
+                    .iter()
+                    .map(|p| (p.id, (p.views, p.reactions, p.shares)))
+                    .collect();
+                assert_eq!(got, expected, "since {since}, channel {channel:?}");
+                cases += usize::from(!got.is_empty());
+            }
+        }
+        assert!(cases >= 6, "the windows hold posts");
+        let newest = db.top_posts(end - 3_600, Some(2), 100).await.expect("top");
+        assert!(
+            newest.iter().any(|p| p.id == fresh && p.views == 0),
+            "the post without snapshots counts with no views: {newest:?}"
+        );
+    }
 }
