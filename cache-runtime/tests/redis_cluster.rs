@@ -250,6 +250,7 @@ async fn an_invalidation_reaches_other_instances_while_its_slot_has_no_master() 
     assert_eq!(v, Ok("old".to_owned()), "b read a's value from Redis");
     assert!(l1_has(&b, site, 1));
     let resubscribed = b.stats().l2.expect("l2").backplane_resubscribed;
+    let sent = a.stats().l2.expect("l2").backplane_sent;
 
     // The cache's slot loses its master (no replica: it stays down), then a invalidates.
     cluster
@@ -268,6 +269,11 @@ async fn an_invalidation_reaches_other_instances_while_its_slot_has_no_master() 
         b.stats().l2.expect("l2").backplane_resubscribed,
         resubscribed,
         "dropped by the announcement, not by a resubscription"
+    );
+    assert_eq!(
+        a.stats().l2.expect("l2").backplane_sent,
+        sent + 1,
+        "a counts the announcement it sent ahead"
     );
     // Its next call cannot read the dead slot: it computes, and never serves "old".
     let v = call_in(&b, site, 1, || async { Ok("new".to_owned()) }).await;

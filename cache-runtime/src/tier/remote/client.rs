@@ -319,6 +319,9 @@ impl On {
                             && let Some(msg) = &announce
                         {
                             announced_ahead = shared.announce_anywhere(msg.clone()).await.is_ok();
+                            if announced_ahead {
+                                shared.totals.sent.fetch_add(1, Ordering::Relaxed);
+                            }
                         }
                         // Capped low: an invalidation lands (and this instance reads Redis
                         // again) at most this long after Redis is back, e.g. after a
