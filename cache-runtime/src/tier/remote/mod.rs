@@ -137,8 +137,13 @@
 //! splits by slot, sent concurrently with the pipeline. The backplane subscribes on one
 //! node (a cluster's `PUBLISH` reaches every node) and moves to the next seed node when
 //! that one fails; announcements follow their write or invalidation as a command of their
-//! own. A cache whose slot is on a master that is down behaves as if Redis were down for
-//! it: misses compute, and the circuit breaker (shared by the whole cluster) opens.
+//! own. An invalidation whose `INCR` or `DEL` fails (its slot's master is down or failing
+//! over) is also announced at once, through any node that answers, so the other instances
+//! drop their copies during the failover rather than after it; their reads of that slot
+//! fail meanwhile, so they compute, and the announcement that follows the landing drops
+//! whatever they read between the promotion and the landing. A cache whose slot is on a
+//! master that is down behaves as if Redis were down for it: misses compute, and the
+//! circuit breaker (shared by the whole cluster) opens.
 //!
 //! # Single-flight across instances (`lock = true`)
 //!
