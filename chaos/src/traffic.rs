@@ -630,18 +630,17 @@ impl Ctx {
 
     /// Polls every instance in `serving` for both cached answers that show `channel` (its
     /// summary, tag `channel:N`, and its owner's channel list, tag `user:OWNER`) until
-    /// `shows` accepts the channel in it, and records the delays since `since` as
+    /// `shows` accepts the channel in it, and records the delays since `invalidated` as
     /// staleness (a stale answer after [`CONVERGE_LIMIT`] as a wrong one).
     async fn converge(
         &self,
         serving: &[usize],
         channel: i64,
         token: String,
-        since: Instant,
+        invalidated: Instant,
         what: &str,
-        shows: impl Fn(&Value) -> bool + Clone,
+        shows: impl Fn(&Value) -> bool,
     ) {
-        let invalidated = since;
         let summary = Call::get(format!("/analytics/channels/{channel}/metrics"));
         let list = Call {
             bearer: Some(token),

@@ -655,10 +655,12 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     pub(super) fn store(&self, value: A::Value, start: Start) -> Entry {
         let site = &self.site;
         let counters = &site.cache.counters;
-        let elapsed = std::time::Duration::from_nanos(clock::nanos_since(start.at));
+        // The clock is read only for `only_if_slower` (zero, the default, never refuses).
+        let slower = site.policy.only_if_slower;
         let refused = !self.explicit
             && (self.rules.unless.is_some_and(|unless| unless(&value))
-                || elapsed < site.policy.only_if_slower);
+                || (!slower.is_zero()
+                    && u128::from(clock::nanos_since(start.at)) < slower.as_nanos()));
         let ttl = self
             .rules
             .ttl_from
