@@ -47,8 +47,10 @@ pub(crate) struct CacheState {
 
 impl CacheState {
     /// Records the type-parameter suffix of a key about to be stored (miss path only).
+    #[inline]
     pub(crate) fn note_suffix(&self, suffix: &[u8]) {
-        if self.suffixes.read().iter().any(|s| **s == *suffix) {
+        // The empty suffix (every non-generic function's) is always there: no lock for it.
+        if suffix.is_empty() || self.suffixes.read().iter().any(|s| **s == *suffix) {
             return;
         }
         let mut all = self.suffixes.write();
