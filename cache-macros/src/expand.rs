@@ -22,23 +22,27 @@ use crate::valid::{CacheSpec, TimerSpec};
 //
 // Output:
 //     async fn load(&self, Path(id): Path<u64>, State(db): State<Db>) -> R {
-//         static __CACHE_SITE: __private::CacheSite = __private::CacheSite::new(__private::SiteSpec {
-//             name: "users", location: concat!(module_path!(), "::", "load"), ttl_ms: 300000,
-//             tier: 0, lock: false, ..
-//         });
-//         let __cache_key = { /* checks */ let mut k = __private::key_args();
-//             k.arg(/* &id, or &() if it cannot be encoded */); k.finish(&[type_name::<Self>()]) };
-//         let __cache_adapter = { /* the adapter for R, checked: see `adapter` */ };
-//         match __private::lookup(&__CACHE_SITE, __cache_key, __cache_adapter) {
-//             __private::Lookup::Hit(v) | __private::Lookup::Refresh(v, _) => v,
-//             __private::Lookup::Miss(t) => t
-//                 .with_tags(collect([__private::tag(format!("user:{id}"))]))
-//                 .run_async(move || async move { body })
-//                 .await,
-//         }
+//         let __cache_pending = {
+//             static __CACHE_SITE: __private::CacheSite = __private::CacheSite::new(__private::SiteSpec {
+//                 name: "users", location: concat!(module_path!(), "::", "load"), ttl_ms: 300000,
+//                 tier: 0, lock: false, ..
+//             });
+//             let __cache_key = { /* checks */ let mut k = __private::key_args();
+//                 k.arg(/* &id, or &() if it cannot be encoded */); k.finish(&[type_name::<Self>()]) };
+//             let __cache_adapter = { /* the adapter for R, checked: see `adapter` */ };
+//             match __private::lookup(&__CACHE_SITE, __cache_key, __cache_adapter) {
+//                 __private::Lookup::Hit(v) | __private::Lookup::Refresh(v, _) => return v,
+//                 __private::Lookup::Miss(t) => t
+//                     .with_tags(collect([__private::tag(format!("user:{id}"))]))
+//                     .run_async(move || async move { body }),
+//             }
+//         };
+//         __cache_pending.await
 //     }
 //
-// A sync fn gets `.run_sync(move || -> R { body })` instead.
+// The block ends the key, the lookup and the ticket before the await, so that the future
+// holds only the boxed computation across it (336 bytes -> 48 for `async fn(u64, String)
+// -> String`). A sync fn gets the `match` alone, with `.run_sync(move || -> R { body })`.
 pub(crate) fn cache_plain(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     let p = Private::new();
     let head = cache_head(spec, func);
@@ -53,18 +57,30 @@ pub(crate) fn cache_plain(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
     let tags = with_tags(spec);
     let overload = with_overload(func);
     let extra = with_rules(spec);
-    let run = if func.is_async() {
+    let body = if func.is_async() {
         let run = method(func, "run_async");
-        quote!(#ticket #tags #overload #extra.#run(#compute).await)
+        let pending = local("__cache_pending");
+        // The lookup, its key and its ticket end with the block, before the await: only the
+        // boxed computation is held across it, so the function's future stays small (a
+        // hit moves it, into a task or a caller's future, without the ticket's bytes).
+        quote! {
+            let #pending = {
+                #head
+                match #lookup::lookup(&__CACHE_SITE, #key, #adapter) {
+                    #p::Lookup::Hit(#value) | #p::Lookup::Refresh(#value, _) => return #value,
+                    #p::Lookup::Miss(#ticket) => #ticket #tags #overload #extra.#run(#compute),
+                }
+            };
+            #pending.await
+        }
     } else {
         let run = method(func, "run_sync");
-        quote!(#ticket #tags #overload #extra.#run(#compute))
-    };
-    let body = quote! {
-        #head
-        match #lookup::lookup(&__CACHE_SITE, #key, #adapter) {
-            #p::Lookup::Hit(#value) | #p::Lookup::Refresh(#value, _) => #value,
-            #p::Lookup::Miss(#ticket) => #run,
+        quote! {
+            #head
+            match #lookup::lookup(&__CACHE_SITE, #key, #adapter) {
+                #p::Lookup::Hit(#value) | #p::Lookup::Refresh(#value, _) => #value,
+                #p::Lookup::Miss(#ticket) => #ticket #tags #overload #extra.#run(#compute),
+            }
         }
     };
     function(func, &func.item.sig, &body)
@@ -90,6 +106,8 @@ pub(crate) fn cache_plain(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
 //             __private::Lookup::Miss(t) => t.run_async(__cache_make()).await,
 //         }
 //     }
+//
+// (For an async fn, in a block that ends before the await, as in `cache_plain`.)
 //
 // The refresh runs after this call has returned, so the closure owns clones of every
 // argument and of `self`, and the body's `self` becomes `__self`. `mut` moves from the
@@ -154,7 +172,7 @@ pub(crate) fn cache_refresh_ahead(spec: &CacheSpec<'_>, func: &Function<'_>) -> 
         let (refresh, run) = (method(func, "refresh_async"), method(func, run));
         (
             quote!(#ticket #tags #extra.#refresh(#make())),
-            quote!(#ticket #tags #overload #extra.#run(#make()).await),
+            quote!(#ticket #tags #overload #extra.#run(#make())),
         )
     } else {
         let (refresh, run) = (method(func, "refresh_sync"), method(func, "run_sync"));
@@ -163,19 +181,40 @@ pub(crate) fn cache_refresh_ahead(spec: &CacheSpec<'_>, func: &Function<'_>) -> 
             quote!(#ticket #tags #overload #extra.#run(#make())),
         )
     };
-    let body = quote! {
+    let lookup = quote! {
         #head
         let #make = || {
             #setup
             #compute
         };
-        match #lookup::lookup(&__CACHE_SITE, #key, #adapter) {
-            #p::Lookup::Hit(#value) => #value,
-            #p::Lookup::Refresh(#value, #ticket) => {
-                #refresh;
-                #value
+        match #lookup::lookup(&__CACHE_SITE, #key, #adapter)
+    };
+    let body = if func.is_async() {
+        // As in `cache_plain`: nothing but the computation is held across the await.
+        let pending = local("__cache_pending");
+        quote! {
+            let #pending = {
+                #lookup {
+                    #p::Lookup::Hit(#value) => return #value,
+                    #p::Lookup::Refresh(#value, #ticket) => {
+                        #refresh;
+                        return #value;
+                    }
+                    #p::Lookup::Miss(#ticket) => #run,
+                }
+            };
+            #pending.await
+        }
+    } else {
+        quote! {
+            #lookup {
+                #p::Lookup::Hit(#value) => #value,
+                #p::Lookup::Refresh(#value, #ticket) => {
+                    #refresh;
+                    #value
+                }
+                #p::Lookup::Miss(#ticket) => #run,
             }
-            #p::Lookup::Miss(#ticket) => #run,
         }
     };
 

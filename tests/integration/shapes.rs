@@ -245,3 +245,32 @@ async fn tags_invalidate_across_caches() {
         "team 1 recomputed in both caches, team 2 kept"
     );
 }
+
+#[cache_result("it_future_size")]
+async fn small_future(id: u64, q: String) -> String {
+    format!("{q}-{id}")
+}
+
+#[cache_result("it_future_size_refresh", refresh_ahead = 0.8)]
+async fn small_future_refresh(id: u64, q: String) -> String {
+    format!("{q}-{id}")
+}
+
+/// Every call moves its future at least once (into a task, or into the caller's future),
+/// so a cached `async fn` must not carry the lookup's key and ticket in it: only its
+/// arguments and the boxed computation (it was 336 bytes for this signature before).
+#[tokio::test]
+async fn a_cached_async_fns_future_holds_little_more_than_its_arguments() {
+    crate::setup();
+    let arguments = std::mem::size_of::<(u64, String)>();
+    let plain = std::mem::size_of_val(&small_future(7, "q".into()));
+    let refresh = std::mem::size_of_val(&small_future_refresh(7, "q".into()));
+    for (what, size) in [("plain", plain), ("refresh_ahead", refresh)] {
+        assert!(
+            size <= 2 * arguments + 32,
+            "{what}: a {size}-byte future for {arguments} bytes of arguments"
+        );
+    }
+    assert_eq!(small_future(7, "q".into()).await, "q-7");
+    assert_eq!(small_future_refresh(7, "q".into()).await, "q-7");
+}
