@@ -301,8 +301,20 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
         Ok(())
     }
     fn serialize_str(self, v: &str) -> Result<(), KeyError> {
-        self.out.push(tag::STR);
-        write_str(self.out, v);
+        let bytes = v.as_bytes();
+        if bytes.len() < 0x80 {
+            // Tag, one-byte length and bytes with one update of the buffer's length: three
+            // pushes chained each through the length in memory (perf: most of this
+            // function's time on reloading it).
+            let start = self.out.len();
+            self.out.resize(start + 2 + bytes.len(), 0);
+            let (head, rest) = self.out[start..].split_at_mut(2);
+            head.copy_from_slice(&[tag::STR, bytes.len() as u8]);
+            rest.copy_from_slice(bytes);
+        } else {
+            self.out.push(tag::STR);
+            write_str(self.out, v);
+        }
         Ok(())
     }
     fn serialize_bytes(self, v: &[u8]) -> Result<(), KeyError> {
