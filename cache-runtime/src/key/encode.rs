@@ -177,6 +177,18 @@ fn write_long_uvarint(out: &mut KeyBuf, mut v: u128) {
     }
 }
 
+/// Appends `head` and `bytes` with one update of the buffer's length. Pushing them one by
+/// one chains each push through the length in memory (store, reload, store): perf put
+/// most of the encoding of a short string on those reloads.
+#[inline]
+fn put(out: &mut KeyBuf, head: [u8; 2], bytes: &[u8]) {
+    let start = out.len();
+    out.resize(start + head.len() + bytes.len(), 0);
+    let (at_head, at_bytes) = out[start..].split_at_mut(head.len());
+    at_head.copy_from_slice(&head);
+    at_bytes.copy_from_slice(bytes);
+}
+
 #[inline]
 fn write_str(out: &mut KeyBuf, s: &str) {
     write_uvarint(out, s.len() as u128);
@@ -303,14 +315,7 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
     fn serialize_str(self, v: &str) -> Result<(), KeyError> {
         let bytes = v.as_bytes();
         if bytes.len() < 0x80 {
-            // Tag, one-byte length and bytes with one update of the buffer's length: three
-            // pushes chained each through the length in memory (perf: most of this
-            // function's time on reloading it).
-            let start = self.out.len();
-            self.out.resize(start + 2 + bytes.len(), 0);
-            let (head, rest) = self.out[start..].split_at_mut(2);
-            head.copy_from_slice(&[tag::STR, bytes.len() as u8]);
-            rest.copy_from_slice(bytes);
+            put(self.out, [tag::STR, bytes.len() as u8], bytes);
         } else {
             self.out.push(tag::STR);
             write_str(self.out, v);
