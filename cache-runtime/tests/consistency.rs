@@ -264,3 +264,80 @@ async fn a_waiter_of_a_panicking_computation_panics_with_its_message() {
     assert!(message.contains("ryw_panic_message"), "{message}");
     assert!(message.contains("the upstream answered 503"), "{message}");
 }
+
+/// A thread that keeps hitting one key serves it from its own hot copy (`tier/local.rs`).
+/// An invalidation made on another thread must reach that copy: the thread's next call
+/// computes again, whatever the kind of invalidation.
+#[test]
+fn a_threads_hot_copy_does_not_outlive_an_invalidation_made_elsewhere() {
+    static SITES: [CacheSite; 3] = [
+        CacheSite::new(spec("hot_copy_key", 60_000)),
+        CacheSite::new(spec("hot_copy_all", 60_000)),
+        CacheSite::new(spec("hot_copy_tag", 60_000)),
+    ];
+    for (site, kind) in SITES.iter().zip(KINDS) {
+        let name = ["hot_copy_key", "hot_copy_all", "hot_copy_tag"][kind as usize];
+        let rt = Arc::new(CacheRuntime::builder().build());
+        let data = Arc::new(AtomicU64::new(1));
+        let runs = Arc::new(AtomicU64::new(0));
+        let (to_reader, changed) = std::sync::mpsc::channel::<()>();
+        let (to_main, seen) = std::sync::mpsc::channel::<Res>();
+        let reader = {
+            let (rt, data, runs) = (Arc::clone(&rt), Arc::clone(&data), Arc::clone(&runs));
+            std::thread::spawn(move || {
+                let call = || {
+                    call_blocking(&rt, site, name, 1, || {
+                        runs.fetch_add(1, SeqCst);
+                        Ok(format!("{}", data.load(SeqCst)))
+                    })
+                };
+                // A miss, hits through the map, then hits of the thread's copy.
+                for _ in 0..40 {
+                    assert_eq!(call(), Ok("1".into()));
+                }
+                to_main.send(call()).expect("main listens");
+                changed.recv().expect("main changed the data");
+                to_main.send(call()).expect("main listens");
+                // And once more: the new value is what the thread keeps serving.
+                to_main.send(call()).expect("main listens");
+            })
+        };
+        assert_eq!(seen.recv().expect("reader"), Ok("1".into()), "{kind:?}");
+        assert_eq!(
+            runs.load(SeqCst),
+            1,
+            "{kind:?}: one computation for 41 calls"
+        );
+        data.store(2, SeqCst);
+        invalidate(&rt, kind, name, 1);
+        to_reader.send(()).expect("reader listens");
+        assert_eq!(
+            seen.recv().expect("reader"),
+            Ok("2".into()),
+            "{kind:?}: the thread's copy answered after the invalidation"
+        );
+        assert_eq!(seen.recv().expect("reader"), Ok("2".into()), "{kind:?}");
+        assert_eq!(runs.load(SeqCst), 2, "{kind:?}");
+        reader.join().expect("reader");
+    }
+}
+
+/// Copies belong to one runtime: a thread that hits a key in one runtime, then calls the
+/// same site and key in another (where both caches have the same id, so the same key
+/// bytes), gets the other runtime's value.
+#[test]
+fn a_hot_copy_answers_only_for_its_own_runtime() {
+    static SITE: CacheSite = CacheSite::new(spec("hot_copy_runtime", 60_000));
+    let (a, b) = (
+        CacheRuntime::builder().build(),
+        CacheRuntime::builder().build(),
+    );
+    for _ in 0..40 {
+        let v = call_blocking(&a, &SITE, "hot_copy_runtime", 1, || Ok("a".into()));
+        assert_eq!(v, Ok("a".into()));
+    }
+    let v = call_blocking(&b, &SITE, "hot_copy_runtime", 1, || Ok("b".into()));
+    assert_eq!(v, Ok("b".into()), "runtime b was served runtime a's copy");
+    let v = call_blocking(&a, &SITE, "hot_copy_runtime", 1, || Ok("a2".into()));
+    assert_eq!(v, Ok("a".into()), "runtime a keeps its own entry");
+}

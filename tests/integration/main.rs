@@ -2,6 +2,7 @@
 //! API only. One process, one installed runtime; every test uses its own cache names.
 
 mod axum_routes;
+mod hot;
 mod shapes;
 mod timers;
 

@@ -728,6 +728,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
                 refreshing: AtomicBool::new(false),
                 weight,
                 counted: AtomicBool::new(false),
+                retired: AtomicBool::new(false),
             },
             value,
         })

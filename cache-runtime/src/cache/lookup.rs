@@ -1,4 +1,5 @@
-//! The read path: scope mode, key, in-process tier. A fresh hit is cloned and returned; a
+//! The read path: scope mode, key, in-process tier (first the thread's hot copy of the key,
+//! if it has one, then the shared map). A fresh hit is cloned and returned; a
 //! hit past its refresh point also hands back a ticket for a background refresh; an
 //! expired entry still inside its stale window is kept as the fail-safe copy; anything
 //! else is a miss with a [`Ticket`] to compute through (see `fill.rs`).
@@ -55,8 +56,29 @@ pub(crate) fn lookup<R, A: Adapter<R>>(
         }
         _ => return Lookup::Miss(ticket(key, Mode::Bypass, None)),
     }
+    let local = &site.engine.local;
+    let hash = local::hot_hash(&key);
+    // A plain fresh hit from this thread's hot copy (see `tier/local.rs`): the checks of
+    // the map path below, without writing a shared cache line.
+    let hot = local.hot(&key, hash, |entry| {
+        let meta = entry.meta();
+        let now = clock::now();
+        if !(meta.is_current() && now < meta.fresh_until && now < meta.refresh_after) {
+            return None;
+        }
+        let v = local::value_of::<A::Value>(entry)?;
+        Some((v.clone(), meta.fresh_until))
+    });
+    if let Some((v, fresh_until)) = hot {
+        let value = adapter.rebuild(v);
+        counters.hits.incr();
+        let (from, ttl) = (ServedFrom::Local, site.policy.ttl);
+        scope::record_entry(name, Outcome::Hit, from, fresh_until, ttl);
+        tracing::debug!(cache = name, "hit");
+        return Lookup::Hit(value);
+    }
     let mut stale = None;
-    if let Some(entry) = site.engine.local.get(&key) {
+    if let Some(entry) = local.get(&key) {
         let meta = entry.meta();
         if meta.is_current() {
             let now = clock::now();
@@ -71,6 +93,7 @@ pub(crate) fn lookup<R, A: Adapter<R>>(
                         let t = ticket(key, Mode::Normal, Some(entry)).background();
                         return Lookup::Refresh(value, t);
                     }
+                    local.remember(&key, hash, &entry);
                     return Lookup::Hit(value);
                 }
             } else if now < meta.stale_until && local::value_of::<A::Value>(&entry).is_some() {

@@ -6,10 +6,34 @@
 //! this beats moka's timer wheel on the hit path). An expired entry stays until it is
 //! replaced or evicted, which is also what lets it serve as the fail-safe copy for
 //! `stale_if_error`. The full encoded key is the map key, so a hit always compares it.
+//!
+//! # Hot copies
+//!
+//! Every hit through quick_cache writes shared cache lines: the shard's read lock and the
+//! entry's `Arc` count, which two cores calling one hot key fight over. So each thread
+//! also keeps [`HOT_SLOTS`] copies of entries it hit twice in a row (direct-mapped by the
+//! key's hash, the full key compared), and serves a fresh hit from there with reads
+//! only. A copy never answers for longer than the map would:
+//!
+//! - an entry leaves its copies when it leaves the map: eviction, removal, a purge and
+//!   replacement by a newer value (under the cache's store lock) mark it *retired*, which
+//!   every copy checks, and uncount it from the cache's `entries` and `bytes` at once;
+//! - the generation checks (`invalidate_all`, tags), the TTL and the refresh point are
+//!   the map path's, checked on every copy hit; anything but a plain fresh hit goes
+//!   through the map;
+//! - copies belong to one tier (runtime) by a process-wide id, never reused;
+//! - every [`HOT_TOUCH`]th hit of a copy goes through the map, so quick_cache still sees
+//!   the key as hot and does not evict it for want of reads;
+//! - only entries up to [`HOT_MAX_WEIGHT`] bytes are copied: a retired entry a thread
+//!   still holds in a slot it has not touched since is freed when the slot is reused or
+//!   the thread exits, so this bounds what copies can hold beyond `max_bytes` to
+//!   `HOT_SLOTS * HOT_MAX_WEIGHT` per thread.
 
 use std::any::Any;
+use std::cell::RefCell;
+use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::state::{CacheState, TagState};
 
@@ -28,6 +52,8 @@ pub(crate) struct Meta {
     pub(crate) weight: u64,
     /// Whether this entry was counted into the cache's `entries` and `bytes`.
     pub(crate) counted: AtomicBool,
+    /// Left the map (evicted, removed, purged or replaced): threads' hot copies drop it.
+    pub(crate) retired: AtomicBool,
 }
 
 impl Meta {
@@ -47,6 +73,19 @@ impl Meta {
             c.entries.fetch_add(1, Ordering::Relaxed);
             c.bytes.fetch_add(self.weight, Ordering::Relaxed);
         }
+    }
+
+    /// The entry left the map: no hot copy serves it again, and it no longer counts in
+    /// the cache's `entries` and `bytes` (a copy may keep it alive a while). True the
+    /// first time.
+    fn retire(&self) -> bool {
+        let first = !self.retired.swap(true, Ordering::AcqRel);
+        if self.counted.swap(false, Ordering::AcqRel) {
+            let c = &self.cache.counters;
+            c.entries.fetch_sub(1, Ordering::Relaxed);
+            c.bytes.fetch_sub(self.weight, Ordering::Relaxed);
+        }
+        first
     }
 }
 
@@ -105,13 +144,50 @@ struct Evictions;
 
 impl quick_cache::Lifecycle<Box<[u8]>, Entry> for Evictions {
     type RequestState = ();
+    /// Also called for the value an insert replaces, which `Local::insert` has retired
+    /// already: only a first retirement is an eviction.
     fn on_evict(&self, _state: &mut (), _key: Box<[u8]>, val: Entry) {
-        val.meta()
-            .cache
-            .counters
-            .evictions
-            .fetch_add(1, Ordering::Relaxed);
+        let meta = val.meta();
+        if meta.retire() {
+            meta.cache
+                .counters
+                .evictions
+                .fetch_add(1, Ordering::Relaxed);
+        }
     }
+}
+
+/// Hot copies per thread (see the module docs).
+pub(crate) const HOT_SLOTS: usize = 32;
+/// Largest entry weight a thread copies.
+pub(crate) const HOT_MAX_WEIGHT: u64 = 8 * 1024;
+/// One hit of a copy in this many goes through the map instead.
+pub(crate) const HOT_TOUCH: u8 = 16;
+
+/// One hot copy.
+#[derive(Default)]
+struct Hot {
+    /// The tier it belongs to (0: empty).
+    tier: u64,
+    key: Vec<u8>,
+    entry: Option<Entry>,
+    /// The hash of the last key hit through the map at this slot: a second hit in a row
+    /// makes the copy.
+    candidate: u64,
+    hits: u8,
+}
+
+thread_local! {
+    static HOT: RefCell<Vec<Hot>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Ids of tiers, so that no copy answers for another runtime's tier.
+static NEXT_TIER: AtomicU64 = AtomicU64::new(1);
+
+/// The hash that picks a key's hot slot.
+#[inline]
+pub(crate) fn hot_hash(key: &[u8]) -> u64 {
+    foldhash::fast::FixedState::with_seed(0x5eed).hash_one(key)
 }
 
 type Map =
@@ -121,6 +197,8 @@ type Map =
 pub(crate) struct Local {
     map: Map,
     capacity: u64,
+    /// This tier's id for the threads' hot copies.
+    id: u64,
 }
 
 impl Local {
@@ -142,6 +220,7 @@ impl Local {
                 Evictions,
             ),
             capacity: capacity_bytes,
+            id: NEXT_TIER.fetch_add(1, Ordering::Relaxed),
         }
     }
 
@@ -150,18 +229,101 @@ impl Local {
         self.map.get(key)
     }
 
+    /// Serves a hit from the calling thread's hot copy of `key` (`hash`: its
+    /// [`hot_hash`]): `serve` sees the entry and returns what to answer, or `None` to go
+    /// through the map. `None` as well when there is no copy, it was retired, or this hit
+    /// is the one in [`HOT_TOUCH`] that reads the map.
+    #[inline]
+    pub(crate) fn hot<T>(
+        &self,
+        key: &[u8],
+        hash: u64,
+        serve: impl FnOnce(&Entry) -> Option<T>,
+    ) -> Option<T> {
+        HOT.try_with(|hot| {
+            let mut hot = hot.try_borrow_mut().ok()?;
+            let slot = hot.get_mut(hash as usize % HOT_SLOTS)?;
+            if slot.tier != self.id || slot.key != key {
+                return None;
+            }
+            let entry = slot.entry.as_ref()?;
+            if entry.meta().retired.load(Ordering::Acquire) {
+                slot.entry = None;
+                slot.tier = 0;
+                return None;
+            }
+            slot.hits = slot.hits.wrapping_add(1);
+            if slot.hits % HOT_TOUCH == 0 {
+                return None;
+            }
+            serve(entry)
+        })
+        .ok()
+        .flatten()
+    }
+
+    /// After a fresh hit of `entry` through the map: the second such hit of `key` in a
+    /// row at its slot makes it the thread's hot copy there.
+    pub(crate) fn remember(&self, key: &[u8], hash: u64, entry: &Entry) {
+        if entry.meta().weight > HOT_MAX_WEIGHT {
+            return;
+        }
+        let _ = HOT.try_with(|hot| {
+            let Ok(mut hot) = hot.try_borrow_mut() else {
+                return;
+            };
+            if hot.is_empty() {
+                hot.resize_with(HOT_SLOTS, Hot::default);
+            }
+            let slot = &mut hot[hash as usize % HOT_SLOTS];
+            let copied = slot.tier == self.id
+                && slot.key == key
+                && slot.entry.as_ref().is_some_and(|e| Arc::ptr_eq(e, entry));
+            if copied {
+                return;
+            }
+            if slot.candidate != hash {
+                slot.candidate = hash;
+                return;
+            }
+            slot.tier = self.id;
+            slot.key.clear();
+            slot.key.extend_from_slice(key);
+            slot.entry = Some(Arc::clone(entry));
+            slot.hits = 0;
+        });
+    }
+
+    /// Stores `entry` under `key`. The entry it replaces is retired first: no hot copy
+    /// serves it, and quick_cache's eviction hook, which it also calls for a replaced
+    /// value, does not count the replacement as an eviction. Callers hold the cache's
+    /// store lock, so no other store of the key runs between the two.
     pub(crate) fn insert(&self, key: &[u8], entry: Entry) {
+        if let Some(old) = self.map.peek(key) {
+            old.meta().retire();
+        }
         entry.meta().count_in();
         self.map.insert(key.into(), entry);
     }
 
     pub(crate) fn remove(&self, key: &[u8]) -> bool {
-        self.map.remove(key).is_some()
+        self.map
+            .remove(key)
+            .map(|(_, entry)| {
+                entry.meta().retire();
+            })
+            .is_some()
     }
 
     /// Drops every entry of one cache.
     pub(crate) fn purge(&self, cache_id: u32) {
-        self.map.retain(|_, v| v.meta().cache.id != cache_id);
+        self.map.retain(|_, v| {
+            let keep = v.meta().cache.id != cache_id;
+            if !keep {
+                v.meta().retire();
+            }
+            keep
+        });
     }
 
     pub(crate) fn len(&self) -> u64 {
