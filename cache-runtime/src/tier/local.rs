@@ -143,16 +143,30 @@ impl quick_cache::Weighter<Box<[u8]>, Entry> for Weigher {
 struct Evictions;
 
 impl quick_cache::Lifecycle<Box<[u8]>, Entry> for Evictions {
-    type RequestState = ();
-    /// Also called for the value an insert replaces, which `Local::insert` has retired
-    /// already: only a first retirement is an eviction.
-    fn on_evict(&self, _state: &mut (), _key: Box<[u8]>, val: Entry) {
-        let meta = val.meta();
-        if meta.retire() {
-            meta.cache
-                .counters
-                .evictions
-                .fetch_add(1, Ordering::Relaxed);
+    type RequestState = Evicted;
+    /// Called for evicted values and, by an insert, for the value it replaces: both are
+    /// set aside, to be told apart and released once the shard's lock is free.
+    fn on_evict(&self, state: &mut Evicted, key: Box<[u8]>, val: Entry) {
+        state.0.push((key, val));
+    }
+}
+
+/// What one request of the map took out of it. Dropped, it retires each entry and counts
+/// it as an eviction (unless already retired: `Local::insert` retires the value it
+/// replaced first, which is not an eviction).
+#[derive(Default)]
+pub(crate) struct Evicted(smallvec::SmallVec<[(Box<[u8]>, Entry); 2]>);
+
+impl Drop for Evicted {
+    fn drop(&mut self) {
+        for (_, entry) in self.0.drain(..) {
+            let meta = entry.meta();
+            if meta.retire() {
+                meta.cache
+                    .counters
+                    .evictions
+                    .fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 }
@@ -294,16 +308,23 @@ impl Local {
         });
     }
 
-    /// Stores `entry` under `key`. The entry it replaces is retired first: no hot copy
-    /// serves it, and quick_cache's eviction hook, which it also calls for a replaced
-    /// value, does not count the replacement as an eviction. Callers hold the cache's
-    /// store lock, so no other store of the key runs between the two.
+    /// Stores `entry` under `key`. The entry it replaces (which quick_cache hands to the
+    /// eviction hook too) is retired, so no hot copy serves it, without counting as an
+    /// eviction; what the insert evicted to make room, or `entry` itself when it is
+    /// refused, counts as evicted.
     pub(crate) fn insert(&self, key: &[u8], entry: Entry) {
-        if let Some(old) = self.map.peek(key) {
-            old.meta().retire();
-        }
         entry.meta().count_in();
-        self.map.insert(key.into(), entry);
+        // Its address tells it apart from the value it replaced (both alive until
+        // `evicted` drops), without a count of its own.
+        let inserted = Arc::as_ptr(&entry).cast::<()>();
+        let mut evicted = Evicted::default();
+        self.map
+            .insert_with_lifecycle(key.into(), entry, &mut evicted);
+        for (k, old) in &evicted.0 {
+            if **k == *key && Arc::as_ptr(old).cast::<()>() != inserted {
+                old.meta().retire();
+            }
+        }
     }
 
     pub(crate) fn remove(&self, key: &[u8]) -> bool {
