@@ -132,7 +132,9 @@ macro_rules! bench_calls {
 }
 
 /// Drives a future to completion by polling it with a no-op waker: the futures measured
-/// here complete without waiting on I/O, so this measures them and not an executor.
+/// here complete without waiting on I/O, so this measures them and not an executor. The
+/// future is moved into this frame first, as a spawn moves it into its task; the
+/// `awaited/` variants poll it where it was built instead (see [`in_place`]).
 fn run<F: std::future::Future>(fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
     let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
@@ -148,11 +150,25 @@ fn run<F: std::future::Future>(fut: F) -> F::Output {
 /// `q` for the call (dropped after it) and the clone of the stored value it returns. No
 /// cache's hit can cost less.
 #[inline(never)]
-fn clones_alone(q: &str, stored: &String) -> String {
+fn clones_alone(q: &str, stored: &str) -> String {
     let argument = (black_box(7u64), q.to_owned());
-    let out = stored.clone();
+    let out = stored.to_owned();
     drop(black_box(argument));
     out
+}
+
+/// Polls `fut` once where it was built, as a parent polls an `.await`ed future inside its
+/// own state: no move of the future, which [`run`] (like a spawn) makes. Every future
+/// measured here completes on its first poll.
+macro_rules! in_place {
+    ($fut:expr) => {{
+        let mut fut = std::pin::pin!($fut);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match fut.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => unreachable!("completes on its first poll"),
+        }
+    }};
 }
 
 /// A raw quick_cache holding the value of key `(7, q)`: the floor of an in-process hit.
@@ -216,6 +232,9 @@ fn async_hit(c: &mut Criterion) {
         "raw_quick_cache_get" => run(async { quick.get(&(black_box(7), q.clone())) }),
         "raw_moka_sync_get" => run(async { moka_sync.get(&(black_box(7), q.clone())) }),
         "raw_moka_future_get" => run(moka_future.get(&(black_box(7), q.clone()))),
+        "awaited/no_cache_floor" => in_place!(uncached(black_box(7), q.clone())),
+        "awaited/cache_result" => in_place!(ours(black_box(7), q.clone())),
+        "awaited/cached_crate" => in_place!(theirs(black_box(7), q.clone())),
     }
     g.finish();
 }
@@ -260,6 +279,8 @@ fn hit_options(c: &mut Criterion) {
         "hard_timeout" => run(hard_timeout_ours(black_box(7), q.clone())),
         "soft_timeout" => run(soft_timeout_ours(black_box(7), q.clone())),
         "performance_timer" => run(timed_ours(black_box(7), q.clone())),
+        "awaited/plain" => in_place!(ours(black_box(7), q.clone())),
+        "awaited/performance_timer" => in_place!(timed_ours(black_box(7), q.clone())),
     }
     g.finish();
 }
@@ -341,6 +362,8 @@ fn timer(c: &mut Criterion) {
     bench_calls! { g,
         "untimed" => run(uncached(black_box(7), q.clone())),
         "performance_timer" => run(timed(black_box(7), q.clone())),
+        "awaited/untimed" => in_place!(uncached(black_box(7), q.clone())),
+        "awaited/performance_timer" => in_place!(timed(black_box(7), q.clone())),
         "untimed_sync" => uncached_sync(black_box(7), q.clone()),
         "performance_timer_sync" => timed_sync(black_box(7), q.clone()),
     }
