@@ -256,6 +256,11 @@ async fn small_future_refresh(id: u64, q: String) -> String {
     format!("{q}-{id}")
 }
 
+#[cache_result("it_future_size_soft", soft_timeout = "50ms", stale_if_error = "1m")]
+async fn small_future_soft(id: u64, q: String) -> Result<String, String> {
+    Ok(format!("{q}-{id}"))
+}
+
 /// Every call moves its future at least once (into a task, or into the caller's future),
 /// so a cached `async fn` must not carry the lookup's key and ticket in it: only its
 /// arguments and the boxed computation (it was 336 bytes for this signature before).
@@ -265,7 +270,12 @@ async fn a_cached_async_fns_future_holds_little_more_than_its_arguments() {
     let arguments = std::mem::size_of::<(u64, String)>();
     let plain = std::mem::size_of_val(&small_future(7, "q".into()));
     let refresh = std::mem::size_of_val(&small_future_refresh(7, "q".into()));
-    for (what, size) in [("plain", plain), ("refresh_ahead", refresh)] {
+    let soft = std::mem::size_of_val(&small_future_soft(7, "q".into()));
+    for (what, size) in [
+        ("plain", plain),
+        ("refresh_ahead", refresh),
+        ("soft_timeout", soft),
+    ] {
         assert!(
             size <= 2 * arguments + 32,
             "{what}: a {size}-byte future for {arguments} bytes of arguments"
@@ -273,4 +283,5 @@ async fn a_cached_async_fns_future_holds_little_more_than_its_arguments() {
     }
     assert_eq!(small_future(7, "q".into()).await, "q-7");
     assert_eq!(small_future_refresh(7, "q".into()).await, "q-7");
+    assert_eq!(small_future_soft(7, "q".into()).await, Ok("q-7".into()));
 }

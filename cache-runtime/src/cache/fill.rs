@@ -341,8 +341,18 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     /// a task of the current tokio runtime, and if it has not finished by the soft
     /// timeout the call answers with the copy; the task goes on, stores its value and
     /// tells the callers waiting for it. Without a copy (or outside a tokio runtime) it is
-    /// [`run_async`](Self::run_async).
-    pub async fn run_async_soft<F, Fut>(self, f: F) -> R
+    /// [`run_async`](Self::run_async). Boxed, as `run_async` is, so that a hit's future does
+    /// not carry it.
+    pub fn run_async_soft<F, Fut>(self, f: F) -> Pin<Box<impl Future<Output = R>>>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = R> + Send + 'static,
+        R: Send + 'static,
+    {
+        Box::pin(self.soft(f))
+    }
+
+    async fn soft<F, Fut>(self, f: F) -> R
     where
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = R> + Send + 'static,
