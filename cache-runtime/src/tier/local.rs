@@ -155,7 +155,7 @@ impl quick_cache::Lifecycle<Box<[u8]>, Entry> for Evictions {
 /// it as an eviction (unless already retired: `Local::insert` retires the value it
 /// replaced first, which is not an eviction).
 #[derive(Default)]
-pub(crate) struct Evicted(smallvec::SmallVec<[(Box<[u8]>, Entry); 2]>);
+struct Evicted(smallvec::SmallVec<[(Box<[u8]>, Entry); 2]>);
 
 impl Drop for Evicted {
     fn drop(&mut self) {
