@@ -131,19 +131,26 @@ macro_rules! bench_calls {
     };
 }
 
-/// Drives a future to completion by polling it with a no-op waker: the futures measured
-/// here complete without waiting on I/O, so this measures them and not an executor. The
-/// future is moved into this frame first, as a spawn moves it into its task; the
-/// `awaited/` variants poll it where it was built instead (see [`in_place`]).
-fn run<F: std::future::Future>(fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    loop {
-        if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
-            return v;
+/// Drives `fut` to completion where it was built, as a parent polls an `.await`ed future
+/// inside its own state, with a no-op waker: the futures measured here never wait on I/O,
+/// so this measures them and not an executor.
+macro_rules! in_place {
+    ($fut:expr) => {{
+        let mut fut = std::pin::pin!($fut);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        loop {
+            if let std::task::Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+                break v;
+            }
+            std::hint::spin_loop();
         }
-        std::hint::spin_loop();
-    }
+    }};
+}
+
+/// [`in_place`] after moving the future into this frame, as a spawn moves it into its
+/// task (the `awaited/` variants do without the move).
+fn run<F: std::future::Future>(fut: F) -> F::Output {
+    in_place!(fut)
 }
 
 /// What every cache in these groups pays on a hit besides its lookup: the caller's clone of
@@ -155,20 +162,6 @@ fn clones_alone(q: &str, stored: &str) -> String {
     let out = stored.to_owned();
     drop(black_box(argument));
     out
-}
-
-/// Polls `fut` once where it was built, as a parent polls an `.await`ed future inside its
-/// own state: no move of the future, which [`run`] (like a spawn) makes. Every future
-/// measured here completes on its first poll.
-macro_rules! in_place {
-    ($fut:expr) => {{
-        let mut fut = std::pin::pin!($fut);
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        match fut.as_mut().poll(&mut cx) {
-            std::task::Poll::Ready(v) => v,
-            std::task::Poll::Pending => unreachable!("completes on its first poll"),
-        }
-    }};
 }
 
 /// A raw quick_cache holding the value of key `(7, q)`: the floor of an in-process hit.

@@ -608,20 +608,21 @@ fn digest_depends_on_every_input() {
 fn strings_on_either_side_of_the_one_byte_length_encode_alike() {
     // Up to 127 bytes a string is written in one step, from 128 its length is a longer
     // varint: both are the tag, the varint of the length and the bytes, inline or spilled.
-    for len in [0usize, 1, 9, 95, 96, 127, 128, 129, 300] {
+    // Each length with its varint, written out.
+    let lengths: [(usize, &[u8]); 9] = [
+        (0, &[0]),
+        (1, &[1]),
+        (9, &[9]),
+        (95, &[95]),
+        (96, &[96]),
+        (127, &[0x7f]),
+        (128, &[0x80, 0x01]),
+        (129, &[0x81, 0x01]),
+        (300, &[0xac, 0x02]),
+    ];
+    for (len, length) in lengths {
         let s = "k".repeat(len);
-        let mut length = Vec::new();
-        let mut n = len;
-        loop {
-            let byte = (n & 0x7f) as u8;
-            n >>= 7;
-            if n == 0 {
-                length.push(byte);
-                break;
-            }
-            length.push(byte | 0x80);
-        }
-        let expected = [&[tag::STR][..], &length, s.as_bytes()].concat();
+        let expected = [&[tag::STR][..], length, s.as_bytes()].concat();
         assert_eq!(enc(&s.as_str()), expected, "a {len}-byte string");
         // After 90 bytes of another string the key spills to the heap partway.
         let long = "p".repeat(90);
