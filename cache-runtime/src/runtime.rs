@@ -271,6 +271,32 @@ impl CacheRuntime {
         }
     }
 
+    /// Waits, for at most `deadline`, until what this runtime has begun in Redis in the
+    /// background is done: writes of computed and put values, invalidations (with their
+    /// announcements to the other instances), and releases of `lock = true` locks. Returns
+    /// whether nothing is left in flight; `true` at once without a remote tier.
+    ///
+    /// Done means landed, or failed for good (counted in the statistics): an invalidation
+    /// keeps retrying for up to 30 s while Redis cannot be reached, and this instance
+    /// reads no Redis until it has landed, so that it never reads back what it
+    /// invalidated. A service awaits `flush` when it shuts down, after its last request:
+    /// the remote tier's thread stops with the runtime, and what had not landed by then
+    /// is lost (an invalidation that other instances never hear of, a lock that blocks its
+    /// key until it expires). Like [`ready`](Self::ready), it works in any async runtime.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::time::Duration;
+    ///
+    /// let rt = cache_runtime::CacheRuntime::builder().build();
+    /// rt.invalidate_all("profiles");
+    /// assert!(rt.flush(Duration::from_secs(5)).await, "nothing left in flight");
+    /// # }
+    /// ```
+    pub async fn flush(&self, deadline: Duration) -> bool {
+        self.engine.remote.flush(deadline).await
+    }
+
     /// Every cache's figures and every `#[performance_timer]`'s, in the Prometheus text
     /// exposition format.
     ///

@@ -1,5 +1,6 @@
-//! The fail-safe copy in Redis serves every instance, not only its writer; and readiness:
-//! a way to wait, with a deadline, until the remote tier is connected.
+//! The fail-safe copy in Redis serves every instance, not only its writer; readiness (a
+//! way to wait, with a deadline, until the remote tier is connected) and flushing (until
+//! what a runtime began in Redis in the background has landed).
 
 #![cfg(feature = "redis")]
 
@@ -162,6 +163,60 @@ async fn ready_waits_until_redis_answers_and_says_so() {
     let began = Instant::now();
     assert_eq!(rt.ready(Duration::from_secs(5)).await, Readiness::Connected);
     assert!(began.elapsed() < Duration::from_secs(1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flush_waits_until_writes_and_invalidations_have_landed_in_redis() {
+    static SITE: CacheSite = CacheSite::new(spec("fs_flush", 60_000));
+    let local = CacheRuntime::builder().build();
+    assert!(
+        local.flush(Duration::from_millis(10)).await,
+        "nothing in flight"
+    );
+
+    let server = RedisServer::start();
+    let (a, b) = connected_pair(&server, "fsflush").await;
+    let key = redis_key("fsflush", "fs_flush", 1);
+    let exists = || server.cmd::<bool>(&[b"EXISTS", key.as_bytes()]);
+    let value = |v: &'static str| move || async move { Ok(v.to_string()) };
+    call_in(&a, &SITE, 1, value("v1")).await.expect("computed");
+    assert!(a.flush(Duration::from_secs(5)).await);
+    assert!(exists(), "the write had landed when flush returned");
+    call_in(&b, &SITE, 1, value("unused")).await.expect("read");
+    assert_eq!(stats_of(&b, "fs_flush").l2.hits, 1);
+
+    // Redis freezes: the invalidation cannot land, and flush says so at its deadline.
+    server.pause();
+    assert!(a.invalidate("fs_flush", &(1u64,)));
+    let began = Instant::now();
+    assert!(
+        !a.flush(Duration::from_millis(300)).await,
+        "still in flight"
+    );
+    let waited = began.elapsed();
+    server.resume();
+    assert!(
+        waited >= Duration::from_millis(290) && waited < Duration::from_secs(2),
+        "flush kept its deadline: {waited:?}"
+    );
+    assert!(
+        a.flush(Duration::from_secs(5)).await,
+        "landed once Redis answered"
+    );
+    assert!(!exists(), "deleted when flush returned");
+    assert!(
+        eventually(Duration::from_secs(2), || !l1_has(&b, &SITE, 1)).await,
+        "announced: the other instance dropped its copy"
+    );
+
+    // The fence is down: the next computation reads Redis and writes there again.
+    call_in(&a, &SITE, 1, value("v2")).await.expect("computed");
+    assert!(a.flush(Duration::from_secs(5)).await);
+    assert!(exists(), "the recomputed value reached redis");
+    assert_eq!(
+        call_in(&b, &SITE, 1, value("unused")).await,
+        Ok("v2".into())
+    );
 }
 
 #[tokio::test]

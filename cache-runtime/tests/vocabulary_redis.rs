@@ -72,11 +72,11 @@ async fn a_put_reaches_redis_and_an_invalidation_removes_it_there() {
 
     // An invalidation removes it from Redis and from the other instance's memory.
     delete(7).await.expect("ok");
-    let gone = eventually(Duration::from_secs(2), || {
-        !server.cmd::<bool>(&[b"EXISTS", key.as_bytes()])
-    })
-    .await;
-    assert!(gone, "deleted in redis");
+    assert!(first.flush(Duration::from_secs(5)).await, "landed");
+    assert!(
+        !server.cmd::<bool>(&[b"EXISTS", key.as_bytes()]),
+        "deleted in redis"
+    );
     assert!(
         eventually(Duration::from_secs(2), || !l1_has(&other, &OTHER, 7)).await,
         "the other instance dropped its copy (backplane)"
@@ -89,7 +89,11 @@ async fn a_put_reaches_redis_and_an_invalidation_removes_it_there() {
     assert_eq!(PROFILE_RUNS.load(SeqCst), 1);
 
     // A sync put (no remote write) removes the stale copy from Redis instead.
-    written(&server, &key).await;
+    assert!(first.flush(Duration::from_secs(5)).await, "landed");
+    assert!(
+        server.cmd::<bool>(&[b"EXISTS", key.as_bytes()]),
+        "the recomputed value was written to redis"
+    );
     profile_entry(&7).put("Grace".into());
     let gone = eventually(Duration::from_secs(2), || {
         !server.cmd::<bool>(&[b"EXISTS", key.as_bytes()])

@@ -194,8 +194,9 @@ pub fn app(state: AppState) -> Router {
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then lets in-flight requests
-/// finish (up to `--shutdown-timeout`) and closes the database pool. Connection limits and
-/// timeouts: see [`server`].
+/// finish (up to `--shutdown-timeout`), waits (up to the same again) for the cache's
+/// writes and invalidations still on their way to Redis, and closes the database pool.
+/// Connection limits and timeouts: see [`server`].
 pub async fn run(
     listener: TcpListener,
     state: AppState,
@@ -206,6 +207,12 @@ pub async fn run(
     let addr = listener.local_addr()?;
     tracing::info!("ready: listening on http://{addr} (API docs at http://{addr}/docs)");
     server::serve(listener, app(state), &config.server, shutdown).await?;
+    if !cache_runtime::global()
+        .flush(config.server.shutdown_timeout)
+        .await
+    {
+        tracing::warn!("writes or invalidations had not reached redis by the shutdown deadline");
+    }
     db.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -10,7 +10,7 @@ use redis::Value;
 use tokio::runtime::Handle;
 
 use super::breaker::Breaker;
-use super::conn::{Fence, Shared, Target, Totals, connect};
+use super::conn::{Fence, Pending, Shared, Target, Totals, connect};
 use super::envelope::{envelope, unix_ms};
 use super::keys::Keys;
 use super::lock::RELEASE;
@@ -97,6 +97,8 @@ impl On {
             breaker: Breaker::new(),
             totals: Totals::default(),
             fence: AtomicU64::new(0),
+            pending: AtomicU64::new(0),
+            settled: event_listener::Event::new(),
             lock_ttl: config.lock_ttl.max(Duration::from_millis(1)),
             written: event_listener::Event::new(),
             live: AtomicBool::new(false),
@@ -160,7 +162,9 @@ impl On {
             key: w.key,
         }
         .encode(shared.instance);
+        let pending = Pending::begin(&shared);
         self.handle.spawn(async move {
+            let _pending = pending;
             let sealing = shared.protection.for_cache(&w.cache);
             let sealed = envelope(&w.stamp, created, w.ttl, w.stale, &w.body, sealing);
             drop(w.body);
@@ -355,12 +359,36 @@ impl On {
 
     /// Waits until Redis is reachable, for at most `deadline`; whether it is.
     pub(crate) async fn ready(&self, deadline: Duration) -> bool {
+        self.wait_until(deadline, |s| &s.became_live, Shared::connected)
+            .await
+    }
+
+    /// Waits until every background operation begun so far (writes, invalidations, lock
+    /// releases) is done, for at most `deadline`; whether they all are. Done means landed,
+    /// or failed for good (an invalidation retries for up to 30 s while Redis is away).
+    pub(crate) async fn flush(&self, deadline: Duration) -> bool {
+        self.wait_until(
+            deadline,
+            |s| &s.settled,
+            |s| s.pending.load(Ordering::SeqCst) == 0,
+        )
+        .await
+    }
+
+    /// Waits, on the Redis thread (so any async runtime may call it) and for at most
+    /// `deadline`, until `holds`, rechecked whenever `event` is notified; whether it holds.
+    async fn wait_until(
+        &self,
+        deadline: Duration,
+        event: fn(&Shared) -> &event_listener::Event,
+        holds: fn(&Shared) -> bool,
+    ) -> bool {
         let shared = Arc::clone(&self.shared);
         let wait = async move {
             tokio::time::timeout(deadline, async {
                 loop {
-                    let listener = shared.became_live.listen();
-                    if shared.connected() {
+                    let listener = event(&shared).listen();
+                    if holds(&shared) {
                         return;
                     }
                     listener.await;

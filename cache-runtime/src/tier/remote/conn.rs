@@ -148,6 +148,10 @@ pub(crate) struct Shared {
     pub(crate) totals: Totals,
     /// Invalidations of this instance not yet acknowledged by Redis.
     pub(crate) fence: AtomicU64,
+    /// Background operations (writes, invalidations, lock releases) not yet done.
+    pub(crate) pending: AtomicU64,
+    /// Notified whenever `pending` falls to zero: what `flush()` waits for.
+    pub(crate) settled: event_listener::Event,
     /// Expiry of `lock = true` locks.
     pub(crate) lock_ttl: Duration,
     /// Notified when another instance announces a write: wakes callers waiting on a lock.
@@ -164,19 +168,45 @@ pub(crate) struct Shared {
     pub(crate) timer: tokio::runtime::Handle,
 }
 
-/// Lowers the fence when an invalidation is done, or dropped.
-pub(crate) struct Fence(Arc<Shared>);
+/// One background operation in flight, from the moment it is begun (before it is spawned,
+/// so a `flush()` right after sees it) until it is done or dropped.
+pub(crate) struct Pending(Arc<Shared>);
+
+impl Pending {
+    pub(crate) fn begin(shared: &Arc<Shared>) -> Self {
+        shared.pending.fetch_add(1, Ordering::SeqCst);
+        Pending(Arc::clone(shared))
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if self.0.pending.fetch_sub(1, Ordering::SeqCst) == 1 {
+            self.0.settled.notify(usize::MAX);
+        }
+    }
+}
+
+/// Lowers the fence when an invalidation is done, or dropped; the invalidation is pending
+/// as long.
+pub(crate) struct Fence {
+    shared: Arc<Shared>,
+    _pending: Pending,
+}
 
 impl Fence {
     pub(crate) fn raise(shared: &Arc<Shared>) -> Self {
         shared.fence.fetch_add(1, Ordering::SeqCst);
-        Fence(Arc::clone(shared))
+        Fence {
+            shared: Arc::clone(shared),
+            _pending: Pending::begin(shared),
+        }
     }
 }
 
 impl Drop for Fence {
     fn drop(&mut self) {
-        self.0.fence.fetch_sub(1, Ordering::SeqCst);
+        self.shared.fence.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

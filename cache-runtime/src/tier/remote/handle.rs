@@ -109,6 +109,15 @@ impl Remote {
         }
     }
 
+    /// Waits up to `deadline` until the background writes and invalidations begun so far
+    /// are done; whether they are (at once without a remote tier).
+    pub(crate) async fn flush(&self, deadline: Duration) -> bool {
+        match &self.0 {
+            Some(on) => on.flush(deadline).await,
+            None => true,
+        }
+    }
+
     /// Adds the runtime-wide remote figures to `stats`.
     pub(crate) fn fill_stats(&self, stats: &mut RuntimeStats) {
         if let Some(on) = &self.0 {

@@ -64,8 +64,11 @@ impl Drop for LockGuard {
                 std::mem::take(&mut self.key),
                 std::mem::take(&mut self.token),
             );
-            self.handle
-                .spawn(async move { shared.release(key, token).await });
+            let pending = super::conn::Pending::begin(&shared);
+            self.handle.spawn(async move {
+                shared.release(key, token).await;
+                drop(pending);
+            });
         }
     }
 }

@@ -83,6 +83,9 @@ impl On {
     pub(crate) async fn ready(&self, _: Duration) -> bool {
         match *self {}
     }
+    pub(crate) async fn flush(&self, _: Duration) -> bool {
+        match *self {}
+    }
     pub(crate) fn fill_stats(&self, _: &mut RuntimeStats) {
         match *self {}
     }
