@@ -276,8 +276,9 @@ impl CacheRuntime {
     /// announcements to the other instances), and releases of `lock = true` locks. Returns
     /// whether nothing is left in flight; `true` at once without a remote tier.
     ///
-    /// Done means landed, or failed for good (counted in the statistics): an invalidation
-    /// keeps retrying for up to 30 s while Redis cannot be reached, and this instance
+    /// Done means landed, or failed for good (a write's failure is counted in its cache's
+    /// L2 statistics; an invalidation that gives up is logged): an invalidation keeps
+    /// retrying for up to 30 s while Redis cannot be reached, and this instance
     /// reads no Redis until it has landed, so that it never reads back what it
     /// invalidated. A service awaits `flush` when it shuts down, after its last request:
     /// the remote tier's thread stops with the runtime, and what had not landed by then
