@@ -76,7 +76,7 @@ async fn a_call_after_an_invalidation_does_not_join_an_older_computation() {
         CacheSite::new(spec("ryw_async_tag", 60_000)),
     ];
     for (site, kind) in SITES.iter().zip(KINDS) {
-        let name = ["ryw_async_key", "ryw_async_all", "ryw_async_tag"][kind as usize];
+        let name = site.name();
         let rt = Arc::new(CacheRuntime::builder().build());
         let data = Arc::new(AtomicU64::new(1));
         let body = |data: &Arc<AtomicU64>, ms: u64| {
@@ -146,7 +146,7 @@ fn a_sync_call_after_an_invalidation_does_not_join_an_older_computation() {
         CacheSite::new(spec("ryw_sync_tag", 60_000)),
     ];
     for (site, kind) in SITES.iter().zip(KINDS) {
-        let name = ["ryw_sync_key", "ryw_sync_all", "ryw_sync_tag"][kind as usize];
+        let name = site.name();
         let rt = Arc::new(CacheRuntime::builder().build());
         let data = Arc::new(AtomicU64::new(1));
         let body = |data: &Arc<AtomicU64>, ms: u64| {
@@ -276,7 +276,7 @@ fn a_threads_hot_copy_does_not_outlive_an_invalidation_made_elsewhere() {
         CacheSite::new(spec("hot_copy_tag", 60_000)),
     ];
     for (site, kind) in SITES.iter().zip(KINDS) {
-        let name = ["hot_copy_key", "hot_copy_all", "hot_copy_tag"][kind as usize];
+        let name = site.name();
         let rt = Arc::new(CacheRuntime::builder().build());
         let data = Arc::new(AtomicU64::new(1));
         let runs = Arc::new(AtomicU64::new(0));

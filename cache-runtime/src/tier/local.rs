@@ -328,12 +328,11 @@ impl Local {
     }
 
     pub(crate) fn remove(&self, key: &[u8]) -> bool {
-        self.map
-            .remove(key)
-            .map(|(_, entry)| {
-                entry.meta().retire();
-            })
-            .is_some()
+        let Some((_, entry)) = self.map.remove(key) else {
+            return false;
+        };
+        entry.meta().retire();
+        true
     }
 
     /// Drops every entry of one cache.
