@@ -181,9 +181,9 @@ impl CacheRuntime {
     /// Removes the entry of `key_value` from cache `name`. The key value of a function
     /// without `key = ...` is the tuple of its key inputs in order: `(a, b)`, `(a,)` or
     /// `()`. A computation of that key already running when this is called will not store
-    /// its result. Returns whether an entry was removed. (For generic functions, whose
-    /// keys include their type parameters, use [`invalidate_all`](Self::invalidate_all) or
-    /// tags.)
+    /// its result. Returns whether an entry was removed. For a generic function it names
+    /// no type, so it reaches every instantiation with that key value (a typed handle,
+    /// `f_entry::<u32>(&7).invalidate()`, reaches only its own).
     ///
     /// With a remote tier (feature `redis`) it also deletes the Redis copies and tells the
     /// other instances, which drop theirs; that runs in the background, and until Redis

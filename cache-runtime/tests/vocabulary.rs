@@ -166,6 +166,52 @@ fn a_generic_function_has_an_entry_per_instantiation() {
     assert_eq!(describe_entry::<u64>(&1).peek().as_deref(), Some("1"));
 }
 
+static PARSED: AtomicU32 = AtomicU32::new(0);
+
+#[cache_result("voc_parse_as")]
+fn parse_as<T: std::str::FromStr + Serialize>(text: String) -> Option<String> {
+    PARSED.fetch_add(1, SeqCst);
+    text.parse::<T>()
+        .ok()
+        .map(|_| format!("{} {text}", std::any::type_name::<T>()))
+}
+
+#[cache_invalidate(parse_as::<u32>(text))]
+fn forget_u32(text: String) {
+    let _ = text;
+}
+
+#[test]
+fn a_typed_handle_drops_and_puts_only_its_own_instantiation() {
+    let t = || "7".to_owned();
+    let runs = || PARSED.load(SeqCst);
+    parse_as::<u32>(t());
+    parse_as::<u64>(t());
+    assert_eq!(runs(), 2);
+    // The u32 handle: the u64 entry of the same argument stays.
+    parse_as_entry::<u32>(&t()).invalidate();
+    parse_as::<u64>(t());
+    assert_eq!(runs(), 2, "the u64 entry was left alone");
+    parse_as::<u32>(t());
+    assert_eq!(runs(), 3, "the u32 entry was dropped");
+    // The same through #[cache_invalidate(parse_as::<u32>(text))].
+    forget_u32(t());
+    parse_as::<u64>(t());
+    assert_eq!(runs(), 3);
+    parse_as::<u32>(t());
+    assert_eq!(runs(), 4);
+    // A put replaces only its own instantiation.
+    parse_as_entry::<u32>(&t()).put("put".into());
+    assert_eq!(parse_as::<u32>(t()).as_deref(), Some("put"));
+    assert_eq!(parse_as::<u64>(t()).as_deref(), Some("u64 7"));
+    assert_eq!(runs(), 4, "the u64 entry survived the put");
+    // `invalidate(name, key)` names no type: every instantiation.
+    assert!(global().invalidate("voc_parse_as", &(t(),)));
+    parse_as::<u32>(t());
+    parse_as::<u64>(t());
+    assert_eq!(runs(), 6);
+}
+
 // ---------- #[cache_invalidate] forms ----------
 
 static TAGGED_RUNS: AtomicU32 = AtomicU32::new(0);

@@ -20,6 +20,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use super::fill::{Start, StoreRules, Ticket};
+use super::invalidate::Instances;
 use super::scope::Mode;
 use super::site::{CacheSite, SiteState};
 use crate::clock;
@@ -96,9 +97,11 @@ impl<V> CacheEntry<V> {
 
     /// Drops the entry from every tier, as
     /// [`CacheRuntime::invalidate`](crate::CacheRuntime::invalidate) does for its key value:
-    /// a call that begins afterwards computes. For a generic function, the entries of
-    /// every instantiation with these arguments are dropped. Returns whether an entry was
-    /// held in process.
+    /// a call that begins afterwards computes. For a generic function, only this handle's
+    /// instantiation is dropped here (`f_entry::<u32>(&7)` leaves `f::<u64>(7)` alone;
+    /// other instances, told by the backplane, drop every instantiation of the arguments);
+    /// `CacheRuntime::invalidate`, which names no type, reaches every instantiation.
+    /// Returns whether an entry was held in process.
     ///
     /// ```
     /// # use cache_runtime::cache_result;
@@ -193,7 +196,15 @@ impl EntryKey {
         };
         state
             .engine
-            .invalidate_encoded(self.site.name(), Some(&state.cache), &buf)
+            .invalidate_encoded(self.site.name(), Some(&state.cache), &buf, self.instance())
+    }
+
+    /// This handle's own instantiation: its key's type-parameter suffix.
+    fn instance(&self) -> Instances<'_> {
+        match self.key.buf.as_ref() {
+            Ok(buf) => Instances::Only(&buf[self.key.suffix..]),
+            Err(_) => Instances::All,
+        }
     }
 
     /// Splits `result` with the function's adapter and stores the cached part (or drops
@@ -232,13 +243,16 @@ impl EntryKey {
         };
         let bytes = self.value_bytes();
         let name = self.site.name();
-        state.cache.note_suffix(&key[self.key.suffix..]);
+        let suffix = KeyBuf::from_slice(&key[self.key.suffix..]);
+        state.cache.note_suffix(&suffix);
         Box::pin(async move {
             let mut ticket = EntryKey::ticket_for(&state, name, key, rules);
             if let Some(buf) = &bytes {
                 // Locally only: the remote copy is overwritten below, and the write is
                 // announced to the other instances.
-                state.engine.drop_key(&state.cache, buf);
+                state
+                    .engine
+                    .drop_key(&state.cache, buf, Instances::Only(&suffix));
             }
             let mut start = ticket.start_now();
             if state.tier != Tier::Local {

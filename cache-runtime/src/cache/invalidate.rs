@@ -28,22 +28,26 @@ impl Engine {
         let Ok((buf, _)) = key::encode_key(key_value, &[]) else {
             return false;
         };
-        self.invalidate_encoded(name, cache.as_ref(), &buf)
+        self.invalidate_encoded(name, cache.as_ref(), &buf, Instances::All)
     }
 
-    /// Invalidates one encoded key value (prefix left for the stamp, no type parameters):
-    /// the part of [`invalidate_key`](Self::invalidate_key) after encoding, shared with
-    /// [`CacheEntry::invalidate`](crate::CacheEntry::invalidate).
+    /// Invalidates one encoded key value (prefix left for the stamp, no type parameters)
+    /// in the instantiations `which`: the part of [`invalidate_key`](Self::invalidate_key)
+    /// after encoding, shared with [`CacheEntry::invalidate`](crate::CacheEntry::invalidate).
+    ///
+    /// The announcement names the key value only, so other instances drop every
+    /// instantiation of it: more than needed for [`Instances::Only`], never less.
     pub(super) fn invalidate_encoded(
         &self,
         name: &str,
         cache: Option<&std::sync::Arc<CacheState>>,
         buf: &KeyBuf,
+        which: Instances<'_>,
     ) -> bool {
-        let removed = cache.is_some_and(|c| self.drop_key(c, buf));
+        let removed = cache.is_some_and(|c| self.drop_key(c, buf, which));
         if self.remote.is_on() {
             let keys = match cache {
-                Some(c) => self.remote_keys(c, &buf[PREFIX..]),
+                Some(c) => self.remote_keys(c, &buf[PREFIX..], which),
                 None => Vec::new(),
             };
             self.remote.invalidate_key(name, &buf[PREFIX..], keys);
@@ -69,17 +73,17 @@ impl Engine {
         tracing::debug!(tag, "invalidate_tag");
     }
 
-    /// Removes the local entries of one encoded key value (prefix left for the stamp)
-    /// under every version of `cache`; a computation already running will not store, and
-    /// no new call joins it.
-    pub(super) fn drop_key(&self, cache: &CacheState, buf: &KeyBuf) -> bool {
+    /// Removes the local entries of one encoded key value (prefix left for the stamp) in
+    /// the instantiations `which`, under every version of `cache`; a computation already
+    /// running will not store, and no new call joins it.
+    pub(super) fn drop_key(&self, cache: &CacheState, buf: &KeyBuf, which: Instances<'_>) -> bool {
         let versions = cache.versions.read().clone();
         // Under the store lock: a fill either sees the new epoch, or stored before and is
         // removed below.
         let _store = cache.store.lock();
         cache.epoch.fetch_add(1, Ordering::SeqCst);
         let mut removed = false;
-        for mut key in cache.keys_of(buf) {
+        for mut key in which.keys(cache, buf) {
             for &v in &versions {
                 key::stamp(&mut key, cache.id, v);
                 removed |= self.local.remove(&key);
@@ -103,14 +107,14 @@ impl Engine {
         }
     }
 
-    /// The Redis keys of an encoded key value under every version and value type this
-    /// instance has used with the remote tier.
-    fn remote_keys(&self, cache: &CacheState, encoded: &[u8]) -> Vec<String> {
+    /// The Redis keys of an encoded key value in the instantiations `which`, under every
+    /// version and value type this instance has used with the remote tier.
+    fn remote_keys(&self, cache: &CacheState, encoded: &[u8], which: Instances<'_>) -> Vec<String> {
         let mut buf = crate::key::KeyBuf::from_slice(&[0; PREFIX]);
         buf.extend_from_slice(encoded);
         let types = cache.remote_types();
-        cache
-            .keys_of(&buf)
+        which
+            .keys(cache, &buf)
             .iter()
             .flat_map(|key| {
                 types.iter().map(move |&(version, value_type)| {
@@ -118,6 +122,30 @@ impl Engine {
                 })
             })
             .collect()
+    }
+}
+
+/// Which instantiations of a generic function's key value an invalidation reaches.
+#[derive(Clone, Copy)]
+pub(super) enum Instances<'a> {
+    /// Every instantiation seen (`invalidate(name, key)`, which names no type; an
+    /// announcement from another instance).
+    All,
+    /// The one whose type-parameter suffix this is (a typed handle `f_entry::<T>(..)`).
+    Only(&'a [u8]),
+}
+
+impl Instances<'_> {
+    /// The full keys (prefix left to stamp) of `encoded` in these instantiations.
+    fn keys(self, cache: &CacheState, encoded: &KeyBuf) -> Vec<KeyBuf> {
+        match self {
+            Instances::All => cache.keys_of(encoded),
+            Instances::Only(suffix) => {
+                let mut k = encoded.clone();
+                k.extend_from_slice(suffix);
+                vec![k]
+            }
+        }
     }
 }
 
@@ -130,10 +158,11 @@ impl Subscriber for Engine {
                 };
                 let mut buf = KeyBuf::from_slice(&[0; PREFIX]);
                 buf.extend_from_slice(&key);
-                self.drop_key(&cache, &buf);
+                self.drop_key(&cache, &buf, Instances::All);
                 if !deleted {
                     // The sender could not name the Redis keys; this instance can.
-                    self.remote.forget(self.remote_keys(&cache, &key));
+                    self.remote
+                        .forget(self.remote_keys(&cache, &key, Instances::All));
                 }
             }
             Message::All { name } => {
