@@ -1,13 +1,19 @@
-//! Stage 1, parse: the attribute's arguments into plain structs.
+//! Stage 1, parse: the attribute's arguments into plain structs, and each option's value
+//! into what it means (a duration in milliseconds, an integer, a tier, a flag).
 //!
-//! Parsing only sorts the arguments by option name and keeps every token, so that the
-//! validation stage can report each problem on the token the user wrote. Nothing here
-//! judges a value: `ttl = 0` parses fine and is rejected later, together with every
-//! other problem of the same attribute.
+//! Parsing sorts the arguments by option name and reads each value, keeping the token it
+//! was read from, so that the validation stage can report each problem on the token the
+//! user wrote. Nothing here judges a value: `ttl = 0` parses fine and is rejected later,
+//! together with every other problem of the same attribute. A value that cannot be read
+//! at all (`ttl = "soon"`) is an error here, returned for validation to collect.
 
+use std::fmt::Display;
+use std::str::FromStr;
+
+use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
-use syn::{Expr, Ident, Token, token};
+use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitStr, Token, UnOp, token};
 
 /// Options of `#[cache_result]`, in the order the docs list them.
 pub(crate) const CACHE_OPTIONS: &[&str] = &[
@@ -30,6 +36,9 @@ pub(crate) const CACHE_OPTIONS: &[&str] = &[
     "soft_timeout",
     "entry",
 ];
+
+/// The values of `tier`, in the order of their numbers in `SiteSpec::tier`.
+pub(crate) const TIERS: &[&str] = &["both", "local", "remote"];
 
 /// Options of `#[performance_timer]`.
 pub(crate) const TIMER_OPTIONS: &[&str] = &["slow"];
@@ -203,3 +212,289 @@ impl Parse for TimerArgs {
         Ok(args)
     }
 }
+
+/// A value read from an option, with the expression it was read from: where an error
+/// about the value belongs.
+#[derive(Clone, Copy)]
+pub(crate) struct Parsed<'a, T> {
+    /// What the expression means.
+    pub(crate) value: T,
+    /// The expression as written (looked through `macro_rules!` groups).
+    pub(crate) expr: &'a Expr,
+}
+
+/// Whether a duration option also accepts whole seconds as an integer.
+#[derive(Clone, Copy, PartialEq)]
+pub(crate) enum Seconds {
+    Allowed,
+    Refused,
+}
+
+/// An error on the tokens the user wrote.
+fn error(tokens: impl ToTokens, message: impl Display) -> syn::Error {
+    syn::Error::new_spanned(tokens, message)
+}
+
+impl Opt {
+    /// The value of `option = value`; `option(..)` is an error that shows `example`.
+    pub(crate) fn eq_value(&self, example: &str) -> syn::Result<&Expr> {
+        match &self.value {
+            OptValue::Eq(expr) => Ok(ungroup(expr)),
+            OptValue::List(_) => Err(error(
+                &self.key,
+                format!("`{}` takes a value: write `{example}`", self.key),
+            )),
+        }
+    }
+
+    /// The expressions of `option(a, b)`; `option = value` is an error saying `message`.
+    pub(crate) fn list(&self, message: &str) -> syn::Result<&Punctuated<Expr, Token![,]>> {
+        match &self.value {
+            OptValue::List(list) => Ok(list),
+            OptValue::Eq(_) => Err(error(&self.key, message)),
+        }
+    }
+
+    /// A duration in milliseconds: `"250ms"`, `"90s"`, `"5m"`, `"1h"`, `"1d"`, or (when
+    /// allowed) an integer number of seconds. Zero reads as 0.
+    pub(crate) fn duration(&self, seconds: Seconds) -> syn::Result<Parsed<'_, u64>> {
+        let key = &self.key;
+        let forms = match seconds {
+            Seconds::Allowed => {
+                format!("whole seconds (`{key} = 300`) or a duration string (`{key} = \"5m\"`)")
+            }
+            Seconds::Refused => format!("a duration string such as `{key} = \"250ms\"`"),
+        };
+        let expr = self.eq_value(&format!("{key} = \"5m\""))?;
+        let value = match expr {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(lit), ..
+            }) => parse_duration(&lit.value())
+                .map_err(|problem| error(lit, format!("invalid `{key}`: {problem}")))?,
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(lit), ..
+            }) if seconds == Seconds::Allowed => {
+                if !lit.suffix().is_empty() {
+                    return Err(error(
+                        lit,
+                        format!(
+                            "write the duration as a string, `{key} = \"{}{}\"`, or as whole seconds",
+                            lit.base10_digits(),
+                            lit.suffix()
+                        ),
+                    ));
+                }
+                lit.base10_parse::<u64>()
+                    .ok()
+                    .and_then(|s| s.checked_mul(1000))
+                    .ok_or_else(|| error(lit, format!("`{key}` is too large")))?
+            }
+            Expr::Unary(ExprUnary {
+                op: UnOp::Neg(_), ..
+            }) => {
+                return Err(error(
+                    expr,
+                    format!("`{key}` cannot be negative; write {forms}"),
+                ));
+            }
+            other => return Err(error(other, format!("`{key}` takes {forms}"))),
+        };
+        Ok(Parsed { value, expr })
+    }
+
+    /// A whole number that fits `T`: `form` is the error for a value that is no integer
+    /// literal, `range` for one that does not fit.
+    pub(crate) fn integer<T: FromStr>(
+        &self,
+        example: &str,
+        form: &str,
+        range: &str,
+    ) -> syn::Result<Parsed<'_, T>>
+    where
+        T::Err: Display,
+    {
+        match self.eq_value(example)? {
+            expr @ Expr::Lit(ExprLit {
+                lit: Lit::Int(lit), ..
+            }) => match lit.base10_parse::<T>() {
+                Ok(value) => Ok(Parsed { value, expr }),
+                Err(_) => Err(error(lit, range)),
+            },
+            other => Err(error(other, form)),
+        }
+    }
+
+    /// A decimal number: a float literal, or any negated expression, which reads as
+    /// negative infinity (below every range, whatever it negates). `form` is the error for
+    /// anything else.
+    pub(crate) fn decimal(&self, example: &str, form: &str) -> syn::Result<Parsed<'_, f64>> {
+        let expr = self.eq_value(example)?;
+        let value = match expr {
+            Expr::Lit(ExprLit {
+                lit: Lit::Float(lit),
+                ..
+            }) => lit.base10_parse::<f64>().unwrap_or(f64::NAN),
+            Expr::Unary(ExprUnary {
+                op: UnOp::Neg(_), ..
+            }) => f64::NEG_INFINITY,
+            other => return Err(error(other, form)),
+        };
+        Ok(Parsed { value, expr })
+    }
+
+    /// `option = true | false`.
+    pub(crate) fn flag(&self) -> syn::Result<bool> {
+        let key = &self.key;
+        match self.eq_value(&format!("{key} = true"))? {
+            Expr::Lit(ExprLit {
+                lit: Lit::Bool(lit),
+                ..
+            }) => Ok(lit.value),
+            other => Err(error(other, format!("`{key}` takes `true` or `false`"))),
+        }
+    }
+
+    /// `tier = "both" | "local" | "remote"`, as its number in [`TIERS`].
+    pub(crate) fn tier(&self) -> syn::Result<Parsed<'_, u8>> {
+        let list = TIERS
+            .iter()
+            .map(|t| format!("`\"{t}\"`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match self.eq_value("tier = \"local\"")? {
+            expr @ Expr::Lit(ExprLit {
+                lit: Lit::Str(lit), ..
+            }) => {
+                let value = lit.value();
+                TIERS
+                    .iter()
+                    .position(|t| *t == value)
+                    .and_then(|i| u8::try_from(i).ok())
+                    .map(|value| Parsed { value, expr })
+                    .ok_or_else(|| {
+                        error(
+                            lit,
+                            format!("unknown tier \"{value}\"; valid tiers are {list}"),
+                        )
+                    })
+            }
+            other => Err(error(
+                other,
+                format!("`tier` takes a string literal, one of {list}"),
+            )),
+        }
+    }
+
+    /// `option = [expr, ...]`, possibly empty; `form` is the error for anything else.
+    pub(crate) fn array(&self, example: &str, form: &str) -> syn::Result<&syn::ExprArray> {
+        match self.eq_value(example)? {
+            Expr::Array(array) => Ok(array),
+            other => Err(error(other, form)),
+        }
+    }
+
+    /// `option = |v| ..`: a closure of one parameter, the value (a path to a function is
+    /// accepted too).
+    pub(crate) fn closure(&self, example: &str) -> syn::Result<&Expr> {
+        let key = &self.key;
+        match self.eq_value(example)? {
+            Expr::Closure(c) if c.inputs.len() != 1 => Err(error(
+                &c.inputs,
+                format!("`{key}` takes a closure of one parameter, the value: `{example}`"),
+            )),
+            expr @ (Expr::Closure(_) | Expr::Path(_)) => Ok(expr),
+            other => Err(error(
+                other,
+                format!("`{key}` takes a closure over the value, e.g. `{example}`"),
+            )),
+        }
+    }
+}
+
+/// A string literal; `message` is the error for anything else.
+pub(crate) fn string(expr: &Expr, message: impl Display) -> syn::Result<&LitStr> {
+    match ungroup(expr) {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit), ..
+        }) => Ok(lit),
+        other => Err(error(other, message)),
+    }
+}
+
+/// Parses `"<whole number><unit>"`, unit one of ms, s, m, h, d, into milliseconds.
+pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
+    const FORMS: &str =
+        "write a whole number and a unit: \"250ms\", \"90s\", \"5m\", \"1h\" or \"1d\"";
+    let digits = text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let (number, unit) = text.split_at(digits);
+    if number.is_empty() {
+        return Err(format!("cannot read \"{text}\" as a duration; {FORMS}"));
+    }
+    let per_unit: u64 = match unit.trim_start() {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "" => return Err(format!("\"{text}\" has no unit; {FORMS}")),
+        other if other.chars().all(char::is_alphabetic) => {
+            return Err(format!("unknown unit `{other}` in \"{text}\"; {FORMS}"));
+        }
+        _ => return Err(format!("cannot read \"{text}\" as a duration; {FORMS}")),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(per_unit))
+        .ok_or_else(|| format!("\"{text}\" is too large"))
+}
+
+/// Looks through the invisible groups that `macro_rules!` wraps around fragments.
+pub(crate) fn ungroup(expr: &Expr) -> &Expr {
+    match expr {
+        Expr::Group(group) => ungroup(&group.expr),
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_duration;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("250ms"), Ok(250));
+        assert_eq!(parse_duration("90s"), Ok(90_000));
+        assert_eq!(parse_duration("5m"), Ok(300_000));
+        assert_eq!(parse_duration("1h"), Ok(3_600_000));
+        assert_eq!(parse_duration("1d"), Ok(86_400_000));
+        assert_eq!(parse_duration("2 s"), Ok(2_000));
+        assert_eq!(
+            parse_duration("0s"),
+            Ok(0),
+            "zero is rejected by validation"
+        );
+    }
+
+    #[test]
+    fn bad_durations() {
+        for (text, problem) in [
+            ("", "cannot read"),
+            ("s", "cannot read"),
+            ("five minutes", "cannot read"),
+            ("-5s", "cannot read"),
+            ("90", "has no unit"),
+            ("5y", "unknown unit `y`"),
+            ("1.5h", "cannot read"),
+            ("99999999999999999999d", "too large"),
+            ("999999999999999d", "too large"),
+        ] {
+            let error = parse_duration(text).err().unwrap_or_default();
+            assert!(error.contains(problem), "{text:?}: {error}");
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "attr_fuzz.rs"]
+mod fuzz;

@@ -1,6 +1,6 @@
 //! The two attributes' entry points, and one stacked on the other: parse the function,
 //! expand the inner attribute first when both are present, validate, then hand over to
-//! [`expand`] for the wrapper and to [`entry`] for the companion `<fn>_entry`.
+//! [`expand`] for the wrapper and the companion `<fn>_entry`.
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;
@@ -8,7 +8,8 @@ use syn::{AttrStyle, ItemFn, Meta};
 
 use crate::ast::Function;
 use crate::attr::{CacheArgs, TimerArgs};
-use crate::{entry, expand, valid};
+use crate::errors::{self, fallback};
+use crate::{expand, valid};
 
 /// Entry point of `#[cache_result]`.
 pub(crate) fn cache_result(args: TokenStream, mut input: TokenStream) -> TokenStream {
@@ -49,7 +50,7 @@ fn try_cache_result(args: TokenStream, input: &mut TokenStream) -> syn::Result<T
             expand::cache_plain(&spec, &func)
         };
         if spec.entry && !expand::key_uses_self(&spec) {
-            out.extend(entry::entry_fn(&spec, &func));
+            out.extend(expand::entry_fn(&spec, &func));
         }
         out.extend(extra);
         Ok(out)
@@ -157,20 +158,5 @@ fn combine(
 }
 
 fn parse_fn(input: &TokenStream, attr: Attribute) -> syn::Result<ItemFn> {
-    syn::parse2(input.clone()).map_err(|_| {
-        syn::Error::new_spanned(
-            input,
-            format!(
-                "`#[{}]` goes on a function with a body, such as `async fn load(id: u64) -> User {{ .. }}`",
-                attr.name()
-            ),
-        )
-    })
-}
-
-/// The user's item unchanged, followed by the errors: one mistake then produces one
-/// error instead of a cascade of unresolved names where the function is called.
-fn fallback(mut input: TokenStream, error: &syn::Error) -> TokenStream {
-    input.extend(error.to_compile_error());
-    input
+    errors::parse_fn(input, attr.name(), "async fn load(id: u64) -> User { .. }")
 }
