@@ -15,6 +15,8 @@ use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitStr, Token, UnOp, token};
 
+use crate::errors::code_list;
+
 /// Options of `#[cache_result]`, in the order the docs list them.
 pub(crate) const CACHE_OPTIONS: &[&str] = &[
     "ttl",
@@ -59,15 +61,42 @@ pub(crate) enum OptValue {
     List(Punctuated<Expr, Token![,]>),
 }
 
-/// Arguments of `#[cache_result("name", options...)]`.
+/// Arguments of an attribute, `("name", option = value, ...)`; `O` holds the options
+/// it knows.
 ///
 /// Each option keeps every occurrence, so that duplicates are reported by validation.
 #[derive(Default)]
-pub(crate) struct CacheArgs {
-    /// The first argument when it is not an option (expected: the cache name).
+pub(crate) struct Args<O> {
+    /// The first argument when it is not an option (expected: the name).
     pub(crate) name: Option<Expr>,
     /// The first option, when it came where the name was expected.
     pub(crate) first_option: Option<Ident>,
+    /// The options the attribute knows.
+    pub(crate) options: O,
+    /// Options with a name that is not in `O::NAMES`.
+    pub(crate) unknown: Vec<Opt>,
+    /// Arguments without an option name after the first one.
+    pub(crate) stray: Vec<Expr>,
+}
+
+/// The options one attribute knows, each with every occurrence.
+pub(crate) trait Options: Default {
+    /// Their names, in the order the docs list them.
+    const NAMES: &'static [&'static str];
+
+    /// Where the occurrences of option `name` go; `None` for a name it does not know.
+    fn slot(&mut self, name: &str) -> Option<&mut Vec<Opt>>;
+}
+
+/// Arguments of `#[cache_result("name", options...)]`.
+pub(crate) type CacheArgs = Args<CacheOptions>;
+
+/// Arguments of `#[performance_timer]`, `#[performance_timer("name", slow = "250ms")]`.
+pub(crate) type TimerArgs = Args<TimerOptions>;
+
+/// Options of `#[cache_result]`, one field each, as [`CACHE_OPTIONS`] lists them.
+#[derive(Default)]
+pub(crate) struct CacheOptions {
     pub(crate) ttl: Vec<Opt>,
     pub(crate) key: Vec<Opt>,
     pub(crate) skip: Vec<Opt>,
@@ -86,22 +115,48 @@ pub(crate) struct CacheArgs {
     pub(crate) hard_timeout: Vec<Opt>,
     pub(crate) soft_timeout: Vec<Opt>,
     pub(crate) entry: Vec<Opt>,
-    /// Options with a name that is not in [`CACHE_OPTIONS`].
-    pub(crate) unknown: Vec<Opt>,
-    /// Arguments without an option name after the first one.
-    pub(crate) stray: Vec<Expr>,
 }
 
-/// Arguments of `#[performance_timer]`, `#[performance_timer("name", slow = "250ms")]`.
+impl Options for CacheOptions {
+    const NAMES: &'static [&'static str] = CACHE_OPTIONS;
+
+    fn slot(&mut self, name: &str) -> Option<&mut Vec<Opt>> {
+        Some(match name {
+            "ttl" => &mut self.ttl,
+            "key" => &mut self.key,
+            "skip" => &mut self.skip,
+            "version" => &mut self.version,
+            "stale_if_error" => &mut self.stale_if_error,
+            "refresh_ahead" => &mut self.refresh_ahead,
+            "tags" => &mut self.tags,
+            "max_bytes" => &mut self.max_bytes,
+            "cache_none" => &mut self.cache_none,
+            "tier" => &mut self.tier,
+            "lock" => &mut self.lock,
+            "max_concurrent" => &mut self.max_concurrent,
+            "unless" => &mut self.unless,
+            "only_if_slower" => &mut self.only_if_slower,
+            "ttl_from" => &mut self.ttl_from,
+            "hard_timeout" => &mut self.hard_timeout,
+            "soft_timeout" => &mut self.soft_timeout,
+            "entry" => &mut self.entry,
+            _ => return None,
+        })
+    }
+}
+
+/// Options of `#[performance_timer]`.
 #[derive(Default)]
-pub(crate) struct TimerArgs {
-    /// The first argument when it is not an option (expected: the timer name).
-    pub(crate) name: Option<Expr>,
+pub(crate) struct TimerOptions {
     pub(crate) slow: Vec<Opt>,
-    /// Options with a name that is not in [`TIMER_OPTIONS`].
-    pub(crate) unknown: Vec<Opt>,
-    /// Arguments without an option name after the first one.
-    pub(crate) stray: Vec<Expr>,
+}
+
+impl Options for TimerOptions {
+    const NAMES: &'static [&'static str] = TIMER_OPTIONS;
+
+    fn slot(&mut self, name: &str) -> Option<&mut Vec<Opt>> {
+        (name == "slow").then_some(&mut self.slow)
+    }
 }
 
 /// One comma-separated argument, before it is sorted by name.
@@ -149,64 +204,24 @@ fn parse_args(input: ParseStream<'_>) -> syn::Result<(Option<Expr>, Vec<Arg>)> {
     Ok((first, args))
 }
 
-impl Parse for CacheArgs {
+impl<O: Options> Parse for Args<O> {
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let (name, rest) = parse_args(input)?;
-        let mut args = CacheArgs {
+        let mut args: Args<O> = Args {
             first_option: match (&name, rest.first()) {
                 (None, Some(Arg::Option(opt))) => Some(opt.key.clone()),
                 _ => None,
             },
             name,
-            ..CacheArgs::default()
-        };
-        for arg in rest {
-            let opt = match arg {
-                Arg::Positional(expr) => {
-                    args.stray.push(expr);
-                    continue;
-                }
-                Arg::Option(opt) => opt,
-            };
-            let slot = match opt.key.to_string().as_str() {
-                "ttl" => &mut args.ttl,
-                "key" => &mut args.key,
-                "skip" => &mut args.skip,
-                "version" => &mut args.version,
-                "stale_if_error" => &mut args.stale_if_error,
-                "refresh_ahead" => &mut args.refresh_ahead,
-                "tags" => &mut args.tags,
-                "max_bytes" => &mut args.max_bytes,
-                "cache_none" => &mut args.cache_none,
-                "tier" => &mut args.tier,
-                "lock" => &mut args.lock,
-                "max_concurrent" => &mut args.max_concurrent,
-                "unless" => &mut args.unless,
-                "only_if_slower" => &mut args.only_if_slower,
-                "ttl_from" => &mut args.ttl_from,
-                "hard_timeout" => &mut args.hard_timeout,
-                "soft_timeout" => &mut args.soft_timeout,
-                "entry" => &mut args.entry,
-                _ => &mut args.unknown,
-            };
-            slot.push(opt);
-        }
-        Ok(args)
-    }
-}
-
-impl Parse for TimerArgs {
-    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
-        let (name, rest) = parse_args(input)?;
-        let mut args = TimerArgs {
-            name,
-            ..TimerArgs::default()
+            ..Args::default()
         };
         for arg in rest {
             match arg {
                 Arg::Positional(expr) => args.stray.push(expr),
-                Arg::Option(opt) if opt.key == "slow" => args.slow.push(opt),
-                Arg::Option(opt) => args.unknown.push(opt),
+                Arg::Option(opt) => match args.options.slot(&opt.key.to_string()) {
+                    Some(slot) => slot.push(opt),
+                    None => args.unknown.push(opt),
+                },
             }
         }
         Ok(args)
@@ -356,11 +371,7 @@ impl Opt {
 
     /// `tier = "both" | "local" | "remote"`, as its number in [`TIERS`].
     pub(crate) fn tier(&self) -> syn::Result<Parsed<'_, u8>> {
-        let list = TIERS
-            .iter()
-            .map(|t| format!("`\"{t}\"`"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = code_list(TIERS.iter().map(|t| format!("\"{t}\"")));
         match self.eq_value("tier = \"local\"")? {
             expr @ Expr::Lit(ExprLit {
                 lit: Lit::Str(lit), ..
@@ -459,7 +470,93 @@ pub(crate) fn ungroup(expr: &Expr) -> &Expr {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use proc_macro2::TokenStream;
+    use quote::quote;
+
+    use super::{CacheArgs, Seconds, TimerArgs, parse_duration};
+
+    fn cache_args(tokens: TokenStream) -> CacheArgs {
+        syn::parse2(tokens).expect("the arguments parse")
+    }
+
+    #[test]
+    fn options_are_sorted_by_name_with_every_occurrence() {
+        let args = cache_args(quote!("users", ttl = 5, ttl = "5m", colour = "red", stray));
+        assert!(args.name.is_some());
+        assert_eq!(args.options.ttl.len(), 2, "a repeat is kept for validation");
+        assert_eq!(args.unknown.len(), 1);
+        assert_eq!(args.stray.len(), 1);
+        let args: TimerArgs =
+            syn::parse2(quote!(slow = "1s", fast = "1s")).expect("the arguments parse");
+        assert!(args.name.is_none());
+        assert_eq!(
+            args.first_option.map(|key| key.to_string()).as_deref(),
+            Some("slow")
+        );
+        assert_eq!((args.options.slow.len(), args.unknown.len()), (1, 1));
+    }
+
+    #[test]
+    fn values_read_as_what_they_mean() {
+        let args = cache_args(quote!(
+            "users",
+            ttl = 5,
+            stale_if_error = "10m",
+            version = 3,
+            max_bytes = 0,
+            tier = "remote",
+            lock = true,
+            refresh_ahead = 0.5
+        ));
+        let o = &args.options;
+        let ms = |seconds| o.ttl[0].duration(seconds).map(|p| p.value).ok();
+        assert_eq!(ms(Seconds::Allowed), Some(5_000));
+        assert_eq!(
+            ms(Seconds::Refused),
+            None,
+            "whole seconds only where allowed"
+        );
+        let stale = o.stale_if_error[0].duration(Seconds::Refused);
+        assert_eq!(stale.map(|p| p.value).ok(), Some(600_000));
+        let version = o.version[0].integer::<u32>("", "", "").map(|p| p.value);
+        assert_eq!(version.ok(), Some(3));
+        let max_bytes = o.max_bytes[0].integer::<u64>("", "", "").map(|p| p.value);
+        assert_eq!(max_bytes.ok(), Some(0), "zero is left to validation");
+        assert_eq!(o.tier[0].tier().map(|p| p.value).ok(), Some(2));
+        assert_eq!(o.lock[0].flag().ok(), Some(true));
+        let fraction = o.refresh_ahead[0].decimal("", "").map(|p| p.value);
+        assert_eq!(fraction.ok(), Some(0.5));
+    }
+
+    #[test]
+    fn unreadable_values_are_errors() {
+        let args = cache_args(quote!(
+            "users",
+            ttl = "soon",
+            version = -1,
+            tier = "disk",
+            lock = 1,
+            stale_if_error(5),
+            max_concurrent = 4294967296
+        ));
+        let o = &args.options;
+        let message = |result: syn::Result<()>| result.err().map(|e| e.to_string());
+        let ttl = message(o.ttl[0].duration(Seconds::Allowed).map(drop));
+        assert!(ttl.is_some_and(|m| m.starts_with("invalid `ttl`: cannot read \"soon\"")));
+        let version = message(o.version[0].integer::<u32>("", "form", "range").map(drop));
+        assert_eq!(version.as_deref(), Some("form"));
+        let bound = o.max_concurrent[0].integer::<u32>("", "form", "range");
+        assert_eq!(message(bound.map(drop)).as_deref(), Some("range"));
+        let tier = message(o.tier[0].tier().map(drop));
+        assert!(tier.is_some_and(|m| m.starts_with("unknown tier \"disk\"")));
+        let lock = message(o.lock[0].flag().map(drop));
+        assert_eq!(lock.as_deref(), Some("`lock` takes `true` or `false`"));
+        let stale = message(o.stale_if_error[0].duration(Seconds::Allowed).map(drop));
+        assert_eq!(
+            stale.as_deref(),
+            Some("`stale_if_error` takes a value: write `stale_if_error = \"5m\"`")
+        );
+    }
 
     #[test]
     fn durations() {

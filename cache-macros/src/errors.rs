@@ -64,6 +64,15 @@ pub(crate) fn repeated(key: impl ToTokens, name: impl Display, errors: &mut Erro
     );
 }
 
+/// Names as a message lists them: "`a`, `b`, `c`".
+pub(crate) fn code_list(names: impl IntoIterator<Item = impl Display>) -> String {
+    names
+        .into_iter()
+        .map(|name| format!("`{name}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The user's item unchanged, followed by the errors: one mistake then produces one
 /// error instead of a cascade of unresolved names where the function is called.
 pub(crate) fn fallback(mut input: TokenStream, error: &syn::Error) -> TokenStream {

@@ -35,14 +35,21 @@ impl Attribute {
             Attribute::Timer => "performance_timer",
         }
     }
+
+    /// The attribute that can be stacked on this one.
+    fn other(self) -> Self {
+        match self {
+            Attribute::Cache => Attribute::Timer,
+            Attribute::Timer => Attribute::Cache,
+        }
+    }
 }
 
 /// Parse, validate, expand. `input` is left as the item to emit if this fails.
 fn try_cache_result(args: TokenStream, input: &mut TokenStream) -> syn::Result<TokenStream> {
-    let (item, inner, extra) = parse_and_expand_inner(input, Attribute::Cache, Attribute::Timer)?;
-    let expanded = (|| {
+    stacked(input, Attribute::Cache, |item| {
         let args: CacheArgs = syn::parse2(args)?;
-        let func = Function::from_item(&item);
+        let func = Function::from_item(item);
         let spec = valid::cache(&args, &func)?;
         let mut out = if spec.refresh_ahead.is_some() || spec.soft_timeout_ms > 0 {
             expand::cache_refresh_ahead(&spec, &func)
@@ -52,23 +59,33 @@ fn try_cache_result(args: TokenStream, input: &mut TokenStream) -> syn::Result<T
         if spec.entry && !expand::key_uses_self(&spec) {
             out.extend(expand::entry_fn(&spec, &func));
         }
-        out.extend(extra);
         Ok(out)
-    })();
-    combine(inner, expanded)
+    })
 }
 
 /// Parse, validate, expand. `input` is left as the item to emit if this fails.
 fn try_performance_timer(args: TokenStream, input: &mut TokenStream) -> syn::Result<TokenStream> {
-    let (item, inner, extra) = parse_and_expand_inner(input, Attribute::Timer, Attribute::Cache)?;
-    let expanded = (|| {
+    stacked(input, Attribute::Timer, |item| {
         let args: TimerArgs = syn::parse2(args)?;
-        let func = Function::from_item(&item);
+        let func = Function::from_item(item);
         let spec = valid::timer(&args, &func)?;
-        let mut out = expand::timer(&spec, &func);
+        Ok(expand::timer(&spec, &func))
+    })
+}
+
+/// Runs `expand` on the function after the other attribute's expansion, when it is
+/// written below `this` one, followed by the items that one generated; the errors of both
+/// together.
+fn stacked(
+    input: &mut TokenStream,
+    this: Attribute,
+    expand: impl FnOnce(&ItemFn) -> syn::Result<TokenStream>,
+) -> syn::Result<TokenStream> {
+    let (item, inner, extra) = parse_and_expand_inner(input, this, this.other())?;
+    let expanded = expand(&item).map(|mut out| {
         out.extend(extra);
-        Ok(out)
-    })();
+        out
+    });
     combine(inner, expanded)
 }
 

@@ -6,57 +6,58 @@
 //! one compile shows all of them (serde_derive's `Ctxt` works the same way). Each rule is
 //! one function; [`cache`] and [`timer`] run them in the order their errors are reported.
 
+use std::fmt::Display;
+use std::str::FromStr;
+
 use proc_macro2::Span;
 use quote::ToTokens;
 use syn::{Expr, Ident, LitStr};
 
 use crate::ast::{CacheSpec, Function, TimerSpec};
-use crate::attr::{
-    self, CACHE_OPTIONS, CacheArgs, Opt, Parsed, Seconds, TIMER_OPTIONS, TimerArgs, ungroup,
-};
-use crate::errors::{Errors, repeated};
+use crate::attr::{self, Args, CacheArgs, Opt, Options, Parsed, Seconds, TimerArgs, ungroup};
+use crate::errors::{Errors, code_list, repeated};
 
 /// Checks `#[cache_result(...)]` against its rules and the function it is on.
 pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result<CacheSpec<'a>> {
     let mut errors = Errors::default();
     let e = &mut errors;
+    let o = &args.options;
     let name = cache_name(args, e);
     let ttl_ms = duration(
-        &args.ttl,
+        &o.ttl,
         Seconds::Allowed,
         "remove `ttl` to use the runtime's default TTL",
         e,
     );
     let stale_if_error_ms = duration(
-        &args.stale_if_error,
+        &o.stale_if_error,
         Seconds::Allowed,
         "remove `stale_if_error` to turn it off",
         e,
     );
-    let version = version(&args.version, e);
-    let refresh_opt = once(&args.refresh_ahead, e);
+    let version = version(&o.version, e);
+    let refresh_opt = once(&o.refresh_ahead, e);
     let refresh_ahead = refresh_opt.and_then(|opt| refresh_ahead(opt, e));
-    let max_bytes = max_bytes(&args.max_bytes, e);
-    let cache_none = once(&args.cache_none, e)
+    let max_bytes = max_bytes(&o.max_bytes, e);
+    let cache_none = once(&o.cache_none, e)
         .filter(|opt| flag(opt, e))
         .map(|opt| &opt.key);
-    let tier = once(&args.tier, e).and_then(|opt| e.ok(opt.tier()));
-    let lock = once(&args.lock, e).filter(|opt| flag(opt, e));
-    let max_concurrent = max_concurrent(&args.max_concurrent, e);
-    let tags = once(&args.tags, e).map_or_else(Vec::new, |opt| tags(opt, e));
-    let unless =
-        once(&args.unless, e).and_then(|opt| e.ok(opt.closure("unless = |v| v.is_empty()")));
-    let ttl_from = once(&args.ttl_from, e)
+    let tier = once(&o.tier, e).and_then(|opt| e.ok(opt.tier()));
+    let lock = once(&o.lock, e).filter(|opt| flag(opt, e));
+    let max_concurrent = max_concurrent(&o.max_concurrent, e);
+    let tags = once(&o.tags, e).map_or_else(Vec::new, |opt| tags(opt, e));
+    let unless = once(&o.unless, e).and_then(|opt| e.ok(opt.closure("unless = |v| v.is_empty()")));
+    let ttl_from = once(&o.ttl_from, e)
         .and_then(|opt| e.ok(opt.closure("ttl_from = |token| token.expires_in")));
     let only_if_slower_ms = duration(
-        &args.only_if_slower,
+        &o.only_if_slower,
         Seconds::Refused,
         "remove `only_if_slower` to store every value",
         e,
     );
-    let hard_timeout = hard_timeout(&args.hard_timeout, func, e);
+    let hard_timeout = hard_timeout(&o.hard_timeout, func, e);
     let soft = timed_option(
-        &args.soft_timeout,
+        &o.soft_timeout,
         Seconds::Refused,
         "remove `soft_timeout` to wait for the body as long as it takes",
         e,
@@ -64,12 +65,12 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
     if let Some((opt, _)) = soft {
         soft_timeout_rules(opt, func, stale_if_error_ms, refresh_opt.is_some(), e);
     }
-    let entry = once(&args.entry, e).is_none_or(|opt| flag(opt, e));
-    let key = once(&args.key, e).and_then(|opt| e.ok(opt.eq_value("key = (a, b)")));
-    let skip = once(&args.skip, e);
+    let entry = once(&o.entry, e).is_none_or(|opt| flag(opt, e));
+    let key = once(&o.key, e).and_then(|opt| e.ok(opt.eq_value("key = (a, b)")));
+    let skip = once(&o.skip, e);
     skip_with_key(skip, key, e);
     let skipped = skip.map_or_else(Vec::new, |opt| skip_names(opt, func, e));
-    stray_and_unknown(&args.stray, &args.unknown, CACHE_OPTIONS, e);
+    stray_and_unknown(args, e);
     cache_signature(func, e);
     let remote = tier.filter(|tier| tier.value == 2).map(|tier| tier.expr);
     let tier = tier.map_or(0, |tier| tier.value);
@@ -110,9 +111,9 @@ pub(crate) fn timer<'a>(args: &'a TimerArgs, func: &Function<'a>) -> syn::Result
         .name
         .as_ref()
         .and_then(|expr| name(expr, "timer", example, &mut errors));
-    stray_and_unknown(&args.stray, &args.unknown, TIMER_OPTIONS, &mut errors);
+    stray_and_unknown(args, &mut errors);
     let slow_ms = duration(
-        &args.slow,
+        &args.options.slow,
         Seconds::Refused,
         "remove `slow` to log no call as slow",
         &mut errors,
@@ -186,51 +187,54 @@ fn not_zero<T: Default + PartialEq>(
     Some(parsed.value)
 }
 
+/// An integer option given once: `[example, form, range]` are what to write, the error
+/// for a value that is no integer and the error for one that does not fit `T`.
+fn integer<'a, T: FromStr>(
+    opts: &'a [Opt],
+    [example, form, range]: [&str; 3],
+    errors: &mut Errors,
+) -> Option<Parsed<'a, T>>
+where
+    T::Err: Display,
+{
+    let opt = once(opts, errors)?;
+    errors.ok(opt.integer(example, form, range))
+}
+
 /// `version = N` with N a `u32`.
 fn version(opts: &[Opt], errors: &mut Errors) -> u32 {
-    once(opts, errors)
-        .and_then(|opt| {
-            errors.ok(opt.integer::<u32>(
-                "version = 2",
-                "`version` takes a whole number, e.g. `version = 2`; bump it when the cached value's meaning changes",
-                "`version` must be a whole number from 0 to 4294967295",
-            ))
-        })
-        .map_or(0, |parsed| parsed.value)
+    let texts = [
+        "version = 2",
+        "`version` takes a whole number, e.g. `version = 2`; bump it when the cached value's meaning changes",
+        "`version` must be a whole number from 0 to 4294967295",
+    ];
+    integer(opts, texts, errors).map_or(0, |parsed| parsed.value)
 }
 
 /// `max_bytes = N` with N > 0; 0 when not given.
 fn max_bytes(opts: &[Opt], errors: &mut Errors) -> u64 {
-    once(opts, errors)
-        .and_then(|opt| {
-            errors.ok(opt.integer::<u64>(
-                "max_bytes = 65536",
-                "`max_bytes` takes a whole number of bytes, e.g. `max_bytes = 65536`",
-                "`max_bytes` must be a whole number of bytes that fits in u64",
-            ))
-        })
-        .and_then(|parsed| {
-            let message =
-                "`max_bytes` must be greater than zero; remove it to store values of any size";
-            not_zero(parsed, message, errors)
-        })
+    let texts = [
+        "max_bytes = 65536",
+        "`max_bytes` takes a whole number of bytes, e.g. `max_bytes = 65536`",
+        "`max_bytes` must be a whole number of bytes that fits in u64",
+    ];
+    let zero = "`max_bytes` must be greater than zero; remove it to store values of any size";
+    integer(opts, texts, errors)
+        .and_then(|parsed| not_zero(parsed, zero, errors))
         .unwrap_or(0)
 }
 
 /// `max_concurrent = N` with N from 1 to `u32::MAX`; 0 when not given.
 fn max_concurrent(opts: &[Opt], errors: &mut Errors) -> u32 {
-    once(opts, errors)
-        .and_then(|opt| {
-            errors.ok(opt.integer::<u32>(
-                "max_concurrent = 4",
-                "`max_concurrent` takes a whole number of computations, e.g. `max_concurrent = 4`",
-                "`max_concurrent` must be a whole number from 1 to 4294967295",
-            ))
-        })
-        .and_then(|parsed| {
-            let message = "`max_concurrent` must be at least 1; remove it to let any number of computations run";
-            not_zero(parsed, message, errors)
-        })
+    let texts = [
+        "max_concurrent = 4",
+        "`max_concurrent` takes a whole number of computations, e.g. `max_concurrent = 4`",
+        "`max_concurrent` must be a whole number from 1 to 4294967295",
+    ];
+    let zero =
+        "`max_concurrent` must be at least 1; remove it to let any number of computations run";
+    integer(opts, texts, errors)
+        .and_then(|parsed| not_zero(parsed, zero, errors))
         .unwrap_or(0)
 }
 
@@ -336,13 +340,10 @@ fn skip_with_key(skip: Option<&Opt>, key: Option<&Expr>, errors: &mut Errors) {
     }
 }
 /// Positional arguments after the name, and options that do not exist.
-fn stray_and_unknown(stray: &[Expr], unknown: &[Opt], valid: &[&str], errors: &mut Errors) {
-    let list = valid
-        .iter()
-        .map(|name| format!("`{name}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    for expr in stray {
+fn stray_and_unknown<O: Options>(args: &Args<O>, errors: &mut Errors) {
+    let valid = O::NAMES;
+    let list = code_list(valid);
+    for expr in &args.stray {
         match ungroup(expr) {
             Expr::Path(path) if valid.iter().any(|name| path.path.is_ident(name)) => errors.add(
                 path,
@@ -358,7 +359,7 @@ fn stray_and_unknown(stray: &[Expr], unknown: &[Opt], valid: &[&str], errors: &m
             ),
         }
     }
-    for opt in unknown {
+    for opt in &args.unknown {
         let message = match closest(&opt.key, valid) {
             Some(name) => format!("unknown option `{}`; did you mean `{name}`?", opt.key),
             None => format!("unknown option `{}`; valid options are {list}", opt.key),
@@ -395,11 +396,7 @@ fn skip_names<'a>(opt: &'a Opt, func: &Function<'_>, errors: &mut Errors) -> Vec
         .iter()
         .flat_map(|param| param.bindings.iter().map(|b| &b.ident))
         .collect();
-    let list = bound
-        .iter()
-        .map(|ident| format!("`{ident}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = code_list(&bound);
     let mut known = Vec::new();
     for name in names {
         match ungroup(name) {
