@@ -81,7 +81,7 @@ fn stacked(
     this: Attribute,
     expand: impl FnOnce(&ItemFn) -> syn::Result<TokenStream>,
 ) -> syn::Result<TokenStream> {
-    let (item, inner, extra) = parse_and_expand_inner(input, this, this.other())?;
+    let (item, inner, extra) = parse_and_expand_inner(input, this)?;
     let expanded = expand(&item).map(|mut out| {
         out.extend(extra);
         out
@@ -102,8 +102,8 @@ fn stacked(
 fn parse_and_expand_inner(
     input: &mut TokenStream,
     this: Attribute,
-    other: Attribute,
 ) -> syn::Result<(ItemFn, Option<syn::Error>, TokenStream)> {
+    let other = this.other();
     let mut item = parse_fn(input, this)?;
     let position = item.attrs.iter().position(|attr| {
         matches!(attr.style, AttrStyle::Outer)
