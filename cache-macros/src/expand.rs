@@ -7,7 +7,7 @@
 //! be shadowed by the user's names.
 //!
 //! One file per job: [`cached`] and [`refresh`] write the two wrappers of a cached
-//! function, [`entry`] its companion `<fn>_entry`, [`timer`] the wrapper of a timed one;
+//! function, [`entry`](mod@entry) its companion `<fn>_entry`, [`timer`](mod@timer) the wrapper of a timed one;
 //! [`site`], [`key`] and [`value`] write the pieces the cache wrappers share (the site
 //! static, the key with its bound checks, the adapter with its bound check), and [`body`]
 //! the function around them, with the original body inside.
