@@ -1,17 +1,86 @@
-//! Stage 2, model: what the annotated function looks like.
+//! Stage 2, model: what the annotated function looks like, and what each attribute
+//! expands from.
 //!
 //! [`Function`] borrows the parsed item and records what the later stages ask about:
 //! whether it is async, its receiver, the identifiers each parameter's pattern binds
 //! (axum's `Path(id): Path<u64>` binds `id`), its generic parameters and its return type.
-//! Every piece is a reference into the item, so errors can point at it.
+//! Every piece is a reference into the item, so errors can point at it. [`KeyInput`]s are
+//! the default key it gives; [`CacheSpec`] and [`TimerSpec`] are the attributes' options,
+//! read and checked, as expansion takes them.
 
 use proc_macro2::{Span, TokenTree};
 use quote::ToTokens;
 use syn::visit::Visit;
 use syn::{
-    AttrStyle, Attribute, ConstParam, FnArg, GenericArgument, GenericParam, Ident, ItemFn, Pat,
-    PatIdent, PathArguments, Receiver, ReturnType, Type, TypeImplTrait, TypeReference,
+    AttrStyle, Attribute, ConstParam, Expr, FnArg, GenericArgument, GenericParam, Ident, ItemFn,
+    LitStr, Pat, PatIdent, PathArguments, Receiver, ReturnType, Type, TypeImplTrait, TypeReference,
 };
+
+/// What `#[cache_result]` expands from, once every rule holds.
+pub(crate) struct CacheSpec<'a> {
+    /// The cache name: the first argument.
+    pub(crate) name: &'a LitStr,
+    /// Time to live in milliseconds; 0 leaves it to the runtime's default.
+    pub(crate) ttl_ms: u64,
+    /// `version = N`, 0 when not given.
+    pub(crate) version: u32,
+    /// How long an expired value may be served when recomputing fails; 0 is off.
+    pub(crate) stale_if_error_ms: u64,
+    /// Fraction of the TTL after which a hit refreshes in the background.
+    pub(crate) refresh_ahead: Option<f64>,
+    /// Largest encoded value to store; 0 is no limit.
+    pub(crate) max_bytes: u64,
+    /// `key = expr`, replacing the default key.
+    pub(crate) key: Option<&'a Expr>,
+    /// The identifiers of the default key, in parameter order.
+    pub(crate) inputs: Vec<KeyInput<'a>>,
+    /// `tags = [..]`, evaluated on a miss.
+    pub(crate) tags: Vec<&'a Expr>,
+    /// The `cache_none` token when `cache_none = true`.
+    pub(crate) cache_none: Option<&'a Ident>,
+    /// `tier = "both" | "local" | "remote"`: 0, 1 or 2 (the runtime's `SiteSpec::tier`).
+    pub(crate) tier: u8,
+    /// `lock = true`: single-flight across instances through a Redis lock.
+    pub(crate) lock: bool,
+    /// `max_concurrent = N`: computations of the cache that may run at once; 0 = no bound.
+    pub(crate) max_concurrent: u32,
+    /// `unless = |v| ..`: a closure over `&V`; true means "do not store".
+    pub(crate) unless: Option<&'a Expr>,
+    /// `only_if_slower = "50ms"`: values computed faster are not stored; 0 = off.
+    pub(crate) only_if_slower_ms: u64,
+    /// `ttl_from = |v| ..`: a closure over `&V` giving the value's TTL.
+    pub(crate) ttl_from: Option<&'a Expr>,
+    /// `hard_timeout = "2s"`: the option's name (where a missing `From<Timeout>` is
+    /// reported) and the duration in milliseconds.
+    pub(crate) hard_timeout: Option<(&'a Ident, u64)>,
+    /// `soft_timeout = "100ms"`: how long a call with a fail-safe copy waits; 0 = off.
+    pub(crate) soft_timeout_ms: u64,
+    /// `entry = false` turns the companion `<fn>_entry` off (needed in trait impls).
+    pub(crate) entry: bool,
+}
+
+/// What `#[performance_timer]` expands from.
+pub(crate) struct TimerSpec<'a> {
+    /// `None` names the timer after the function's path.
+    pub(crate) name: Option<&'a LitStr>,
+    /// Calls slower than this are logged; 0 is never.
+    pub(crate) slow_ms: u64,
+}
+
+/// One identifier in the default key.
+pub(crate) struct KeyInput<'a> {
+    /// The binding, as written in the parameter's pattern.
+    pub(crate) ident: &'a Ident,
+    /// Where a "cannot be part of a key" error should point: the parameter's type, or
+    /// the binding itself inside a pattern such as `Path(id): Path<u64>`: the span of its
+    /// first token.
+    pub(crate) span: Span,
+    /// The span of its last token.
+    pub(crate) span_end: Span,
+    /// True when the parameter's type names a type parameter of the function, whose
+    /// bounds the user must extend if it cannot be encoded.
+    pub(crate) generic: bool,
+}
 
 /// The annotated function.
 pub(crate) struct Function<'a> {
@@ -101,6 +170,31 @@ impl<'a> Function<'a> {
     /// The function's name.
     pub(crate) fn ident(&self) -> &'a Ident {
         &self.item.sig.ident
+    }
+
+    /// The default key: every identifier the parameters bind, in order, except those of
+    /// `State<_>` and `Extension<_>` parameters and the `skipped` ones.
+    pub(crate) fn key_inputs(&self, skipped: &[&Ident]) -> Vec<KeyInput<'a>> {
+        self.params
+            .iter()
+            .filter(|param| param.extractor.is_none())
+            .flat_map(|param| {
+                param.bindings.iter().map(move |binding| {
+                    let (span, span_end) = if param.simple {
+                        span_range(param.ty)
+                    } else {
+                        span_range(&binding.ident)
+                    };
+                    KeyInput {
+                        ident: &binding.ident,
+                        span,
+                        span_end,
+                        generic: param.generic,
+                    }
+                })
+            })
+            .filter(|input| !skipped.contains(&input.ident))
+            .collect()
     }
 
     /// True for `async fn`.

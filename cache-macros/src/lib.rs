@@ -4,12 +4,16 @@
 //! examples; the code they generate calls `::cache_runtime::__private` and nothing else.
 //!
 //! Each attribute runs four stages, one file each, as thiserror's derive does:
-//! `attr` parses the arguments, `ast` reads the function, `valid` checks every rule and
-//! reports all problems at once on the tokens at fault, and `expand` generates the code.
+//! `attr` parses the arguments and reads their values, `ast` models the function and what
+//! each attribute expands from, `valid` checks every rule and reports all problems at once
+//! on the tokens at fault (collected in `errors`), and `expand` generates the code, one
+//! file per job under `expand/`. `stacked` chains the stages of `#[cache_result]` and
+//! `#[performance_timer]`, one on the other; `mutation` holds the small attributes
+//! `#[cache_invalidate]` and `#[cache_put]`.
 
 mod ast;
 mod attr;
-mod entry;
+mod errors;
 mod expand;
 mod mutation;
 mod private;

@@ -9,10 +9,11 @@ use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
-use syn::{Expr, ExprCall, ExprPath, ItemFn, Lit, Token};
+use syn::{Expr, ExprCall, ExprPath, Lit, Token};
 
 use crate::ast::Function;
-use crate::expand::{async_block, function, local, return_type, sync_closure};
+use crate::errors::{Errors, fallback, parse_fn, repeated};
+use crate::expand::{async_block, function, kind_adapter, local, return_type, sync_closure};
 use crate::private::Private;
 
 /// Which of the two attributes.
@@ -55,15 +56,8 @@ pub(crate) fn cache_put(args: TokenStream, input: TokenStream) -> TokenStream {
 
 fn expand(which: Which, args: TokenStream, input: TokenStream) -> TokenStream {
     let result = (|| {
-        let item: ItemFn = syn::parse2(input.clone()).map_err(|_| {
-            syn::Error::new_spanned(
-                &input,
-                format!(
-                    "`#[{}]` goes on a function with a body, such as `async fn rename(id: u64) -> Result<(), E> {{ .. }}`",
-                    which.name()
-                ),
-            )
-        })?;
+        let example = "async fn rename(id: u64) -> Result<(), E> { .. }";
+        let item = parse_fn(&input, which.name(), example)?;
         let parser = Punctuated::<Expr, Token![,]>::parse_terminated;
         let args = syn::parse::Parser::parse2(parser, args)?;
         let spec = validate(which, &args)?;
@@ -73,18 +67,11 @@ fn expand(which: Which, args: TokenStream, input: TokenStream) -> TokenStream {
             Which::Put => put(&spec, &func),
         })
     })();
-    result.unwrap_or_else(|error: syn::Error| {
-        let mut out = input;
-        out.extend(error.to_compile_error());
-        out
-    })
+    result.unwrap_or_else(|error| fallback(input, &error))
 }
 
 fn validate<'a>(which: Which, args: &'a Punctuated<Expr, Token![,]>) -> syn::Result<Spec<'a>> {
-    let mut errors: Vec<syn::Error> = Vec::new();
-    let add = |errors: &mut Vec<syn::Error>, tokens: &dyn quote::ToTokens, message: String| {
-        errors.push(syn::Error::new_spanned(tokens, message));
-    };
+    let mut errors = Errors::default();
     let mut spec = Spec {
         entries: Vec::new(),
         caches: Vec::new(),
@@ -109,7 +96,7 @@ fn validate<'a>(which: Which, args: &'a Punctuated<Expr, Token![,]>) -> syn::Res
             }
             Expr::Assign(assign) if which == Which::Invalidate => {
                 let Expr::Path(key) = &*assign.left else {
-                    add(&mut errors, &assign.left, "expected an option name: `cache`, `tags` or `before`".into());
+                    errors.add(&assign.left, "expected an option name: `cache`, `tags` or `before`");
                     continue;
                 };
                 let name = key
@@ -118,7 +105,7 @@ fn validate<'a>(which: Which, args: &'a Punctuated<Expr, Token![,]>) -> syn::Res
                     .map(ToString::to_string)
                     .unwrap_or_default();
                 if seen.contains(&name) {
-                    add(&mut errors, key, format!("`{name}` specified more than once; keep one of them"));
+                    repeated(key, &name, &mut errors);
                     continue;
                 }
                 seen.push(name.clone());
@@ -129,33 +116,33 @@ fn validate<'a>(which: Which, args: &'a Punctuated<Expr, Token![,]>) -> syn::Res
                             spec.caches.extend(array.elems.iter());
                         }
                         Expr::Lit(lit) if matches!(lit.lit, Lit::Str(_)) => spec.caches.push(value),
-                        other => add(&mut errors, other,
-                            "`cache` takes a cache name, `cache = \"top_posts\"`, or several, `cache = [\"a\", \"b\"]`".into(),
+                        other => errors.add(other,
+                            "`cache` takes a cache name, `cache = \"top_posts\"`, or several, `cache = [\"a\", \"b\"]`",
                         ),
                     },
                     "tags" => match value {
                         Expr::Array(array) if !array.elems.is_empty() => {
                             spec.tags.extend(array.elems.iter());
                         }
-                        other => add(&mut errors, other,
-                            "`tags` takes an array of expressions, e.g. `tags = [format!(\"user:{id}\")]`".into(),
+                        other => errors.add(other,
+                            "`tags` takes an array of expressions, e.g. `tags = [format!(\"user:{id}\")]`",
                         ),
                     },
                     "before" => match value {
                         Expr::Lit(lit) if matches!(lit.lit, Lit::Bool(_)) => {
                             spec.before = matches!(&lit.lit, Lit::Bool(b) if b.value);
                         }
-                        other => add(&mut errors, other, "`before` takes `true` or `false`".into()),
+                        other => errors.add(other, "`before` takes `true` or `false`"),
                     },
-                    _ => add(&mut errors, key,
+                    _ => errors.add(key,
                         format!("unknown option `{name}`; `#[cache_invalidate]` takes entries such as `user_channels(user_id)`, `cache = \"name\"`, `tags = [..]` and `before = true`"),
                     ),
                 }
             }
-            other => add(&mut errors, other,
+            other => errors.add(other,
                 match which {
-                    Which::Invalidate => "expected an entry of a cached function, such as `user_channels(user_id)` or `Self::load(id)`, or `cache = \"name\"`, `tags = [..]`, `before = true`".into(),
-                    Which::Put => "expected the entry to store the result as, such as `user_channels(user_id)` or `Self::load(id)`".into(),
+                    Which::Invalidate => "expected an entry of a cached function, such as `user_channels(user_id)` or `Self::load(id)`, or `cache = \"name\"`, `tags = [..]`, `before = true`",
+                    Which::Put => "expected the entry to store the result as, such as `user_channels(user_id)` or `Self::load(id)`",
                 },
             ),
         }
@@ -168,27 +155,20 @@ fn validate<'a>(which: Which, args: &'a Punctuated<Expr, Token![,]>) -> syn::Res
                 && spec.tags.is_empty()
                 && errors.is_empty() =>
         {
-            add(&mut errors, &quote_spanned!(span=> cache_invalidate),
-                "`#[cache_invalidate]` needs something to drop: an entry such as `user_channels(user_id)`, `cache = \"name\"` or `tags = [..]`".into(),
+            errors.add(quote_spanned!(span=> cache_invalidate),
+                "`#[cache_invalidate]` needs something to drop: an entry such as `user_channels(user_id)`, `cache = \"name\"` or `tags = [..]`",
             );
         }
         Which::Put if spec.entries.len() != 1 => {
-            let message = "`#[cache_put]` takes exactly one entry to store the result as, such as `#[cache_put(user_channels(user_id))]`".to_owned();
+            let message = "`#[cache_put]` takes exactly one entry to store the result as, such as `#[cache_put(user_channels(user_id))]`";
             match spec.entries.get(1) {
-                Some((path, _, _)) => add(&mut errors, path, message),
-                None => add(&mut errors, &quote_spanned!(span=> cache_put), message),
+                Some((path, _, _)) => errors.add(path, message),
+                None => errors.add(quote_spanned!(span=> cache_put), message),
             }
         }
         _ => {}
     }
-    let mut errors = errors.into_iter();
-    match errors.next() {
-        Some(mut first) => {
-            errors.for_each(|e| first.combine(e));
-            Err(first)
-        }
-        None => Ok(spec),
-    }
+    errors.finish(Some(spec))
 }
 
 /// `name_entry(&a, &b)`, spanned on the target the user wrote.
@@ -307,10 +287,7 @@ fn put(spec: &Spec<'_>, func: &Function<'_>) -> TokenStream {
     let adapter = local("__cache_adapter");
     // Located at the target, so that a value of the wrong type is reported there.
     let value = proc_macro2::Ident::new("__cache_value", Span::mixed_site().located_at(target.2));
-    let select = quote! {{
-        use #p::kind::*;
-        (&&&&#p::Kind::<#ret>::new()).adapter()
-    }};
+    let select = kind_adapter(&ret);
     // Spanned on the target: a value type that is not the entry's is reported there.
     let put = if func.is_async() {
         quote_spanned!(target.2=> #entry.put_async(#value.clone()).await)

@@ -1,6 +1,6 @@
 //! The two attributes' entry points, and one stacked on the other: parse the function,
 //! expand the inner attribute first when both are present, validate, then hand over to
-//! [`expand`] for the wrapper and to [`entry`] for the companion `<fn>_entry`.
+//! [`expand`] for the wrapper and the companion `<fn>_entry`.
 
 use proc_macro2::TokenStream;
 use quote::ToTokens;
@@ -8,7 +8,8 @@ use syn::{AttrStyle, ItemFn, Meta};
 
 use crate::ast::Function;
 use crate::attr::{CacheArgs, TimerArgs};
-use crate::{entry, expand, valid};
+use crate::errors::{self, fallback};
+use crate::{expand, valid};
 
 /// Entry point of `#[cache_result]`.
 pub(crate) fn cache_result(args: TokenStream, mut input: TokenStream) -> TokenStream {
@@ -34,14 +35,21 @@ impl Attribute {
             Attribute::Timer => "performance_timer",
         }
     }
+
+    /// The attribute that can be stacked on this one.
+    fn other(self) -> Self {
+        match self {
+            Attribute::Cache => Attribute::Timer,
+            Attribute::Timer => Attribute::Cache,
+        }
+    }
 }
 
 /// Parse, validate, expand. `input` is left as the item to emit if this fails.
 fn try_cache_result(args: TokenStream, input: &mut TokenStream) -> syn::Result<TokenStream> {
-    let (item, inner, extra) = parse_and_expand_inner(input, Attribute::Cache, Attribute::Timer)?;
-    let expanded = (|| {
+    stacked(input, Attribute::Cache, |item| {
         let args: CacheArgs = syn::parse2(args)?;
-        let func = Function::from_item(&item);
+        let func = Function::from_item(item);
         let spec = valid::cache(&args, &func)?;
         let mut out = if spec.refresh_ahead.is_some() || spec.soft_timeout_ms > 0 {
             expand::cache_refresh_ahead(&spec, &func)
@@ -49,25 +57,35 @@ fn try_cache_result(args: TokenStream, input: &mut TokenStream) -> syn::Result<T
             expand::cache_plain(&spec, &func)
         };
         if spec.entry && !expand::key_uses_self(&spec) {
-            out.extend(entry::entry_fn(&spec, &func));
+            out.extend(expand::entry_fn(&spec, &func));
         }
-        out.extend(extra);
         Ok(out)
-    })();
-    combine(inner, expanded)
+    })
 }
 
 /// Parse, validate, expand. `input` is left as the item to emit if this fails.
 fn try_performance_timer(args: TokenStream, input: &mut TokenStream) -> syn::Result<TokenStream> {
-    let (item, inner, extra) = parse_and_expand_inner(input, Attribute::Timer, Attribute::Cache)?;
-    let expanded = (|| {
+    stacked(input, Attribute::Timer, |item| {
         let args: TimerArgs = syn::parse2(args)?;
-        let func = Function::from_item(&item);
+        let func = Function::from_item(item);
         let spec = valid::timer(&args, &func)?;
-        let mut out = expand::timer(&spec, &func);
+        Ok(expand::timer(&spec, &func))
+    })
+}
+
+/// Runs `expand` on the function after the other attribute's expansion, when it is
+/// written below `this` one, followed by the items that one generated; the errors of both
+/// together.
+fn stacked(
+    input: &mut TokenStream,
+    this: Attribute,
+    expand: impl FnOnce(&ItemFn) -> syn::Result<TokenStream>,
+) -> syn::Result<TokenStream> {
+    let (item, inner, extra) = parse_and_expand_inner(input, this)?;
+    let expanded = expand(&item).map(|mut out| {
         out.extend(extra);
-        Ok(out)
-    })();
+        out
+    });
     combine(inner, expanded)
 }
 
@@ -84,8 +102,8 @@ fn try_performance_timer(args: TokenStream, input: &mut TokenStream) -> syn::Res
 fn parse_and_expand_inner(
     input: &mut TokenStream,
     this: Attribute,
-    other: Attribute,
 ) -> syn::Result<(ItemFn, Option<syn::Error>, TokenStream)> {
+    let other = this.other();
     let mut item = parse_fn(input, this)?;
     let position = item.attrs.iter().position(|attr| {
         matches!(attr.style, AttrStyle::Outer)
@@ -157,20 +175,5 @@ fn combine(
 }
 
 fn parse_fn(input: &TokenStream, attr: Attribute) -> syn::Result<ItemFn> {
-    syn::parse2(input.clone()).map_err(|_| {
-        syn::Error::new_spanned(
-            input,
-            format!(
-                "`#[{}]` goes on a function with a body, such as `async fn load(id: u64) -> User {{ .. }}`",
-                attr.name()
-            ),
-        )
-    })
-}
-
-/// The user's item unchanged, followed by the errors: one mistake then produces one
-/// error instead of a cascade of unresolved names where the function is called.
-fn fallback(mut input: TokenStream, error: &syn::Error) -> TokenStream {
-    input.extend(error.to_compile_error());
-    input
+    errors::parse_fn(input, attr.name(), "async fn load(id: u64) -> User { .. }")
 }

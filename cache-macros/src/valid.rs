@@ -1,286 +1,83 @@
-//! Stage 3, validate: check the arguments against the rules and the function, and turn
-//! them into the specs that expansion reads.
+//! Stage 3, validate: check the parsed arguments against the rules and the function, and
+//! gather what passes into the specs that expansion reads.
 //!
 //! Every problem becomes a `syn::Error` on the token the user wrote, with a message that
 //! says what to write instead. Problems are collected, not returned at the first one, so
-//! one compile shows all of them (serde_derive's `Ctxt` works the same way).
+//! one compile shows all of them (serde_derive's `Ctxt` works the same way). Each rule is
+//! one function; [`cache`] and [`timer`] run them in the order their errors are reported.
 
 use std::fmt::Display;
+use std::str::FromStr;
 
 use proc_macro2::Span;
 use quote::ToTokens;
-use syn::{Expr, ExprLit, ExprUnary, Ident, Lit, LitStr, UnOp};
+use syn::{Expr, Ident, LitStr};
 
-use crate::ast::{Function, span_range};
-use crate::attr::{CACHE_OPTIONS, CacheArgs, Opt, OptValue, TIMER_OPTIONS, TimerArgs};
-
-/// What `#[cache_result]` expands from, once every rule holds.
-pub(crate) struct CacheSpec<'a> {
-    /// The cache name: the first argument.
-    pub(crate) name: &'a LitStr,
-    /// Time to live in milliseconds; 0 leaves it to the runtime's default.
-    pub(crate) ttl_ms: u64,
-    /// `version = N`, 0 when not given.
-    pub(crate) version: u32,
-    /// How long an expired value may be served when recomputing fails; 0 is off.
-    pub(crate) stale_if_error_ms: u64,
-    /// Fraction of the TTL after which a hit refreshes in the background.
-    pub(crate) refresh_ahead: Option<f64>,
-    /// Largest encoded value to store; 0 is no limit.
-    pub(crate) max_bytes: u64,
-    /// `key = expr`, replacing the default key.
-    pub(crate) key: Option<&'a Expr>,
-    /// The identifiers of the default key, in parameter order.
-    pub(crate) inputs: Vec<KeyInput<'a>>,
-    /// `tags = [..]`, evaluated on a miss.
-    pub(crate) tags: Vec<&'a Expr>,
-    /// The `cache_none` token when `cache_none = true`.
-    pub(crate) cache_none: Option<&'a Ident>,
-    /// `tier = "both" | "local" | "remote"`: 0, 1 or 2 (the runtime's `SiteSpec::tier`).
-    pub(crate) tier: u8,
-    /// `lock = true`: single-flight across instances through a Redis lock.
-    pub(crate) lock: bool,
-    /// `max_concurrent = N`: computations of the cache that may run at once; 0 = no bound.
-    pub(crate) max_concurrent: u32,
-    /// `unless = |v| ..`: a closure over `&V`; true means "do not store".
-    pub(crate) unless: Option<&'a Expr>,
-    /// `only_if_slower = "50ms"`: values computed faster are not stored; 0 = off.
-    pub(crate) only_if_slower_ms: u64,
-    /// `ttl_from = |v| ..`: a closure over `&V` giving the value's TTL.
-    pub(crate) ttl_from: Option<&'a Expr>,
-    /// `hard_timeout = "2s"`: the option's name (where a missing `From<Timeout>` is
-    /// reported) and the duration in milliseconds.
-    pub(crate) hard_timeout: Option<(&'a Ident, u64)>,
-    /// `soft_timeout = "100ms"`: how long a call with a fail-safe copy waits; 0 = off.
-    pub(crate) soft_timeout_ms: u64,
-    /// `entry = false` turns the companion `<fn>_entry` off (needed in trait impls).
-    pub(crate) entry: bool,
-}
-
-/// The values of `tier`, in the order of their numbers in `SiteSpec::tier`.
-const TIERS: &[&str] = &["both", "local", "remote"];
-
-/// One identifier in the default key.
-pub(crate) struct KeyInput<'a> {
-    /// The binding, as written in the parameter's pattern.
-    pub(crate) ident: &'a Ident,
-    /// Where a "cannot be part of a key" error should point: the parameter's type, or
-    /// the binding itself inside a pattern such as `Path(id): Path<u64>`: the span of its
-    /// first token.
-    pub(crate) span: Span,
-    /// The span of its last token.
-    pub(crate) span_end: Span,
-    /// True when the parameter's type names a type parameter of the function, whose
-    /// bounds the user must extend if it cannot be encoded.
-    pub(crate) generic: bool,
-}
-
-/// What `#[performance_timer]` expands from.
-pub(crate) struct TimerSpec<'a> {
-    /// `None` names the timer after the function's path.
-    pub(crate) name: Option<&'a LitStr>,
-    /// Calls slower than this are logged; 0 is never.
-    pub(crate) slow_ms: u64,
-}
-
-/// Errors collected so far.
-#[derive(Default)]
-struct Errors(Option<syn::Error>);
-
-impl Errors {
-    fn add(&mut self, tokens: impl ToTokens, message: impl Display) {
-        self.push(syn::Error::new_spanned(tokens, message));
-    }
-
-    fn add_at(&mut self, span: Span, message: impl Display) {
-        self.push(syn::Error::new(span, message));
-    }
-
-    fn push(&mut self, error: syn::Error) {
-        match &mut self.0 {
-            Some(first) => first.combine(error),
-            None => self.0 = Some(error),
-        }
-    }
-
-    fn finish<T>(self, value: Option<T>) -> syn::Result<T> {
-        match (self.0, value) {
-            (Some(error), _) => Err(error),
-            (None, Some(value)) => Ok(value),
-            (None, None) => Err(syn::Error::new(
-                Span::call_site(),
-                "invalid attribute arguments",
-            )),
-        }
-    }
-}
+use crate::ast::{CacheSpec, Function, TimerSpec};
+use crate::attr::{self, Args, CacheArgs, Opt, Options, Parsed, Seconds, TimerArgs, ungroup};
+use crate::errors::{Errors, code_list, repeated};
 
 /// Checks `#[cache_result(...)]` against its rules and the function it is on.
 pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result<CacheSpec<'a>> {
     let mut errors = Errors::default();
-    let example = "e.g. `#[cache_result(\"users\", ttl = \"5m\")]`";
-    let name = match &args.name {
-        Some(expr) => name(expr, "cache", example, &mut errors),
-        None => {
-            let message = format!("missing cache name: put a string literal first, {example}");
-            match &args.first_option {
-                Some(first) => errors.add(first, message),
-                None => errors.add_at(Span::call_site(), message),
-            }
-            None
-        }
-    };
-    let ttl_ms = once(&args.ttl, &mut errors)
-        .and_then(|opt| {
-            duration(
-                opt,
-                Seconds::Allowed,
-                "remove `ttl` to use the runtime's default TTL",
-                &mut errors,
-            )
-        })
-        .unwrap_or(0);
-    let stale_if_error_ms = once(&args.stale_if_error, &mut errors)
-        .and_then(|opt| {
-            duration(
-                opt,
-                Seconds::Allowed,
-                "remove `stale_if_error` to turn it off",
-                &mut errors,
-            )
-        })
-        .unwrap_or(0);
-    let version = once(&args.version, &mut errors)
-        .and_then(|opt| version(opt, &mut errors))
-        .unwrap_or(0);
-    let refresh_opt = once(&args.refresh_ahead, &mut errors);
-    let refresh_ahead = refresh_opt.and_then(|opt| refresh_ahead(opt, &mut errors));
-    let max_bytes = once(&args.max_bytes, &mut errors)
-        .and_then(|opt| max_bytes(opt, &mut errors))
-        .unwrap_or(0);
-    let cache_none = once(&args.cache_none, &mut errors)
-        .and_then(|opt| flag(opt, &mut errors).then_some(&opt.key));
-    let tier_opt = once(&args.tier, &mut errors);
-    let tier = tier_opt.and_then(|opt| tier(opt, &mut errors)).unwrap_or(0);
-    let lock_opt = once(&args.lock, &mut errors).filter(|opt| flag(opt, &mut errors));
-    let max_concurrent = once(&args.max_concurrent, &mut errors)
-        .and_then(|opt| max_concurrent(opt, &mut errors))
-        .unwrap_or(0);
-    let tags = once(&args.tags, &mut errors)
-        .map(|opt| tags(opt, &mut errors))
-        .unwrap_or_default();
-    let unless = once(&args.unless, &mut errors)
-        .and_then(|opt| closure(opt, "unless = |v| v.is_empty()", &mut errors));
-    let ttl_from = once(&args.ttl_from, &mut errors)
-        .and_then(|opt| closure(opt, "ttl_from = |token| token.expires_in", &mut errors));
-    let only_if_slower_ms = once(&args.only_if_slower, &mut errors)
-        .and_then(|opt| {
-            duration(
-                opt,
-                Seconds::Refused,
-                "remove `only_if_slower` to store every value",
-                &mut errors,
-            )
-        })
-        .unwrap_or(0);
-    let hard_timeout = once(&args.hard_timeout, &mut errors).and_then(|opt| {
-        let ms = duration(
-            opt,
-            Seconds::Refused,
-            "remove `hard_timeout` to wait for the body as long as it takes",
-            &mut errors,
-        )?;
-        if !func.is_async() {
-            errors.add(
-                &opt.key,
-                "`hard_timeout` needs an `async fn`: a synchronous body cannot be stopped \
-                 waiting for; make the function async or remove `hard_timeout`",
-            );
-            return None;
-        }
-        Some((&opt.key, ms))
-    });
-    let soft_opt = once(&args.soft_timeout, &mut errors);
-    let soft_timeout_ms = soft_opt
-        .and_then(|opt| {
-            let ms = duration(
-                opt,
-                Seconds::Refused,
-                "remove `soft_timeout` to wait for the body as long as it takes",
-                &mut errors,
-            )?;
-            if !func.is_async() {
-                errors.add(
-                    &opt.key,
-                    "`soft_timeout` needs an `async fn`: the body goes on in the background \
-                     as a task; make the function async or remove `soft_timeout`",
-                );
-            } else if stale_if_error_ms == 0 {
-                errors.add(
-                    &opt.key,
-                    "`soft_timeout` answers with the fail-safe copy, which only \
-                     `stale_if_error` keeps: add `stale_if_error = \"10m\"` or remove \
-                     `soft_timeout`",
-                );
-            } else if refresh_opt.is_none() {
-                // The same rules as `refresh_ahead` (reported once when both are given).
-                refresh_signature(opt, func, &mut errors);
-            }
-            Some(ms)
-        })
-        .unwrap_or(0);
-    let entry = match once(&args.entry, &mut errors) {
-        Some(opt) => flag(opt, &mut errors),
-        None => true,
-    };
-    let key =
-        once(&args.key, &mut errors).and_then(|opt| eq_value(opt, "key = (a, b)", &mut errors));
-    let skip = once(&args.skip, &mut errors);
-    if let (Some(skip), Some(_)) = (skip, key) {
-        errors.add(
-            &skip.key,
-            "`skip` has no effect together with `key`: the key expression alone decides what \
-             the key holds; remove `skip`",
-        );
-    }
-    let skipped = skip
-        .map(|opt| skip_names(opt, func, &mut errors))
-        .unwrap_or_default();
-    stray_and_unknown(&args.stray, &args.unknown, CACHE_OPTIONS, &mut errors);
-
-    cache_signature(func, &mut errors);
-    remote_rules(
-        tier_opt.filter(|_| tier == 2),
-        lock_opt,
-        tier,
-        func,
-        &mut errors,
+    let e = &mut errors;
+    let o = &args.options;
+    let name = cache_name(args, e);
+    let ttl_ms = duration(
+        &o.ttl,
+        Seconds::Allowed,
+        "remove `ttl` to use the runtime's default TTL",
+        e,
     );
-    if let Some(opt) = refresh_opt {
-        refresh_signature(opt, func, &mut errors);
+    let stale_if_error_ms = duration(
+        &o.stale_if_error,
+        Seconds::Allowed,
+        "remove `stale_if_error` to turn it off",
+        e,
+    );
+    let version = version(&o.version, e);
+    let refresh_opt = once(&o.refresh_ahead, e);
+    let refresh_ahead = refresh_opt.and_then(|opt| refresh_ahead(opt, e));
+    let max_bytes = max_bytes(&o.max_bytes, e);
+    let cache_none = once(&o.cache_none, e)
+        .filter(|opt| flag(opt, e))
+        .map(|opt| &opt.key);
+    let tier = once(&o.tier, e).and_then(|opt| e.ok(opt.tier()));
+    let lock = once(&o.lock, e).filter(|opt| flag(opt, e));
+    let max_concurrent = max_concurrent(&o.max_concurrent, e);
+    let tags = once(&o.tags, e).map_or_else(Vec::new, |opt| tags(opt, e));
+    let unless = once(&o.unless, e).and_then(|opt| e.ok(opt.closure("unless = |v| v.is_empty()")));
+    let ttl_from = once(&o.ttl_from, e)
+        .and_then(|opt| e.ok(opt.closure("ttl_from = |token| token.expires_in")));
+    let only_if_slower_ms = duration(
+        &o.only_if_slower,
+        Seconds::Refused,
+        "remove `only_if_slower` to store every value",
+        e,
+    );
+    let hard_timeout = hard_timeout(&o.hard_timeout, func, e);
+    let soft = timed_option(
+        &o.soft_timeout,
+        Seconds::Refused,
+        "remove `soft_timeout` to wait for the body as long as it takes",
+        e,
+    );
+    if let Some((opt, _)) = soft {
+        soft_timeout_rules(opt, func, stale_if_error_ms, refresh_opt.is_some(), e);
     }
-
-    let inputs = func
-        .params
-        .iter()
-        .filter(|param| param.extractor.is_none())
-        .flat_map(|param| {
-            param.bindings.iter().map(move |binding| {
-                let (span, span_end) = if param.simple {
-                    span_range(param.ty)
-                } else {
-                    span_range(&binding.ident)
-                };
-                KeyInput {
-                    ident: &binding.ident,
-                    span,
-                    span_end,
-                    generic: param.generic,
-                }
-            })
-        })
-        .filter(|input| !skipped.contains(&input.ident))
-        .collect();
+    let entry = once(&o.entry, e).is_none_or(|opt| flag(opt, e));
+    let key = once(&o.key, e).and_then(|opt| e.ok(opt.eq_value("key = (a, b)")));
+    let skip = once(&o.skip, e);
+    skip_with_key(skip, key, e);
+    let skipped = skip.map_or_else(Vec::new, |opt| skip_names(opt, func, e));
+    stray_and_unknown(args, e);
+    cache_signature(func, e);
+    let remote = tier.filter(|tier| tier.value == 2).map(|tier| tier.expr);
+    let tier = tier.map_or(0, |tier| tier.value);
+    remote_rules(remote, lock, tier, func, e);
+    if let Some(opt) = refresh_opt {
+        refresh_signature(opt, func, e);
+    }
 
     errors.finish(name.map(|name| CacheSpec {
         name,
@@ -290,46 +87,19 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
         refresh_ahead,
         max_bytes,
         key,
-        inputs,
+        inputs: func.key_inputs(&skipped),
         tags,
         cache_none,
         tier,
-        lock: lock_opt.is_some(),
+        lock: lock.is_some(),
         max_concurrent,
         unless,
         only_if_slower_ms,
         ttl_from,
         hard_timeout,
-        soft_timeout_ms,
+        soft_timeout_ms: soft.map_or(0, |(_, ms)| ms),
         entry,
     }))
-}
-
-/// `option = |v| ..`: a closure of one parameter (a path to a function is accepted too).
-fn closure<'a>(opt: &'a Opt, example: &str, errors: &mut Errors) -> Option<&'a Expr> {
-    match eq_value(opt, example, errors)? {
-        Expr::Closure(c) if c.inputs.len() != 1 => {
-            errors.add(
-                &c.inputs,
-                format!(
-                    "`{}` takes a closure of one parameter, the value: `{example}`",
-                    opt.key
-                ),
-            );
-            None
-        }
-        expr @ (Expr::Closure(_) | Expr::Path(_)) => Some(expr),
-        other => {
-            errors.add(
-                other,
-                format!(
-                    "`{}` takes a closure over the value, e.g. `{example}`",
-                    opt.key
-                ),
-            );
-            None
-        }
-    }
 }
 
 /// Checks `#[performance_timer(...)]`.
@@ -341,78 +111,239 @@ pub(crate) fn timer<'a>(args: &'a TimerArgs, func: &Function<'a>) -> syn::Result
         .name
         .as_ref()
         .and_then(|expr| name(expr, "timer", example, &mut errors));
-    stray_and_unknown(&args.stray, &args.unknown, TIMER_OPTIONS, &mut errors);
-    let slow_ms = once(&args.slow, &mut errors)
-        .and_then(|opt| {
-            duration(
-                opt,
-                Seconds::Refused,
-                "remove `slow` to log no call as slow",
-                &mut errors,
-            )
-        })
-        .unwrap_or(0);
-    let sig = &func.item.sig;
-    if let Some(token) = &sig.constness {
-        errors.add(
-            token,
-            "`#[performance_timer]` cannot time a `const fn`: timing runs code that is not \
-             const; remove `const` or time the functions that call it",
-        );
-    }
-    if let Some(variadic) = &sig.variadic {
-        errors.add(
-            variadic,
-            "`#[performance_timer]` cannot time a variadic function",
-        );
-    }
+    stray_and_unknown(args, &mut errors);
+    let slow_ms = duration(
+        &args.options.slow,
+        Seconds::Refused,
+        "remove `slow` to log no call as slow",
+        &mut errors,
+    );
+    timer_signature(func, &mut errors);
     errors.finish(Some(TimerSpec { name, slow_ms }))
 }
 
 /// The one duplicate check: reports every repeat of an option and returns the first.
 fn once<'a>(opts: &'a [Opt], errors: &mut Errors) -> Option<&'a Opt> {
     for repeat in opts.iter().skip(1) {
-        errors.add(
-            &repeat.key,
-            format!(
-                "`{}` specified more than once; keep one of them",
-                repeat.key
-            ),
-        );
+        repeated(&repeat.key, &repeat.key, errors);
     }
     opts.first()
 }
 
+/// The cache name, which must come first.
+fn cache_name<'a>(args: &'a CacheArgs, errors: &mut Errors) -> Option<&'a LitStr> {
+    let example = "e.g. `#[cache_result(\"users\", ttl = \"5m\")]`";
+    if let Some(expr) = &args.name {
+        return name(expr, "cache", example, errors);
+    }
+    let message = format!("missing cache name: put a string literal first, {example}");
+    match &args.first_option {
+        Some(first) => errors.add(first, message),
+        None => errors.add_at(Span::call_site(), message),
+    }
+    None
+}
+
 /// A name argument: a non-empty string literal.
 fn name<'a>(expr: &'a Expr, what: &str, example: &str, errors: &mut Errors) -> Option<&'a LitStr> {
-    match ungroup(expr) {
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(lit), ..
-        }) if lit.value().is_empty() => {
-            errors.add(lit, format!("the {what} name must not be empty, {example}"));
-            None
-        }
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(lit), ..
-        }) => Some(lit),
-        other => {
-            errors.add(
-                other,
-                format!("the {what} name must be a string literal, {example}"),
-            );
-            None
-        }
+    let message = format!("the {what} name must be a string literal, {example}");
+    let lit = errors.ok(attr::string(expr, message))?;
+    if lit.value().is_empty() {
+        errors.add(lit, format!("the {what} name must not be empty, {example}"));
+        return None;
+    }
+    Some(lit)
+}
+
+/// A duration option in milliseconds, 0 when it is not given or wrong.
+fn duration(opts: &[Opt], seconds: Seconds, zero_hint: &str, errors: &mut Errors) -> u64 {
+    timed_option(opts, seconds, zero_hint, errors).map_or(0, |(_, ms)| ms)
+}
+
+/// A duration option, given once, and its milliseconds, more than zero.
+fn timed_option<'a>(
+    opts: &'a [Opt],
+    seconds: Seconds,
+    zero_hint: &str,
+    errors: &mut Errors,
+) -> Option<(&'a Opt, u64)> {
+    let opt = once(opts, errors)?;
+    let parsed = errors.ok(opt.duration(seconds))?;
+    let key = &opt.key;
+    let message = format!("`{key}` must be greater than zero; {zero_hint}");
+    not_zero(parsed, &message, errors).map(|ms| (opt, ms))
+}
+
+/// The rule of counts and durations: zero is an error with `message`.
+fn not_zero<T: Default + PartialEq>(
+    parsed: Parsed<'_, T>,
+    message: &str,
+    errors: &mut Errors,
+) -> Option<T> {
+    if parsed.value == T::default() {
+        errors.add(parsed.expr, message);
+        return None;
+    }
+    Some(parsed.value)
+}
+
+/// An integer option given once: `[example, form, range]` are what to write, the error
+/// for a value that is no integer and the error for one that does not fit `T`.
+fn integer<'a, T: FromStr>(
+    opts: &'a [Opt],
+    [example, form, range]: [&str; 3],
+    errors: &mut Errors,
+) -> Option<Parsed<'a, T>>
+where
+    T::Err: Display,
+{
+    let opt = once(opts, errors)?;
+    errors.ok(opt.integer(example, form, range))
+}
+
+/// `version = N` with N a `u32`.
+fn version(opts: &[Opt], errors: &mut Errors) -> u32 {
+    let texts = [
+        "version = 2",
+        "`version` takes a whole number, e.g. `version = 2`; bump it when the cached value's meaning changes",
+        "`version` must be a whole number from 0 to 4294967295",
+    ];
+    integer(opts, texts, errors).map_or(0, |parsed| parsed.value)
+}
+
+/// `max_bytes = N` with N > 0; 0 when not given.
+fn max_bytes(opts: &[Opt], errors: &mut Errors) -> u64 {
+    let texts = [
+        "max_bytes = 65536",
+        "`max_bytes` takes a whole number of bytes, e.g. `max_bytes = 65536`",
+        "`max_bytes` must be a whole number of bytes that fits in u64",
+    ];
+    let zero = "`max_bytes` must be greater than zero; remove it to store values of any size";
+    integer(opts, texts, errors)
+        .and_then(|parsed| not_zero(parsed, zero, errors))
+        .unwrap_or(0)
+}
+
+/// `max_concurrent = N` with N from 1 to `u32::MAX`; 0 when not given.
+fn max_concurrent(opts: &[Opt], errors: &mut Errors) -> u32 {
+    let texts = [
+        "max_concurrent = 4",
+        "`max_concurrent` takes a whole number of computations, e.g. `max_concurrent = 4`",
+        "`max_concurrent` must be a whole number from 1 to 4294967295",
+    ];
+    let zero =
+        "`max_concurrent` must be at least 1; remove it to let any number of computations run";
+    integer(opts, texts, errors)
+        .and_then(|parsed| not_zero(parsed, zero, errors))
+        .unwrap_or(0)
+}
+
+/// `refresh_ahead = F` with 0 < F < 1.
+fn refresh_ahead(opt: &Opt, errors: &mut Errors) -> Option<f64> {
+    const MEANING: &str = "it is the fraction of the TTL after which a hit starts a background \
+                           refresh, e.g. `refresh_ahead = 0.8`";
+    let form = format!("`refresh_ahead` takes a decimal number between 0 and 1; {MEANING}");
+    let parsed = errors.ok(opt.decimal("refresh_ahead = 0.8", &form))?;
+    if parsed.value > 0.0 && parsed.value < 1.0 {
+        return Some(parsed.value);
+    }
+    errors.add(
+        parsed.expr,
+        format!("`refresh_ahead` must be between 0 and 1 (exclusive); {MEANING}"),
+    );
+    None
+}
+
+/// `option = true | false`; false when it is neither.
+fn flag(opt: &Opt, errors: &mut Errors) -> bool {
+    errors.ok(opt.flag()).unwrap_or(false)
+}
+
+/// `tags = [expr, ...]`, at least one.
+fn tags<'a>(opt: &'a Opt, errors: &mut Errors) -> Vec<&'a Expr> {
+    let array = errors.ok(opt.array(
+        "tags = [\"users\"]",
+        "`tags` takes an array of expressions, e.g. `tags = [\"users\", format!(\"user:{id}\")]`",
+    ));
+    let Some(array) = array else {
+        return Vec::new();
+    };
+    if array.elems.is_empty() {
+        errors.add(
+            array,
+            "`tags` needs at least one tag, e.g. `tags = [\"users\"]`; or remove it",
+        );
+    }
+    array.elems.iter().collect()
+}
+
+/// `hard_timeout = "2s"`, which needs an `async fn`.
+fn hard_timeout<'a>(
+    opts: &'a [Opt],
+    func: &Function<'_>,
+    errors: &mut Errors,
+) -> Option<(&'a Ident, u64)> {
+    let (opt, ms) = timed_option(
+        opts,
+        Seconds::Refused,
+        "remove `hard_timeout` to wait for the body as long as it takes",
+        errors,
+    )?;
+    let message = "`hard_timeout` needs an `async fn`: a synchronous body cannot be stopped \
+                   waiting for; make the function async or remove `hard_timeout`";
+    needs_async(opt, func, message, errors).then_some((&opt.key, ms))
+}
+
+/// Rule: `opt` needs an `async fn`; `message`, on the option's name, says why.
+fn needs_async(opt: &Opt, func: &Function<'_>, message: &str, errors: &mut Errors) -> bool {
+    if !func.is_async() {
+        errors.add(&opt.key, message);
+    }
+    func.is_async()
+}
+
+/// Rules of `soft_timeout`: an `async fn`, a fail-safe copy to answer with, and the
+/// signature rules of a computation that outlives the call.
+fn soft_timeout_rules(
+    opt: &Opt,
+    func: &Function<'_>,
+    stale_if_error_ms: u64,
+    refresh_ahead: bool,
+    errors: &mut Errors,
+) {
+    let message = "`soft_timeout` needs an `async fn`: the body goes on in the background \
+                   as a task; make the function async or remove `soft_timeout`";
+    if !needs_async(opt, func, message, errors) {
+        return;
+    }
+    if stale_if_error_ms == 0 {
+        errors.add(
+            &opt.key,
+            "`soft_timeout` answers with the fail-safe copy, which only \
+             `stale_if_error` keeps: add `stale_if_error = \"10m\"` or remove \
+             `soft_timeout`",
+        );
+    } else if !refresh_ahead {
+        // The same rules as `refresh_ahead` (reported once when both are given).
+        refresh_signature(opt, func, errors);
     }
 }
 
+/// Rule: `skip` and `key` do not go together.
+fn skip_with_key(skip: Option<&Opt>, key: Option<&Expr>, errors: &mut Errors) {
+    if let (Some(skip), Some(_)) = (skip, key) {
+        errors.add(
+            &skip.key,
+            "`skip` has no effect together with `key`: the key expression alone decides what \
+             the key holds; remove `skip`",
+        );
+    }
+}
 /// Positional arguments after the name, and options that do not exist.
-fn stray_and_unknown(stray: &[Expr], unknown: &[Opt], valid: &[&str], errors: &mut Errors) {
-    let list = valid
-        .iter()
-        .map(|name| format!("`{name}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    for expr in stray {
+fn stray_and_unknown<O: Options>(args: &Args<O>, errors: &mut Errors) {
+    let valid = O::NAMES;
+    let list = code_list(valid);
+    for expr in &args.stray {
         match ungroup(expr) {
             Expr::Path(path) if valid.iter().any(|name| path.path.is_ident(name)) => errors.add(
                 path,
@@ -428,7 +359,7 @@ fn stray_and_unknown(stray: &[Expr], unknown: &[Opt], valid: &[&str], errors: &m
             ),
         }
     }
-    for opt in unknown {
+    for opt in &args.unknown {
         let message = match closest(&opt.key, valid) {
             Some(name) => format!("unknown option `{}`; did you mean `{name}`?", opt.key),
             None => format!("unknown option `{}`; valid options are {list}", opt.key),
@@ -451,365 +382,13 @@ fn closest<'v>(name: &Ident, valid: &[&'v str]) -> Option<&'v str> {
         .map(|(_, option)| option)
 }
 
-/// The value of `option = value`; `option(..)` is an error.
-fn eq_value<'a>(opt: &'a Opt, example: &str, errors: &mut Errors) -> Option<&'a Expr> {
-    match &opt.value {
-        OptValue::Eq(expr) => Some(ungroup(expr)),
-        OptValue::List(_) => {
-            errors.add(
-                &opt.key,
-                format!("`{}` takes a value: write `{example}`", opt.key),
-            );
-            None
-        }
-    }
-}
-
-/// Whether a duration option also accepts whole seconds as an integer.
-#[derive(Clone, Copy, PartialEq)]
-enum Seconds {
-    Allowed,
-    Refused,
-}
-
-/// A duration option in milliseconds: `"250ms"`, `"90s"`, `"5m"`, `"1h"`, `"1d"`, or
-/// (when allowed) an integer number of seconds. Zero is an error; `zero_hint` says what
-/// to do instead.
-fn duration(opt: &Opt, seconds: Seconds, zero_hint: &str, errors: &mut Errors) -> Option<u64> {
-    let key = &opt.key;
-    let forms = match seconds {
-        Seconds::Allowed => {
-            format!("whole seconds (`{key} = 300`) or a duration string (`{key} = \"5m\"`)")
-        }
-        Seconds::Refused => format!("a duration string such as `{key} = \"250ms\"`"),
-    };
-    let expr = eq_value(opt, &format!("{key} = \"5m\""), errors)?;
-    let ms = match expr {
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(lit), ..
-        }) => match parse_duration(&lit.value()) {
-            Ok(ms) => ms,
-            Err(problem) => {
-                errors.add(lit, format!("invalid `{key}`: {problem}"));
-                return None;
-            }
-        },
-        Expr::Lit(ExprLit {
-            lit: Lit::Int(lit), ..
-        }) if seconds == Seconds::Allowed => {
-            if !lit.suffix().is_empty() {
-                errors.add(
-                    lit,
-                    format!(
-                        "write the duration as a string, `{key} = \"{}{}\"`, or as whole seconds",
-                        lit.base10_digits(),
-                        lit.suffix()
-                    ),
-                );
-                return None;
-            }
-            match lit
-                .base10_parse::<u64>()
-                .ok()
-                .and_then(|s| s.checked_mul(1000))
-            {
-                Some(ms) => ms,
-                None => {
-                    errors.add(lit, format!("`{key}` is too large"));
-                    return None;
-                }
-            }
-        }
-        Expr::Unary(ExprUnary {
-            op: UnOp::Neg(_), ..
-        }) => {
-            errors.add(expr, format!("`{key}` cannot be negative; write {forms}"));
-            return None;
-        }
-        other => {
-            errors.add(other, format!("`{key}` takes {forms}"));
-            return None;
-        }
-    };
-    if ms == 0 {
-        errors.add(
-            expr,
-            format!("`{key}` must be greater than zero; {zero_hint}"),
-        );
-        return None;
-    }
-    Some(ms)
-}
-
-/// Parses `"<whole number><unit>"`, unit one of ms, s, m, h, d, into milliseconds.
-fn parse_duration(text: &str) -> Result<u64, String> {
-    const FORMS: &str =
-        "write a whole number and a unit: \"250ms\", \"90s\", \"5m\", \"1h\" or \"1d\"";
-    let digits = text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-    let (number, unit) = text.split_at(digits);
-    if number.is_empty() {
-        return Err(format!("cannot read \"{text}\" as a duration; {FORMS}"));
-    }
-    let per_unit: u64 = match unit.trim_start() {
-        "ms" => 1,
-        "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        "d" => 86_400_000,
-        "" => return Err(format!("\"{text}\" has no unit; {FORMS}")),
-        other if other.chars().all(char::is_alphabetic) => {
-            return Err(format!("unknown unit `{other}` in \"{text}\"; {FORMS}"));
-        }
-        _ => return Err(format!("cannot read \"{text}\" as a duration; {FORMS}")),
-    };
-    number
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(per_unit))
-        .ok_or_else(|| format!("\"{text}\" is too large"))
-}
-
-/// `version = N` with N a `u32`.
-fn version(opt: &Opt, errors: &mut Errors) -> Option<u32> {
-    let expr = eq_value(opt, "version = 2", errors)?;
-    match expr {
-        Expr::Lit(ExprLit {
-            lit: Lit::Int(lit), ..
-        }) => {
-            let parsed = lit.base10_parse::<u32>().ok();
-            if parsed.is_none() {
-                errors.add(lit, "`version` must be a whole number from 0 to 4294967295");
-            }
-            parsed
-        }
-        other => {
-            errors.add(other, "`version` takes a whole number, e.g. `version = 2`; bump it when the cached value's meaning changes");
-            None
-        }
-    }
-}
-
-/// `refresh_ahead = F` with 0 < F < 1.
-fn refresh_ahead(opt: &Opt, errors: &mut Errors) -> Option<f64> {
-    const MEANING: &str = "it is the fraction of the TTL after which a hit starts a background \
-                           refresh, e.g. `refresh_ahead = 0.8`";
-    let expr = eq_value(opt, "refresh_ahead = 0.8", errors)?;
-    match expr {
-        Expr::Lit(ExprLit {
-            lit: Lit::Float(lit),
-            ..
-        }) => match lit.base10_parse::<f64>() {
-            Ok(value) if value > 0.0 && value < 1.0 => Some(value),
-            _ => {
-                errors.add(
-                    lit,
-                    format!("`refresh_ahead` must be between 0 and 1 (exclusive); {MEANING}"),
-                );
-                None
-            }
-        },
-        Expr::Unary(ExprUnary {
-            op: UnOp::Neg(_), ..
-        }) => {
-            errors.add(
-                expr,
-                format!("`refresh_ahead` must be between 0 and 1 (exclusive); {MEANING}"),
-            );
-            None
-        }
-        other => {
-            errors.add(
-                other,
-                format!("`refresh_ahead` takes a decimal number between 0 and 1; {MEANING}"),
-            );
-            None
-        }
-    }
-}
-
-/// `max_concurrent = N` with N from 1 to `u32::MAX`.
-fn max_concurrent(opt: &Opt, errors: &mut Errors) -> Option<u32> {
-    let expr = eq_value(opt, "max_concurrent = 4", errors)?;
-    match expr {
-        Expr::Lit(ExprLit {
-            lit: Lit::Int(lit), ..
-        }) => match lit.base10_parse::<u32>() {
-            Ok(0) => {
-                errors.add(
-                    lit,
-                    "`max_concurrent` must be at least 1; remove it to let any number of computations run",
-                );
-                None
-            }
-            Ok(n) => Some(n),
-            Err(_) => {
-                errors.add(
-                    lit,
-                    "`max_concurrent` must be a whole number from 1 to 4294967295",
-                );
-                None
-            }
-        },
-        other => {
-            errors.add(
-                other,
-                "`max_concurrent` takes a whole number of computations, e.g. `max_concurrent = 4`",
-            );
-            None
-        }
-    }
-}
-
-/// `max_bytes = N` with N > 0.
-fn max_bytes(opt: &Opt, errors: &mut Errors) -> Option<u64> {
-    let expr = eq_value(opt, "max_bytes = 65536", errors)?;
-    match expr {
-        Expr::Lit(ExprLit {
-            lit: Lit::Int(lit), ..
-        }) => {
-            match lit.base10_parse::<u64>() {
-                Ok(0) => {
-                    errors.add(lit, "`max_bytes` must be greater than zero; remove it to store values of any size");
-                    None
-                }
-                Ok(n) => Some(n),
-                Err(_) => {
-                    errors.add(
-                        lit,
-                        "`max_bytes` must be a whole number of bytes that fits in u64",
-                    );
-                    None
-                }
-            }
-        }
-        other => {
-            errors.add(
-                other,
-                "`max_bytes` takes a whole number of bytes, e.g. `max_bytes = 65536`",
-            );
-            None
-        }
-    }
-}
-
-/// `option = true | false`, for `cache_none` and `lock`.
-fn flag(opt: &Opt, errors: &mut Errors) -> bool {
-    let key = &opt.key;
-    match eq_value(opt, &format!("{key} = true"), errors) {
-        Some(Expr::Lit(ExprLit {
-            lit: Lit::Bool(lit),
-            ..
-        })) => lit.value,
-        Some(other) => {
-            errors.add(other, format!("`{key}` takes `true` or `false`"));
-            false
-        }
-        None => false,
-    }
-}
-
-/// `tier = "both" | "local" | "remote"`, as its number in [`TIERS`].
-fn tier(opt: &Opt, errors: &mut Errors) -> Option<u8> {
-    let list = TIERS
-        .iter()
-        .map(|t| format!("`\"{t}\"`"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    match eq_value(opt, "tier = \"local\"", errors)? {
-        Expr::Lit(ExprLit {
-            lit: Lit::Str(lit), ..
-        }) => {
-            let value = lit.value();
-            let found = TIERS.iter().position(|t| *t == value);
-            if found.is_none() {
-                errors.add(
-                    lit,
-                    format!("unknown tier \"{value}\"; valid tiers are {list}"),
-                );
-            }
-            found.and_then(|i| u8::try_from(i).ok())
-        }
-        other => {
-            errors.add(
-                other,
-                format!("`tier` takes a string literal, one of {list}"),
-            );
-            None
-        }
-    }
-}
-
-/// Rules of the options that use Redis: it is only consulted by async functions, and
-/// `lock` coordinates through it.
-fn remote_rules(
-    remote: Option<&Opt>,
-    lock: Option<&Opt>,
-    tier: u8,
-    func: &Function<'_>,
-    errors: &mut Errors,
-) {
-    if !func.is_async() {
-        if let Some(opt) = remote {
-            errors.add(
-                opt_value(opt),
-                "`tier = \"remote\"` needs an `async fn`: synchronous functions are cached in \
-                 process only, so nothing would be cached; make the function async or remove \
-                 `tier`",
-            );
-        }
-        if let Some(opt) = lock {
-            errors.add(
-                &opt.key,
-                "`lock` needs an `async fn`: synchronous functions are cached in process only \
-                 and never wait on Redis; make the function async or remove `lock`",
-            );
-        }
-    } else if let (Some(opt), 1) = (lock, tier) {
-        errors.add(
-            &opt.key,
-            "`lock` coordinates instances through Redis, which a `tier = \"local\"` cache \
-             never uses; remove one of them",
-        );
-    }
-}
-
-/// The value of `option = value`, or the option's name for `option(..)`.
-fn opt_value(opt: &Opt) -> &dyn ToTokens {
-    match &opt.value {
-        OptValue::Eq(expr) => ungroup(expr),
-        OptValue::List(_) => &opt.key,
-    }
-}
-
-/// `tags = [expr, ...]`, at least one.
-fn tags<'a>(opt: &'a Opt, errors: &mut Errors) -> Vec<&'a Expr> {
-    match eq_value(opt, "tags = [\"users\"]", errors) {
-        Some(Expr::Array(array)) if array.elems.is_empty() => {
-            errors.add(
-                array,
-                "`tags` needs at least one tag, e.g. `tags = [\"users\"]`; or remove it",
-            );
-            Vec::new()
-        }
-        Some(Expr::Array(array)) => array.elems.iter().collect(),
-        Some(other) => {
-            errors.add(
-                other,
-                "`tags` takes an array of expressions, e.g. `tags = [\"users\", format!(\"user:{id}\")]`",
-            );
-            Vec::new()
-        }
-        None => Vec::new(),
-    }
-}
-
 /// `skip(a, b)`: each a parameter binding. Returns the known names.
 fn skip_names<'a>(opt: &'a Opt, func: &Function<'_>, errors: &mut Errors) -> Vec<&'a Ident> {
-    let OptValue::List(names) = &opt.value else {
-        errors.add(
-            &opt.key,
-            "write `skip(a, b)` with the names of the parameters to leave out of the key",
-        );
+    let Some(names) =
+        errors.ok(
+            opt.list("write `skip(a, b)` with the names of the parameters to leave out of the key")
+        )
+    else {
         return Vec::new();
     };
     let bound: Vec<&Ident> = func
@@ -817,11 +396,7 @@ fn skip_names<'a>(opt: &'a Opt, func: &Function<'_>, errors: &mut Errors) -> Vec
         .iter()
         .flat_map(|param| param.bindings.iter().map(|b| &b.ident))
         .collect();
-    let list = bound
-        .iter()
-        .map(|ident| format!("`{ident}`"))
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = code_list(&bound);
     let mut known = Vec::new();
     for name in names {
         match ungroup(name) {
@@ -843,6 +418,38 @@ fn skip_names<'a>(opt: &'a Opt, func: &Function<'_>, errors: &mut Errors) -> Vec
         }
     }
     known
+}
+
+fn remote_rules(
+    remote: Option<&Expr>,
+    lock: Option<&Opt>,
+    tier: u8,
+    func: &Function<'_>,
+    errors: &mut Errors,
+) {
+    if !func.is_async() {
+        if let Some(value) = remote {
+            errors.add(
+                value,
+                "`tier = \"remote\"` needs an `async fn`: synchronous functions are cached in \
+                 process only, so nothing would be cached; make the function async or remove \
+                 `tier`",
+            );
+        }
+        if let Some(opt) = lock {
+            errors.add(
+                &opt.key,
+                "`lock` needs an `async fn`: synchronous functions are cached in process only \
+                 and never wait on Redis; make the function async or remove `lock`",
+            );
+        }
+    } else if let (Some(opt), 1) = (lock, tier) {
+        errors.add(
+            &opt.key,
+            "`lock` coordinates instances through Redis, which a `tier = \"local\"` cache \
+             never uses; remove one of them",
+        );
+    }
 }
 
 /// Signature rules of `#[cache_result]`.
@@ -932,11 +539,21 @@ fn refresh_signature(opt: &Opt, func: &Function<'_>, errors: &mut Errors) {
     }
 }
 
-/// Looks through the invisible groups that `macro_rules!` wraps around fragments.
-fn ungroup(expr: &Expr) -> &Expr {
-    match expr {
-        Expr::Group(group) => ungroup(&group.expr),
-        other => other,
+/// Signature rules of `#[performance_timer]`.
+fn timer_signature(func: &Function<'_>, errors: &mut Errors) {
+    let sig = &func.item.sig;
+    if let Some(token) = &sig.constness {
+        errors.add(
+            token,
+            "`#[performance_timer]` cannot time a `const fn`: timing runs code that is not \
+             const; remove `const` or time the functions that call it",
+        );
+    }
+    if let Some(variadic) = &sig.variadic {
+        errors.add(
+            variadic,
+            "`#[performance_timer]` cannot time a variadic function",
+        );
     }
 }
 
@@ -945,7 +562,7 @@ mod tests {
     use proc_macro2::Span;
     use syn::Ident;
 
-    use super::{closest, parse_duration};
+    use super::closest;
     use crate::attr::{CACHE_OPTIONS, TIMER_OPTIONS};
 
     #[test]
@@ -981,41 +598,4 @@ mod tests {
         assert_eq!(suggest("threshold", TIMER_OPTIONS), None);
         assert_eq!(suggest("ttl", TIMER_OPTIONS), None);
     }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("250ms"), Ok(250));
-        assert_eq!(parse_duration("90s"), Ok(90_000));
-        assert_eq!(parse_duration("5m"), Ok(300_000));
-        assert_eq!(parse_duration("1h"), Ok(3_600_000));
-        assert_eq!(parse_duration("1d"), Ok(86_400_000));
-        assert_eq!(parse_duration("2 s"), Ok(2_000));
-        assert_eq!(
-            parse_duration("0s"),
-            Ok(0),
-            "zero is rejected by the caller"
-        );
-    }
-
-    #[test]
-    fn bad_durations() {
-        for (text, problem) in [
-            ("", "cannot read"),
-            ("s", "cannot read"),
-            ("five minutes", "cannot read"),
-            ("-5s", "cannot read"),
-            ("90", "has no unit"),
-            ("5y", "unknown unit `y`"),
-            ("1.5h", "cannot read"),
-            ("99999999999999999999d", "too large"),
-            ("999999999999999d", "too large"),
-        ] {
-            let error = parse_duration(text).err().unwrap_or_default();
-            assert!(error.contains(problem), "{text:?}: {error}");
-        }
-    }
 }
-
-#[cfg(test)]
-#[path = "valid_fuzz.rs"]
-mod fuzz;

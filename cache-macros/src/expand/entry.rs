@@ -13,17 +13,19 @@ use quote::{ToTokens, format_ident, quote};
 use syn::visit_mut::VisitMut;
 use syn::{Pat, Type};
 
-use crate::ast::{Function, Param, Shape};
-use crate::expand::{generics, key_input, local, return_type, site_static, store_rules};
+use super::body::{local, return_type};
+use super::key::{generics, key_input};
+use super::site::{site_static, store_rules};
+use super::value::{checked_adapter, kind_adapter};
+use crate::ast::{CacheSpec, Function, Param, Shape};
 use crate::private::Private;
-use crate::valid::CacheSpec;
 
 // Input:
 //     #[cache_result("users", ttl = "5m")]
 //     pub async fn load(&self, id: u64, Path(name): Path<String>) -> Result<User, ApiError> { .. }
 //
 // Output (beside the function):
-//     /// The cache entry of [`load`] for these arguments: ..
+//     /// The cache entry of [`load`] for these arguments: .. In a trait impl, .. write `entry = false`.
 //     #[allow(dead_code, ..)]
 //     pub fn load_entry(id: &u64, Path(name): &Path<String>) -> __private::CacheEntry<User> {
 //         static __CACHE_SITE: __private::CacheSite = /* as in `load` */;
@@ -61,9 +63,12 @@ pub(crate) fn entry_fn(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream
         .iter()
         .filter(|attr| attr.path().is_ident("cfg"));
     let (e, v, r) = (local("__cache_e"), local("__cache_v"), local("__cache_r"));
+    // Read where the compiler reports this item: a trait impl cannot hold it ("method
+    // `x_entry` is not a member of trait"), and the attribute cannot see that it is in one.
     let doc = format!(
         " The cache entry of `{fn_name}` for these arguments: invalidate, overwrite or peek \
-         at it (the `#[cache_result]` companion)."
+         at it (the `#[cache_result]` companion). In a trait impl, which cannot hold this \
+         function, write `entry = false`."
     );
     quote! {
         #(#cfgs)*
@@ -179,15 +184,9 @@ fn select(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     let ret = return_type(func);
     let raw = match spec.cache_none {
         Some(_) => quote!(#p::whole::<#ret>()),
-        None => quote! {{
-            use #p::kind::*;
-            (&&&&#p::Kind::<#ret>::new()).adapter()
-        }},
+        None => kind_adapter(&ret),
     };
-    quote! {{
-        use #p::checked::*;
-        (&#p::Checked::<#ret, _>::new(#raw)).adapter()
-    }}
+    checked_adapter(&ret, &raw)
 }
 
 /// The value type of the entry, and the conversions `__cache_v -> R` and
