@@ -145,8 +145,10 @@ fn enter<R>(budget: &Arc<dyn Budget>, f: impl FnOnce() -> R) -> R {
     f()
 }
 
-/// Runs `fut` with `budget` charged for every cached computation inside it (see the
-/// [module docs](self)): hits, joined computations and fail-safe answers are free.
+/// Runs `fut` with `budget` charged for every cached computation inside it: hits, calls
+/// that join a running computation and fail-safe answers are free. A spent budget answers
+/// with the fail-safe copy when one is at hand, else with the function's
+/// [`From<Throttled>`](Throttled) error; a function that cannot say so computes.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {

@@ -1,0 +1,195 @@
+//! The in-process tier at scale: many keys read at random, as a service reads them, where
+//! the hot-key bench (`l1`) hides what an entry costs in memory and in cache misses.
+//!
+//! `cargo bench -p cache-runtime --bench scale`
+//!
+//! For 10k, 100k and 1M entries (u64 key, 40-byte `String` value) it fills each store
+//! through its usual front door (`#[cache_result]`, `cached`'s `#[cached]`, raw
+//! quick_cache, moka), each in a fresh process of this binary, and reports per entry the
+//! bytes held (resident set growth, and live heap bytes by a counting allocator), the fill
+//! time, and the time of a hit on a key drawn at random (keys pre-generated with a fixed
+//! seed; median of three rounds), with ratios against raw quick_cache and `cached` from
+//! the same run. `SCALE_SIZES=10000,100000` picks the sizes.
+
+use std::alloc::System;
+use std::hint::black_box;
+use std::process::Command;
+use std::time::Instant;
+
+use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
+
+#[global_allocator]
+static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
+
+/// Random-key hits timed per round.
+const HITS: usize = 1_000_000;
+/// Rounds of hits; the median is reported.
+const ROUNDS: usize = 3;
+
+fn value(k: u64) -> String {
+    format!("value-{k:034}")
+}
+
+#[cache_runtime::cache_result("scale_ours", ttl = 3600)]
+fn ours(k: u64) -> String {
+    value(k)
+}
+
+#[cached::proc_macro::cached(ttl_secs = 3600)]
+fn theirs(k: u64) -> String {
+    value(k)
+}
+
+/// A store under test: fill one key, read one key.
+trait Store {
+    fn fill(&self, k: u64);
+    fn hit(&self, k: u64) -> usize;
+}
+
+struct Ours;
+impl Store for Ours {
+    fn fill(&self, k: u64) {
+        black_box(ours(k));
+    }
+    fn hit(&self, k: u64) -> usize {
+        ours(k).len()
+    }
+}
+
+struct Theirs;
+impl Store for Theirs {
+    fn fill(&self, k: u64) {
+        black_box(theirs(k));
+    }
+    fn hit(&self, k: u64) -> usize {
+        theirs(k).len()
+    }
+}
+
+struct Quick(quick_cache::sync::Cache<u64, String>);
+impl Store for Quick {
+    fn fill(&self, k: u64) {
+        self.0.insert(k, value(k));
+    }
+    fn hit(&self, k: u64) -> usize {
+        self.0.get(&k).map_or(0, |v| v.len())
+    }
+}
+
+struct Moka(moka::sync::Cache<u64, String>);
+impl Store for Moka {
+    fn fill(&self, k: u64) {
+        self.0.insert(k, value(k));
+    }
+    fn hit(&self, k: u64) -> usize {
+        self.0.get(&k).map_or(0, |v| v.len())
+    }
+}
+
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// One store at one size, in this process: prints `rss_b heap_b fill_ns hit_ns`, per entry.
+fn child(store: &str, n: u64) {
+    let keys: Vec<u64> = {
+        let mut rng = fastrand::Rng::with_seed(0x5ca1e);
+        (0..HITS).map(|_| rng.u64(0..n)).collect()
+    };
+    let store: Box<dyn Store> = match store {
+        "ours" => {
+            cache_runtime::CacheRuntime::builder()
+                .max_bytes(8 << 30)
+                .ttl_jitter(0.0)
+                .install()
+                .expect("the first runtime of this process");
+            Box::new(Ours)
+        }
+        "cached" => Box::new(Theirs),
+        "quick_cache" => Box::new(Quick(quick_cache::sync::Cache::new(n as usize))),
+        "moka" => Box::new(Moka(moka::sync::Cache::builder().max_capacity(n).build())),
+        other => panic!("unknown store {other}"),
+    };
+    // The first call of each store sets up what every store keeps once (statics, shards).
+    store.fill(n);
+    let rss = resident_bytes();
+    let region = Region::new(GLOBAL);
+    let began = Instant::now();
+    for k in 0..n {
+        store.fill(k);
+    }
+    let fill_ns = began.elapsed().as_nanos() as f64 / n as f64;
+    let heap = region.change();
+    let heap_b = (heap.bytes_allocated as f64 - heap.bytes_deallocated as f64) / n as f64;
+    let rss_b = resident_bytes().saturating_sub(rss) as f64 / n as f64;
+    let mut rounds: Vec<f64> = (0..ROUNDS)
+        .map(|_| {
+            let began = Instant::now();
+            let mut sum = 0;
+            for &k in &keys {
+                sum += store.hit(black_box(k));
+            }
+            assert_eq!(sum, keys.len() * 40, "every read was a hit");
+            began.elapsed().as_nanos() as f64 / keys.len() as f64
+        })
+        .collect();
+    rounds.sort_by(f64::total_cmp);
+    println!("{rss_b:.0} {heap_b:.0} {fill_ns:.0} {:.1}", rounds[ROUNDS / 2]);
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("SCALE_CHILD") {
+        let (store, n) = spec.split_once(':').expect("store:size");
+        child(store, n.parse().expect("size"));
+        return;
+    }
+    // `cargo bench` passes `--bench`; any other argument (a filter) is not used here.
+    let sizes: Vec<u64> = std::env::var("SCALE_SIZES")
+        .unwrap_or_else(|_| "10000,100000,1000000".into())
+        .split(',')
+        .map(|s| s.trim().parse().expect("a size"))
+        .collect();
+    let exe = std::env::current_exe().expect("this binary");
+    let stores = ["ours", "cached", "quick_cache", "moka"];
+    println!(
+        "| entries | store | resident B/entry | heap B/entry | fill ns/entry | random hit ns | hit / quick_cache | hit / cached |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for n in sizes {
+        let rows: Vec<(&str, Vec<f64>)> = stores
+            .iter()
+            .map(|store| {
+                let out = Command::new(&exe)
+                    .env("SCALE_CHILD", format!("{store}:{n}"))
+                    .output()
+                    .expect("run a child");
+                assert!(out.status.success(), "{store} at {n}: {out:?}");
+                let line = String::from_utf8_lossy(&out.stdout);
+                let fields = line
+                    .split_whitespace()
+                    .map(|f| f.parse().expect("a figure"))
+                    .collect();
+                (*store, fields)
+            })
+            .collect();
+        let hit_of = |name: &str| rows.iter().find(|r| r.0 == name).map_or(1.0, |r| r.1[3]);
+        let (quick, cached) = (hit_of("quick_cache"), hit_of("cached"));
+        for (store, f) in &rows {
+            println!(
+                "| {n} | {store} | {:.0} | {:.0} | {:.0} | {:.1} | {:.2}x | {:.2}x |",
+                f[0],
+                f[1],
+                f[2],
+                f[3],
+                f[3] / quick,
+                f[3] / cached
+            );
+        }
+    }
+}
