@@ -31,10 +31,11 @@
 //!
 //! - `redis`: Redis as a second tier shared by every instance, with a pub/sub backplane,
 //!   `lock = true` across instances, Redis Cluster, signed and encrypted entries.
-//! - `axum`: `Json<T>` and `Result<Json<T>, E>` return types cache `T`; [`CachedJson`]
-//!   caches the serialized response body itself; the [`http`] module's `HttpCache` layer
-//!   serves it with an ETag, 304s and stored gzip/brotli variants; [`dashboard`] charts
-//!   timers and caches live.
+//! - `axum`: `Json<T>` and `Result<Json<T>, E>` return types cache `T`; `CachedJson`
+//!   caches the serialized response body itself; the `http` module's `HttpCache` layer
+//!   serves it with an ETag, 304s and stored gzip/brotli variants
+//!   ([HTTP caching](crate::guide::http)); `dashboard::router()` charts timers and caches
+//!   live.
 //! - `metrics`: cache and timer figures are also emitted through the `metrics` facade.
 //! - `postcard`: the `codec::Postcard` codec (compact, not self-describing).
 //!
