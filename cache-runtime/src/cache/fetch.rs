@@ -20,7 +20,7 @@ use super::flight::Settled;
 use super::scope::{self, Mode, Outcome, ServedFrom};
 use crate::clock;
 use crate::codec::{Codec, MAX_DECODE_BYTES, MessagePack};
-use crate::key::PREFIX;
+use crate::key::KeyParts;
 use crate::state::Validity;
 use crate::stats::Counters;
 use crate::tier::local::Entry;
@@ -58,7 +58,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         site.cache.note_remote(site.version, value_type);
         let key = site
             .engine
-            .remote_key(self.name, site.version, value_type, &self.key[PREFIX..]);
+            .remote_key(self.name, site.version, value_type, self.key.encoded());
         let remote = &site.engine.remote;
         let began = Instant::now();
         let read = remote.read(key, self.name, &self.tags, want).await;
@@ -258,7 +258,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             body,
             cache: self.name.to_owned(),
             version: site.version,
-            key: self.key[PREFIX..].to_vec(),
+            key: self.key.encoded().to_vec(),
             lock,
         };
         let cache = Arc::clone(&site.cache);
