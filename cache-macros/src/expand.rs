@@ -25,7 +25,7 @@ use crate::valid::{CacheSpec, TimerSpec};
 //         let __cache_pending = {
 //             static __CACHE_SITE: __private::CacheSite = __private::CacheSite::new(__private::SiteSpec {
 //                 name: "users", location: concat!(module_path!(), "::", "load"), ttl_ms: 300000,
-//                 tier: 0, lock: false, ..
+//                 tier: __private::Tier::Both, lock: false, ..
 //             });
 //             let __cache_key = { /* checks */ let mut k = __private::key_args();
 //                 k.arg(/* &id, or &() if it cannot be encoded */); k.finish(&[type_name::<Self>()]) };
@@ -248,7 +248,7 @@ pub(crate) fn site_static(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
     let stale_if_error_ms = Literal::u64_unsuffixed(spec.stale_if_error_ms);
     let refresh_ahead = Literal::f64_unsuffixed(spec.refresh_ahead.unwrap_or(0.0));
     let max_bytes = Literal::u64_unsuffixed(spec.max_bytes);
-    let tier = Literal::u8_unsuffixed(spec.tier);
+    let tier = format_ident!("{}", ["Both", "Local", "Remote"][usize::from(spec.tier)]);
     let lock = spec.lock;
     let max_concurrent = Literal::u32_unsuffixed(spec.max_concurrent);
     let only_if_slower_ms = Literal::u64_unsuffixed(spec.only_if_slower_ms);
@@ -263,7 +263,7 @@ pub(crate) fn site_static(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
             stale_if_error_ms: #stale_if_error_ms,
             refresh_ahead: #refresh_ahead,
             max_bytes: #max_bytes,
-            tier: #tier,
+            tier: #p::Tier::#tier,
             lock: #lock,
             max_concurrent: #max_concurrent,
             only_if_slower_ms: #only_if_slower_ms,

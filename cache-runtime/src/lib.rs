@@ -225,8 +225,8 @@ pub mod __private {
         CacheEntry, EntryKey, Owned, PutFuture, StoreRules, TimedOut, owned, timed_out,
     };
     pub use crate::cache::{
-        CacheSite, Lookup, OverloadKind, SiteSpec, Ticket, assert_refresh_arg, lookup, overload,
-        tag,
+        CacheSite, Lookup, OverloadKind, SiteSpec, Ticket, Tier, assert_refresh_arg, lookup,
+        overload, tag,
     };
     pub use crate::key::{KeyArg, KeyArgs, KeyBytes, KeyWriter, key, key_args};
     pub use crate::runtime::global;
@@ -244,7 +244,7 @@ pub use cache::{
     CacheEntry, CacheOverride, CallOutcome, DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT, DEFAULT_TTL,
     Outcome, Outcomes, Overloaded, Scope, Scoped, Timeout,
 };
-pub use cache::{EntryInfo, ServedFrom};
+pub use cache::{EntryInfo, ServedFrom, Tier};
 pub use cache_macros::{cache_invalidate, cache_put, cache_result, performance_timer};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
@@ -252,7 +252,6 @@ pub use json::CachedJson;
 pub use key::{CacheKey, KeyError};
 pub use runtime::{CacheRuntime, CacheRuntimeBuilder, InstallError, Readiness, global};
 pub use stats::{CacheStats, CircuitState, L1Stats, L2CacheStats, L2Stats, RuntimeStats};
-pub use tier::remote::Tier;
 pub use timer::{
     BASELINE_MINUTES, Bottleneck, CacheHistory, CacheInFront, CachePoint, CacheTrend, Direction,
     MIN_CALLS, MIN_LOOKUPS, PerformanceSnapshot, RECENT_MINUTES, TimedChild, TimerHistory,

@@ -20,12 +20,12 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use super::fill::{Start, StoreRules, Ticket};
+use super::policy::Tier;
 use super::scope::Mode;
 use super::site::{CacheSite, SiteState};
 use crate::clock;
 use crate::key::{self, KeyBuf, KeyBytes};
 use crate::tier::local;
-use crate::tier::remote::Tier;
 use crate::value::{Adapter, PlainAdapter};
 
 /// A future that stores a value (`put_async`).

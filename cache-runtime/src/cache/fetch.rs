@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use super::fill::{Lead, Start, Ticket};
 use super::flight::Settled;
+use super::policy::Tier;
 use super::scope::{self, Mode, Outcome, ServedFrom};
 use crate::clock;
 use crate::codec::{Codec, MAX_DECODE_BYTES, MessagePack};
@@ -24,7 +25,7 @@ use crate::key::KeyParts;
 use crate::state::Validity;
 use crate::stats::Counters;
 use crate::tier::local::Entry;
-use crate::tier::remote::{Fail, Fetched, Found, Header, Locked, Read, Stamp, Tier, Write};
+use crate::tier::remote::{Fail, Fetched, Found, Header, Locked, Read, Stamp, Write};
 use crate::value::Adapter;
 
 /// A current entry read from Redis and decoded.

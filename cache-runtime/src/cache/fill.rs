@@ -20,6 +20,7 @@ use std::task::{Context, Poll};
 
 use super::bulkhead::{Entered, Permit};
 use super::flight::{self, Join, Leader, Settled};
+use super::policy::Tier;
 use super::scope::{self, Mode, Outcome, ServedFrom};
 use super::site::SiteState;
 use super::timeout;
@@ -30,7 +31,7 @@ use crate::state::Validity;
 use crate::stats::Counters;
 use crate::tier::local::{self, Entry, Meta, Slot};
 use crate::tier::remote::LockGuard;
-use crate::tier::remote::{Fetched, Stamp, Tier};
+use crate::tier::remote::{Fetched, Stamp};
 use crate::value::Adapter;
 
 /// Bookkeeping bytes charged per entry on top of its key, its encoded value and the value's

@@ -28,7 +28,7 @@ pub(crate) use engine::{Engine, Settings, global, install, started};
 pub use entry::{CacheEntry, EntryKey, Owned, PutFuture, owned};
 pub use fill::{StoreRules, Ticket};
 pub use lookup::Lookup;
-pub use policy::CacheOverride;
+pub use policy::{CacheOverride, Tier};
 pub use scope::{CallOutcome, EntryInfo, Outcome, Outcomes, Scope, Scoped, ServedFrom};
 pub(crate) use site::lookup_in;
 pub use site::{CacheSite, SiteSpec, assert_refresh_arg, lookup, tag};

@@ -6,10 +6,9 @@ use std::sync::{Arc, OnceLock};
 use super::bulkhead::Bulkhead;
 use super::engine::{self, Engine};
 use super::lookup::Lookup;
-use super::policy::{Declared, Policy};
+use super::policy::{Declared, Policy, Tier};
 use crate::key::KeyBytes;
 use crate::state::CacheState;
-use crate::tier::remote::Tier;
 use crate::value::Adapter;
 
 /// The static description of one `#[cache_result]` function.
@@ -29,9 +28,9 @@ pub struct SiteSpec {
     pub refresh_ahead: f64,
     /// Largest encoded value cached; 0 means no per-cache limit.
     pub max_bytes: u64,
-    /// `tier = ...`: 0 both (the default), 1 local, 2 remote. The runtime's
-    /// `cache_tier` override wins; without a remote tier it has no effect.
-    pub tier: u8,
+    /// `tier = ...` (default [`Tier::Both`]). The runtime's `cache_tier` override wins;
+    /// without a remote tier it has no effect.
+    pub tier: Tier,
     /// `lock = true`: single-flight across instances through a Redis lock; without a
     /// remote tier it has no effect.
     pub lock: bool,
@@ -114,7 +113,7 @@ pub(crate) fn resolve(engine: &Arc<Engine>, spec: &SiteSpec) -> SiteState {
             .tiers
             .get(spec.name)
             .copied()
-            .unwrap_or(Tier::from_spec(spec.tier))
+            .unwrap_or(spec.tier)
     };
     let policy = Policy::resolve(
         &Declared {
