@@ -19,10 +19,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::fill::{Start, StoreRules, Ticket};
 use super::policy::Tier;
-use super::scope::Mode;
 use super::site::{CacheSite, SiteState};
+use super::ticket::{Start, StoreRules, Ticket};
 use crate::clock;
 use crate::key::{self, KeyBuf, KeyBytes};
 use crate::tier::local;
@@ -231,10 +230,8 @@ impl EntryKey {
             return Box::pin(async {});
         };
         let bytes = self.value_bytes();
-        let name = self.site.name();
-        state.cache.note_suffix(&key[self.key.suffix..]);
+        let mut ticket = self.ticket(&state, key, rules);
         Box::pin(async move {
-            let mut ticket = EntryKey::ticket_for(&state, name, key, rules);
             if let Some(buf) = &bytes {
                 // Locally only: the remote copy is overwritten below, and the write is
                 // announced to the other instances.
@@ -265,6 +262,7 @@ impl EntryKey {
         local::value_of::<A::Value>(&entry).map(|v| adapter.rebuild(v.clone()))
     }
 
+    /// The ticket a put stores through.
     fn ticket<W: crate::CacheValue>(
         &self,
         state: &Arc<SiteState>,
@@ -274,27 +272,7 @@ impl EntryKey {
         // The type-parameter suffix is noted, as a miss notes it, so that invalidating by
         // value finds this entry.
         state.cache.note_suffix(&key[self.key.suffix..]);
-        Self::ticket_for(state, self.site.name(), key, rules)
-    }
-
-    /// A ticket that stores without reading (a refresh), for a value already at hand.
-    fn ticket_for<W: crate::CacheValue>(
-        state: &Arc<SiteState>,
-        name: &'static str,
-        key: KeyBuf,
-        rules: StoreRules<W>,
-    ) -> Ticket<W, PlainAdapter> {
-        let mut ticket = Ticket::new(
-            Arc::clone(state),
-            name,
-            key,
-            Mode::Refresh,
-            PlainAdapter,
-            None,
-        )
-        .with_rules(rules);
-        ticket.explicit = true;
-        ticket
+        Ticket::put(Arc::clone(state), self.site.name(), key, rules)
     }
 }
 

@@ -15,10 +15,10 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::fill::{Lead, Start, Ticket};
 use super::flight::Settled;
 use super::policy::Tier;
 use super::scope::{self, Mode, Outcome, ServedFrom};
+use super::ticket::{Lead, Start, Ticket};
 use crate::clock;
 use crate::codec::{Codec, MAX_DECODE_BYTES, MessagePack};
 use crate::key::KeyParts;
