@@ -19,12 +19,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use super::fill::rebuilt;
 use super::policy::Tier;
 use super::site::{CacheSite, SiteState};
 use super::ticket::{Start, StoreRules, Ticket};
 use crate::clock;
 use crate::key::{self, KeyBuf, KeyBytes};
-use crate::tier::local;
 use crate::value::{Adapter, PlainAdapter};
 
 /// A future that stores a value (`put_async`).
@@ -259,7 +259,7 @@ impl EntryKey {
         if !meta.is_current() || clock::now() >= meta.fresh_until {
             return None;
         }
-        local::value_of::<A::Value>(&entry).map(|v| adapter.rebuild(v.clone()))
+        rebuilt(&adapter, &entry)
     }
 
     /// The ticket a put stores through.

@@ -54,6 +54,19 @@ impl<F: Future> Future for CatchUnwind<F> {
     }
 }
 
+/// The value of an entry, if it holds the cache's value type, rebuilt as the function's
+/// return type.
+pub(super) fn rebuilt<R, A: Adapter<R>>(adapter: &A, entry: &Entry) -> Option<R> {
+    local::value_of::<A::Value>(entry).map(|v| adapter.rebuild(v.clone()))
+}
+
+/// Whether `entry` can serve as the fail-safe copy at `now`: current, inside its stale
+/// window, and holding a `V`.
+fn fail_safe_at<V: 'static>(entry: &Entry, now: u64) -> bool {
+    let meta = entry.meta();
+    meta.is_current() && now < meta.stale_until && local::value_of::<V>(entry).is_some()
+}
+
 impl<R, A: Adapter<R>> Ticket<R, A> {
     /// How long this computation waits for a bulkhead permit.
     fn patience(&self) -> Option<std::time::Duration> {
@@ -170,10 +183,8 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         Counters::bump(&self.site.cache.counters.stale_served);
         self.record_entry(Outcome::Stale, &entry);
         tracing::debug!(cache = self.name, "serving the fail-safe copy");
-        match local::value_of::<A::Value>(&entry) {
-            Some(v) => self.adapter.rebuild(v.clone()),
-            None => unreachable!("usable_stale checked the value type"),
-        }
+        rebuilt(&self.adapter, &entry)
+            .unwrap_or_else(|| unreachable!("usable_stale checked the value type"))
     }
 
     /// [`run_async`](Self::run_async) with the cache's `soft_timeout`: when an expired
@@ -200,11 +211,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     {
         let copy = self.site.policy.soft_timeout.and_then(|limit| {
             let now = clock::now();
-            let usable = self.previous.as_ref().filter(|e| {
-                e.meta().is_current()
-                    && now < e.meta().stale_until
-                    && local::value_of::<A::Value>(e).is_some()
-            })?;
+            let usable = self
+                .previous
+                .as_ref()
+                .filter(|e| fail_safe_at::<A::Value>(e, now))?;
             Some((limit, Arc::clone(usable)))
         });
         let handle = tokio::runtime::Handle::try_current();
@@ -223,10 +233,8 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
                 Counters::bump(&counters.stale_served);
                 scope::record(name, Outcome::Stale);
                 tracing::debug!(cache = name, "soft timeout: serving the fail-safe copy");
-                match local::value_of::<A::Value>(&copy) {
-                    Some(v) => adapter.rebuild(v.clone()),
-                    None => unreachable!("the copy's value type was checked above"),
-                }
+                rebuilt(&adapter, &copy)
+                    .unwrap_or_else(|| unreachable!("the copy's value type was checked above"))
             }
         }
     }
@@ -356,19 +364,19 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     fn joined(&self, outcome: Settled) -> Joined<R> {
         let counters = &self.site.cache.counters;
         match outcome {
-            Settled::Value(e) => match local::value_of::<A::Value>(&e) {
-                Some(v) => {
+            Settled::Value(e) => match rebuilt(&self.adapter, &e) {
+                Some(r) => {
                     Counters::bump(&counters.coalesced);
                     self.record_entry(Outcome::Coalesced, &e);
-                    Joined::Done(self.adapter.rebuild(v.clone()))
+                    Joined::Done(r)
                 }
                 None => Joined::Alone,
             },
-            Settled::Stale(e) => match local::value_of::<A::Value>(&e) {
-                Some(v) => {
+            Settled::Stale(e) => match rebuilt(&self.adapter, &e) {
+                Some(r) => {
                     Counters::bump(&counters.stale_served);
                     scope::record(self.name, Outcome::Stale);
-                    Joined::Done(self.adapter.rebuild(v.clone()))
+                    Joined::Done(r)
                 }
                 None => Joined::Alone,
             },
@@ -406,10 +414,8 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
                     Outcome::Miss
                 };
                 self.record_entry(outcome, &entry);
-                match local::value_of::<A::Value>(&entry) {
-                    Some(v) => self.adapter.rebuild(v.clone()),
-                    None => unreachable!("an entry built from A::Value downcasts to it"),
-                }
+                rebuilt(&self.adapter, &entry)
+                    .unwrap_or_else(|| unreachable!("an entry built from A::Value downcasts to it"))
             }
             Err(uncached) => {
                 Counters::bump(&counters.errors_not_cached);
@@ -449,12 +455,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             return None;
         }
         let now = clock::now();
-        let usable = |e: &Entry| {
-            e.meta().is_current()
-                && now < e.meta().stale_until
-                && local::value_of::<A::Value>(e).is_some()
-        };
-        if let Some(prev) = self.previous.as_ref().filter(|p| usable(p))
+        if let Some(prev) = self
+            .previous
+            .as_ref()
+            .filter(|p| fail_safe_at::<A::Value>(p, now))
             && let Some(current) = self.site.engine.local.get(&self.key)
             && Arc::ptr_eq(&current, prev)
         {
