@@ -38,7 +38,8 @@ pub(crate) struct CacheSpec<'a> {
     pub(crate) tags: Vec<&'a Expr>,
     /// The `cache_none` token when `cache_none = true`.
     pub(crate) cache_none: Option<&'a Ident>,
-    /// `tier = "both" | "local" | "remote"`: 0, 1 or 2 (the runtime's `SiteSpec::tier`).
+    /// `tier = "both" | "local" | "remote"`: 0, 1 or 2 (expanded as the runtime's
+    /// `Tier::Both`, `Local` or `Remote`).
     pub(crate) tier: u8,
     /// `lock = true`: single-flight across instances through a Redis lock.
     pub(crate) lock: bool,

@@ -120,7 +120,7 @@ pub mod __private {
         CacheEntry, EntryKey, Owned, PutFuture, StoreRules, TimedOut, owned, timed_out,
     };
     pub use crate::cache::{
-        CacheSite, Lookup, OverloadKind, SiteSpec, ThrottleKind, Ticket, assert_refresh_arg,
+        CacheSite, Lookup, OverloadKind, SiteSpec, ThrottleKind, Ticket, Tier, assert_refresh_arg,
         lookup, overload, tag, throttle,
     };
     pub use crate::key::{KeyArg, KeyArgs, KeyBytes, KeyWriter, key, key_args};
@@ -140,7 +140,7 @@ pub use cache::{
     DEFAULT_TTL, Outcome, Outcomes, Overloaded, Scope, Scoped, Throttled, Timeout, with_budget,
     with_budget_sync,
 };
-pub use cache::{EntryInfo, ServedFrom};
+pub use cache::{EntryInfo, ServedFrom, Tier};
 pub use cache_macros::{cache_invalidate, cache_put, cache_result, performance_timer};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
@@ -148,7 +148,6 @@ pub use json::CachedJson;
 pub use key::{CacheKey, KeyError};
 pub use runtime::{CacheRuntime, CacheRuntimeBuilder, InstallError, Readiness, global};
 pub use stats::{CacheStats, CircuitState, L1Stats, L2CacheStats, L2Stats, RuntimeStats};
-pub use tier::remote::Tier;
 pub use timer::{
     BASELINE_MINUTES, Bottleneck, CacheHistory, CacheInFront, CachePoint, CacheTrend, Direction,
     MIN_CALLS, MIN_LOOKUPS, PerformanceSnapshot, RECENT_MINUTES, TimedChild, TimerHistory,

@@ -10,11 +10,10 @@ use serde::Serialize;
 
 use crate::cache::{
     self, CacheOverride, CacheSite, DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT, DEFAULT_TTL, Engine,
-    Lookup, Settings,
+    Lookup, Settings, Tier,
 };
 use crate::key::KeyBytes;
 use crate::stats::RuntimeStats;
-use crate::tier::remote::Tier;
 use crate::value::Adapter;
 
 /// The caching runtime: the in-process tier, single-flight, per-cache statistics and

@@ -233,7 +233,7 @@ async fn an_idle_instance_sees_redis_go_and_come_back() {
 #[test]
 fn a_starved_client_does_not_open_the_circuit_against_a_healthy_redis() {
     static SITE: CacheSite = CacheSite::new(cache_runtime::__private::SiteSpec {
-        tier: 2, // remote only: every call reads Redis
+        tier: cache_runtime::Tier::Remote, // remote only: every call reads Redis
         ..spec("fail_starved", 60_000)
     });
     let server = RedisServer::start();
@@ -328,7 +328,7 @@ fn poll_blocking(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
 #[test]
 fn a_caller_on_a_current_thread_runtime_without_timers_reads_redis_within_the_deadline() {
     static SITE: CacheSite = CacheSite::new(cache_runtime::__private::SiteSpec {
-        tier: 2, // remote only: every call reads Redis
+        tier: cache_runtime::Tier::Remote, // remote only: every call reads Redis
         ..spec("fail_bare_rt", 60_000)
     });
     let server = RedisServer::start();

@@ -269,11 +269,11 @@ async fn tiers_choose_where_values_live() {
 async fn the_attribute_chooses_the_tier_and_the_builder_overrides_it() {
     // `#[cache_result(tier = "remote")]` and `tier = "local"`.
     static REMOTE: CacheSite = CacheSite::new(SiteSpec {
-        tier: 2,
+        tier: Tier::Remote,
         ..spec("l2_attr_remote", 60_000)
     });
     static LOCAL: CacheSite = CacheSite::new(SiteSpec {
-        tier: 1,
+        tier: Tier::Local,
         ..spec("l2_attr_local", 60_000)
     });
     let server = RedisServer::start();

@@ -23,7 +23,7 @@ use crate::private::Private;
 //         let __cache_pending = {
 //             static __CACHE_SITE: __private::CacheSite = __private::CacheSite::new(__private::SiteSpec {
 //                 name: "users", location: concat!(module_path!(), "::", "load"), ttl_ms: 300000,
-//                 tier: 0, lock: false, ..
+//                 tier: __private::Tier::Both, lock: false, ..
 //             });
 //             let __cache_key = { /* checks */ let mut k = __private::key_args();
 //                 k.arg(/* &id, or &() if it cannot be encoded */); k.finish(&[type_name::<Self>()]) };

@@ -2,7 +2,7 @@
 //! the store rules (`unless`, `ttl_from`) a value is kept by.
 
 use proc_macro2::{Literal, TokenStream};
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use super::body::location;
@@ -20,7 +20,7 @@ pub(crate) fn site_static(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
     let stale_if_error_ms = Literal::u64_unsuffixed(spec.stale_if_error_ms);
     let refresh_ahead = Literal::f64_unsuffixed(spec.refresh_ahead.unwrap_or(0.0));
     let max_bytes = Literal::u64_unsuffixed(spec.max_bytes);
-    let tier = Literal::u8_unsuffixed(spec.tier);
+    let tier = format_ident!("{}", ["Both", "Local", "Remote"][usize::from(spec.tier)]);
     let lock = spec.lock;
     let max_concurrent = Literal::u32_unsuffixed(spec.max_concurrent);
     let only_if_slower_ms = Literal::u64_unsuffixed(spec.only_if_slower_ms);
@@ -35,7 +35,7 @@ pub(crate) fn site_static(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
             stale_if_error_ms: #stale_if_error_ms,
             refresh_ahead: #refresh_ahead,
             max_bytes: #max_bytes,
-            tier: #tier,
+            tier: #p::Tier::#tier,
             lock: #lock,
             max_concurrent: #max_concurrent,
             only_if_slower_ms: #only_if_slower_ms,

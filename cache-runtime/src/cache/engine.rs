@@ -9,12 +9,12 @@ use parking_lot::Mutex;
 
 use super::bulkhead::Bulkhead;
 use super::flight::Flights;
-use super::policy::CacheOverride;
+use super::policy::{CacheOverride, Tier};
 use crate::key::CacheKey;
 use crate::state::Registry;
 use crate::stats::{L1Stats, RuntimeStats};
 use crate::tier::local::Local;
-use crate::tier::remote::{Config, Remote, Subscriber, Tier};
+use crate::tier::remote::{Config, Remote, Subscriber};
 
 /// The default byte budget of the in-process tier: 64 MiB.
 pub const DEFAULT_MAX_BYTES: u64 = 64 << 20;

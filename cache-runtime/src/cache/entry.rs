@@ -19,14 +19,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use super::fill::{Start, StoreRules, Ticket};
+use super::fill::rebuilt;
 use super::invalidate::Instances;
-use super::scope::Mode;
+use super::policy::Tier;
 use super::site::{CacheSite, SiteState};
+use super::ticket::{Start, StoreRules, Ticket};
 use crate::clock;
 use crate::key::{self, KeyBuf, KeyBytes};
-use crate::tier::local;
-use crate::tier::remote::Tier;
 use crate::value::{Adapter, PlainAdapter};
 
 /// A future that stores a value (`put_async`).
@@ -242,11 +241,9 @@ impl EntryKey {
             return Box::pin(async {});
         };
         let bytes = self.value_bytes();
-        let name = self.site.name();
         let suffix = KeyBuf::from_slice(&key[self.key.suffix..]);
-        state.cache.note_suffix(&suffix);
+        let mut ticket = self.ticket(&state, key, rules);
         Box::pin(async move {
-            let mut ticket = EntryKey::ticket_for(&state, name, key, rules);
             if let Some(buf) = &bytes {
                 // Locally only: the remote copy is overwritten below, and the write is
                 // announced to the other instances.
@@ -276,9 +273,10 @@ impl EntryKey {
         if !meta.is_current() || clock::now() >= meta.fresh_until {
             return None;
         }
-        local::value_of::<A::Value>(&entry).map(|v| adapter.rebuild(v.clone()))
+        rebuilt(&adapter, &entry)
     }
 
+    /// The ticket a put stores through.
     fn ticket<W: crate::CacheValue>(
         &self,
         state: &Arc<SiteState>,
@@ -288,27 +286,7 @@ impl EntryKey {
         // The type-parameter suffix is noted, as a miss notes it, so that invalidating by
         // value finds this entry.
         state.cache.note_suffix(&key[self.key.suffix..]);
-        Self::ticket_for(state, self.site.name(), key, rules)
-    }
-
-    /// A ticket that stores without reading (a refresh), for a value already at hand.
-    fn ticket_for<W: crate::CacheValue>(
-        state: &Arc<SiteState>,
-        name: &'static str,
-        key: KeyBuf,
-        rules: StoreRules<W>,
-    ) -> Ticket<W, PlainAdapter> {
-        let mut ticket = Ticket::new(
-            Arc::clone(state),
-            name,
-            key,
-            Mode::Refresh,
-            PlainAdapter,
-            None,
-        )
-        .with_rules(rules);
-        ticket.explicit = true;
-        ticket
+        Ticket::put(Arc::clone(state), self.site.name(), key, rules)
     }
 }
 

@@ -15,16 +15,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use super::fill::{Lead, Start, Ticket};
 use super::flight::Settled;
+use super::policy::Tier;
 use super::scope::{self, Mode, Outcome, ServedFrom};
+use super::ticket::{Lead, Start, Ticket};
 use crate::clock;
 use crate::codec::{Codec, MAX_DECODE_BYTES, MessagePack};
-use crate::key::PREFIX;
+use crate::key::KeyParts;
 use crate::state::Validity;
 use crate::stats::Counters;
 use crate::tier::local::Entry;
-use crate::tier::remote::{Fail, Fetched, Found, Header, Locked, Read, Stamp, Tier, Write};
+use crate::tier::remote::{Fail, Fetched, Found, Header, Locked, Read, Stamp, Write};
 use crate::value::Adapter;
 
 /// A current entry read from Redis and decoded.
@@ -58,7 +59,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         site.cache.note_remote(site.version, value_type);
         let key = site
             .engine
-            .remote_key(self.name, site.version, value_type, &self.key[PREFIX..]);
+            .remote_key(self.name, site.version, value_type, self.key.encoded());
         let remote = &site.engine.remote;
         let began = Instant::now();
         let read = remote.read(key, self.name, &self.tags, want).await;
@@ -258,7 +259,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             body,
             cache: self.name.to_owned(),
             version: site.version,
-            key: self.key[PREFIX..].to_vec(),
+            key: self.key.encoded().to_vec(),
             lock,
         };
         let cache = Arc::clone(&site.cache);

@@ -1,138 +1,33 @@
-//! Compute and store: what a [`Ticket`] does after a miss.
+//! Compute: what a [`Ticket`] does after a miss.
 //!
 //! ```text
 //! ticket:  single-flight join (a flight begun before an invalidation is not joined)
 //!          -> (lead) remote tier (see fetch.rs) -> compute
-//!             -> Ok: store in the local tier (unless invalidated meanwhile), write to
-//!                the remote tier in the background, publish to waiters
+//!             -> Ok: store (store.rs): the local tier (unless invalidated meanwhile),
+//!                the remote tier in the background; publish to waiters
 //!             -> Err: serve the fail-safe copy (local, or read from Redis) if any
 //!          -> (wait) clone the leader's value, or compute alone after its failure
 //! ```
 
 use std::any::Any;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
-use super::budget::{self, Throttled};
+use super::budget;
 use super::bulkhead::{Entered, Permit};
-use super::flight::{self, Join, Leader, Settled};
+use super::flight::{self, Join, Settled};
 use super::scope::{self, Mode, Outcome, ServedFrom};
-use super::site::SiteState;
+use super::ticket::{Lead, Start, Ticket};
 use super::timeout;
 use crate::clock;
-use crate::codec::{Codec, MessagePack};
-use crate::key::KeyBuf;
 use crate::state::Validity;
 use crate::stats::Counters;
-use crate::tier::local::{self, Entry, Meta, Slot};
-use crate::tier::remote::LockGuard;
-use crate::tier::remote::{Fetched, Stamp, Tier};
+use crate::tier::local::{self, Entry};
 use crate::value::Adapter;
-
-/// Bookkeeping bytes charged per entry on top of its key, its encoded value and the value's
-/// own size: the entry's `Meta` and reference counts, the allocator's headers and rounding
-/// of the entry and its key, and quick_cache's slot, index and growth slack for it
-/// (measured by `tests/budget.rs`: with 96 bytes here a fill of small entries took 1.94x
-/// `max_bytes` of resident memory).
-pub(super) const ENTRY_OVERHEAD: u64 = (size_of::<Meta>() + 16 + 2 * 16 + 112) as u64;
-
-impl<R, A: Adapter<R>> Ticket<R, A> {
-    /// The bytes an entry of this ticket's key, with a value of `encoded` bytes, is
-    /// charged against the byte budget.
-    pub(super) fn weight_of(&self, encoded: usize) -> u64 {
-        // Each tag is an `(Arc<TagState>, u64)` in the entry's boxed slice.
-        let tags = self.tags.len() * size_of::<(Arc<crate::state::TagState>, u64)>();
-        (encoded + self.key.len() + size_of::<A::Value>() + tags) as u64 + ENTRY_OVERHEAD
-    }
-}
-
-/// What `unless = |v| ..` and `ttl_from = |v| ..` say about a value about to be stored;
-/// both run on the store path only, never on a hit.
-pub struct StoreRules<V> {
-    /// `unless`: true means "do not store this value" (it is still returned).
-    pub unless: Option<fn(&V) -> bool>,
-    /// `ttl_from`: the value's own TTL, bounded by the cache's `ttl` when one is given.
-    pub ttl_from: Option<fn(&V) -> std::time::Duration>,
-}
-
-impl<V> Clone for StoreRules<V> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-
-impl<V> Copy for StoreRules<V> {}
-
-impl<V> StoreRules<V> {
-    /// No rules: every value is stored with the cache's TTL.
-    pub const NONE: Self = Self {
-        unless: None,
-        ttl_from: None,
-    };
-}
-
-/// The right to compute a missing value, with everything needed to store it.
-pub struct Ticket<R, A: Adapter<R>> {
-    pub(super) site: Arc<SiteState>,
-    pub(super) name: &'static str,
-    pub(super) key: KeyBuf,
-    /// Normal (single-flight, store), Refresh (no reads, store) or Bypass (store nothing).
-    pub(super) mode: Mode,
-    /// A background refresh started by `refresh_ahead`.
-    pub(super) background: bool,
-    /// A value stored through a `CacheEntry` (`put`): `unless` and `only_if_slower`,
-    /// which judge computations, do not apply.
-    pub(super) explicit: bool,
-    pub(super) adapter: A,
-    /// The expired local entry kept for `stale_if_error`, or for a background refresh the
-    /// entry being refreshed.
-    pub(super) previous: Option<Entry>,
-    /// A fail-safe copy read from Redis (past its TTL, inside its stale window), as read.
-    pub(super) remote_copy: Option<Fetched>,
-    pub(super) tags: Vec<String>,
-    /// What to return when the cache's bulkhead stays full past `max_wait`; `None`: wait.
-    overload: Option<fn() -> R>,
-    /// What to return when the caller's computation budget is spent; `None`: compute
-    /// anyway.
-    throttle: Option<fn(Throttled) -> R>,
-    /// `unless` and `ttl_from`.
-    rules: StoreRules<A::Value>,
-    /// What a call returns when its body runs past `hard_timeout` and no fail-safe copy
-    /// is at hand; `None`: no hard timeout.
-    timed_out: Option<fn() -> R>,
-    _result: PhantomData<fn() -> R>,
-}
-
-/// Who computes, and what they owe.
-pub(super) enum Lead {
-    Flight(Leader),
-    Alone,
-}
-
-impl Lead {
-    fn settle(self, outcome: Settled) {
-        if let Lead::Flight(l) = self {
-            l.finish(outcome);
-        }
-    }
-}
-
-/// What an entry's validity is measured against: the invalidation state when its
-/// computation began, and what the remote tier granted.
-pub(super) struct Start {
-    /// When the computation began, as a raw precise reading ([`clock::now_raw`]).
-    pub(super) at: u64,
-    pub(super) validity: Validity,
-    /// The remote generations read before computing: the right to write to Redis.
-    pub(super) remote: Option<Stamp>,
-    /// The `lock = true` lock this computation holds, released by its write (or on drop).
-    pub(super) lock: Option<LockGuard>,
-}
 
 enum Joined<R> {
     Done(R),
@@ -160,74 +55,20 @@ impl<F: Future> Future for CatchUnwind<F> {
     }
 }
 
+/// The value of an entry, if it holds the cache's value type, rebuilt as the function's
+/// return type.
+pub(super) fn rebuilt<R, A: Adapter<R>>(adapter: &A, entry: &Entry) -> Option<R> {
+    local::value_of::<A::Value>(entry).map(|v| adapter.rebuild(v.clone()))
+}
+
+/// Whether `entry` can serve as the fail-safe copy at `now`: current, inside its stale
+/// window, and holding a `V`.
+fn fail_safe_at<V: 'static>(entry: &Entry, now: u64) -> bool {
+    let meta = entry.meta();
+    meta.is_current() && now < meta.stale_until && local::value_of::<V>(entry).is_some()
+}
+
 impl<R, A: Adapter<R>> Ticket<R, A> {
-    pub(super) fn new(
-        site: Arc<SiteState>,
-        name: &'static str,
-        key: KeyBuf,
-        mode: Mode,
-        adapter: A,
-        previous: Option<Entry>,
-    ) -> Self {
-        Self {
-            site,
-            name,
-            key,
-            mode,
-            background: false,
-            explicit: false,
-            adapter,
-            previous,
-            remote_copy: None,
-            tags: Vec::new(),
-            overload: None,
-            throttle: None,
-            rules: StoreRules::NONE,
-            timed_out: None,
-            _result: PhantomData,
-        }
-    }
-
-    /// Marks this ticket as a background refresh of `previous`.
-    pub(super) fn background(mut self) -> Self {
-        self.background = true;
-        self
-    }
-
-    /// Attaches tags to the entry this ticket may store.
-    pub fn with_tags(mut self, tags: Vec<String>) -> Self {
-        self.tags = tags;
-        self
-    }
-
-    /// What the computation returns if its cache's bulkhead (`max_concurrent`) stays full
-    /// for longer than the runtime's `max_wait`; without it, the computation waits.
-    pub fn with_overload(mut self, overload: Option<fn() -> R>) -> Self {
-        self.overload = overload;
-        self
-    }
-
-    /// What the computation returns if the caller's computation budget
-    /// ([`with_budget`](crate::with_budget)) is spent and no fail-safe copy is at hand;
-    /// without it, the computation runs anyway.
-    pub fn with_throttle(mut self, throttle: Option<fn(Throttled) -> R>) -> Self {
-        self.throttle = throttle;
-        self
-    }
-
-    /// The `unless` and `ttl_from` rules of the values this ticket stores.
-    pub fn with_rules(mut self, rules: StoreRules<A::Value>) -> Self {
-        self.rules = rules;
-        self
-    }
-
-    /// What the call returns when its body runs past the cache's `hard_timeout` and no
-    /// fail-safe copy is at hand.
-    pub fn with_hard_timeout(mut self, answer: fn() -> R) -> Self {
-        self.timed_out = Some(answer);
-        self
-    }
-
     /// How long this computation waits for a bulkhead permit.
     fn patience(&self) -> Option<std::time::Duration> {
         self.overload.map(|_| self.site.engine.max_wait)
@@ -264,7 +105,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         })
     }
 
-    /// Charges the caller's computation budget for the computation about to run; `Some`
+    /// Charges the caller's computation budget for the computation about to run; `Err`
     /// with the answer when it is spent and the call can be refused: the fail-safe copy
     /// when one is at hand, else the function's `From<Throttled>` error. A put (which
     /// computes nothing) and a background refresh are never charged; a function that
@@ -375,10 +216,8 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         Counters::bump(&self.site.cache.counters.stale_served);
         self.record_entry(Outcome::Stale, &entry);
         tracing::debug!(cache = self.name, "serving the fail-safe copy");
-        match local::value_of::<A::Value>(&entry) {
-            Some(v) => self.adapter.rebuild(v.clone()),
-            None => unreachable!("usable_stale checked the value type"),
-        }
+        rebuilt(&self.adapter, &entry)
+            .unwrap_or_else(|| unreachable!("usable_stale checked the value type"))
     }
 
     /// [`run_async`](Self::run_async) with the cache's `soft_timeout`: when an expired
@@ -405,11 +244,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     {
         let copy = self.site.policy.soft_timeout.and_then(|limit| {
             let now = clock::now();
-            let usable = self.previous.as_ref().filter(|e| {
-                e.meta().is_current()
-                    && now < e.meta().stale_until
-                    && local::value_of::<A::Value>(e).is_some()
-            })?;
+            let usable = self
+                .previous
+                .as_ref()
+                .filter(|e| fail_safe_at::<A::Value>(e, now))?;
             Some((limit, Arc::clone(usable)))
         });
         let handle = tokio::runtime::Handle::try_current();
@@ -428,10 +266,8 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
                 Counters::bump(&counters.stale_served);
                 scope::record(name, Outcome::Stale);
                 tracing::debug!(cache = name, "soft timeout: serving the fail-safe copy");
-                match local::value_of::<A::Value>(&copy) {
-                    Some(v) => adapter.rebuild(v.clone()),
-                    None => unreachable!("the copy's value type was checked above"),
-                }
+                rebuilt(&adapter, &copy)
+                    .unwrap_or_else(|| unreachable!("the copy's value type was checked above"))
             }
         }
     }
@@ -516,39 +352,6 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         }
     }
 
-    /// A start judged by the invalidation state now, for a value already at hand.
-    pub(super) fn start_now(&self) -> Start {
-        Start {
-            at: clock::now_raw(),
-            validity: self.validity_now(),
-            remote: None,
-            lock: None,
-        }
-    }
-
-    /// The invalidation state now.
-    fn validity_now(&self) -> Validity {
-        let cache = &self.site.cache;
-        Validity {
-            cache: Arc::clone(cache),
-            epoch: cache.epoch.load(Ordering::SeqCst),
-            generation: cache.generation.load(Ordering::SeqCst),
-            tags: self.site.engine.registry.tag_states(&self.tags),
-        }
-    }
-
-    fn start(&self, lead: &Lead) -> Start {
-        Start {
-            at: clock::now_raw(),
-            validity: match lead {
-                Lead::Flight(l) => l.validity().clone(),
-                Lead::Alone => self.validity_now(),
-            },
-            remote: None,
-            lock: None,
-        }
-    }
-
     /// Leads a background refresh, unless a computation of the key is already running.
     fn lead_refresh(&self) -> Option<Lead> {
         match self
@@ -598,19 +401,19 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     fn joined(&self, outcome: Settled) -> Joined<R> {
         let counters = &self.site.cache.counters;
         match outcome {
-            Settled::Value(e) => match local::value_of::<A::Value>(&e) {
-                Some(v) => {
+            Settled::Value(e) => match rebuilt(&self.adapter, &e) {
+                Some(r) => {
                     Counters::bump(&counters.coalesced);
                     self.record_entry(Outcome::Coalesced, &e);
-                    Joined::Done(self.adapter.rebuild(v.clone()))
+                    Joined::Done(r)
                 }
                 None => Joined::Alone,
             },
-            Settled::Stale(e) => match local::value_of::<A::Value>(&e) {
-                Some(v) => {
+            Settled::Stale(e) => match rebuilt(&self.adapter, &e) {
+                Some(r) => {
                     Counters::bump(&counters.stale_served);
                     scope::record(self.name, Outcome::Stale);
-                    Joined::Done(self.adapter.rebuild(v.clone()))
+                    Joined::Done(r)
                 }
                 None => Joined::Alone,
             },
@@ -648,10 +451,8 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
                     Outcome::Miss
                 };
                 self.record_entry(outcome, &entry);
-                match local::value_of::<A::Value>(&entry) {
-                    Some(v) => self.adapter.rebuild(v.clone()),
-                    None => unreachable!("an entry built from A::Value downcasts to it"),
-                }
+                rebuilt(&self.adapter, &entry)
+                    .unwrap_or_else(|| unreachable!("an entry built from A::Value downcasts to it"))
             }
             Err(uncached) => {
                 Counters::bump(&counters.errors_not_cached);
@@ -691,12 +492,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             return None;
         }
         let now = clock::now();
-        let usable = |e: &Entry| {
-            e.meta().is_current()
-                && now < e.meta().stale_until
-                && local::value_of::<A::Value>(e).is_some()
-        };
-        if let Some(prev) = self.previous.as_ref().filter(|p| usable(p))
+        if let Some(prev) = self
+            .previous
+            .as_ref()
+            .filter(|p| fail_safe_at::<A::Value>(p, now))
             && let Some(current) = self.site.engine.local.get(&self.key)
             && Arc::ptr_eq(&current, prev)
         {
@@ -707,101 +506,5 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         }
         self.remote_fail_safe(began)
             .filter(|c| c.meta().is_current())
-    }
-
-    /// Builds the entry for a value and stores it (locally unless it is too large or an
-    /// invalidation ran while it was computed; remotely when the remote tier granted it).
-    pub(super) fn store(&self, value: A::Value, start: Start) -> Entry {
-        let site = &self.site;
-        let counters = &site.cache.counters;
-        // The clock is read only for `only_if_slower` (zero, the default, never refuses).
-        let slower = site.policy.only_if_slower;
-        let refused = !self.explicit
-            && (self.rules.unless.is_some_and(|unless| unless(&value))
-                || (!slower.is_zero()
-                    && u128::from(clock::nanos_since(start.at)) < slower.as_nanos()));
-        let ttl = self
-            .rules
-            .ttl_from
-            .map(|ttl_from| site.policy.bounded(ttl_from(&value)));
-        if refused || ttl.is_some_and(|t| t == 0) {
-            Counters::bump(&counters.not_stored);
-            let now = clock::now();
-            return self.slot(value, &start.validity, (now, now, u64::MAX), 0);
-        }
-        // With a remote write ahead the bytes are kept; otherwise only counted.
-        let remote = start.remote.is_some() && self.remote_allowed();
-        let (encoded, body) = if remote {
-            match MessagePack.encode(&value) {
-                Ok(b) => (Ok(b.len()), Some(b)),
-                Err(e) => (Err(e), None),
-            }
-        } else {
-            (MessagePack.encoded_len(&value), None)
-        };
-        let mut storable = true;
-        let weight = match encoded {
-            Ok(n) => {
-                if site.policy.max_bytes > 0 && n as u64 > site.policy.max_bytes {
-                    Counters::bump(&counters.too_large);
-                    storable = false;
-                }
-                self.weight_of(n)
-            }
-            Err(e) => {
-                Counters::bump(&counters.encode_errors);
-                tracing::warn!(cache = self.name, error = %e, "value not encodable: not cached");
-                storable = false;
-                0
-            }
-        };
-        let deadlines = site.policy.deadlines_with(clock::now(), ttl);
-        let entry: Entry = self.slot(value, &start.validity, deadlines, weight);
-        if storable {
-            if site.tier != Tier::Remote {
-                self.keep(&entry, &start.validity);
-            }
-            if let (Some(stamp), Some(body)) = (start.remote, body) {
-                self.write_remote(&entry, stamp, body, &start.validity, start.lock);
-            }
-        }
-        entry
-    }
-
-    /// An entry for `value`, judged by the invalidation state its computation began under.
-    pub(super) fn slot(
-        &self,
-        value: A::Value,
-        began: &Validity,
-        (fresh_until, stale_until, refresh_after): (u64, u64, u64),
-        weight: u64,
-    ) -> Arc<Slot<A::Value>> {
-        Arc::new(Slot {
-            meta: Meta {
-                cache: Arc::clone(&self.site.cache),
-                generation: began.generation,
-                tags: began.tags.clone(),
-                fresh_until,
-                stale_until,
-                refresh_after,
-                refreshing: AtomicBool::new(false),
-                weight,
-                counted: AtomicBool::new(false),
-                retired: AtomicBool::new(false),
-            },
-            value,
-        })
-    }
-
-    /// Inserts an entry in the local tier, unless an invalidation of the cache ran since
-    /// its computation began. Under the cache's store lock, which a key invalidation also
-    /// holds: either the invalidation comes first and this sees its epoch, or this comes
-    /// first and the invalidation removes the entry.
-    pub(super) fn keep(&self, entry: &Entry, began: &Validity) {
-        let cache = &self.site.cache;
-        let _store = cache.store.lock();
-        if cache.epoch.load(Ordering::SeqCst) == began.epoch {
-            self.site.engine.local.insert(&self.key, Arc::clone(entry));
-        }
     }
 }

@@ -21,7 +21,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use event_listener::{Event, Listener};
+use event_listener::{Event, EventListener, Listener};
 use parking_lot::Mutex;
 
 use crate::key::KeyBuf;
@@ -91,31 +91,33 @@ impl Flight {
         self.result.lock().clone()
     }
 
+    /// The leader's outcome, or else a listener for it (listening before the second
+    /// look, so that an outcome published in between is not missed).
+    fn result_or_listen(&self) -> Result<Settled, EventListener> {
+        if let Some(r) = self.result() {
+            return Ok(r);
+        }
+        let listener = self.done.listen();
+        self.result().ok_or(listener)
+    }
+
     /// Waits for the leader's outcome without blocking the thread.
     pub(crate) async fn wait(&self) -> Settled {
         loop {
-            if let Some(r) = self.result() {
-                return r;
+            match self.result_or_listen() {
+                Ok(r) => return r,
+                Err(listener) => listener.await,
             }
-            let listener = self.done.listen();
-            if let Some(r) = self.result() {
-                return r;
-            }
-            listener.await;
         }
     }
 
     /// Waits for the leader's outcome, blocking the thread (for sync functions).
     pub(crate) fn wait_blocking(&self) -> Settled {
         loop {
-            if let Some(r) = self.result() {
-                return r;
+            match self.result_or_listen() {
+                Ok(r) => return r,
+                Err(listener) => listener.wait(),
             }
-            let listener = self.done.listen();
-            if let Some(r) = self.result() {
-                return r;
-            }
-            listener.wait();
         }
     }
 }

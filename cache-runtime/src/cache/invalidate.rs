@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use serde::Serialize;
 
 use super::engine::Engine;
-use crate::key::{self, KeyBuf, PREFIX};
+use crate::key::{self, KeyBuf, KeyParts};
 use crate::state::CacheState;
 use crate::stats::Counters;
 use crate::tier::remote::{Message, Subscriber};
@@ -47,10 +47,10 @@ impl Engine {
         let removed = cache.is_some_and(|c| self.drop_key(c, buf, which));
         if self.remote.is_on() {
             let keys = match cache {
-                Some(c) => self.remote_keys(c, &buf[PREFIX..], which),
+                Some(c) => self.remote_keys(c, buf.encoded(), which),
                 None => Vec::new(),
             };
-            self.remote.invalidate_key(name, &buf[PREFIX..], keys);
+            self.remote.invalidate_key(name, buf.encoded(), keys);
         }
         tracing::debug!(cache = name, removed, "invalidate");
         removed
@@ -110,15 +110,14 @@ impl Engine {
     /// The Redis keys of an encoded key value in the instantiations `which`, under every
     /// version and value type this instance has used with the remote tier.
     fn remote_keys(&self, cache: &CacheState, encoded: &[u8], which: Instances<'_>) -> Vec<String> {
-        let mut buf = crate::key::KeyBuf::from_slice(&[0; PREFIX]);
-        buf.extend_from_slice(encoded);
+        let buf = key::unstamped(encoded);
         let types = cache.remote_types();
         which
             .keys(cache, &buf)
             .iter()
             .flat_map(|key| {
                 types.iter().map(move |&(version, value_type)| {
-                    self.remote_key(&cache.name, version, value_type, &key[PREFIX..])
+                    self.remote_key(&cache.name, version, value_type, key.encoded())
                 })
             })
             .collect()
@@ -156,9 +155,7 @@ impl Subscriber for Engine {
                 let Some(cache) = self.registry.existing(&name) else {
                     return;
                 };
-                let mut buf = KeyBuf::from_slice(&[0; PREFIX]);
-                buf.extend_from_slice(&key);
-                self.drop_key(&cache, &buf, Instances::All);
+                self.drop_key(&cache, &key::unstamped(&key), Instances::All);
                 if !deleted {
                     // The sender could not name the Redis keys; this instance can.
                     self.remote
@@ -175,8 +172,7 @@ impl Subscriber for Engine {
                 let Some(cache) = self.registry.existing(&name) else {
                     return;
                 };
-                let mut buf = KeyBuf::from_slice(&[0; PREFIX]);
-                buf.extend_from_slice(&key);
+                let mut buf = key::unstamped(&key);
                 key::stamp(&mut buf, cache.id, version);
                 self.local.remove(&buf);
             }

@@ -2,14 +2,17 @@
 //! if it has one, then the shared map). A fresh hit is cloned and returned; a
 //! hit past its refresh point also hands back a ticket for a background refresh; an
 //! expired entry still inside its stale window is kept as the fail-safe copy; anything
-//! else is a miss with a [`Ticket`] to compute through (see `fill.rs`).
+//! else is a miss with a [`Ticket`] to compute through (see `ticket.rs` and `fill.rs`).
+//! The entry points: [`lookup`] for the global runtime (what generated code calls), and
+//! `lookup_in` for another runtime.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use super::fill::Ticket;
+use super::engine::{self, Engine};
 use super::scope::{self, Mode, Outcome, ServedFrom};
-use super::site::SiteState;
+use super::site::{self, CacheSite, SiteState};
+use super::ticket::Ticket;
 use crate::clock;
 use crate::key::{self, KeyBuf, KeyBytes};
 use crate::stats::Counters;
@@ -26,9 +29,34 @@ pub enum Lookup<R, A: Adapter<R>> {
     Miss(Ticket<R, A>),
 }
 
-/// Looks a call up; see the module docs.
+/// Looks a call up in the global runtime.
 #[inline]
-pub(crate) fn lookup<R, A: Adapter<R>>(
+pub fn lookup<R, A: Adapter<R>>(
+    site: &'static CacheSite,
+    key: KeyBytes,
+    adapter: A,
+) -> Lookup<R, A> {
+    lookup_resolved(site.global_state(), site.spec().name, key, adapter)
+}
+
+/// Looks a call up in the runtime of `engine` (tests of runtimes other than the global
+/// one).
+pub(crate) fn lookup_in<R, A: Adapter<R>>(
+    engine: &Arc<Engine>,
+    site: &'static CacheSite,
+    key: KeyBytes,
+    adapter: A,
+) -> Lookup<R, A> {
+    if engine::is_global(engine) {
+        return lookup(site, key, adapter);
+    }
+    let state = Arc::new(site::resolve(engine, site.spec()));
+    lookup_resolved(&state, site.spec().name, key, adapter)
+}
+
+/// Looks a call up in a resolved site; see the module docs.
+#[inline]
+fn lookup_resolved<R, A: Adapter<R>>(
     site: &Arc<SiteState>,
     name: &'static str,
     key: KeyBytes,

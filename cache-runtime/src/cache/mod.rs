@@ -2,12 +2,14 @@
 //! in which order the tiers are tried.
 //!
 //! Read in this order: `site.rs` (what the macro hands over, resolved once per site),
-//! `lookup.rs` (the read path: scope, key, local tier), `fill.rs` (single-flight, compute,
-//! store, fail-safe), `fetch.rs` (the remote tier's part in a miss), `invalidate.rs` (what
-//! an invalidation and another instance's announcement do), `flight.rs` (single-flight),
-//! `policy.rs` (TTLs and overrides), `scope.rs` (per-call control), `engine.rs` (what one
-//! runtime holds), `entry.rs` (the typed handle `<fn>_entry` returns: invalidate, put,
-//! peek one entry), `timeout.rs` (`hard_timeout`'s deadline and `Timeout`).
+//! `lookup.rs` (the read path and its entry points: scope, key, local tier), `ticket.rs`
+//! (the one type a miss computes through), `fill.rs` (single-flight, compute, fail-safe),
+//! `store.rs` (storing what was computed), `fetch.rs` (the remote tier's part in a miss),
+//! `invalidate.rs` (what an invalidation and another instance's announcement do),
+//! `flight.rs` (single-flight), `policy.rs` (TTLs, overrides and the [`Tier`] a cache
+//! uses), `scope.rs` (per-call control), `engine.rs` (what one runtime holds), `entry.rs`
+//! (the typed handle `<fn>_entry` returns: invalidate, put, peek one entry), `bulkhead.rs`
+//! (`max_concurrent`), `timeout.rs` (`hard_timeout`'s deadline and `Timeout`).
 
 mod budget;
 mod bulkhead;
@@ -21,6 +23,8 @@ mod lookup;
 mod policy;
 mod scope;
 mod site;
+mod store;
+mod ticket;
 mod timeout;
 
 pub use budget::{
@@ -30,10 +34,10 @@ pub use bulkhead::{OverloadKind, Overloaded, overload};
 pub use engine::{DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT, DEFAULT_TTL};
 pub(crate) use engine::{Engine, Settings, global, install, started};
 pub use entry::{CacheEntry, EntryKey, Owned, PutFuture, owned};
-pub use fill::{StoreRules, Ticket};
-pub use lookup::Lookup;
-pub use policy::CacheOverride;
+pub(crate) use lookup::lookup_in;
+pub use lookup::{Lookup, lookup};
+pub use policy::{CacheOverride, Tier};
 pub use scope::{CallOutcome, EntryInfo, Outcome, Outcomes, Scope, Scoped, ServedFrom};
-pub(crate) use site::lookup_in;
-pub use site::{CacheSite, SiteSpec, assert_refresh_arg, lookup, tag};
+pub use site::{CacheSite, SiteSpec, assert_refresh_arg, tag};
+pub use ticket::{StoreRules, Ticket};
 pub use timeout::{TimedOut, Timeout, timed_out};

@@ -1,9 +1,36 @@
 //! A cache's effective policy: the macro's static spec, overridden by runtime
-//! configuration by cache name, with the runtime's defaults filling the gaps.
+//! configuration by cache name, with the runtime's defaults filling the gaps; and the
+//! [`Tier`] choice, which tiers a cache uses.
 
 use std::time::Duration;
 
 use crate::clock;
+
+/// Which tiers a cache uses when the runtime has a remote tier.
+///
+/// Set per cache with `#[cache_result("name", tier = "local")]` (`"both"`, `"local"` or
+/// `"remote"`) or, overriding the attribute, with
+/// [`CacheRuntimeBuilder::cache_tier`](crate::CacheRuntimeBuilder::cache_tier). Without a
+/// remote tier every cache is local, whatever its setting.
+///
+/// With the `redis` feature, `CacheRuntimeBuilder::cache_tier("rates", Tier::Local)`
+/// keeps cache `rates` per instance, and `Tier::Remote` keeps a large, rarely read cache
+/// in Redis only.
+///
+/// ```
+/// use cache_runtime::Tier;
+/// assert_eq!(Tier::default(), Tier::Both);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Tier {
+    /// In process first, then Redis (the default).
+    #[default]
+    Both,
+    /// In process only.
+    Local,
+    /// Redis only: every call reads Redis, nothing is kept in process.
+    Remote,
+}
 
 /// Runtime changes to one cache, set by name on the builder so operators retune a cache
 /// without recompiling.

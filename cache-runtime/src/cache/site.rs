@@ -1,16 +1,13 @@
 //! A call site: the static description `#[cache_result]` writes ([`SiteSpec`]), and its
 //! resolution against a runtime ([`SiteState`]), made once per site for the global runtime.
+//! No lookups here: the entry points that read through a site are in `lookup.rs`.
 
 use std::sync::{Arc, OnceLock};
 
 use super::bulkhead::Bulkhead;
 use super::engine::{self, Engine};
-use super::lookup::Lookup;
-use super::policy::{Declared, Policy};
-use crate::key::KeyBytes;
+use super::policy::{Declared, Policy, Tier};
 use crate::state::CacheState;
-use crate::tier::remote::Tier;
-use crate::value::Adapter;
 
 /// The static description of one `#[cache_result]` function.
 #[derive(Debug, Clone, Copy)]
@@ -29,9 +26,9 @@ pub struct SiteSpec {
     pub refresh_ahead: f64,
     /// Largest encoded value cached; 0 means no per-cache limit.
     pub max_bytes: u64,
-    /// `tier = ...`: 0 both (the default), 1 local, 2 remote. The runtime's
-    /// `cache_tier` override wins; without a remote tier it has no effect.
-    pub tier: u8,
+    /// `tier = ...` (default [`Tier::Both`]). The runtime's `cache_tier` override wins;
+    /// without a remote tier it has no effect.
+    pub tier: Tier,
     /// `lock = true`: single-flight across instances through a Redis lock; without a
     /// remote tier it has no effect.
     pub lock: bool,
@@ -90,6 +87,12 @@ impl CacheSite {
         self.spec.name
     }
 
+    /// The spec the macro wrote.
+    #[inline]
+    pub(super) fn spec(&self) -> &SiteSpec {
+        &self.spec
+    }
+
     #[inline]
     pub(super) fn global_state(&self) -> &Arc<SiteState> {
         self.state.get_or_init(|| {
@@ -110,11 +113,7 @@ pub(crate) fn resolve(engine: &Arc<Engine>, spec: &SiteSpec) -> SiteState {
         Tier::Local
     } else {
         // The builder's override beats the attribute.
-        engine
-            .tiers
-            .get(spec.name)
-            .copied()
-            .unwrap_or(Tier::from_spec(spec.tier))
+        engine.tiers.get(spec.name).copied().unwrap_or(spec.tier)
     };
     let policy = Policy::resolve(
         &Declared {
@@ -140,31 +139,6 @@ pub(crate) fn resolve(engine: &Arc<Engine>, spec: &SiteSpec) -> SiteState {
         tier,
         lock: spec.lock,
     }
-}
-
-/// Looks a call up in the global runtime.
-#[inline]
-pub fn lookup<R, A: Adapter<R>>(
-    site: &'static CacheSite,
-    key: KeyBytes,
-    adapter: A,
-) -> Lookup<R, A> {
-    super::lookup::lookup(site.global_state(), site.spec.name, key, adapter)
-}
-
-/// Looks a call up in the runtime of `engine` (tests of runtimes other than the global
-/// one).
-pub(crate) fn lookup_in<R, A: Adapter<R>>(
-    engine: &Arc<Engine>,
-    site: &'static CacheSite,
-    key: KeyBytes,
-    adapter: A,
-) -> Lookup<R, A> {
-    if engine::is_global(engine) {
-        return lookup(site, key, adapter);
-    }
-    let state = Arc::new(resolve(engine, &site.spec));
-    super::lookup::lookup(&state, site.spec.name, key, adapter)
 }
 
 /// Compile-time check for `refresh_ahead` arguments, which a background task must own.

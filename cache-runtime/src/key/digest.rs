@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::Serialize;
 
-use super::encode::{KeyError, PREFIX, encode_key};
+use super::encode::{KeyError, KeyParts, encode_key};
 
 /// The 256-bit name of one cache entry, identical in every process and build of the same
 /// code: blake3 over the namespace, the cache name, its version, a fingerprint of the
@@ -51,7 +51,7 @@ impl CacheKey {
             name,
             version,
             std::any::type_name::<V>(),
-            &encoded[PREFIX..],
+            encoded.encoded(),
         ))
     }
 

@@ -130,6 +130,30 @@ pub(crate) fn empty_key() -> KeyBuf {
     KeyBuf::from_slice(&[0; PREFIX])
 }
 
+/// A key buffer for an encoded key value (as [`KeyParts::encoded`] returns it, or as
+/// another instance announced it), its prefix left for the stamp.
+pub(crate) fn unstamped(encoded: &[u8]) -> KeyBuf {
+    let mut buf = empty_key();
+    buf.extend_from_slice(encoded);
+    buf
+}
+
+/// The parts of a key buffer: the first [`PREFIX`] bytes hold the stamp (the cache id
+/// and the key's version, written by [`stamp`](super::stamp)), the rest is the encoded
+/// key value (with a generic function's type parameters after it).
+pub(crate) trait KeyParts {
+    /// The encoded key value, without the stamp: what names the entry outside this
+    /// process (Redis keys, announcements, digests).
+    fn encoded(&self) -> &[u8];
+}
+
+impl KeyParts for [u8] {
+    #[inline]
+    fn encoded(&self) -> &[u8] {
+        &self[PREFIX..]
+    }
+}
+
 /// Appends one value's encoding.
 #[inline]
 pub(crate) fn encode_into<K: Serialize + ?Sized>(

@@ -9,4 +9,4 @@ pub(crate) use args::stamp;
 pub use args::{KeyArg, KeyArgs, KeyBytes, KeyWriter, key, key_args};
 pub use digest::CacheKey;
 pub use encode::KeyError;
-pub(crate) use encode::{KeyBuf, PREFIX, encode_key};
+pub(crate) use encode::{KeyBuf, KeyParts, encode_key, unstamped};

@@ -9,7 +9,7 @@ use super::*;
 use crate::key::CacheKey;
 
 fn enc<K: Serialize + ?Sized>(k: &K) -> Vec<u8> {
-    encode_key(k, &[]).expect("encodes").0[PREFIX..].to_vec()
+    encode_key(k, &[]).expect("encodes").0.encoded().to_vec()
 }
 
 /// The encodings of `v` as every integer type it fits in.

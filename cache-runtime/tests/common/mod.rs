@@ -18,7 +18,7 @@ pub const fn spec(name: &'static str, ttl_ms: u64) -> SiteSpec {
         stale_if_error_ms: 0,
         refresh_ahead: 0.0,
         max_bytes: 0,
-        tier: 0,
+        tier: p::Tier::Both,
         lock: false,
         max_concurrent: 0,
         only_if_slower_ms: 0,

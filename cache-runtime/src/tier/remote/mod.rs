@@ -54,7 +54,6 @@ pub(crate) use message::{Message, Subscriber};
 pub use probe::{open_envelope, seal_envelope};
 #[cfg(feature = "redis")]
 pub(crate) use seal::{CacheSealing, Keyring, Protection, SigningKey};
-pub use types::Tier;
 pub(crate) use types::{
     Fail, Fetched, Found, Header, LockGuard, Locked, Read, Stamp, Write, unix_ms,
 };

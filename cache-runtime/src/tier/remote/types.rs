@@ -7,43 +7,6 @@ pub(crate) use super::lock::LockGuard;
 #[cfg(not(feature = "redis"))]
 pub(crate) use super::off::{Corrupt, Header, LockGuard, Stamp};
 
-/// Which tiers a cache uses when the runtime has a remote tier.
-///
-/// Set per cache with `#[cache_result("name", tier = "local")]` (`"both"`, `"local"` or
-/// `"remote"`) or, overriding the attribute, with
-/// [`CacheRuntimeBuilder::cache_tier`](crate::CacheRuntimeBuilder::cache_tier). Without a
-/// remote tier every cache is local, whatever its setting.
-///
-/// With the `redis` feature, `CacheRuntimeBuilder::cache_tier("rates", Tier::Local)`
-/// keeps cache `rates` per instance, and `Tier::Remote` keeps a large, rarely read cache
-/// in Redis only.
-///
-/// ```
-/// use cache_runtime::Tier;
-/// assert_eq!(Tier::default(), Tier::Both);
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Tier {
-    /// In process first, then Redis (the default).
-    #[default]
-    Both,
-    /// In process only.
-    Local,
-    /// Redis only: every call reads Redis, nothing is kept in process.
-    Remote,
-}
-
-impl Tier {
-    /// The tier of `#[cache_result(tier = ...)]`: 0 both, 1 local, 2 remote.
-    pub(crate) fn from_spec(tier: u8) -> Self {
-        match tier {
-            1 => Tier::Local,
-            2 => Tier::Remote,
-            _ => Tier::Both,
-        }
-    }
-}
-
 /// Why an operation did not run or did not succeed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Fail {

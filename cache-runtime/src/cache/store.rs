@@ -1,0 +1,128 @@
+//! Storing what a ticket computed (or was handed by a `put`): the entry and its deadlines,
+//! its weight against the byte budget, the local tier unless an invalidation ran since
+//! the computation began, and the remote write when the remote tier granted one.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::policy::Tier;
+use super::ticket::{Start, Ticket};
+use crate::clock;
+use crate::codec::{Codec, MessagePack};
+use crate::state::Validity;
+use crate::stats::Counters;
+use crate::tier::local::{Entry, Meta, Slot};
+use crate::value::Adapter;
+
+/// Bookkeeping bytes charged per entry on top of its key, its encoded value and the value's
+/// own size: the entry's `Meta` and reference counts, the allocator's headers and rounding
+/// of the entry and its key, and quick_cache's slot, index and growth slack for it
+/// (measured by `tests/budget.rs`: with 96 bytes here a fill of small entries took 1.94x
+/// `max_bytes` of resident memory).
+pub(super) const ENTRY_OVERHEAD: u64 = (size_of::<Meta>() + 16 + 2 * 16 + 112) as u64;
+
+impl<R, A: Adapter<R>> Ticket<R, A> {
+    /// The bytes an entry of this ticket's key, with a value of `encoded` bytes, is
+    /// charged against the byte budget.
+    pub(super) fn weight_of(&self, encoded: usize) -> u64 {
+        // Each tag is an `(Arc<TagState>, u64)` in the entry's boxed slice.
+        let tags = self.tags.len() * size_of::<(Arc<crate::state::TagState>, u64)>();
+        (encoded + self.key.len() + size_of::<A::Value>() + tags) as u64 + ENTRY_OVERHEAD
+    }
+
+    /// Builds the entry for a value and stores it (locally unless it is too large or an
+    /// invalidation ran while it was computed; remotely when the remote tier granted it).
+    pub(super) fn store(&self, value: A::Value, start: Start) -> Entry {
+        let site = &self.site;
+        let counters = &site.cache.counters;
+        // The clock is read only for `only_if_slower` (zero, the default, never refuses).
+        let slower = site.policy.only_if_slower;
+        let refused = !self.explicit
+            && (self.rules.unless.is_some_and(|unless| unless(&value))
+                || (!slower.is_zero()
+                    && u128::from(clock::nanos_since(start.at)) < slower.as_nanos()));
+        let ttl = self
+            .rules
+            .ttl_from
+            .map(|ttl_from| site.policy.bounded(ttl_from(&value)));
+        if refused || ttl.is_some_and(|t| t == 0) {
+            Counters::bump(&counters.not_stored);
+            let now = clock::now();
+            return self.slot(value, &start.validity, (now, now, u64::MAX), 0);
+        }
+        // With a remote write ahead the bytes are kept; otherwise only counted.
+        let remote = start.remote.is_some() && self.remote_allowed();
+        let (encoded, body) = if remote {
+            match MessagePack.encode(&value) {
+                Ok(b) => (Ok(b.len()), Some(b)),
+                Err(e) => (Err(e), None),
+            }
+        } else {
+            (MessagePack.encoded_len(&value), None)
+        };
+        let mut storable = true;
+        let weight = match encoded {
+            Ok(n) => {
+                if site.policy.max_bytes > 0 && n as u64 > site.policy.max_bytes {
+                    Counters::bump(&counters.too_large);
+                    storable = false;
+                }
+                self.weight_of(n)
+            }
+            Err(e) => {
+                Counters::bump(&counters.encode_errors);
+                tracing::warn!(cache = self.name, error = %e, "value not encodable: not cached");
+                storable = false;
+                0
+            }
+        };
+        let deadlines = site.policy.deadlines_with(clock::now(), ttl);
+        let entry: Entry = self.slot(value, &start.validity, deadlines, weight);
+        if storable {
+            if site.tier != Tier::Remote {
+                self.keep(&entry, &start.validity);
+            }
+            if let (Some(stamp), Some(body)) = (start.remote, body) {
+                self.write_remote(&entry, stamp, body, &start.validity, start.lock);
+            }
+        }
+        entry
+    }
+
+    /// An entry for `value`, judged by the invalidation state its computation began under.
+    pub(super) fn slot(
+        &self,
+        value: A::Value,
+        began: &Validity,
+        (fresh_until, stale_until, refresh_after): (u64, u64, u64),
+        weight: u64,
+    ) -> Arc<Slot<A::Value>> {
+        Arc::new(Slot {
+            meta: Meta {
+                cache: Arc::clone(&self.site.cache),
+                generation: began.generation,
+                tags: began.tags.clone(),
+                fresh_until,
+                stale_until,
+                refresh_after,
+                refreshing: AtomicBool::new(false),
+                weight,
+                counted: AtomicBool::new(false),
+                retired: AtomicBool::new(false),
+            },
+            value,
+        })
+    }
+
+    /// Inserts an entry in the local tier, unless an invalidation of the cache ran since
+    /// its computation began. Under the cache's store lock, which a key invalidation also
+    /// holds: either the invalidation comes first and this sees its epoch, or this comes
+    /// first and the invalidation removes the entry.
+    pub(super) fn keep(&self, entry: &Entry, began: &Validity) {
+        let cache = &self.site.cache;
+        let _store = cache.store.lock();
+        if cache.epoch.load(Ordering::SeqCst) == began.epoch {
+            self.site.engine.local.insert(&self.key, Arc::clone(entry));
+        }
+    }
+}
