@@ -11,11 +11,11 @@ use tokio::runtime::Handle;
 
 use super::breaker::Breaker;
 use super::conn::{Fence, Pending, Shared, Target, Totals, connect};
-use super::envelope::{envelope, unix_ms};
+use super::envelope::envelope;
 use super::keys::Keys;
 use super::lock::RELEASE;
 use super::message::{Message, Subscriber};
-use super::types::{Fail, Locked, Read, Write};
+use super::types::{Fail, Locked, Read, Write, unix_ms};
 use crate::stats::{L2Stats, RuntimeStats};
 
 /// The default deadline of one Redis operation.

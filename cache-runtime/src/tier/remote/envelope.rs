@@ -24,8 +24,6 @@ use chacha20poly1305::aead::{Aead, AeadCore, KeyInit, OsRng, Payload};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 
 use super::seal::{Keyring, Sealing};
-pub(crate) use super::types::unix_ms;
-
 use crate::codec::MAX_DECODE_BYTES;
 
 /// The envelope format this build writes and reads. Format 1 (no key digest, no flags)

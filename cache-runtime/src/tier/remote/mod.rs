@@ -46,15 +46,26 @@ mod seal;
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 mod types;
 
+// The one place that picks the tier: the real one with the feature, else `off.rs`'s types
+// that have no values. Every other file takes these from here.
 #[cfg(feature = "redis")]
-pub(crate) use client::{DEFAULT_LOCK_TTL, DEFAULT_TIMEOUT};
-pub(crate) use handle::{Config, Remote};
+use client::On;
+#[cfg(feature = "redis")]
+pub(crate) use client::{Config, DEFAULT_LOCK_TTL, DEFAULT_TIMEOUT};
+#[cfg(feature = "redis")]
+pub(crate) use envelope::{Corrupt, Header, Stamp};
+#[cfg(feature = "redis")]
+pub(crate) use lock::LockGuard;
+#[cfg(not(feature = "redis"))]
+use off::On;
+#[cfg(not(feature = "redis"))]
+pub(crate) use off::{Config, Corrupt, Header, LockGuard, Stamp};
+
+pub(crate) use handle::Remote;
 pub(crate) use message::{Message, Subscriber};
 #[cfg(feature = "redis")]
 pub use probe::{open_envelope, seal_envelope};
 #[cfg(feature = "redis")]
 pub(crate) use seal::{CacheSealing, Keyring, Protection, SigningKey};
 pub use types::Tier;
-pub(crate) use types::{
-    Fail, Fetched, Found, Header, LockGuard, Locked, Read, Stamp, Write, unix_ms,
-};
+pub(crate) use types::{Fail, Fetched, Found, Locked, Read, Write, unix_ms};
