@@ -378,12 +378,10 @@ pub struct CacheStats {
 /// and `timeouts` also count failed background writes.
 ///
 /// ```
-/// # #[cfg(feature = "redis")] {
 /// let stats = cache_runtime::global().stats();
 /// for c in &stats.caches {
 ///     println!("{}: {} from redis, {} decode failures", c.name, c.l2.hits, c.l2.decode_failures);
 /// }
-/// # }
 /// ```
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct L2CacheStats {
@@ -442,11 +440,10 @@ impl CircuitState {
 /// Figures of the remote tier as a whole.
 ///
 /// ```
-/// # #[cfg(feature = "redis")] {
+/// // `None` without a remote tier.
 /// if let Some(l2) = cache_runtime::global().stats().l2 {
 ///     println!("redis: {:?}, {} errors, {} backplane messages in", l2.circuit, l2.errors, l2.backplane_received);
 /// }
-/// # }
 /// ```
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct L2Stats {

@@ -20,6 +20,8 @@ mod backplane;
 #[cfg(feature = "redis")]
 mod breaker;
 #[cfg(feature = "redis")]
+mod builder;
+#[cfg(feature = "redis")]
 mod client;
 #[cfg(feature = "redis")]
 mod conn;
@@ -38,6 +40,8 @@ mod message;
 #[allow(dead_code)]
 mod off;
 #[cfg(feature = "redis")]
+mod options;
+#[cfg(feature = "redis")]
 mod probe;
 #[cfg(feature = "redis")]
 mod read;
@@ -49,9 +53,9 @@ mod types;
 // The one place that picks the tier: the real one with the feature, else `off.rs`'s types
 // that have no values. Every other file takes these from here.
 #[cfg(feature = "redis")]
-use client::On;
+pub(crate) use client::Config;
 #[cfg(feature = "redis")]
-pub(crate) use client::{Config, DEFAULT_LOCK_TTL, DEFAULT_TIMEOUT};
+use client::On;
 #[cfg(feature = "redis")]
 pub(crate) use envelope::{Corrupt, Header, Stamp};
 #[cfg(feature = "redis")]
@@ -59,13 +63,13 @@ pub(crate) use lock::LockGuard;
 #[cfg(not(feature = "redis"))]
 use off::On;
 #[cfg(not(feature = "redis"))]
-pub(crate) use off::{Config, Corrupt, Header, LockGuard, Stamp};
+pub(crate) use off::{Config, Corrupt, Header, LockGuard, RemoteOptions, Stamp};
+#[cfg(feature = "redis")]
+pub(crate) use options::RemoteOptions;
 
 pub(crate) use handle::Remote;
 pub(crate) use message::{Message, Subscriber};
 #[cfg(feature = "redis")]
 pub use probe::{open_envelope, seal_envelope};
-#[cfg(feature = "redis")]
-pub(crate) use seal::{CacheSealing, Keyring, Protection, SigningKey};
 pub use types::Tier;
 pub(crate) use types::{Fail, Fetched, Found, Locked, Read, Write, unix_ms};

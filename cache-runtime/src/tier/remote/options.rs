@@ -1,0 +1,54 @@
+//! The builder's Redis options (feature `redis`): what the builder's Redis methods
+//! (`builder.rs`) set, and the remote tier's [`Config`] made from them.
+
+use std::time::Duration;
+
+use super::client::{Config, DEFAULT_LOCK_TTL, DEFAULT_TIMEOUT};
+use super::seal::{CacheSealing, Protection};
+
+/// The Redis options of a `CacheRuntimeBuilder`.
+#[derive(Clone, Debug)]
+pub(crate) struct RemoteOptions {
+    /// No URL: no remote tier.
+    pub(super) url: Option<String>,
+    pub(super) timeout: Duration,
+    pub(super) lock_ttl: Duration,
+    pub(super) protection: Protection,
+}
+
+impl RemoteOptions {
+    /// No URL, and the defaults of every other option.
+    pub(crate) fn new() -> Self {
+        Self {
+            url: None,
+            timeout: DEFAULT_TIMEOUT,
+            lock_ttl: DEFAULT_LOCK_TTL,
+            protection: Protection::default(),
+        }
+    }
+
+    /// The remote tier's settings (`None` without a URL), with the caches that replace the
+    /// runtime's compression threshold or encryption: `(name, threshold, encrypt)`.
+    pub(crate) fn config<'a>(
+        self,
+        caches: impl IntoIterator<Item = (&'a String, Option<usize>, Option<bool>)>,
+    ) -> Option<Config> {
+        let url = self.url?;
+        let mut protection = self.protection;
+        for (name, compress_threshold, encrypt) in caches {
+            let c = CacheSealing {
+                compress_threshold,
+                encrypt,
+            };
+            if c != CacheSealing::default() {
+                protection.caches.insert(name.clone(), c);
+            }
+        }
+        Some(Config {
+            url,
+            deadline: self.timeout,
+            lock_ttl: self.lock_ttl,
+            protection,
+        })
+    }
+}
