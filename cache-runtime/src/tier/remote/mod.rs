@@ -53,19 +53,17 @@ mod types;
 // The one place that picks the tier: the real one with the feature, else `off.rs`'s types
 // that have no values. Every other file takes these from here.
 #[cfg(feature = "redis")]
-pub(crate) use client::Config;
-#[cfg(feature = "redis")]
 use client::On;
-#[cfg(feature = "redis")]
-pub(crate) use envelope::{Corrupt, Header, Stamp};
-#[cfg(feature = "redis")]
-pub(crate) use lock::LockGuard;
 #[cfg(not(feature = "redis"))]
 use off::On;
 #[cfg(not(feature = "redis"))]
 pub(crate) use off::{Config, Corrupt, Header, LockGuard, RemoteOptions, Stamp};
 #[cfg(feature = "redis")]
-pub(crate) use options::RemoteOptions;
+pub(crate) use {
+    envelope::{Corrupt, Header, Stamp},
+    lock::LockGuard,
+    options::{Config, RemoteOptions},
+};
 
 pub(crate) use handle::Remote;
 pub(crate) use message::{Message, Subscriber};

@@ -1,10 +1,25 @@
-//! The builder's Redis options (feature `redis`): what the builder's Redis methods
-//! (`builder.rs`) set, and the remote tier's [`Config`] made from them.
+//! The remote tier's settings: the builder's Redis options (feature `redis`), which the
+//! builder's Redis methods (`builder.rs`) set, their defaults, and the [`Config`] the tier
+//! starts from.
 
 use std::time::Duration;
 
-use super::client::{Config, DEFAULT_LOCK_TTL, DEFAULT_TIMEOUT};
 use super::seal::{CacheSealing, Protection};
+
+/// The default deadline of one Redis operation.
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
+/// The default expiry of a `lock = true` lock: how long a computation may hold it, and how
+/// long a lock whose holder died blocks the key.
+pub(crate) const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(10);
+
+/// The remote tier's settings, from the builder.
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) url: String,
+    pub(crate) deadline: Duration,
+    pub(crate) lock_ttl: Duration,
+    pub(crate) protection: Protection,
+}
 
 /// The Redis options of a `CacheRuntimeBuilder`.
 #[derive(Clone, Debug)]
