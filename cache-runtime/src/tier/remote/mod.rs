@@ -40,6 +40,8 @@ mod message;
 #[allow(dead_code)]
 mod off;
 #[cfg(feature = "redis")]
+mod open;
+#[cfg(feature = "redis")]
 mod options;
 #[cfg(feature = "redis")]
 mod probe;

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use super::envelope::{Header, Stamp, envelope, open, verify};
+use super::envelope::{Header, Stamp, envelope};
+use super::open::{open, verify};
 use super::seal::{Keyring, Sealing, SigningKey};
 use super::types::unix_ms;
 
