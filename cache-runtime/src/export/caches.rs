@@ -2,16 +2,17 @@
 //! `cache`), the in-process tier and, when there is one, the remote tier, written
 //! through the one [`Exposition`] writer.
 
-use crate::export::prometheus::{Exposition, Family, FamilyOf, Kind, Value};
-use crate::stats::{
-    BYTES, COALESCED, CacheStats, ENCODE_ERRORS, ENTRIES, ERRORS_NOT_CACHED, EVICTIONS,
-    HARD_TIMEOUTS, HITS, INVALIDATIONS, MISSES, NOT_STORED, OVERLOADED, QUEUED, REFRESHES,
-    RuntimeStats, SOFT_TIMEOUTS, STALE_SERVED, THROTTLED, TOO_LARGE, family,
+use crate::export::prometheus::{Exposition, Family, FamilyOf, Value};
+use crate::stats::names::{
+    BACKPLANE_RECEIVED, BACKPLANE_RESUBSCRIBED, BACKPLANE_SENT, BYTES, COALESCED,
+    COMPUTE_SECONDS_MEAN, ENCODE_ERRORS, ENTRIES, ERRORS_NOT_CACHED, EVICTIONS, HARD_TIMEOUTS,
+    HIT_RATIO, HITS, INVALIDATIONS, L1_BYTES, L1_CAPACITY_BYTES, L1_ENTRIES, L2_CIRCUIT_STATE,
+    L2_CONNECTED, L2_DECODE_FAILURES, L2_ERRORS, L2_HITS, L2_LATENCY_SECONDS_MEAN, L2_LOCK_WAITS,
+    L2_MISSES, L2_OPERATION_ERRORS, L2_OPERATION_TIMEOUTS, L2_OPERATIONS_SKIPPED,
+    L2_READ_SECONDS_MEAN, L2_REJECTED, L2_REPAIRED, L2_SKIPPED, L2_TIMEOUTS, L2_WRITES, MISSES,
+    NOT_STORED, OVERLOADED, QUEUED, REFRESHES, SOFT_TIMEOUTS, STALE_SERVED, THROTTLED, TOO_LARGE,
 };
-use crate::stats::{
-    L2_DECODE_FAILURES, L2_ERRORS, L2_HITS, L2_LOCK_WAITS, L2_MISSES, L2_SKIPPED, L2_TIMEOUTS,
-    L2_WRITES, L2CacheStats,
-};
+use crate::stats::{CacheStats, L2CacheStats, RuntimeStats};
 
 /// One family per entry of `families`, one sample per cache labelled `namespace` and
 /// `cache`, read from the part of each cache's figures that `part` picks.
@@ -57,47 +58,16 @@ pub(crate) fn render(stats: &RuntimeStats, out: &mut Exposition) {
         (INVALIDATIONS, |c| c.invalidations.into()),
         (ENTRIES, |c| c.entries.into()),
         (BYTES, |c| c.bytes.into()),
-        (
-            family(
-                "cache_compute_seconds_mean",
-                Kind::Gauge,
-                "Mean duration of a body run.",
-            ),
-            |c| (c.mean_compute_ms / 1e3).into(),
-        ),
-        (
-            family("cache_hit_ratio", Kind::Gauge, "hits / (hits + misses)."),
-            |c| c.hit_ratio.into(),
-        ),
+        (COMPUTE_SECONDS_MEAN, |c| (c.mean_compute_ms / 1e3).into()),
+        (HIT_RATIO, |c| c.hit_ratio.into()),
     ];
     render_per_cache(out, &families, stats, |c| c);
     let ns = stats.namespace.as_str();
     let l1 = &stats.l1;
     for (family, value) in [
-        (
-            family(
-                "cache_l1_bytes",
-                Kind::Gauge,
-                "Weighted bytes held by the in-process tier.",
-            ),
-            l1.bytes,
-        ),
-        (
-            family(
-                "cache_l1_capacity_bytes",
-                Kind::Gauge,
-                "Byte budget of the in-process tier.",
-            ),
-            l1.capacity_bytes,
-        ),
-        (
-            family(
-                "cache_l1_entries",
-                Kind::Gauge,
-                "Entries held by the in-process tier.",
-            ),
-            l1.entries,
-        ),
+        (L1_BYTES, l1.bytes),
+        (L1_CAPACITY_BYTES, l1.capacity_bytes),
+        (L1_ENTRIES, l1.entries),
     ] {
         render_runtime(out, &family, ns, value);
     }
@@ -117,14 +87,7 @@ fn render_l2(stats: &RuntimeStats, out: &mut Exposition) {
         (L2_SKIPPED, |c| c.skipped.into()),
         (L2_WRITES, |c| c.writes.into()),
         (L2_LOCK_WAITS, |c| c.lock_waits.into()),
-        (
-            family(
-                "cache_l2_read_seconds_mean",
-                Kind::Gauge,
-                "Mean duration of a successful Redis read.",
-            ),
-            |c| (c.mean_read_ms / 1e3).into(),
-        ),
+        (L2_READ_SECONDS_MEAN, |c| (c.mean_read_ms / 1e3).into()),
     ];
     render_per_cache(out, &families, stats, |c| &c.l2);
     let Some(l2) = &stats.l2 else {
@@ -132,94 +95,17 @@ fn render_l2(stats: &RuntimeStats, out: &mut Exposition) {
     };
     let ns = stats.namespace.as_str();
     let runtime: [(Family, Value); 11] = [
-        (
-            family(
-                "cache_l2_connected",
-                Kind::Gauge,
-                "1 once the Redis connection is established.",
-            ),
-            l2.connected.into(),
-        ),
-        (
-            family(
-                "cache_l2_circuit_state",
-                Kind::Gauge,
-                "Circuit breaker: 0 closed, 1 half-open, 2 open.",
-            ),
-            u64::from(l2.circuit.gauge()).into(),
-        ),
-        (
-            family(
-                "cache_l2_operation_errors_total",
-                Kind::Counter,
-                "Redis operations of any kind that failed.",
-            ),
-            l2.errors.into(),
-        ),
-        (
-            family(
-                "cache_l2_operation_timeouts_total",
-                Kind::Counter,
-                "Redis operations of any kind past the deadline.",
-            ),
-            l2.timeouts.into(),
-        ),
-        (
-            family(
-                "cache_l2_operations_skipped_total",
-                Kind::Counter,
-                "Redis operations not attempted.",
-            ),
-            l2.skipped.into(),
-        ),
-        (
-            family(
-                "cache_l2_repaired_total",
-                Kind::Counter,
-                "Values under this runtime's Redis keys that it never writes, found and reset.",
-            ),
-            l2.repaired.into(),
-        ),
-        (
-            family(
-                "cache_l2_rejected_total",
-                Kind::Counter,
-                "Redis entries refused for their authenticity (another key's, unsigned, forged), overwritten.",
-            ),
-            l2.rejected.into(),
-        ),
-        (
-            family(
-                "cache_l2_latency_seconds_mean",
-                Kind::Gauge,
-                "Mean duration of a successful Redis operation.",
-            ),
-            (l2.mean_latency_ms / 1e3).into(),
-        ),
-        (
-            family(
-                "cache_backplane_sent_total",
-                Kind::Counter,
-                "Backplane messages sent.",
-            ),
-            l2.backplane_sent.into(),
-        ),
-        (
-            family(
-                "cache_backplane_received_total",
-                Kind::Counter,
-                "Backplane messages received from other instances.",
-            ),
-            l2.backplane_received.into(),
-        ),
-        (
-            family(
-                "cache_backplane_resubscribed_total",
-                Kind::Counter,
-                "Backplane resubscriptions (each clears the in-process tier).",
-            ),
-            l2.backplane_resubscribed.into(),
-        ),
+        (L2_CONNECTED, l2.connected.into()),
+        (L2_CIRCUIT_STATE, u64::from(l2.circuit.gauge()).into()),
+        (L2_OPERATION_ERRORS, l2.errors.into()),
+        (L2_OPERATION_TIMEOUTS, l2.timeouts.into()),
+        (L2_OPERATIONS_SKIPPED, l2.skipped.into()),
+        (L2_REPAIRED, l2.repaired.into()),
+        (L2_REJECTED, l2.rejected.into()),
+        (L2_LATENCY_SECONDS_MEAN, (l2.mean_latency_ms / 1e3).into()),
+        (BACKPLANE_SENT, l2.backplane_sent.into()),
+        (BACKPLANE_RECEIVED, l2.backplane_received.into()),
+        (BACKPLANE_RESUBSCRIBED, l2.backplane_resubscribed.into()),
     ];
     for (family, value) in runtime {
         render_runtime(out, &family, ns, value);

@@ -278,48 +278,40 @@ pub(crate) enum Span {
     Day,
 }
 
-fn points<B: Bucket>(series: &Series<B>, now: u64, current: &B::Snapshot) -> Points<B>
+/// The buckets of `series` over `span`, the one in progress counted up to `current`.
+fn points<B: Bucket>(series: &Series<B>, span: Span, now: u64, current: &B::Snapshot) -> Points<B>
 where
     B::Snapshot: Clone,
 {
     let mut series = series.clone();
     series.tick(now, current);
     let partial = B::between(current, &series.last);
-    let minute = series.minute;
-    let mut buckets = Vec::with_capacity(MINUTES);
-    let first = (minute + 1).saturating_sub(MINUTES as u64);
-    for m in first..minute {
-        if let Some(b) = series.minutes.get(m) {
-            buckets.push((m * 60, b.clone()));
+    let ring = match span {
+        Span::Hour => &series.minutes,
+        Span::Day => &series.fives,
+    };
+    let width = ring.width;
+    let len = ring.slots.len();
+    let period = series.minute / width;
+    let first = (period + 1).saturating_sub(len as u64);
+    let mut buckets = Vec::with_capacity(len);
+    for p in first..period {
+        if let Some(b) = ring.get(p * width) {
+            buckets.push((p * width * 60, b.clone()));
         }
     }
-    buckets.push((minute * 60, partial));
-    Points {
-        buckets,
-        since: series.since,
-    }
-}
-
-fn day_points<B: Bucket>(series: &Series<B>, now: u64, current: &B::Snapshot) -> Points<B>
-where
-    B::Snapshot: Clone,
-{
-    let mut series = series.clone();
-    series.tick(now, current);
-    let partial = B::between(current, &series.last);
-    let minute = series.minute;
-    let period = minute / 5;
-    let first = (period + 1).saturating_sub(FIVES as u64);
-    let mut buckets = Vec::with_capacity(FIVES);
-    for p in first..=period {
-        let mut b = series.fives.get(p * 5).cloned();
-        if p == period {
-            b.get_or_insert_with(B::default).merge(&partial);
+    // The period in progress: what the ring holds of it (a five-minute period whose
+    // earlier minutes have passed; never a minute, which the ring gets once it is over),
+    // plus the minute in progress.
+    let last = match ring.get(period * width) {
+        Some(held) => {
+            let mut b = held.clone();
+            b.merge(&partial);
+            b
         }
-        if let Some(b) = b {
-            buckets.push((p * 300, b));
-        }
-    }
+        None => partial,
+    };
+    buckets.push((period * width * 60, last));
     Points {
         buckets,
         since: series.since,
@@ -402,10 +394,7 @@ impl Windows {
         current: &Cumulative,
     ) -> Option<Points<TimerBucket>> {
         let series = self.timers.get(name)?;
-        Some(match span {
-            Span::Hour => points(series, now, current),
-            Span::Day => day_points(series, now, current),
-        })
+        Some(points(series, span, now, current))
     }
 
     /// The buckets of cache `current.name` over `span`.
@@ -416,10 +405,7 @@ impl Windows {
         current: &CacheStats,
     ) -> Option<Points<CacheBucket>> {
         let series = self.caches.get(&current.name)?;
-        Some(match span {
-            Span::Hour => points(series, now, current),
-            Span::Day => day_points(series, now, current),
-        })
+        Some(points(series, span, now, current))
     }
 }
 

@@ -11,18 +11,13 @@ use tokio::runtime::Handle;
 
 use super::breaker::Breaker;
 use super::conn::{Fence, Pending, Shared, Target, Totals, connect};
-use super::envelope::{envelope, unix_ms};
+use super::envelope::envelope;
 use super::keys::Keys;
 use super::lock::RELEASE;
 use super::message::{Message, Subscriber};
-use super::types::{Fail, Locked, Read, Write};
+use super::options::Config;
+use super::types::{Fail, Locked, Read, Write, unix_ms};
 use crate::stats::{L2Stats, RuntimeStats};
-
-/// The default deadline of one Redis operation.
-pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_millis(50);
-/// The default expiry of a `lock = true` lock: how long a computation may hold it, and how
-/// long a lock whose holder died blocks the key.
-pub(crate) const DEFAULT_LOCK_TTL: Duration = Duration::from_secs(10);
 
 /// How long an invalidation keeps trying to reach Redis (the instance reads no Redis
 /// meanwhile, so it never reads back what it invalidated).
@@ -30,15 +25,6 @@ const INVALIDATION_PATIENCE: Duration = Duration::from_secs(30);
 /// Longest pause between two tries of an invalidation that did not reach Redis (the
 /// first is 50 ms, doubling): it lands at most about this long after Redis is back.
 const INVALIDATION_RETRY_CAP: Duration = Duration::from_millis(200);
-
-/// The remote tier's settings, from the builder.
-#[derive(Clone, Debug)]
-pub(crate) struct Config {
-    pub(crate) url: String,
-    pub(crate) deadline: Duration,
-    pub(crate) lock_ttl: Duration,
-    pub(crate) protection: super::seal::Protection,
-}
 
 /// The remote tier of one runtime: the Redis thread and what its tasks share. Dropping it
 /// stops the thread.

@@ -5,12 +5,9 @@
 use std::sync::Weak;
 use std::time::Duration;
 
-#[cfg(feature = "redis")]
-pub(crate) use super::client::{Config, On};
 use super::message::Subscriber;
-#[cfg(not(feature = "redis"))]
-pub(crate) use super::off::{Config, On};
 use super::types::{Fail, Locked, Read, Write};
+use super::{Config, On};
 use crate::stats::RuntimeStats;
 
 /// The remote tier of one runtime, or its absence.

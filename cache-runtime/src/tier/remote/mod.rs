@@ -20,6 +20,8 @@ mod backplane;
 #[cfg(feature = "redis")]
 mod breaker;
 #[cfg(feature = "redis")]
+mod builder;
+#[cfg(feature = "redis")]
 mod client;
 #[cfg(feature = "redis")]
 mod conn;
@@ -38,6 +40,10 @@ mod message;
 #[allow(dead_code)]
 mod off;
 #[cfg(feature = "redis")]
+mod open;
+#[cfg(feature = "redis")]
+mod options;
+#[cfg(feature = "redis")]
 mod probe;
 #[cfg(feature = "redis")]
 mod read;
@@ -46,14 +52,23 @@ mod seal;
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 mod types;
 
+// The one place that picks the tier: the real one with the feature, else `off.rs`'s types
+// that have no values. Every other file takes these from here.
 #[cfg(feature = "redis")]
-pub(crate) use client::{DEFAULT_LOCK_TTL, DEFAULT_TIMEOUT};
-pub(crate) use handle::{Config, Remote};
+use client::On;
+#[cfg(not(feature = "redis"))]
+use off::On;
+#[cfg(not(feature = "redis"))]
+pub(crate) use off::{Config, Corrupt, Header, LockGuard, RemoteOptions, Stamp};
+#[cfg(feature = "redis")]
+pub(crate) use {
+    envelope::{Corrupt, Header, Stamp},
+    lock::LockGuard,
+    options::{Config, RemoteOptions},
+};
+
+pub(crate) use handle::Remote;
 pub(crate) use message::{Message, Subscriber};
 #[cfg(feature = "redis")]
 pub use probe::{open_envelope, seal_envelope};
-#[cfg(feature = "redis")]
-pub(crate) use seal::{CacheSealing, Keyring, Protection, SigningKey};
-pub(crate) use types::{
-    Fail, Fetched, Found, Header, LockGuard, Locked, Read, Stamp, Write, unix_ms,
-};
+pub(crate) use types::{Fail, Fetched, Found, Locked, Read, Write, unix_ms};

@@ -45,6 +45,24 @@ pub(crate) enum LockGuard {}
 #[derive(Clone, Debug)]
 pub(crate) enum Config {}
 
+/// The builder's Redis options: there are none without the feature.
+#[derive(Clone, Debug)]
+pub(crate) struct RemoteOptions;
+
+impl RemoteOptions {
+    pub(crate) fn new() -> Self {
+        Self
+    }
+
+    /// No remote tier.
+    pub(crate) fn config<'a>(
+        self,
+        _: impl IntoIterator<Item = (&'a String, Option<usize>, Option<bool>)>,
+    ) -> Option<Config> {
+        None
+    }
+}
+
 impl On {
     pub(crate) fn start(
         config: &Config,

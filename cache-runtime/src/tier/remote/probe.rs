@@ -4,8 +4,10 @@
 
 use std::time::Duration;
 
-use super::envelope::{Header, Stamp, envelope, open, unix_ms, verify};
+use super::envelope::{Header, Stamp, envelope};
+use super::open::{open, verify};
 use super::seal::{Keyring, Sealing, SigningKey};
+use super::types::unix_ms;
 
 fn keyring(secrets: &[&[u8]]) -> Keyring {
     Keyring::new(secrets.iter().map(|s| SigningKey::new(s)).collect())

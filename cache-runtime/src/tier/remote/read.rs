@@ -7,8 +7,9 @@ use std::sync::atomic::Ordering;
 use redis::{FromRedisValue, Value};
 
 use super::conn::Shared;
-use super::envelope::{Corrupt, Header, Stamp, open, unix_ms, verify};
-use super::types::{Fail, Fetched, Found, Read};
+use super::envelope::{Corrupt, Header, Stamp};
+use super::open::{open, verify};
+use super::types::{Fail, Fetched, Found, Read, unix_ms};
 
 /// One generation as Redis answered it.
 enum Generation {

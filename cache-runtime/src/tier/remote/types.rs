@@ -1,11 +1,7 @@
-//! The types the orchestrator exchanges with the remote tier, with or without Redis.
+//! The types the orchestrator exchanges with the remote tier, with or without Redis (the
+//! module root picks which `Header`, `Stamp`, `Corrupt` and `LockGuard` they carry).
 
-#[cfg(feature = "redis")]
-pub(crate) use super::envelope::{Corrupt, Header, Stamp};
-#[cfg(feature = "redis")]
-pub(crate) use super::lock::LockGuard;
-#[cfg(not(feature = "redis"))]
-pub(crate) use super::off::{Corrupt, Header, LockGuard, Stamp};
+use super::{Corrupt, Header, LockGuard, Stamp};
 
 /// Why an operation did not run or did not succeed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
