@@ -25,7 +25,6 @@ pub mod db;
 pub mod error;
 pub mod middleware;
 pub mod routes;
-mod seed;
 pub mod server;
 pub mod services;
 
@@ -161,7 +160,7 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
     let admin_token: Arc<str> = match &config.admin_token {
         Some(token) if !token.is_empty() => token.as_str().into(),
         _ => {
-            let token = format!("admin-{}", seed::random_hex(16));
+            let token = format!("admin-{}", db::random_hex(16));
             tracing::info!("admin token (generated; set --admin-token to choose one): {token}");
             token.into()
         }
