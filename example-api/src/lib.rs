@@ -20,7 +20,6 @@ use cache_runtime::CacheRuntime;
 use tokio::net::TcpListener;
 
 pub mod config;
-pub mod content;
 pub mod db;
 pub mod error;
 pub mod middleware;

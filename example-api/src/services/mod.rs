@@ -2,6 +2,7 @@
 //! `#[performance_timer]`. Routes call these and do nothing else of substance.
 
 pub mod ai;
+pub mod analyzer;
 pub mod analytics;
 pub mod channels;
 pub mod performance;
