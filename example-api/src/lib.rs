@@ -74,10 +74,9 @@ pub fn install_cache_runtime(config: &Config) -> Result<&'static CacheRuntime, S
         .chain(config.cache_disabled.iter().map(String::as_str))
         .find(|name| !services::is_cache_name(name));
     if let Some(name) = unknown {
-        let known: Vec<&str> = services::CACHES.iter().map(|(n, _)| *n).collect();
         return Err(StartError::Config(format!(
             "unknown cache `{name}`; the caches are: {}",
-            known.join(", ")
+            services::CACHES.join(", ")
         )));
     }
     let mut builder = CacheRuntime::builder()
@@ -86,7 +85,7 @@ pub fn install_cache_runtime(config: &Config) -> Result<&'static CacheRuntime, S
     for ttl in &config.cache_ttls {
         builder = builder.cache_ttl(ttl.name.clone(), ttl.ttl);
     }
-    for (name, _) in services::CACHES {
+    for &name in services::CACHES {
         if !config.cache_enabled(name) {
             builder = builder.disable_cache(name);
         }
