@@ -1,11 +1,10 @@
-//! The rows the queries return.
+//! The rows the queries return, each read from the columns of its fields' names
+//! (`sqlx::FromRow`).
 
 use serde::{Deserialize, Serialize};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 /// A user of the service, identified by a bearer token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct User {
     /// Database id.
     pub id: i64,
@@ -17,7 +16,7 @@ pub struct User {
 }
 
 /// A channel and how many posts it has.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct Channel {
     /// Database id.
     pub id: i64,
@@ -38,7 +37,7 @@ pub struct Channel {
 }
 
 /// Views summed over all posts for one hour.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct HourlyViews {
     /// End of the hour, Unix seconds.
     pub ts: i64,
@@ -51,7 +50,7 @@ pub struct HourlyViews {
 }
 
 /// A post with its lifetime totals.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct PostTotals {
     /// Post id.
     pub id: i64,
@@ -74,11 +73,12 @@ pub struct PostTotals {
 }
 
 /// Performance of the posts published in one weekday-and-hour slot (UTC).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct TimeSlot {
     /// 0 = Sunday ... 6 = Saturday.
     pub weekday: i64,
     /// Hour of day, 0..=23.
+    #[sqlx(rename = "hour_of_day")]
     pub hour: i64,
     /// Posts published in the slot.
     pub posts: i64,
@@ -89,7 +89,7 @@ pub struct TimeSlot {
 }
 
 /// Lifetime totals of one channel.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, sqlx::FromRow)]
 pub struct ChannelTotals {
     /// Posts in the channel.
     pub posts: i64,
@@ -99,25 +99,4 @@ pub struct ChannelTotals {
     pub reactions: i64,
     /// Total shares.
     pub shares: i64,
-}
-
-pub(super) fn user_from_row(r: &AnyRow) -> Result<User, sqlx::Error> {
-    Ok(User {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        token: r.try_get("token")?,
-    })
-}
-
-pub(super) fn channel_from_row(r: &AnyRow) -> Result<Channel, sqlx::Error> {
-    Ok(Channel {
-        id: r.try_get("id")?,
-        owner_id: r.try_get("owner_id")?,
-        name: r.try_get("name")?,
-        title: r.try_get("title")?,
-        category: r.try_get("category")?,
-        subscribers: r.try_get("subscribers")?,
-        created_at: r.try_get("created_at")?,
-        posts: r.try_get("posts")?,
-    })
 }

@@ -2,69 +2,53 @@
 //! `#[performance_timer("db.<query>")]`.
 
 use cache_runtime::performance_timer;
-use sqlx::{Executor, Row};
+use sqlx::Executor;
 
-use super::models::{
-    Channel, ChannelTotals, HourlyViews, PostTotals, TimeSlot, User, channel_from_row,
-    user_from_row,
-};
-
+use super::models::{Channel, ChannelTotals, HourlyViews, PostTotals, TimeSlot, User};
 use super::pool::{Backend, Db};
 
 impl Db {
     /// All users (for printing the demo tokens at start-up).
     #[performance_timer("db.users")]
     pub async fn users(&self) -> Result<Vec<User>, sqlx::Error> {
-        sqlx::query("SELECT id, name, token FROM users ORDER BY id")
+        sqlx::query_as("SELECT id, name, token FROM users ORDER BY id")
             .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(user_from_row)
-            .collect()
+            .await
     }
 
     /// The user holding a bearer token.
     #[performance_timer("db.user_by_token")]
     pub async fn user_by_token(&self, token: &str) -> Result<Option<User>, sqlx::Error> {
-        sqlx::query("SELECT id, name, token FROM users WHERE token = $1")
+        sqlx::query_as("SELECT id, name, token FROM users WHERE token = $1")
             .bind(token)
             .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(user_from_row)
-            .transpose()
+            .await
     }
 
     /// The channels a user owns, with their post counts.
     #[performance_timer("db.channels_of_user")]
     pub async fn channels_of_user(&self, user_id: i64) -> Result<Vec<Channel>, sqlx::Error> {
-        sqlx::query(&format!(
+        sqlx::query_as(&format!(
             "{CHANNEL_SELECT} WHERE c.owner_id = $1 {CHANNEL_GROUP} ORDER BY c.id"
         ))
         .bind(user_id)
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(channel_from_row)
-        .collect()
+        .await
     }
 
     /// One channel, with its post count.
     #[performance_timer("db.channel_by_id")]
     pub async fn channel(&self, id: i64) -> Result<Option<Channel>, sqlx::Error> {
-        sqlx::query(&format!("{CHANNEL_SELECT} WHERE c.id = $1 {CHANNEL_GROUP}"))
+        sqlx::query_as(&format!("{CHANNEL_SELECT} WHERE c.id = $1 {CHANNEL_GROUP}"))
             .bind(id)
             .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(channel_from_row)
-            .transpose()
+            .await
     }
 
     /// Lifetime totals of a channel's posts.
     #[performance_timer("db.channel_totals")]
     pub async fn channel_totals(&self, channel_id: i64) -> Result<ChannelTotals, sqlx::Error> {
-        let row = sqlx::query(
+        sqlx::query_as(
             "SELECT CAST(COUNT(DISTINCT p.id) AS BIGINT) AS posts,
                     CAST(COALESCE(SUM(s.views), 0) AS BIGINT) AS views,
                     CAST(COALESCE(SUM(s.reactions), 0) AS BIGINT) AS reactions,
@@ -74,13 +58,7 @@ impl Db {
         )
         .bind(channel_id)
         .fetch_one(&self.pool)
-        .await?;
-        Ok(ChannelTotals {
-            posts: row.try_get("posts")?,
-            views: row.try_get("views")?,
-            reactions: row.try_get("reactions")?,
-            shares: row.try_get("shares")?,
-        })
+        .await
     }
 
     /// Views a channel gained in `(since, until]`.
@@ -110,7 +88,7 @@ impl Db {
         since: i64,
         until: i64,
     ) -> Result<Vec<HourlyViews>, sqlx::Error> {
-        sqlx::query(
+        sqlx::query_as(
             "SELECT s.ts AS ts,
                     CAST(SUM(s.views) AS BIGINT) AS views,
                     CAST(SUM(s.reactions) AS BIGINT) AS reactions,
@@ -122,17 +100,7 @@ impl Db {
         .bind(since)
         .bind(until)
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(HourlyViews {
-                ts: r.try_get("ts")?,
-                views: r.try_get("views")?,
-                reactions: r.try_get("reactions")?,
-                active_posts: r.try_get("active_posts")?,
-            })
-        })
-        .collect()
+        .await
     }
 
     /// The most viewed posts published after `since` (optionally in one channel). A post
@@ -150,7 +118,7 @@ impl Db {
         channel_id: Option<i64>,
         limit: i64,
     ) -> Result<Vec<PostTotals>, sqlx::Error> {
-        sqlx::query(
+        sqlx::query_as(
             "SELECT p.id AS id, p.channel_id AS channel_id, c.title AS channel_title,
                     p.published_at AS published_at, p.kind AS kind, p.text AS text,
                     CAST(COALESCE(s.views, 0) AS BIGINT) AS views,
@@ -175,22 +143,7 @@ impl Db {
         .bind(channel_id.unwrap_or(-1))
         .bind(limit)
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(PostTotals {
-                id: r.try_get("id")?,
-                channel_id: r.try_get("channel_id")?,
-                channel_title: r.try_get("channel_title")?,
-                published_at: r.try_get("published_at")?,
-                kind: r.try_get("kind")?,
-                text: r.try_get("text")?,
-                views: r.try_get("views")?,
-                reactions: r.try_get("reactions")?,
-                shares: r.try_get("shares")?,
-            })
-        })
-        .collect()
+        .await
     }
 
     /// Totals of all posts grouped by the weekday and hour (UTC) of publication: a full
@@ -198,7 +151,7 @@ impl Db {
     /// yet (just published) counts with no views.
     #[performance_timer("db.publication_slots")]
     pub async fn publication_slots(&self) -> Result<Vec<TimeSlot>, sqlx::Error> {
-        sqlx::query(
+        sqlx::query_as(
             "SELECT CAST((p.published_at / 86400 + 4) % 7 AS BIGINT) AS weekday,
                     CAST((p.published_at / 3600) % 24 AS BIGINT) AS hour_of_day,
                     CAST(COUNT(DISTINCT p.id) AS BIGINT) AS posts,
@@ -208,18 +161,7 @@ impl Db {
              GROUP BY 1, 2 ORDER BY 1, 2",
         )
         .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|r| {
-            Ok(TimeSlot {
-                weekday: r.try_get("weekday")?,
-                hour: r.try_get("hour_of_day")?,
-                posts: r.try_get("posts")?,
-                views: r.try_get("views")?,
-                interactions: r.try_get("interactions")?,
-            })
-        })
-        .collect()
+        .await
     }
 
     /// Sets a channel's `name` and/or `title` (a `None` keeps the current value), if
@@ -286,6 +228,8 @@ const CHANNEL_GROUP: &str =
 
 #[cfg(test)]
 mod tests {
+    use sqlx::Row;
+
     use super::*;
     use crate::config::SeedConfig;
 
