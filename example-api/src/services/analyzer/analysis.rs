@@ -9,7 +9,6 @@ use super::measures::{
     EmojiStats, Keyword, LengthAdvice, Readability, Sentiment, emoji_stats, keywords,
     length_advice, readability, repetition, sentiment,
 };
-
 use super::text::{Token, count_sentences, dedup, ratio, tokenize};
 
 /// The result of [`analyze`].

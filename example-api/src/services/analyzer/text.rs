@@ -14,26 +14,20 @@ pub(super) enum Token {
 pub(super) fn tokenize(text: &str) -> Vec<Token> {
     let mut out = Vec::new();
     for raw in text.split_whitespace() {
-        if raw.starts_with("http://") || raw.starts_with("https://") || raw.starts_with("www.") {
+        if is_link(raw) {
             out.push(Token::Link);
             continue;
         }
         let trimmed = raw.trim_matches(|c: char| !c.is_alphanumeric() && c != '#' && c != '@');
         if let Some(tag) = trimmed.strip_prefix('#') {
-            let tag: String = tag
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
+            let tag = handle(tag);
             if !tag.is_empty() {
                 out.push(Token::Hashtag(format!("#{}", tag.to_lowercase())));
             }
             continue;
         }
         if let Some(name) = trimmed.strip_prefix('@') {
-            let name: String = name
-                .chars()
-                .take_while(|c| c.is_alphanumeric() || *c == '_')
-                .collect();
+            let name = handle(name);
             if !name.is_empty() {
                 out.push(Token::Mention(format!("@{name}")));
             }
@@ -49,6 +43,19 @@ pub(super) fn tokenize(text: &str) -> Vec<Token> {
         }
     }
     out
+}
+
+/// Whether a whitespace-separated piece of text is a link.
+fn is_link(raw: &str) -> bool {
+    raw.starts_with("http://") || raw.starts_with("https://") || raw.starts_with("www.")
+}
+
+/// The name after a `#` or `@`: letters, digits and `_`, up to the first other character.
+fn handle(rest: &str) -> &str {
+    let end = rest
+        .find(|c: char| !c.is_alphanumeric() && c != '_')
+        .unwrap_or(rest.len());
+    &rest[..end]
 }
 
 pub(super) fn dedup(items: impl Iterator<Item = String>) -> Vec<String> {
@@ -75,11 +82,7 @@ pub(super) fn count_sentences(text: &str, words: usize) -> usize {
     for line in text.lines() {
         let mut open = false;
         for raw in line.split_whitespace() {
-            let is_entity = raw.starts_with('#')
-                || raw.starts_with('@')
-                || raw.starts_with("http://")
-                || raw.starts_with("https://")
-                || raw.starts_with("www.");
+            let is_entity = raw.starts_with('#') || raw.starts_with('@') || is_link(raw);
             if !is_entity && raw.chars().any(char::is_alphanumeric) {
                 open = true;
             }
@@ -119,6 +122,15 @@ pub(super) fn syllables(word: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_handle_ends_at_the_first_other_character() {
+        assert_eq!(handle("rust_lang!now"), "rust_lang");
+        assert_eq!(handle("Café2024."), "Café2024");
+        assert_eq!(handle("!"), "");
+        assert!(is_link("https://example.com") && is_link("www.example.com"));
+        assert!(!is_link("#http"));
+    }
 
     #[test]
     fn syllable_heuristic() {
