@@ -23,8 +23,8 @@ use super::watchdog::Timeouts;
 use crate::config::ServerConfig;
 
 /// Largest request head (request line and header fields) the HTTP/1 parser buffers. It is
-/// well above the limits the middleware answers with JSON ([`crate::middleware::MAX_URI_BYTES`],
-/// [`crate::middleware::MAX_HEADER_BYTES`]); a head over it gets hyper's own bodiless `431`.
+/// well above the limits the middleware answers with JSON (`middleware::MAX_URI_BYTES`,
+/// `middleware::MAX_HEADER_BYTES`); a head over it gets hyper's own bodiless `431`.
 pub const PARSER_MAX_HEADER_BYTES: usize = 64 * 1024;
 
 /// Serves `app` on `listener` under the limits of `config` until `shutdown` resolves,

@@ -8,7 +8,7 @@
 //!   `--header-read-timeout`, and so must every later request, counted from its first
 //!   byte: silent connections and half-sent headers are closed. A kept-alive connection
 //!   that starts no request within `--keep-alive-timeout` is closed. A request being
-//!   handled is bounded by `--request-timeout` instead (see [`crate::middleware`]).
+//!   handled is bounded by `--request-timeout` instead (see the `middleware` module).
 //! - **Shutdown.** When the shutdown future resolves the listener is closed at once.
 //!   HTTP/1 responses from then on carry `Connection: close`, and HTTP/2 connections get
 //!   a GOAWAY. A connection with no request in progress is given
