@@ -30,117 +30,102 @@ pub(crate) struct Route {
     pub(crate) long_only: bool,
 }
 
+impl Route {
+    /// A row whose answer must be `200 OK` and equal the reference's, in every run.
+    const fn new(
+        name: &'static str,
+        weight: u32,
+        build: fn(&mut fastrand::Rng, &Ctx) -> Call,
+    ) -> Self {
+        Self {
+            name,
+            weight,
+            build,
+            expect: StatusCode::OK,
+            compare: true,
+            long_only: false,
+        }
+    }
+
+    /// The row with `status` as the right answer instead of `200 OK`.
+    const fn expecting(self, status: StatusCode) -> Self {
+        Self {
+            expect: status,
+            ..self
+        }
+    }
+
+    /// The row with its answers not compared with the reference's.
+    const fn uncompared(self) -> Self {
+        Self {
+            compare: false,
+            ..self
+        }
+    }
+
+    /// The row left out of the short (CI) run.
+    const fn only_in_long_runs(self) -> Self {
+        Self {
+            long_only: true,
+            ..self
+        }
+    }
+}
+
 /// The traffic mix. A new route (say `PATCH /channels/{id}`) is one more row; a write
 /// that changes the database must then go through [`Ctx::mutate`]'s lock, as the
 /// staleness check's does, so that the checker does not compare across it.
 pub(crate) const MIX: &[Route] = &[
-    Route {
-        name: "best_times",
-        weight: 100,
-        build: |_, _| Call::get("/analytics/demo/best-times".into()),
-        expect: StatusCode::OK,
-        compare: true,
-        long_only: false,
-    },
-    Route {
-        name: "top_posts",
-        weight: 150,
-        build: |rng, _| {
-            let period = ["1d", "2d", "7d", "30d"][rng.usize(..4)];
-            Call::get(format!(
-                "/analytics/demo/top-posts?period={period}&limit={}",
-                rng.u32(1..=10)
-            ))
-        },
-        expect: StatusCode::OK,
-        compare: true,
-        long_only: false,
-    },
-    Route {
-        name: "post_dynamics",
-        weight: 150,
-        build: |rng, _| {
-            Call::get(format!(
-                "/analytics/demo/post-dynamics?hours={}",
-                rng.u32(1..=48)
-            ))
-        },
-        expect: StatusCode::OK,
-        compare: true,
-        long_only: false,
-    },
-    Route {
-        name: "channel_metrics",
-        weight: 200,
-        build: |rng, ctx| {
-            Call::get(format!(
-                "/analytics/channels/{}/metrics",
-                rng.i64(1..=ctx.channels)
-            ))
-        },
-        expect: StatusCode::OK,
-        compare: true,
-        long_only: false,
-    },
-    Route {
-        name: "user_channels",
-        weight: 100,
-        build: |rng, ctx| Call {
-            bearer: Some(ctx.tokens[rng.usize(..ctx.tokens.len())].clone()),
-            ..Call::get("/channels".into())
-        },
-        expect: StatusCode::OK,
-        compare: true,
-        long_only: false,
-    },
-    Route {
-        name: "ai_analyze",
-        weight: 150,
-        build: |rng, _| Call::post("/ai/analyze", json!({ "text": text(rng.u32(..200)) })),
-        expect: StatusCode::OK,
-        compare: true,
-        long_only: false,
-    },
-    Route {
-        name: "health (uncached)",
-        weight: 50,
-        build: |_, _| Call::get("/health".into()),
-        expect: StatusCode::OK,
-        compare: false,
-        long_only: false,
-    },
-    Route {
-        name: "invalidate top_posts",
-        weight: 1,
-        build: |_, ctx| Call {
-            bearer: Some(ctx.admin_token.clone()),
-            ..Call::post(
-                "/admin/cache/invalidate",
-                json!({ "cache": "demo_top_posts" }),
-            )
-        },
-        expect: StatusCode::OK,
-        compare: false,
-        // Under full load the 40 keys recomputed at once overflow the cache's bulkhead
-        // (`503 overloaded`): measured by the long run, kept out of CI's pass/fail.
-        long_only: true,
-    },
-    Route {
-        name: "missing channel (404)",
-        weight: 30,
-        build: |_, _| Call::get("/analytics/channels/999999/metrics".into()),
-        expect: StatusCode::NOT_FOUND,
-        compare: true,
-        long_only: false,
-    },
-    Route {
-        name: "bad window (400)",
-        weight: 20,
-        build: |_, _| Call::get("/analytics/demo/post-dynamics?hours=0".into()),
-        expect: StatusCode::BAD_REQUEST,
-        compare: false,
-        long_only: false,
-    },
+    Route::new("best_times", 100, |_, _| {
+        Call::get("/analytics/demo/best-times".into())
+    }),
+    Route::new("top_posts", 150, |rng, _| {
+        let period = ["1d", "2d", "7d", "30d"][rng.usize(..4)];
+        Call::get(format!(
+            "/analytics/demo/top-posts?period={period}&limit={}",
+            rng.u32(1..=10)
+        ))
+    }),
+    Route::new("post_dynamics", 150, |rng, _| {
+        Call::get(format!(
+            "/analytics/demo/post-dynamics?hours={}",
+            rng.u32(1..=48)
+        ))
+    }),
+    Route::new("channel_metrics", 200, |rng, ctx| {
+        Call::get(format!(
+            "/analytics/channels/{}/metrics",
+            rng.i64(1..=ctx.channels)
+        ))
+    }),
+    Route::new("user_channels", 100, |rng, ctx| Call {
+        bearer: Some(ctx.tokens[rng.usize(..ctx.tokens.len())].clone()),
+        ..Call::get("/channels".into())
+    }),
+    Route::new("ai_analyze", 150, |rng, _| {
+        Call::post("/ai/analyze", json!({ "text": text(rng.u32(..200)) }))
+    }),
+    Route::new("health (uncached)", 50, |_, _| Call::get("/health".into())).uncompared(),
+    // Under full load the 40 keys recomputed at once overflow the cache's bulkhead
+    // (`503 overloaded`): measured by the long run, kept out of CI's pass/fail.
+    Route::new("invalidate top_posts", 1, |_, ctx| Call {
+        bearer: Some(ctx.admin_token.clone()),
+        ..Call::post(
+            "/admin/cache/invalidate",
+            json!({ "cache": "demo_top_posts" }),
+        )
+    })
+    .uncompared()
+    .only_in_long_runs(),
+    Route::new("missing channel (404)", 30, |_, _| {
+        Call::get("/analytics/channels/999999/metrics".into())
+    })
+    .expecting(StatusCode::NOT_FOUND),
+    Route::new("bad window (400)", 20, |_, _| {
+        Call::get("/analytics/demo/post-dynamics?hours=0".into())
+    })
+    .expecting(StatusCode::BAD_REQUEST)
+    .uncompared(),
 ];
 
 /// Text number `n` of the analysed pool.
