@@ -24,10 +24,6 @@ use cache_runtime::{CacheRuntime, cache_result};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use serde::{Deserialize, Serialize};
 
-#[allow(dead_code, unreachable_pub)]
-#[path = "../tests/support/redis.rs"]
-mod server;
-
 /// One post of a channel's analytics page: the shape of the reference API's payloads.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Post {
@@ -73,7 +69,7 @@ fn raw_key(channel: u64) -> String {
 }
 
 fn l2(c: &mut Criterion) {
-    let server = server::RedisServer::start();
+    let server = test_support::RedisServer::start();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

@@ -4,7 +4,6 @@
 #![cfg(feature = "redis")]
 
 mod common;
-mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -14,9 +13,9 @@ use std::time::{Duration, Instant};
 
 use cache_runtime::__private::CacheSite;
 use cache_runtime::{CacheRuntime, Scope};
+use common::remote::*;
 use common::{call_in, counted, spec};
-use support::redis::RedisServer;
-use support::*;
+use test_support::RedisServer;
 
 /// Instances `a` and `b` of namespace `ns`, both holding key `k` of `site` (computed by
 /// `a`, read from Redis by `b`).

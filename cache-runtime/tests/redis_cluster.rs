@@ -5,7 +5,6 @@
 #![cfg(feature = "redis")]
 
 mod common;
-mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
@@ -13,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use cache_runtime::__private::{CacheSite, SiteSpec};
 use cache_runtime::{CacheKey, CacheRuntime};
+use common::remote::*;
 use common::{call_in, counted, spec};
-use support::redis::RedisCluster;
-use support::*;
+use test_support::RedisCluster;
 
 /// The Redis key of `(k,)` in a cluster: the cache's keys share the hash tag `{ns:name}`.
 fn cluster_key(ns: &str, name: &str, k: u64) -> String {

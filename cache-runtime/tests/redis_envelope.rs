@@ -7,16 +7,15 @@
 #![cfg(feature = "redis")]
 
 mod common;
-mod support;
 
 use std::time::Duration;
 
 use cache_runtime::__private::{CacheSite, seal_envelope};
 use cache_runtime::codec::{Codec, MessagePack};
 use cache_runtime::{CacheRuntime, CacheRuntimeBuilder, L2Stats};
+use common::remote::*;
 use common::{call_in, spec};
-use support::redis::RedisServer;
-use support::*;
+use test_support::RedisServer;
 
 /// Where the declared value length sits in a format-2 envelope without tags.
 const VALUE_LEN_AT: usize = 36;

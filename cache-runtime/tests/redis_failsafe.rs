@@ -5,7 +5,6 @@
 #![cfg(feature = "redis")]
 
 mod common;
-mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -15,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use cache_runtime::__private::{CacheSite, SiteSpec};
 use cache_runtime::{CacheRuntime, Readiness, Scope};
+use common::remote::*;
 use common::{call_in, spec};
-use support::redis::{RedisServer, free_port};
-use support::*;
+use test_support::{RedisServer, free_port};
 
 /// `ttl = "300ms", stale_if_error = "30s"`.
 const fn fail_safe(name: &'static str) -> SiteSpec {

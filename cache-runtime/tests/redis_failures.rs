@@ -4,7 +4,6 @@
 #![cfg(feature = "redis")]
 
 mod common;
-mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
@@ -12,9 +11,9 @@ use std::time::{Duration, Instant};
 
 use cache_runtime::__private::CacheSite;
 use cache_runtime::{CacheKey, CircuitState};
+use common::remote::*;
 use common::{call_in, spec};
-use support::redis::RedisServer;
-use support::*;
+use test_support::RedisServer;
 
 /// Each key has one right value, so a mixed-up answer shows.
 fn right(k: u64) -> Res {

@@ -4,7 +4,6 @@
 #![cfg(feature = "redis")]
 
 mod common;
-mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
@@ -12,9 +11,9 @@ use std::time::Duration;
 
 use cache_runtime::__private::{CacheSite, SiteSpec};
 use cache_runtime::{CacheRuntime, CircuitState, Scope, Tier};
+use common::remote::*;
 use common::{call_in, counted, spec};
-use support::redis::{RedisServer, free_port};
-use support::*;
+use test_support::{RedisServer, free_port};
 
 #[tokio::test]
 async fn a_value_computed_by_one_runtime_is_a_hit_in_another() {

@@ -5,7 +5,6 @@
 #![cfg(feature = "redis")]
 
 mod common;
-mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -15,9 +14,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use cache_runtime::__private::{CacheSite, SiteSpec};
 use cache_runtime::{CacheKey, CacheRuntime};
+use common::remote::*;
 use common::{call_in, spec};
-use support::redis::RedisServer;
-use support::*;
+use test_support::RedisServer;
 
 /// `#[cache_result(name, ttl = 60, lock = true)]`.
 const fn locked(name: &'static str) -> SiteSpec {

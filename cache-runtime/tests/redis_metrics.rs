@@ -4,7 +4,6 @@
 #![cfg(all(feature = "redis", feature = "metrics"))]
 
 mod common;
-mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
@@ -12,11 +11,11 @@ use std::time::Duration;
 
 use cache_runtime::__private::CacheSite;
 use cache_runtime::CacheStats;
+use common::remote::*;
 use common::{call_in, counted, spec};
 use metrics_util::MetricKind;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
-use support::redis::RedisServer;
-use support::*;
+use test_support::RedisServer;
 
 /// Reads one figure of a cache's snapshot.
 type Figure = fn(&CacheStats) -> u64;

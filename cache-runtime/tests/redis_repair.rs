@@ -7,7 +7,6 @@
 #![cfg(feature = "redis")]
 
 mod common;
-mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
@@ -15,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use cache_runtime::__private::{CacheSite, SiteSpec};
 use cache_runtime::{CacheRuntime, CircuitState};
+use common::remote::*;
 use common::{call_in, counted, spec};
-use support::redis::RedisServer;
-use support::*;
+use test_support::RedisServer;
 
 fn l2(rt: &CacheRuntime) -> cache_runtime::L2Stats {
     rt.stats().l2.expect("a remote tier")

@@ -5,7 +5,6 @@
 #![cfg(feature = "redis")]
 
 mod common;
-mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
@@ -13,9 +12,9 @@ use std::time::Duration;
 
 use cache_runtime::__private::CacheSite;
 use cache_runtime::{CacheRuntime, cache_invalidate, cache_put, cache_result, global};
+use common::remote::*;
 use common::{call_in, counted, spec};
-use support::redis::RedisServer;
-use support::*;
+use test_support::RedisServer;
 
 static PROFILE_RUNS: AtomicU32 = AtomicU32::new(0);
 

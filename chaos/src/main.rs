@@ -31,6 +31,7 @@ use clap::Parser;
 
 mod fleet;
 mod report;
+mod targets;
 mod traffic;
 
 use fleet::{Api, Cluster};

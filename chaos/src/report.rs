@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 
+use crate::targets::{RECOVERY_MAX, STALE_MAX, STALE_STEADY_P99, STORM_MAX_COMPUTES};
 use crate::traffic::{PhaseStats, Storm};
 
 /// What one phase did and measured.
@@ -24,15 +25,6 @@ pub(crate) struct PhaseResult {
     /// Redis probe saw an L2 hit again; `Some(None)` if it never did in the phase.
     pub(crate) recovery: Option<Option<Duration>>,
 }
-
-/// The targets of issue 12.
-pub(crate) const STALE_STEADY_P99: Duration = Duration::from_millis(100);
-/// Staleness bound in any phase.
-pub(crate) const STALE_MAX: Duration = Duration::from_secs(2);
-/// L2 hits must resume within this after a fault.
-pub(crate) const RECOVERY_MAX: Duration = Duration::from_secs(5);
-/// Body runs allowed in a miss storm over three instances.
-pub(crate) const STORM_MAX_COMPUTES: u64 = 3;
 
 fn ms(micros: u64) -> String {
     let ms = micros as f64 / 1000.0;

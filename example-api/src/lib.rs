@@ -20,12 +20,10 @@ use cache_runtime::CacheRuntime;
 use tokio::net::TcpListener;
 
 pub mod config;
-pub mod content;
 pub mod db;
 pub mod error;
 pub mod middleware;
 pub mod routes;
-mod seed;
 pub mod server;
 pub mod services;
 
@@ -76,10 +74,9 @@ pub fn install_cache_runtime(config: &Config) -> Result<&'static CacheRuntime, S
         .chain(config.cache_disabled.iter().map(String::as_str))
         .find(|name| !services::is_cache_name(name));
     if let Some(name) = unknown {
-        let known: Vec<&str> = services::CACHES.iter().map(|(n, _)| *n).collect();
         return Err(StartError::Config(format!(
             "unknown cache `{name}`; the caches are: {}",
-            known.join(", ")
+            services::CACHES.join(", ")
         )));
     }
     let mut builder = CacheRuntime::builder()
@@ -88,7 +85,7 @@ pub fn install_cache_runtime(config: &Config) -> Result<&'static CacheRuntime, S
     for ttl in &config.cache_ttls {
         builder = builder.cache_ttl(ttl.name.clone(), ttl.ttl);
     }
-    for (name, _) in services::CACHES {
+    for &name in services::CACHES {
         if !config.cache_enabled(name) {
             builder = builder.disable_cache(name);
         }
@@ -161,7 +158,7 @@ pub async fn prepare(config: Config) -> Result<AppState, StartError> {
     let admin_token: Arc<str> = match &config.admin_token {
         Some(token) if !token.is_empty() => token.as_str().into(),
         _ => {
-            let token = format!("admin-{}", seed::random_hex(16));
+            let token = format!("admin-{}", db::random_hex(16));
             tracing::info!("admin token (generated; set --admin-token to choose one): {token}");
             token.into()
         }

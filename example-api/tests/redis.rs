@@ -10,43 +10,14 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::process::{self, Instance, SEED, TempDir, poll, redis_instance_args};
-use common::redis_server::RedisServer;
-use common::{ADMIN, client};
+use common::{ADMIN, Reply, client};
 use serde_json::{Value, json};
+use test_support::RedisServer;
 
-/// The small seed of the other tests (`--seed-*` flags below match it).
-/// A status, `X-Cache` (and `X-Cache-Tier`) and JSON body.
-struct Reply {
-    status: u16,
-    x_cache: Option<String>,
-    tier: Option<String>,
-    json: Value,
-}
-
+/// `req` sent with a 5 s timeout: an instance stuck on a dead Redis fails the test
+/// instead of hanging it.
 async fn send(req: reqwest::RequestBuilder) -> Reply {
-    let resp = req
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .expect("request sent");
-    let status = resp.status().as_u16();
-    let x_cache = resp
-        .headers()
-        .get("x-cache")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let tier = resp
-        .headers()
-        .get("x-cache-tier")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let json = resp.json().await.expect("a JSON body");
-    Reply {
-        status,
-        x_cache,
-        tier,
-        json,
-    }
+    common::send(req.timeout(Duration::from_secs(5))).await
 }
 
 async fn get(i: &Instance, path: &str) -> Reply {

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::client;
 use common::process::{self, Instance, SEED, TempDir, redis_instance_args};
-use common::redis_server::RedisServer;
 use serde_json::Value;
+use test_support::RedisServer;
 
 /// `GET /channels` as the holder of `token`: status, `X-Cache`, body.
 async fn channels(i: &Instance, token: &str) -> (u16, Option<String>, Value) {

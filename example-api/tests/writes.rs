@@ -12,10 +12,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::process::{self, Instance, TempDir, poll};
-use common::redis_server::RedisServer;
 use common::{ADMIN, CACHE_LOCK, Reply, Server, assert_error, client, send};
 use example_api::config::SeedConfig;
 use serde_json::{Value, json};
+use test_support::RedisServer;
 
 /// Rate limiting is off here (one test sends many writes); the limit on writes is tested
 /// in its own process below.

@@ -1,6 +1,11 @@
-//! Macro-free drivers of the runtime entry points, as generated code calls them.
+//! Macro-free drivers of the runtime entry points, as generated code calls them; with the
+//! `redis` feature, `remote` drives runtimes that have a Redis tier. The `redis-server`
+//! processes themselves come from the `test-support` crate.
 
 #![allow(dead_code, unreachable_pub)]
+
+#[cfg(feature = "redis")]
+pub mod remote;
 
 use std::future::Future;
 use std::sync::Arc;

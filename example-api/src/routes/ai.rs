@@ -3,10 +3,10 @@ use axum::extract::State;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::content::{ContentAnalysis, Goal};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::extract::ApiJson;
 use crate::services::ai::{self, Optimization, PostText};
+use crate::services::analyzer::{ContentAnalysis, Goal};
 
 /// A post to analyse.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -3,10 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::content::{self, ContentAnalysis, Goal, Suggestion};
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::services::analytics::{self, SlotScore};
+use crate::services::analyzer::{self, ContentAnalysis, Goal, Suggestion};
 
 /// Longest text accepted, in bytes (64 KiB).
 pub const MAX_TEXT_BYTES: usize = 64 * 1024;
@@ -43,7 +43,7 @@ impl PostText {
 #[cache_runtime::performance_timer("ai_content_optimization", slow = "200ms")]
 #[cache_runtime::cache_result("ai_content_analysis", ttl = 900)]
 pub async fn analyze(text: PostText) -> Result<ContentAnalysis, ApiError> {
-    tokio::task::spawn_blocking(move || content::analyze(text.as_str()))
+    tokio::task::spawn_blocking(move || analyzer::analyze(text.as_str()))
         .await
         .map_err(|e| ApiError::Internal(format!("analysis task failed: {e}")))
 }
@@ -76,7 +76,7 @@ pub struct Optimization {
 pub async fn optimize(db: &Db, text: PostText, goal: Goal) -> Result<Optimization, ApiError> {
     let analysis = analyze(text.clone()).await?;
     let (suggestions, suggested_hashtags, optimized_text) =
-        content::suggestions(text.as_str(), &analysis, goal);
+        analyzer::suggestions(text.as_str(), &analysis, goal);
     let score_after = match PostText::new(optimized_text.clone()) {
         Ok(optimized) => analyze(optimized).await?.score,
         Err(_) => analysis.score,

@@ -3,24 +3,28 @@
 
 pub mod ai;
 pub mod analytics;
+pub mod analyzer;
 pub mod channels;
 pub mod performance;
 pub mod warming;
 pub mod writes;
 
-/// Every cache the service defines, with its TTL in seconds (as in the attributes).
-pub const CACHES: [(&str, u64); 6] = [
-    ("demo_post_dynamics", 300),
-    ("demo_top_posts", 600),
-    ("demo_best_times", 1800),
-    ("analytics_summary", 180),
-    ("user_channels", 300),
-    ("ai_content_analysis", 900),
+/// Every cache the service defines: the one list of their names, as each
+/// `#[cache_result("NAME", ...)]` gives it (TTLs and options stay in the attributes).
+/// Start-up checks `--cache-ttl` and `--cache-disable` against it, the admin API's
+/// invalidation accepts these names, and `/performance` lists them when caching is off.
+pub const CACHES: &[&str] = &[
+    "demo_post_dynamics",
+    "demo_top_posts",
+    "demo_best_times",
+    "analytics_summary",
+    "user_channels",
+    "ai_content_analysis",
 ];
 
 /// Whether `name` is one of [`CACHES`].
 pub fn is_cache_name(name: &str) -> bool {
-    CACHES.iter().any(|(n, _)| *n == name)
+    CACHES.contains(&name)
 }
 
 /// `ts` (Unix seconds, UTC) as RFC 3339, e.g. `2024-05-01T13:00:00Z`.
@@ -52,5 +56,27 @@ mod tests {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(super::rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
         assert_eq!(super::rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    /// [`super::CACHES`] names exactly the caches of the `#[cache_result]` attributes.
+    #[test]
+    fn caches_lists_every_cache_result() {
+        let sources = [
+            include_str!("ai.rs"),
+            include_str!("analytics.rs"),
+            include_str!("channels.rs"),
+            include_str!("performance.rs"),
+            include_str!("warming.rs"),
+            include_str!("writes.rs"),
+        ];
+        let mut named: Vec<&str> = sources
+            .iter()
+            .flat_map(|source| source.split("cache_result(").skip(1))
+            .filter_map(|rest| rest.trim_start().strip_prefix('"')?.split('"').next())
+            .collect();
+        named.sort_unstable();
+        let mut listed = super::CACHES.to_vec();
+        listed.sort_unstable();
+        assert_eq!(named, listed);
     }
 }

@@ -165,7 +165,7 @@ pub fn report(state: &AppState) -> PerformanceReport {
 
     let cache_enabled = !config.no_cache;
     let caches_disabled = if config.no_cache {
-        super::CACHES.iter().map(|(n, _)| (*n).to_owned()).collect()
+        super::CACHES.iter().map(|n| (*n).to_owned()).collect()
     } else {
         config.cache_disabled.clone()
     };

@@ -63,3 +63,14 @@ pub async fn warm(db: &Db, names: &[String]) -> Result<Vec<Warmed>, ApiError> {
     }
     Ok(done)
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn warmed_caches_are_caches() {
+        for name in super::CRITICAL.iter().chain(&super::WARMABLE) {
+            assert!(crate::services::is_cache_name(name), "{name}");
+        }
+        assert!(super::CRITICAL.iter().all(|n| super::WARMABLE.contains(n)));
+    }
+}

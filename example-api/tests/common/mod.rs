@@ -10,9 +10,6 @@
 pub mod browser;
 pub mod process;
 pub mod raw;
-/// The runtime's own redis-server harness, shared rather than copied.
-#[path = "../../../cache-runtime/tests/support/redis.rs"]
-pub mod redis_server;
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -174,10 +171,12 @@ pub fn client() -> reqwest::Client {
         .expect("client")
 }
 
-/// A response's status, `X-Cache` header and JSON body.
+/// A response's status, `X-Cache` and `X-Cache-Tier` headers and JSON body (a body that
+/// is not JSON as a JSON string).
 pub struct Reply {
     pub status: u16,
     pub x_cache: Option<String>,
+    pub tier: Option<String>,
     pub headers: reqwest::header::HeaderMap,
     pub json: Value,
 }
@@ -186,16 +185,20 @@ pub async fn send(req: reqwest::RequestBuilder) -> Reply {
     let resp = req.send().await.expect("request sent");
     let status = resp.status().as_u16();
     let headers = resp.headers().clone();
-    let x_cache = headers
-        .get("x-cache")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (x_cache, tier) = (header("x-cache"), header("x-cache-tier"));
     let bytes = resp.bytes().await.expect("body");
     let json = serde_json::from_slice(&bytes)
         .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
     Reply {
         status,
         x_cache,
+        tier,
         headers,
         json,
     }

@@ -1,10 +1,5 @@
-//! Test support for the remote tier: a real `redis-server` per test, and drivers of the
-//! runtime entry points for runtimes other than the global one (on top of `common`, which
-//! a test including this module must also declare).
-
-#![allow(dead_code, unreachable_pub)]
-
-pub mod redis;
+//! Drivers of the runtime entry points for runtimes with a Redis tier (other than the
+//! global one), against the real `redis-server` of `test_support`.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
@@ -12,7 +7,9 @@ use std::time::{Duration, Instant};
 use cache_runtime::__private::{self as p, CacheSite, Lookup};
 use cache_runtime::{CacheRuntime, CacheStats};
 
-pub use crate::common::{Res, adapter};
+use test_support::RedisServer;
+
+pub use super::{Res, adapter};
 
 /// A runtime with Redis at `url`, a namespace of its own and a given deadline.
 pub fn runtime(url: &str, namespace: &str) -> CacheRuntime {
@@ -108,7 +105,7 @@ pub fn redis_key(ns: &str, name: &str, k: u64) -> String {
 }
 
 /// Waits until `key` holds something in Redis.
-pub async fn written(server: &redis::RedisServer, key: &str) {
+pub async fn written(server: &RedisServer, key: &str) {
     let ok = eventually(Duration::from_secs(2), || {
         server.cmd::<bool>(&[b"EXISTS", key.as_bytes()])
     })
@@ -117,7 +114,7 @@ pub async fn written(server: &redis::RedisServer, key: &str) {
 }
 
 /// Two runtimes (two instances) of namespace `ns` on `server`, both connected.
-pub async fn connected_pair(server: &redis::RedisServer, ns: &str) -> (CacheRuntime, CacheRuntime) {
+pub async fn connected_pair(server: &RedisServer, ns: &str) -> (CacheRuntime, CacheRuntime) {
     let (a, b) = (runtime(&server.url(), ns), runtime(&server.url(), ns));
     connected(&a).await;
     connected(&b).await;

@@ -91,10 +91,12 @@ impl RedisServer {
         None
     }
 
+    /// The port it listens on (127.0.0.1).
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// `redis://127.0.0.1:PORT`.
     pub fn url(&self) -> String {
         format!("redis://127.0.0.1:{}", self.port)
     }
@@ -190,6 +192,7 @@ pub fn free_cluster_port() -> u16 {
 /// A Redis Cluster of three masters without replicas on loopback, created with
 /// `redis-cli --cluster create`, each node killed when dropped.
 pub struct RedisCluster {
+    /// The three masters.
     pub nodes: Vec<RedisServer>,
     dir: std::path::PathBuf,
 }
