@@ -267,6 +267,17 @@ impl Encoder<'_> {
     }
 }
 
+/// Every integer width and sign keys by its value: widened to 128 bits, written by `sint`
+/// (signed) or `uint` (unsigned).
+macro_rules! integers {
+    ($($method:ident($ty:ty) => $write:ident),*) => {$(
+        fn $method(self, v: $ty) -> Result<(), KeyError> {
+            self.$write(v.into());
+            Ok(())
+        }
+    )*};
+}
+
 impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
     type Ok = ();
     type Error = KeyError;
@@ -282,46 +293,18 @@ impl<'a, 'b> ser::Serializer for &'a mut Encoder<'b> {
         self.out.push(if v { tag::TRUE } else { tag::FALSE });
         Ok(())
     }
-    fn serialize_i8(self, v: i8) -> Result<(), KeyError> {
-        self.sint(v.into());
-        Ok(())
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), KeyError> {
-        self.sint(v.into());
-        Ok(())
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), KeyError> {
-        self.sint(v.into());
-        Ok(())
-    }
-    fn serialize_i64(self, v: i64) -> Result<(), KeyError> {
-        self.sint(v.into());
-        Ok(())
-    }
-    fn serialize_i128(self, v: i128) -> Result<(), KeyError> {
-        self.sint(v);
-        Ok(())
-    }
-    fn serialize_u8(self, v: u8) -> Result<(), KeyError> {
-        self.uint(v.into());
-        Ok(())
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), KeyError> {
-        self.uint(v.into());
-        Ok(())
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), KeyError> {
-        self.uint(v.into());
-        Ok(())
-    }
-    fn serialize_u64(self, v: u64) -> Result<(), KeyError> {
-        self.uint(v.into());
-        Ok(())
-    }
-    fn serialize_u128(self, v: u128) -> Result<(), KeyError> {
-        self.uint(v);
-        Ok(())
-    }
+    integers!(
+        serialize_i8(i8) => sint,
+        serialize_i16(i16) => sint,
+        serialize_i32(i32) => sint,
+        serialize_i64(i64) => sint,
+        serialize_i128(i128) => sint,
+        serialize_u8(u8) => uint,
+        serialize_u16(u16) => uint,
+        serialize_u32(u32) => uint,
+        serialize_u64(u64) => uint,
+        serialize_u128(u128) => uint
+    );
     fn serialize_f32(self, v: f32) -> Result<(), KeyError> {
         // Exact bits, not `==`: `recip(-0.0)` is not `recip(0.0)`.
         self.float(f32_as_f64_bits(v));
@@ -458,80 +441,57 @@ impl ser::SerializeSeq for Seq<'_, '_> {
     }
 }
 
-impl ser::SerializeTuple for &mut Encoder<'_> {
-    type Ok = ();
-    type Error = KeyError;
-    fn serialize_element<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), KeyError> {
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> Result<(), KeyError> {
-        Ok(())
-    }
+/// Tuples, tuple structs and tuple variants: their elements in order, nothing between or
+/// after them (the arity is fixed by the type).
+macro_rules! elements_in_order {
+    ($($trait:ident::$method:ident),*) => {$(
+        impl ser::$trait for &mut Encoder<'_> {
+            type Ok = ();
+            type Error = KeyError;
+            fn $method<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), KeyError> {
+                value.serialize(&mut **self)
+            }
+            fn end(self) -> Result<(), KeyError> {
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTupleStruct for &mut Encoder<'_> {
-    type Ok = ();
-    type Error = KeyError;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), KeyError> {
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> Result<(), KeyError> {
-        Ok(())
-    }
+elements_in_order!(
+    SerializeTuple::serialize_element,
+    SerializeTupleStruct::serialize_field,
+    SerializeTupleVariant::serialize_field
+);
+
+/// Structs and struct variants: each field after a marker; a skipped field
+/// (`skip_serializing_if`) leaves an end marker in its place, so `{a: None, b: Some(1)}`
+/// and `{a: Some(1), b: None}` stay distinct.
+macro_rules! fields_with_markers {
+    ($($trait:ident),*) => {$(
+        impl ser::$trait for &mut Encoder<'_> {
+            type Ok = ();
+            type Error = KeyError;
+            fn serialize_field<T: ?Sized + Serialize>(
+                &mut self,
+                _key: &'static str,
+                value: &T,
+            ) -> Result<(), KeyError> {
+                self.out.push(tag::MORE);
+                value.serialize(&mut **self)
+            }
+            fn skip_field(&mut self, _key: &'static str) -> Result<(), KeyError> {
+                self.out.push(tag::END);
+                Ok(())
+            }
+            fn end(self) -> Result<(), KeyError> {
+                Ok(())
+            }
+        }
+    )*};
 }
 
-impl ser::SerializeTupleVariant for &mut Encoder<'_> {
-    type Ok = ();
-    type Error = KeyError;
-    fn serialize_field<T: ?Sized + Serialize>(&mut self, value: &T) -> Result<(), KeyError> {
-        value.serialize(&mut **self)
-    }
-    fn end(self) -> Result<(), KeyError> {
-        Ok(())
-    }
-}
-
-impl ser::SerializeStruct for &mut Encoder<'_> {
-    type Ok = ();
-    type Error = KeyError;
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        _key: &'static str,
-        value: &T,
-    ) -> Result<(), KeyError> {
-        self.out.push(tag::MORE);
-        value.serialize(&mut **self)
-    }
-    fn skip_field(&mut self, _key: &'static str) -> Result<(), KeyError> {
-        // `skip_serializing_if` leaves a marker, so `{a: None, b: Some(1)}` and
-        // `{a: Some(1), b: None}` stay distinct.
-        self.out.push(tag::END);
-        Ok(())
-    }
-    fn end(self) -> Result<(), KeyError> {
-        Ok(())
-    }
-}
-
-impl ser::SerializeStructVariant for &mut Encoder<'_> {
-    type Ok = ();
-    type Error = KeyError;
-    fn serialize_field<T: ?Sized + Serialize>(
-        &mut self,
-        _key: &'static str,
-        value: &T,
-    ) -> Result<(), KeyError> {
-        self.out.push(tag::MORE);
-        value.serialize(&mut **self)
-    }
-    fn skip_field(&mut self, _key: &'static str) -> Result<(), KeyError> {
-        self.out.push(tag::END);
-        Ok(())
-    }
-    fn end(self) -> Result<(), KeyError> {
-        Ok(())
-    }
-}
+fields_with_markers!(SerializeStruct, SerializeStructVariant);
 
 /// Map entries are encoded one by one and sorted before they are written, so the order a
 /// `HashMap` happens to iterate in does not change the key.
