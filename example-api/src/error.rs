@@ -2,8 +2,8 @@
 //!
 //! Every error response of the service has the same body, `{"error": CODE, "message":
 //! TEXT}`: those of the handlers, those of axum and tower (a wrong method, a body over the
-//! limit; see [`crate::middleware`]) and those of the server itself (too many connections,
-//! see [`crate::server`]).
+//! limit; see the `middleware` module) and those of the server itself (too many
+//! connections, see the `server` module).
 
 use axum::Json;
 use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};

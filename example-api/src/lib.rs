@@ -24,6 +24,7 @@ pub mod content;
 pub mod db;
 pub mod error;
 pub mod middleware;
+pub mod net;
 pub mod routes;
 mod seed;
 pub mod server;

@@ -1,10 +1,9 @@
 //! Per-client rate limiting of the expensive routes and the writes (a GCRA token bucket per client, from
 //! the `governor` crate): `429` with a JSON error and `Retry-After` beyond the rate.
 //!
-//! A client is its IP address as the connection shows it (an IPv6 client: its /64, which
-//! one host usually has whole). `X-Forwarded-For` is not read, since any client can send
-//! it: behind a reverse proxy every request comes from the proxy, so limit there instead
-//! and start the service with `--rate-limit 0`.
+//! A client is its IP address (an IPv6 client: its /64, which one host usually has
+//! whole): the connection's peer, or, behind a reverse proxy listed in
+//! `--trusted-proxies`, the address its forwarding headers name (see [`client_addr`]).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -19,7 +18,9 @@ use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use super::client::client_addr;
 use crate::error::ApiError;
+use crate::net::TrustedProxies;
 
 /// Path prefixes of the routes whose misses cost database queries or CPU.
 pub const EXPENSIVE_PREFIXES: [&str; 2] = ["/analytics/", "/ai/"];
@@ -31,6 +32,15 @@ pub const WRITE_PREFIXES: [&str; 1] = ["/channels/"];
 
 /// How often state of clients that went quiet is dropped.
 const CLEANUP_EVERY: Duration = Duration::from_secs(60);
+
+/// The rate limiter and how it tells clients apart: the state of [`rate_limit`].
+#[derive(Debug)]
+pub struct Admission {
+    /// The clients' budgets.
+    pub limit: RateLimit,
+    /// The proxies whose forwarding headers name the client.
+    pub proxies: TrustedProxies,
+}
 
 /// One token bucket per client.
 ///
@@ -129,21 +139,24 @@ pub fn is_limited(method: &Method, path: &str) -> bool {
     is_expensive(path) || (write && WRITE_PREFIXES.iter().any(|p| path.starts_with(p)))
 }
 
-/// Applies `limit` to the expensive routes and the writes ([`is_limited`]), keyed by the peer address the server put in
-/// the request ([`ConnectInfo`]); a request without one counts as one shared client.
+/// Applies the limit to the expensive routes and the writes ([`is_limited`]), keyed by
+/// the client ([`client_addr`] of the peer address the server put in the request,
+/// [`ConnectInfo`]); a request without a peer counts as one shared client.
 pub(super) async fn rate_limit(
-    State(limit): State<Arc<RateLimit>>,
+    State(admission): State<Arc<Admission>>,
     req: Request,
     next: Next,
 ) -> Response {
     if !is_limited(req.method(), req.uri().path()) {
         return next.run(req).await;
     }
-    let peer = req
+    let client = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    match limit.check(peer) {
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| {
+            client_addr(c.0, req.headers(), &admission.proxies)
+        });
+    match admission.limit.check(client) {
         Ok(()) => next.run(req).await,
         Err(retry_after) => ApiError::TooManyRequests { retry_after }.into_response(),
     }
