@@ -37,6 +37,10 @@ pub enum ApiError {
         /// The methods of the route, as in the `Allow` header.
         allow: String,
     },
+    /// Well-formed, but the current state refuses it (e.g. a post dated before its
+    /// channel existed): 409.
+    #[error("{0}")]
+    Conflict(String),
     /// Body or field too large: 413.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -106,6 +110,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::HeaderFieldsTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -127,6 +132,7 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UriTooLong(_) => "uri_too_long",
             Self::HeaderFieldsTooLarge(_) => "header_fields_too_large",

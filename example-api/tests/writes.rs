@@ -410,13 +410,13 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         ),
         (
             json!({ "text": "hi", "published_at": "1970-01-01T00:00:00Z" }),
-            400,
-            "bad_request",
+            409,
+            "conflict",
         ),
         (
             json!({ "text": "hi", "published_at": "2999-01-01T00:00:00Z" }),
-            400,
-            "bad_request",
+            409,
+            "conflict",
         ),
     ] {
         let r = publish(bob, 2, body.clone()).await;

@@ -4,6 +4,7 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 
 use crate::AppState;
 use crate::db::User;
@@ -50,6 +51,17 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
             .map(|Path(v)| Self(v))
             .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
     }
+}
+
+/// For an optional body field (`#[serde(default, deserialize_with = "present")]`): absent
+/// is `None`, a value is `Some`, and `null` is refused (422) as the OpenAPI description
+/// (which does not allow it) says.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// The token of `Authorization: Bearer <token>`, or 401.
