@@ -95,9 +95,10 @@ EOF
 
 echo "scripts/schemathesis.sh: schemathesis $version against $base for ${seconds}s (seed $seed)" >&2
 status=0
-"$schemathesis" --no-color --config-file "$work/schemathesis.toml" run "$base/openapi.json" \
-  --checks all --seed "$seed" --max-time "$seconds" --workers 1 \
-  --warnings off 2>&1 | tee "$work/run.log" || status=$?
+# From the scratch directory: schemathesis keeps a cache (.schemathesis/) where it runs.
+(cd "$work" && "$schemathesis" --no-color --config-file "$work/schemathesis.toml" \
+  run "$base/openapi.json" --checks all --seed "$seed" --max-time "$seconds" --workers 1 \
+  --warnings off) 2>&1 | tee "$work/run.log" || status=$?
 if [ "$status" -ne 0 ]; then
   echo "scripts/schemathesis.sh: schemathesis found disagreements (exit $status)" >&2
   tail -20 "$work/server.log" >&2
