@@ -525,7 +525,9 @@ fn adapter(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
 // Output: `.with_overload({ use __private::overload::*;
 //             (&__private::OverloadKind::<R>::new()).on_overload() })`: what the call
 //         returns when its cache's bulkhead stays full (the function's own error, when it
-//         converts from `Overloaded`), or `None` to wait.
+//         converts from `Overloaded`), or `None` to wait; and `.with_throttle(..)` the
+//         same way for a spent computation budget (`From<Throttled>`, or `None` to
+//         compute anyway).
 fn with_overload(func: &Function<'_>) -> TokenStream {
     let p = Private::new();
     let ret = return_type(func);
@@ -533,6 +535,10 @@ fn with_overload(func: &Function<'_>) -> TokenStream {
         .with_overload({
             use #p::overload::*;
             (&#p::OverloadKind::<#ret>::new()).on_overload()
+        })
+        .with_throttle({
+            use #p::throttle::*;
+            (&#p::ThrottleKind::<#ret>::new()).on_throttle()
         })
     }
 }

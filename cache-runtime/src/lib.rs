@@ -225,8 +225,8 @@ pub mod __private {
         CacheEntry, EntryKey, Owned, PutFuture, StoreRules, TimedOut, owned, timed_out,
     };
     pub use crate::cache::{
-        CacheSite, Lookup, OverloadKind, SiteSpec, Ticket, assert_refresh_arg, lookup, overload,
-        tag,
+        CacheSite, Lookup, OverloadKind, SiteSpec, ThrottleKind, Ticket, assert_refresh_arg,
+        lookup, overload, tag, throttle,
     };
     pub use crate::key::{KeyArg, KeyArgs, KeyBytes, KeyWriter, key, key_args};
     pub use crate::runtime::global;
@@ -241,8 +241,9 @@ pub mod __private {
 }
 
 pub use cache::{
-    CacheEntry, CacheOverride, CallOutcome, DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT, DEFAULT_TTL,
-    Outcome, Outcomes, Overloaded, Scope, Scoped, Timeout,
+    Budget, Budgeted, CacheEntry, CacheOverride, CallOutcome, DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT,
+    DEFAULT_TTL, Outcome, Outcomes, Overloaded, Scope, Scoped, Throttled, Timeout, with_budget,
+    with_budget_sync,
 };
 pub use cache::{EntryInfo, ServedFrom};
 pub use cache_macros::{cache_invalidate, cache_put, cache_result, performance_timer};

@@ -127,6 +127,8 @@ pub(crate) struct Counters {
     pub(crate) queued: Tally,
     /// Computations turned away because the bulkhead stayed full past `max_wait`.
     pub(crate) overloaded: Tally,
+    /// Computations refused because the caller's computation budget was spent.
+    pub(crate) throttled: Tally,
     /// Values returned but not stored: refused by `unless`, faster than
     /// `only_if_slower`, or given a zero TTL by `ttl_from`.
     pub(crate) not_stored: Tally,
@@ -234,6 +236,7 @@ impl Counters {
                 compute_nanos: Tally::described(COMPUTE_SECONDS, Shape::Seconds, &labels),
                 queued: counter(QUEUED),
                 overloaded: counter(OVERLOADED),
+                throttled: counter(THROTTLED),
                 not_stored: counter(NOT_STORED),
                 hard_timeouts: counter(HARD_TIMEOUTS),
                 soft_timeouts: counter(SOFT_TIMEOUTS),
@@ -273,6 +276,7 @@ impl Counters {
             computes,
             queued: self.queued.load(Relaxed),
             overloaded: self.overloaded.load(Relaxed),
+            throttled: self.throttled.load(Relaxed),
             not_stored: self.not_stored.load(Relaxed),
             hard_timeouts: self.hard_timeouts.load(Relaxed),
             soft_timeouts: self.soft_timeouts.load(Relaxed),
@@ -341,6 +345,11 @@ pub struct CacheStats {
     /// bulkhead stayed full past `max_wait`.
     #[serde(default)]
     pub overloaded: u64,
+    /// Computations refused (served the fail-safe copy, or the function's
+    /// `From<Throttled>` error) because the caller's computation budget was spent
+    /// ([`with_budget`](crate::with_budget)).
+    #[serde(default)]
+    pub throttled: u64,
     /// Values returned but not stored because `unless` refused them, they were computed
     /// faster than `only_if_slower`, or `ttl_from` gave them no time to live.
     #[serde(default)]
@@ -583,6 +592,11 @@ pub(crate) const OVERLOADED: Family = family(
     "cache_overloaded_total",
     Kind::Counter,
     "Computations turned away because the cache's bulkhead stayed full.",
+);
+pub(crate) const THROTTLED: Family = family(
+    "cache_throttled_total",
+    Kind::Counter,
+    "Computations refused because the caller's computation budget was spent.",
 );
 pub(crate) const NOT_STORED: Family = family(
     "cache_not_stored_total",

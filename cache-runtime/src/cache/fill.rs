@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
+use super::budget::{self, Throttled};
 use super::bulkhead::{Entered, Permit};
 use super::flight::{self, Join, Leader, Settled};
 use super::scope::{self, Mode, Outcome, ServedFrom};
@@ -96,6 +97,9 @@ pub struct Ticket<R, A: Adapter<R>> {
     pub(super) tags: Vec<String>,
     /// What to return when the cache's bulkhead stays full past `max_wait`; `None`: wait.
     overload: Option<fn() -> R>,
+    /// What to return when the caller's computation budget is spent; `None`: compute
+    /// anyway.
+    throttle: Option<fn(Throttled) -> R>,
     /// `unless` and `ttl_from`.
     rules: StoreRules<A::Value>,
     /// What a call returns when its body runs past `hard_timeout` and no fail-safe copy
@@ -177,6 +181,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             remote_copy: None,
             tags: Vec::new(),
             overload: None,
+            throttle: None,
             rules: StoreRules::NONE,
             timed_out: None,
             _result: PhantomData,
@@ -199,6 +204,14 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     /// for longer than the runtime's `max_wait`; without it, the computation waits.
     pub fn with_overload(mut self, overload: Option<fn() -> R>) -> Self {
         self.overload = overload;
+        self
+    }
+
+    /// What the computation returns if the caller's computation budget
+    /// ([`with_budget`](crate::with_budget)) is spent and no fail-safe copy is at hand;
+    /// without it, the computation runs anyway.
+    pub fn with_throttle(mut self, throttle: Option<fn(Throttled) -> R>) -> Self {
+        self.throttle = throttle;
         self
     }
 
@@ -251,6 +264,34 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         })
     }
 
+    /// Charges the caller's computation budget for the computation about to run; `Some`
+    /// with the answer when it is spent and the call can be refused: the fail-safe copy
+    /// when one is at hand, else the function's `From<Throttled>` error. A put (which
+    /// computes nothing) and a background refresh are never charged; a function that
+    /// cannot be refused computes anyway.
+    fn throttled(&self, lead: Lead, start: &Start) -> Result<Lead, R> {
+        if self.explicit || self.background {
+            return Ok(lead);
+        }
+        let Err(refused) = budget::spend() else {
+            return Ok(lead);
+        };
+        let throttle = self.throttle;
+        if throttle.is_none() && self.usable_stale(&start.validity).is_none() {
+            return Ok(lead);
+        }
+        Counters::bump(&self.site.cache.counters.throttled);
+        tracing::debug!(cache = self.name, "computation budget spent: refused");
+        Err(
+            self.stale_or(lead, &start.validity, move || match throttle {
+                Some(answer) => answer(refused),
+                None => {
+                    unreachable!("a call without a throttle answer is refused only with a copy")
+                }
+            }),
+        )
+    }
+
     /// Computes (or joins a computation in progress) and stores the result if cacheable.
     ///
     /// The computation's future is boxed: it carries the ticket, the flight and the remote
@@ -286,6 +327,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         if let Some(hit) = self.lock_remote(&mut start).await {
             return self.finish_remote(lead, hit, &start);
         }
+        let lead = match self.throttled(lead, &start) {
+            Ok(lead) => lead,
+            Err(answer) => return answer,
+        };
         let bulkhead = Arc::clone(&self.site.bulkhead);
         let Some(permit) = self.admitted(bulkhead.enter(self.patience()).await) else {
             return self.overloaded(lead, &start);
@@ -407,6 +452,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         // Taken before the wait for a permit: what an overload may serve as the fail-safe
         // copy is judged against the invalidations seen when the call began.
         let mut start = self.start(&lead);
+        let lead = match self.throttled(lead, &start) {
+            Ok(lead) => lead,
+            Err(answer) => return answer,
+        };
         let bulkhead = Arc::clone(&self.site.bulkhead);
         let Some(permit) = self.admitted(bulkhead.enter_blocking(self.patience())) else {
             return self.overloaded(lead, &start);

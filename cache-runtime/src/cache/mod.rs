@@ -9,6 +9,7 @@
 //! runtime holds), `entry.rs` (the typed handle `<fn>_entry` returns: invalidate, put,
 //! peek one entry), `timeout.rs` (`hard_timeout`'s deadline and `Timeout`).
 
+mod budget;
 mod bulkhead;
 mod engine;
 mod entry;
@@ -22,6 +23,9 @@ mod scope;
 mod site;
 mod timeout;
 
+pub use budget::{
+    Budget, Budgeted, ThrottleKind, Throttled, throttle, with_budget, with_budget_sync,
+};
 pub use bulkhead::{OverloadKind, Overloaded, overload};
 pub use engine::{DEFAULT_MAX_BYTES, DEFAULT_MAX_WAIT, DEFAULT_TTL};
 pub(crate) use engine::{Engine, Settings, global, install, started};

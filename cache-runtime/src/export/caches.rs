@@ -6,7 +6,7 @@ use crate::export::prometheus::{Exposition, Family, FamilyOf, Kind, Value};
 use crate::stats::{
     BYTES, COALESCED, CacheStats, ENCODE_ERRORS, ENTRIES, ERRORS_NOT_CACHED, EVICTIONS,
     HARD_TIMEOUTS, HITS, INVALIDATIONS, MISSES, NOT_STORED, OVERLOADED, QUEUED, REFRESHES,
-    RuntimeStats, SOFT_TIMEOUTS, STALE_SERVED, TOO_LARGE, family,
+    RuntimeStats, SOFT_TIMEOUTS, STALE_SERVED, THROTTLED, TOO_LARGE, family,
 };
 use crate::stats::{
     L2_DECODE_FAILURES, L2_ERRORS, L2_HITS, L2_LOCK_WAITS, L2_MISSES, L2_SKIPPED, L2_TIMEOUTS,
@@ -38,11 +38,12 @@ fn render_runtime(out: &mut Exposition, family: &Family, ns: &str, value: impl I
 
 /// Writes the cache figures of `stats` in the Prometheus text exposition format.
 pub(crate) fn render(stats: &RuntimeStats, out: &mut Exposition) {
-    let families: [FamilyOf<CacheStats>; 19] = [
+    let families: [FamilyOf<CacheStats>; 20] = [
         (HITS, |c| c.hits.into()),
         (MISSES, |c| c.misses.into()),
         (QUEUED, |c| c.queued.into()),
         (OVERLOADED, |c| c.overloaded.into()),
+        (THROTTLED, |c| c.throttled.into()),
         (NOT_STORED, |c| c.not_stored.into()),
         (HARD_TIMEOUTS, |c| c.hard_timeouts.into()),
         (SOFT_TIMEOUTS, |c| c.soft_timeouts.into()),

@@ -352,6 +352,7 @@ pub(crate) fn zero_cache(name: &str) -> CacheStats {
         computes: 0,
         queued: 0,
         overloaded: 0,
+        throttled: 0,
         not_stored: 0,
         hard_timeouts: 0,
         soft_timeouts: 0,
