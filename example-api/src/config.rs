@@ -160,16 +160,19 @@ pub struct ServerConfig {
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 
-    /// Requests per second one client (IP address; IPv6: its /64) may make to the
-    /// expensive routes (`/analytics/*`, `/ai/*`) and the writes (`PATCH`/`POST` under
-    /// `/channels/`), from one budget; beyond it `429` with `Retry-After`.
-    /// `0` turns rate limiting off. The default keeps a client that varies its windows
-    /// from keeping the database busy (see `bench/bust.sh`) while a page that loads a
-    /// few analytics at once fits in the burst.
+    /// Computations per second one client (IP address; IPv6: its /64) may cause on the
+    /// expensive routes (`/analytics/*`, `/ai/*`: a request whose answer is not cached
+    /// yet, or is refreshed) plus writes it may make (`PATCH`/`POST` under `/channels/`),
+    /// from one budget; beyond it `429` with `Retry-After`. Answers from the cache, `304`s
+    /// and fail-safe copies are never counted nor refused, so browsers, dashboards, load
+    /// tests of warm endpoints and revalidating clients never see a `429`, while a client
+    /// asking a new window on every request is refused within a second or two (see
+    /// `bench/bust.sh`). `0` turns the budgets off.
     #[arg(long, env = "RATE_LIMIT", default_value_t = 2)]
     pub rate_limit: u32,
 
-    /// How many requests above the rate one client may make in a burst.
+    /// How many computations and writes above the rate one client may cause in a burst
+    /// (a page that loads several analytics not cached yet fits in it).
     #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_burst: u32,
 

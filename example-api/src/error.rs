@@ -50,8 +50,9 @@ pub enum ApiError {
     /// The request's header fields are too many or too large: 431.
     #[error("{0}")]
     HeaderFieldsTooLarge(String),
-    /// The client sent more requests than its rate allows: 429, with `Retry-After`.
-    #[error("too many requests from this client; retry after {} s", retry_after_secs(*.retry_after))]
+    /// The client's budget is spent (a computation of a new answer, or a write, beyond its
+    /// rate): 429, with `Retry-After`.
+    #[error("this client's budget of computations and writes is spent; retry after {} s", retry_after_secs(*.retry_after))]
     TooManyRequests {
         /// When the client may send its next request.
         retry_after: std::time::Duration,
@@ -170,6 +171,16 @@ impl From<cache_runtime::Overloaded> for ApiError {
     }
 }
 
+/// A cached computation beyond the client's budget (see `middleware`): 429 with
+/// `Retry-After`.
+impl From<cache_runtime::Throttled> for ApiError {
+    fn from(t: cache_runtime::Throttled) -> Self {
+        ApiError::TooManyRequests {
+            retry_after: t.retry_after(),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match &self {
@@ -266,6 +277,13 @@ mod tests {
         let r = ApiError::Overloaded("busy".into()).into_response();
         assert_eq!(r.status(), 503);
         assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        // A computation beyond the client's budget.
+        let r = ApiError::from(cache_runtime::Throttled::new(
+            std::time::Duration::from_millis(1500),
+        ))
+        .into_response();
+        assert_eq!(r.status(), 429);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "2");
         // A full bulkhead of a cached service function answers the same way.
         let r = ApiError::from(cache_runtime::Overloaded).into_response();
         assert_eq!(r.status(), 503);

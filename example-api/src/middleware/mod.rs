@@ -1,9 +1,9 @@
 //! Middleware: request ids and tracing, JSON for every error, a bound on requests in
-//! flight, limits on the request line and headers, trusted hosts, CORS, per-client rate
-//! limiting of the expensive routes, a request timeout, gzip for large bodies, and HTTP
-//! caching from the cache runtime ([`HttpCache`]: `X-Cache`/`X-Cache-Tier` from the
-//! per-request outcomes; ETag, 304, stored gzip/brotli variants and `Cache-Control` for
-//! cached bodies).
+//! flight, limits on the request line and headers, trusted hosts, CORS, per-client budgets
+//! (computations of the expensive routes, requests of the writes), a request timeout,
+//! gzip for large bodies, and HTTP caching from the cache runtime ([`HttpCache`]:
+//! `X-Cache`/`X-Cache-Tier` from the per-request outcomes; ETag, 304, stored gzip/brotli
+//! variants and `Cache-Control` for cached bodies).
 
 mod client;
 mod errors;
@@ -15,6 +15,7 @@ pub use errors::{MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_URI_BYTES};
 pub use hosts::AllowedHosts;
 pub use rate_limit::{
     Admission, EXPENSIVE_PREFIXES, RateLimit, WRITE_PREFIXES, client_key, is_expensive, is_limited,
+    is_write,
 };
 
 use std::num::NonZeroU32;

@@ -86,12 +86,18 @@ pub(super) async fn warm(
     State(state): State<AppState>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
+    let shape =
+        |e: String| ApiError::Unprocessable(format!("expected {{\"caches\": [NAME, ...]}}: {e}"));
     let request = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        serde_json::from_slice::<Option<WarmRequest>>(&body).map_err(|e| {
-            ApiError::Unprocessable(format!("expected {{\"caches\": [NAME, ...]}}: {e}"))
-        })?
+        match serde_json::from_slice::<Value>(&body).map_err(|e| shape(e.to_string()))? {
+            Value::Null => None,
+            value @ Value::Object(_) => Some(
+                serde_json::from_value::<WarmRequest>(value).map_err(|e| shape(e.to_string()))?,
+            ),
+            _ => return Err(shape("not an object".into())),
+        }
     };
     let names = match request {
         Some(request) => request.caches,

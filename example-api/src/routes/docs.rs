@@ -74,9 +74,12 @@ pub(super) fn description() -> String {
          (`private` with `Vary: Authorization` for a user's answers), `Age` its age; bodies of \
          1000 bytes or more are sent in their stored gzip or brotli variant. `X-Cache` says \
          HIT/MISS/..., `X-Cache-Tier` L1 (in-process) or L2 (Redis) on a hit.\n\n\
-         Admission control: each client (IP address; IPv6: its /64) may make a limited number of \
-         requests a second to /analytics/* and /ai/* (`--rate-limit`, `--rate-limit-burst`), \
-         beyond which it gets 429. Parameters that select a cache entry are bounded to what the \
+         Admission control: each client (IP address; IPv6: its /64; behind a proxy listed in \
+         `--trusted-proxies`, the address its `Forwarded` / `X-Forwarded-For` names) has a \
+         budget of computations a second (`--rate-limit`, `--rate-limit-burst`): a request to \
+         /analytics/* or /ai/* whose answer is not cached yet spends one, and so does every \
+         write under /channels/; beyond it, 429. Answers from the cache, 304s and fail-safe \
+         copies are never refused. Parameters that select a cache entry are bounded to what the \
          service serves: a window (`hours`, `period`) is any whole number of hours up to \
          {HOURLY_UP_TO}, then whole days up to {MAX_HOURS} hours ({WINDOWS} windows in all), so \
          varying it cannot make a new expensive computation per request."

@@ -11,8 +11,10 @@ use crate::db::User;
 use crate::error::ApiError;
 use crate::services::channels;
 
-/// `axum::Json` with JSON errors: 400 for malformed JSON, 422 for the wrong shape, 415
-/// for a missing `Content-Type: application/json`, 413 for a body over the limit.
+/// A JSON object body, as `axum::Json` with JSON errors: 400 for malformed JSON, 422 for
+/// the wrong shape (anything but an object included: serde would otherwise read a struct
+/// from an array of its fields), 415 for a missing `Content-Type: application/json`, 413
+/// for a body over the limit.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
@@ -20,8 +22,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
-        Ok(Self(value))
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        if !value.is_object() {
+            return Err(ApiError::Unprocessable(
+                "the body must be a JSON object".into(),
+            ));
+        }
+        serde_json::from_value(value).map(Self).map_err(|e| {
+            ApiError::Unprocessable(format!("Failed to deserialize the JSON body: {e}"))
+        })
     }
 }
 
