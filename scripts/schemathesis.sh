@@ -18,6 +18,7 @@
 # - The demo user alice's token (printed at start-up) authenticates the channel
 #   operations, the admin token the admin ones (schemathesis.toml, written below).
 # - Fixed seed, about two minutes (SCHEMATHESIS_SECONDS, default 120).
+# - EXAMPLE_API_BIN=/path/to/example-api checks another build instead.
 #
 # Usage: scripts/schemathesis.sh   (from anywhere; needs python3 with venv, and network
 #        access to PyPI the first time)
@@ -41,8 +42,12 @@ if [ -z "$schemathesis" ]; then
   fi
 fi
 
-cargo build --quiet -p example-api
-bin=$root/target/debug/example-api
+if [ -n "${EXAMPLE_API_BIN:-}" ]; then
+  bin=$EXAMPLE_API_BIN
+else
+  cargo build --quiet -p example-api
+  bin=$root/target/debug/example-api
+fi
 
 work=$(mktemp -d)
 server_pid=""
