@@ -11,6 +11,9 @@
 #     WebDriver (CHROMIUM=/path/to/chromium and CHROMEDRIVER=/path/to/chromedriver use
 #     other binaries and skip the install).
 #   No test needs wrk (only example-api/bench/load.sh does).
+# After the cargo tests, scripts/schemathesis.sh checks example-api's OpenAPI description
+# against the live server with schemathesis (installed into a virtual environment under
+# target/ when missing; needs python3 with venv).
 #
 # Usage: scripts/test.sh        (from anywhere; needs root or sudo only to install)
 set -euo pipefail
@@ -64,6 +67,11 @@ if [ ${#browser[@]} -gt 0 ]; then
   apt_install "${browser[@]}"
 fi
 
+if [ -z "${SCHEMATHESIS:-}" ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+  apt_install python3 python3-venv
+fi
+
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --all-features -- -D warnings
 cargo test --workspace --all-features
+scripts/schemathesis.sh

@@ -41,7 +41,7 @@ pub struct Config {
         env = "ALLOWED_HOSTS",
         value_delimiter = ',',
         default_value = "localhost,127.0.0.1",
-        value_parser = crate::middleware::parse_host_pattern
+        value_parser = crate::net::parse_host_pattern
     )]
     pub allowed_hosts: Vec<String>,
 
@@ -160,18 +160,35 @@ pub struct ServerConfig {
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 
-    /// Requests per second one client (IP address; IPv6: its /64) may make to the
-    /// expensive routes (`/analytics/*`, `/ai/*`) and the writes (`PATCH`/`POST` under
-    /// `/channels/`), from one budget; beyond it `429` with `Retry-After`.
-    /// `0` turns rate limiting off. The default keeps a client that varies its windows
-    /// from keeping the database busy (see `bench/bust.sh`) while a page that loads a
-    /// few analytics at once fits in the burst.
+    /// Computations per second one client (IP address; IPv6: its /64) may cause on the
+    /// expensive routes (`/analytics/*`, `/ai/*`: a request whose answer is not cached
+    /// yet, or is refreshed) plus writes it may make (`PATCH`/`POST` under `/channels/`),
+    /// from one budget; beyond it `429` with `Retry-After`. Answers from the cache, `304`s
+    /// and fail-safe copies are never counted nor refused, so browsers, dashboards, load
+    /// tests of warm endpoints and revalidating clients never see a `429`, while a client
+    /// asking a new window on every request is refused within a second or two (see
+    /// `bench/bust.sh`). `0` turns the budgets off.
     #[arg(long, env = "RATE_LIMIT", default_value_t = 2)]
     pub rate_limit: u32,
 
-    /// How many requests above the rate one client may make in a burst.
+    /// How many computations and writes above the rate one client may cause in a burst
+    /// (a page that loads several analytics not cached yet fits in it).
     #[arg(long, env = "RATE_LIMIT_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_burst: u32,
+
+    /// Reverse proxies in front of the service (comma separated CIDR networks or single
+    /// addresses, e.g. `10.0.0.0/8,fd00::/8`). Only a request whose socket peer is in this
+    /// list is attributed to the client its `Forwarded` / `X-Forwarded-For` header names
+    /// (the right-most address that is not a trusted proxy); from any other peer those
+    /// headers are ignored. Empty (the default): the peer is the client.
+    #[arg(
+        long,
+        env = "TRUSTED_PROXIES",
+        value_delimiter = ',',
+        value_name = "CIDR",
+        value_parser = crate::net::parse_proxy_network
+    )]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 impl Default for ServerConfig {
@@ -184,6 +201,7 @@ impl Default for ServerConfig {
             shutdown_timeout: Duration::from_secs(10),
             rate_limit: 2,
             rate_limit_burst: 10,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -409,6 +427,35 @@ mod tests {
         ] {
             assert!(help.contains(needle), "{needle} in\n{help}");
         }
+    }
+
+    #[test]
+    fn trusted_proxies_parse_from_the_flag_and_the_environment() {
+        let c = Config::try_parse_from(["example-api"]).expect("defaults");
+        assert!(
+            c.server.trusted_proxies.is_empty(),
+            "no proxy is trusted by default"
+        );
+        let c = Config::try_parse_from([
+            "example-api",
+            "--trusted-proxies",
+            "10.0.0.0/8, 192.0.2.1,fd00::/8",
+        ])
+        .expect("parses");
+        let nets: Vec<String> = c
+            .server
+            .trusted_proxies
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(nets, ["10.0.0.0/8", "192.0.2.1/32", "fd00::/8"]);
+        let err = Config::try_parse_from(["example-api", "--trusted-proxies", "10.0.0.0/40"])
+            .expect_err("a bad prefix");
+        assert!(err.to_string().contains("10.0.0.0/40"), "{err}");
+        let help = <Config as clap::CommandFactory>::command()
+            .render_long_help()
+            .to_string();
+        assert!(help.contains("TRUSTED_PROXIES"), "{help}");
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //!
 //! Every error response of the service has the same body, `{"error": CODE, "message":
 //! TEXT}`: those of the handlers, those of axum and tower (a wrong method, a body over the
-//! limit; see [`crate::middleware`]) and those of the server itself (too many connections,
-//! see [`crate::server`]).
+//! limit; see the `middleware` module) and those of the server itself (too many
+//! connections, see the `server` module).
 
 use axum::Json;
 use axum::extract::rejection::{BytesRejection, JsonRejection, QueryRejection};
@@ -37,6 +37,10 @@ pub enum ApiError {
         /// The methods of the route, as in the `Allow` header.
         allow: String,
     },
+    /// Well-formed, but the current state refuses it (e.g. a post dated before its
+    /// channel existed): 409.
+    #[error("{0}")]
+    Conflict(String),
     /// Body or field too large: 413.
     #[error("{0}")]
     PayloadTooLarge(String),
@@ -46,8 +50,9 @@ pub enum ApiError {
     /// The request's header fields are too many or too large: 431.
     #[error("{0}")]
     HeaderFieldsTooLarge(String),
-    /// The client sent more requests than its rate allows: 429, with `Retry-After`.
-    #[error("too many requests from this client; retry after {} s", retry_after_secs(*.retry_after))]
+    /// The client's budget is spent (a computation of a new answer, or a write, beyond its
+    /// rate): 429, with `Retry-After`.
+    #[error("this client's budget of computations and writes is spent; retry after {} s", retry_after_secs(*.retry_after))]
     TooManyRequests {
         /// When the client may send its next request.
         retry_after: std::time::Duration,
@@ -106,6 +111,7 @@ impl ApiError {
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UriTooLong(_) => StatusCode::URI_TOO_LONG,
             Self::HeaderFieldsTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
@@ -127,6 +133,7 @@ impl ApiError {
             Self::Forbidden(_) => "forbidden",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::Conflict(_) => "conflict",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UriTooLong(_) => "uri_too_long",
             Self::HeaderFieldsTooLarge(_) => "header_fields_too_large",
@@ -161,6 +168,16 @@ impl ApiError {
 impl From<cache_runtime::Overloaded> for ApiError {
     fn from(e: cache_runtime::Overloaded) -> Self {
         ApiError::Overloaded(e.to_string())
+    }
+}
+
+/// A cached computation beyond the client's budget (see `middleware`): 429 with
+/// `Retry-After`.
+impl From<cache_runtime::Throttled> for ApiError {
+    fn from(t: cache_runtime::Throttled) -> Self {
+        ApiError::TooManyRequests {
+            retry_after: t.retry_after(),
+        }
     }
 }
 
@@ -260,6 +277,13 @@ mod tests {
         let r = ApiError::Overloaded("busy".into()).into_response();
         assert_eq!(r.status(), 503);
         assert_eq!(r.headers()[header::RETRY_AFTER], "1");
+        // A computation beyond the client's budget.
+        let r = ApiError::from(cache_runtime::Throttled::new(
+            std::time::Duration::from_millis(1500),
+        ))
+        .into_response();
+        assert_eq!(r.status(), 429);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "2");
         // A full bulkhead of a cached service function answers the same way.
         let r = ApiError::from(cache_runtime::Overloaded).into_response();
         assert_eq!(r.status(), 503);

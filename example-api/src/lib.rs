@@ -23,6 +23,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod middleware;
+pub mod net;
 pub mod routes;
 pub mod server;
 pub mod services;

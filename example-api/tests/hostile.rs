@@ -1,7 +1,7 @@
 //! The server against clients that hold connections without using them, and against one
 //! client asking too fast: real sockets on loopback, a real listening server with short
-//! timeouts (`--header-read-timeout 2s`, `--keep-alive-timeout 3s`) and a small rate
-//! limit (`--rate-limit 2 --rate-limit-burst 3`).
+//! timeouts (`--header-read-timeout 2s`, `--keep-alive-timeout 3s`) and a small budget
+//! (`--rate-limit 2 --rate-limit-burst 3`).
 
 mod common;
 
@@ -164,11 +164,12 @@ async fn thousands_of_idle_connections_leave_health_answering() {
 #[tokio::test]
 async fn one_client_over_its_rate_gets_429_and_others_do_not() {
     let s = server();
-    let path = "/analytics/demo/best-times";
+    // Each request a new window: a computation, which is what the budget counts.
+    let path = |i: u32| format!("/analytics/demo/post-dynamics?hours={}", 100 + i);
     let mut statuses = Vec::new();
     let mut limited = None;
-    for _ in 0..8 {
-        let r = send(client().get(s.url(path))).await;
+    for i in 0..8 {
+        let r = send(client().get(s.url(&path(i)))).await;
         statuses.push(r.status);
         if r.status == 429 {
             limited = Some(r);
@@ -195,11 +196,13 @@ async fn one_client_over_its_rate_gets_429_and_others_do_not() {
         .local_address(Some("127.0.0.2".parse().expect("address")))
         .build()
         .expect("client");
-    assert_eq!(send(other.get(s.url(path))).await.status, 200);
+    assert_eq!(send(other.get(s.url(&path(20)))).await.status, 200);
+    // The refused client's answers from the cache are served.
+    assert_eq!(send(client().get(s.url(&path(0)))).await.status, 200);
 
     // Once the wait is over, the client is admitted again.
     tokio::time::sleep(Duration::from_secs(retry_after)).await;
-    assert_eq!(send(client().get(s.url(path))).await.status, 200);
+    assert_eq!(send(client().get(s.url(&path(21)))).await.status, 200);
 }
 
 #[tokio::test]

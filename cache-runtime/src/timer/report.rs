@@ -510,6 +510,10 @@ fn advice(b: &Bottleneck) -> String {
         .first()
         .filter(|c| b.total_ms > 0.0 && c.total_ms / b.total_ms >= 0.5);
     match (&b.cache, top_child) {
+        (Some(c), _) if c.hit_ratio.is_none() => s.push_str(&format!(
+            "; `{}` in front of it has had no lookups yet: nothing to judge yet",
+            c.name
+        )),
         (Some(c), _) => {
             let hit = c.hit_ratio.map_or_else(|| "no lookups".to_owned(), percent);
             let good = c.hit_ratio.is_some_and(|h| h >= 0.9);
@@ -549,4 +553,43 @@ fn advice(b: &Bottleneck) -> String {
     }
     s.push('.');
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cache_without_lookups_has_nothing_to_judge_yet() {
+        let mut b = Bottleneck {
+            name: "db.query".into(),
+            group: "db".into(),
+            share: 0.8,
+            calls: 12,
+            total_ms: 120.0,
+            mean_ms: 10.0,
+            p95_ms: 20.0,
+            slow_ms: None,
+            slow_calls: 0,
+            children: Vec::new(),
+            cache: Some(CacheInFront {
+                name: "reports".into(),
+                answers_this_timer: false,
+                hit_ratio: None,
+                lookups: 0,
+            }),
+            advice: String::new(),
+        };
+        let text = advice(&b);
+        assert!(
+            text.contains("`reports` in front of it has had no lookups yet: nothing to judge yet"),
+            "{text}"
+        );
+        assert!(!text.contains("hits only"), "{text}");
+        if let Some(c) = &mut b.cache {
+            c.hit_ratio = Some(0.5);
+            c.lookups = 10;
+        }
+        assert!(advice(&b).contains("hits only 50"), "{}", advice(&b));
+    }
 }

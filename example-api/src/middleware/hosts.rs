@@ -15,6 +15,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
+use crate::net::{normalize_name, parse_host_pattern};
 
 /// The host names the service answers to.
 ///
@@ -37,7 +38,7 @@ pub struct AllowedHosts {
 
 impl AllowedHosts {
     /// From patterns: `name`, `*.domain` (any subdomain) or `*` (anything). Patterns
-    /// that [`parse_host_pattern`] refuses are ignored (the configuration refuses them
+    /// that [`parse_host_pattern`](crate::net::parse_host_pattern) refuses are ignored (the configuration refuses them
     /// before they get here).
     pub fn new(patterns: &[String]) -> Self {
         let mut hosts = Self::default();
@@ -94,54 +95,6 @@ fn strip_port(host: &str) -> Option<&str> {
 
 fn valid_port(port: &str) -> bool {
     port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit())
-}
-
-/// Lowercases a host name and removes one trailing dot; `None` unless it is an IPv6
-/// literal or dot-separated non-empty labels of letters, digits, `-` and `_`.
-fn normalize_name(name: &str) -> Option<String> {
-    if let Some(inner) = name.strip_prefix('[') {
-        let inner = inner.strip_suffix(']')?;
-        inner.parse::<std::net::Ipv6Addr>().ok()?;
-        return Some(name.to_ascii_lowercase());
-    }
-    let name = name.strip_suffix('.').unwrap_or(name);
-    let well_formed = !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        });
-    well_formed.then(|| name.to_ascii_lowercase())
-}
-
-/// Checks one `--allowed-hosts` pattern: `*`, `*.domain` or a host name (one trailing
-/// dot allowed, as in requests; a port is refused: ports are ignored). Returns it
-/// normalised.
-///
-/// ```
-/// use example_api::middleware::parse_host_pattern;
-/// assert_eq!(parse_host_pattern(" *.Example.com. ").unwrap(), "*.example.com");
-/// assert!(parse_host_pattern("localhost..").unwrap_err().contains("localhost.."));
-/// ```
-pub fn parse_host_pattern(pattern: &str) -> Result<String, String> {
-    let p = pattern.trim();
-    if p == "*" || p.is_empty() {
-        return Ok(p.to_owned());
-    }
-    let (prefix, name) = match p.strip_prefix("*.") {
-        Some(domain) => ("*.", domain),
-        None => ("", p),
-    };
-    match normalize_name(name) {
-        Some(n) => Ok(format!("{prefix}{n}")),
-        None => Err(format!(
-            "`{pattern}` is not a host name pattern (expected `name`, `*.domain` or `*`, \
-             without a port; one trailing dot at most)"
-        )),
-    }
 }
 
 /// At most 100 characters of `s`, for an error message.
@@ -252,15 +205,5 @@ mod tests {
     fn star_allows_every_well_formed_host() {
         assert!(hosts(&["*"]).allows("anything.test:1"));
         assert!(!hosts(&[]).allows("localhost"));
-    }
-
-    #[test]
-    fn patterns_are_checked() {
-        assert_eq!(parse_host_pattern("LocalHost.").as_deref(), Ok("localhost"));
-        assert_eq!(parse_host_pattern("*").as_deref(), Ok("*"));
-        for bad in ["localhost..", "local host", "localhost:8080", "*.", "a*.b"] {
-            let err = parse_host_pattern(bad).expect_err(bad);
-            assert!(err.contains(bad), "{err}");
-        }
     }
 }

@@ -1,18 +1,21 @@
 //! Middleware: request ids and tracing, JSON for every error, a bound on requests in
-//! flight, limits on the request line and headers, trusted hosts, CORS, per-client rate
-//! limiting of the expensive routes, a request timeout, gzip for large bodies, and HTTP
-//! caching from the cache runtime ([`HttpCache`]: `X-Cache`/`X-Cache-Tier` from the
-//! per-request outcomes; ETag, 304, stored gzip/brotli variants and `Cache-Control` for
-//! cached bodies).
+//! flight, limits on the request line and headers, trusted hosts, CORS, per-client budgets
+//! (computations of the expensive routes, requests of the writes), a request timeout,
+//! gzip for large bodies, and HTTP caching from the cache runtime ([`HttpCache`]:
+//! `X-Cache`/`X-Cache-Tier` from the per-request outcomes; ETag, 304, stored gzip/brotli
+//! variants and `Cache-Control` for cached bodies).
 
+mod client;
 mod errors;
 mod hosts;
 mod rate_limit;
 
+pub use client::{X_FORWARDED_FOR, client_addr};
 pub use errors::{MAX_HEADER_BYTES, MAX_HEADER_COUNT, MAX_URI_BYTES};
-pub use hosts::{AllowedHosts, parse_host_pattern};
+pub use hosts::AllowedHosts;
 pub use rate_limit::{
-    EXPENSIVE_PREFIXES, RateLimit, WRITE_PREFIXES, client_key, is_expensive, is_limited,
+    Admission, EXPENSIVE_PREFIXES, RateLimit, WRITE_PREFIXES, client_key, is_expensive, is_limited,
+    is_write,
 };
 
 use std::num::NonZeroU32;
@@ -39,6 +42,7 @@ use tracing::Level;
 
 use crate::config::Config;
 use crate::error::ApiError;
+use crate::net::TrustedProxies;
 
 /// Bodies smaller than this are sent uncompressed: gzip would cost more than it saves.
 pub const COMPRESSION_MIN_BYTES: u16 = 1000;
@@ -56,7 +60,10 @@ pub fn apply(router: Router, config: &Config) -> Router {
     let max_in_flight = config.server.max_in_flight as usize;
     let rate_limit = NonZeroU32::new(config.server.rate_limit).map(|rate| {
         let burst = NonZeroU32::new(config.server.rate_limit_burst).unwrap_or(rate);
-        Arc::new(RateLimit::new(rate, burst))
+        Arc::new(Admission {
+            limit: RateLimit::new(rate, burst),
+            proxies: TrustedProxies::new(config.server.trusted_proxies.clone()),
+        })
     });
     let router = router.layer(
         ServiceBuilder::new()

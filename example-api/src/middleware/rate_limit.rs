@@ -1,10 +1,19 @@
-//! Per-client rate limiting of the expensive routes and the writes (a GCRA token bucket per client, from
-//! the `governor` crate): `429` with a JSON error and `Retry-After` beyond the rate.
+//! Per-client budgets (a GCRA token bucket per client, from the `governor` crate), spent
+//! on work rather than on answers:
 //!
-//! A client is its IP address as the connection shows it (an IPv6 client: its /64, which
-//! one host usually has whole). `X-Forwarded-For` is not read, since any client can send
-//! it: behind a reverse proxy every request comes from the proxy, so limit there instead
-//! and start the service with `--rate-limit 0`.
+//! - On the expensive routes (`/analytics/*`, `/ai/*`) a request is never refused as
+//!   such: it runs inside [`with_budget`] with the client's bucket as its computation
+//!   budget, so only a cached call that is about to compute (a miss, a forced refresh)
+//!   takes a token. An answer from either cache tier, a `304`, a call that joins a
+//!   computation already running and a fail-safe copy cost nothing. A computation beyond
+//!   the budget fails with the runtime's `Throttled`, which the service answers as `429`
+//!   with `Retry-After` (`ApiError: From<Throttled>`).
+//! - The writes (`PATCH`/`POST` under `/channels/`) have no cache in front: each request
+//!   takes a token, and one beyond the budget is answered `429` before it runs.
+//!
+//! Both spend the same bucket. A client is its IP address (an IPv6 client: its /64, which
+//! one host usually has whole): the connection's peer, or, behind a reverse proxy listed
+//! in `--trusted-proxies`, the address its forwarding headers name (see [`client_addr`]).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::num::NonZeroU32;
@@ -16,21 +25,33 @@ use axum::extract::{ConnectInfo, Request, State};
 use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use cache_runtime::{Budget, with_budget};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use super::client::client_addr;
 use crate::error::ApiError;
+use crate::net::TrustedProxies;
 
 /// Path prefixes of the routes whose misses cost database queries or CPU.
 pub const EXPENSIVE_PREFIXES: [&str; 2] = ["/analytics/", "/ai/"];
 
 /// Path prefixes of the write routes, limited for every method but `GET`, `HEAD` and
-/// `OPTIONS`: a write runs database statements and drops cache entries, so it spends
-/// the same budget as an expensive read.
+/// `OPTIONS`: a write runs database statements and drops cache entries, so each one
+/// spends the budget a computation of an expensive read does.
 pub const WRITE_PREFIXES: [&str; 1] = ["/channels/"];
 
 /// How often state of clients that went quiet is dropped.
 const CLEANUP_EVERY: Duration = Duration::from_secs(60);
+
+/// The rate limiter and how it tells clients apart: the state of [`rate_limit`].
+#[derive(Debug)]
+pub struct Admission {
+    /// The clients' budgets.
+    pub limit: RateLimit,
+    /// The proxies whose forwarding headers name the client.
+    pub proxies: TrustedProxies,
+}
 
 /// One token bucket per client.
 ///
@@ -108,13 +129,30 @@ pub fn client_key(addr: IpAddr) -> IpAddr {
     }
 }
 
-/// Whether `path` is one of the rate-limited routes.
+/// Whether `path` is one of the routes whose computations are budgeted.
 pub fn is_expensive(path: &str) -> bool {
     EXPENSIVE_PREFIXES.iter().any(|p| path.starts_with(p))
 }
 
-/// Whether a request with `method` to `path` is rate-limited: an expensive route
-/// ([`is_expensive`]) or a write to one of [`WRITE_PREFIXES`].
+/// Whether a request with `method` to `path` is a write ([`WRITE_PREFIXES`], any method
+/// but `GET`, `HEAD` and `OPTIONS`), whose every request is budgeted.
+///
+/// ```
+/// use axum::http::Method;
+/// use example_api::middleware::is_write;
+/// assert!(is_write(&Method::PATCH, "/channels/1"));
+/// assert!(is_write(&Method::POST, "/channels/1/posts"));
+/// assert!(!is_write(&Method::GET, "/channels"));
+/// assert!(!is_write(&Method::GET, "/analytics/demo/best-times"));
+/// ```
+pub fn is_write(method: &Method, path: &str) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+        && WRITE_PREFIXES.iter().any(|p| path.starts_with(p))
+}
+
+/// Whether a request with `method` to `path` spends the client's budget at all: its
+/// computations on an expensive route ([`is_expensive`]), or itself as a write
+/// ([`is_write`]).
 ///
 /// ```
 /// use axum::http::Method;
@@ -125,25 +163,48 @@ pub fn is_expensive(path: &str) -> bool {
 /// assert!(!is_limited(&Method::GET, "/channels"));
 /// ```
 pub fn is_limited(method: &Method, path: &str) -> bool {
-    let write = !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS);
-    is_expensive(path) || (write && WRITE_PREFIXES.iter().any(|p| path.starts_with(p)))
+    is_expensive(path) || is_write(method, path)
 }
 
-/// Applies `limit` to the expensive routes and the writes ([`is_limited`]), keyed by the peer address the server put in
-/// the request ([`ConnectInfo`]); a request without one counts as one shared client.
+/// One client's bucket as the runtime's computation [`Budget`].
+struct ClientBudget {
+    admission: Arc<Admission>,
+    client: IpAddr,
+}
+
+impl Budget for ClientBudget {
+    fn spend(&self) -> Result<(), Duration> {
+        self.admission.limit.check(self.client)
+    }
+}
+
+/// Runs the expensive routes inside the client's computation budget and admits the writes
+/// against it (see the module documentation). The client is [`client_addr`] of the peer
+/// address the server put in the request ([`ConnectInfo`]); a request without a peer
+/// counts as one shared client.
 pub(super) async fn rate_limit(
-    State(limit): State<Arc<RateLimit>>,
+    State(admission): State<Arc<Admission>>,
     req: Request,
     next: Next,
 ) -> Response {
-    if !is_limited(req.method(), req.uri().path()) {
+    let (expensive, write) = (
+        is_expensive(req.uri().path()),
+        is_write(req.method(), req.uri().path()),
+    );
+    if !expensive && !write {
         return next.run(req).await;
     }
-    let peer = req
+    let client = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
-    match limit.check(peer) {
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| {
+            client_addr(c.0, req.headers(), &admission.proxies)
+        });
+    if expensive {
+        let budget: Arc<dyn Budget> = Arc::new(ClientBudget { admission, client });
+        return with_budget(budget, next.run(req)).await;
+    }
+    match admission.limit.check(client) {
         Ok(()) => next.run(req).await,
         Err(retry_after) => ApiError::TooManyRequests { retry_after }.into_response(),
     }

@@ -4,16 +4,33 @@ use serde::Deserialize;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::Throttled;
 use crate::routes::extract::ApiJson;
 use crate::services::ai::{self, Optimization, PostText};
 use crate::services::analyzer::{ContentAnalysis, Goal};
+
+/// The error answers of both routes, described once for the OpenAPI.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // only described, never built: the answers are `ApiError`s
+enum TextErrors {
+    #[response(status = 400, description = "Blank text or malformed JSON")]
+    BadRequest(ErrorBody),
+    #[response(
+        status = 413,
+        description = "Text over 65536 characters, or a body over 1 MiB"
+    )]
+    TooLarge(ErrorBody),
+    #[response(status = 415, description = "Not `Content-Type: application/json`")]
+    NotJson(ErrorBody),
+    #[response(status = 422, description = "Wrong JSON shape")]
+    WrongShape(ErrorBody),
+}
 
 /// A post to analyse.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct AnalyzeRequest {
-    /// The post's text, 1 to 65536 characters.
-    #[schema(min_length = 1, max_length = 65536)]
+    #[schema(schema_with = super::docs::analysis_text_schema)]
     text: String,
 }
 
@@ -21,10 +38,7 @@ pub(super) struct AnalyzeRequest {
 #[utoipa::path(post, path = "/ai/analyze", tag = "ai", summary = "Analyse a post",
     request_body = AnalyzeRequest,
     responses((status = 200, description = "Analysis", body = ContentAnalysis),
-        (status = 400, description = "Empty text or malformed JSON", body = ErrorBody),
-        (status = 413, description = "Text over 64 KiB", body = ErrorBody),
-        (status = 415, description = "Not JSON", body = ErrorBody),
-        (status = 422, description = "Wrong JSON shape", body = ErrorBody), (status = 429, description = "This client's rate limit on /analytics/* and /ai/* is exceeded; wait `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the next request is admitted")))))]
+        TextErrors, Throttled))]
 pub(super) async fn analyze(
     ApiJson(body): ApiJson<AnalyzeRequest>,
 ) -> Result<Json<ContentAnalysis>, ApiError> {
@@ -35,8 +49,7 @@ pub(super) async fn analyze(
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct OptimizeRequest {
-    /// The post's text, 1 to 65536 characters.
-    #[schema(min_length = 1, max_length = 65536)]
+    #[schema(schema_with = super::docs::analysis_text_schema)]
     text: String,
     #[serde(default)]
     goal: Goal,
@@ -46,9 +59,7 @@ pub(super) struct OptimizeRequest {
 #[utoipa::path(post, path = "/ai/optimize", tag = "ai", summary = "Suggestions to improve a post",
     request_body = OptimizeRequest,
     responses((status = 200, description = "Suggestions", body = Optimization),
-        (status = 400, description = "Empty text or malformed JSON", body = ErrorBody),
-        (status = 413, description = "Text over 64 KiB", body = ErrorBody),
-        (status = 422, description = "Wrong JSON shape", body = ErrorBody), (status = 429, description = "This client's rate limit on /analytics/* and /ai/* is exceeded; wait `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the next request is admitted")))))]
+        TextErrors, Throttled))]
 pub(super) async fn optimize(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<OptimizeRequest>,

@@ -5,6 +5,7 @@ use utoipa::IntoParams;
 
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::Throttled;
 use crate::routes::extract::{ApiPath, ApiQuery};
 use crate::services::analytics::{
     self, BestTimes, ChannelSummary, DEFAULT_HOURS, DEFAULT_LIMIT, DEFAULT_PERIOD, Hours, Limit,
@@ -24,7 +25,7 @@ pub(super) struct DynamicsQuery {
     params(DynamicsQuery),
     responses((status = 200, description = "Hourly views", body = PostDynamics),
         (status = 400, description = "Bad `hours`: out of range, or above 168 and not a multiple of 24", body = ErrorBody),
-        (status = 429, description = "This client's rate limit on /analytics/* and /ai/* is exceeded; wait `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the next request is admitted")))))]
+        Throttled))]
 pub(super) async fn post_dynamics(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<DynamicsQuery>,
@@ -36,8 +37,9 @@ pub(super) async fn post_dynamics(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct TopPostsQuery {
-    /// Window: whole hours up to 7d (`1h` to `168h`), then whole days up to 90d.
-    #[param(default = "7d", pattern = "^[0-9]+[hd]$", example = "24h")]
+    /// Window: whole hours up to a week (`1h` to `168h`), or whole days up to 90 (`1d`
+    /// to `90d`); no leading zero.
+    #[param(schema_with = super::docs::period_schema, example = "24h")]
     period: Option<String>,
     /// How many posts.
     #[param(minimum = 1, maximum = 100, default = 10)]
@@ -49,7 +51,7 @@ pub(super) struct TopPostsQuery {
     params(TopPostsQuery),
     responses((status = 200, description = "Ranked posts", body = TopPosts),
         (status = 400, description = "Bad `period` or `limit`", body = ErrorBody),
-        (status = 429, description = "This client's rate limit on /analytics/* and /ai/* is exceeded; wait `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the next request is admitted")))))]
+        Throttled))]
 pub(super) async fn top_posts(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<TopPostsQuery>,
@@ -61,7 +63,8 @@ pub(super) async fn top_posts(
 
 /// Best hours and weekdays to post (UTC). Cache `demo_best_times`, 1800 s. Cached HTTP answer: `ETag`/304, `Cache-Control: max-age` = TTL left, gzip/brotli variants, `X-Cache`, `X-Cache-Tier`.
 #[utoipa::path(get, path = "/analytics/demo/best-times", tag = "analytics", summary = "Best hours and weekdays to post (UTC)",
-    responses((status = 200, description = "Best slots", body = BestTimes), (status = 429, description = "This client's rate limit on /analytics/* and /ai/* is exceeded; wait `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the next request is admitted")))))]
+    responses((status = 200, description = "Best slots", body = BestTimes),
+        Throttled))]
 pub(super) async fn best_times(
     State(state): State<AppState>,
 ) -> Result<CachedJson<BestTimes>, ApiError> {
@@ -74,7 +77,8 @@ pub(super) async fn best_times(
     params(("id" = i64, Path, description = "Channel id")),
     responses((status = 200, description = "Summary", body = ChannelSummary),
         (status = 400, description = "Bad id", body = ErrorBody),
-        (status = 404, description = "Unknown channel", body = ErrorBody), (status = 429, description = "This client's rate limit on /analytics/* and /ai/* is exceeded; wait `Retry-After` seconds", body = ErrorBody, headers(("Retry-After" = u64, description = "Seconds until the next request is admitted")))))]
+        (status = 404, description = "Unknown channel", body = ErrorBody),
+        Throttled))]
 pub(super) async fn channel_metrics(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<i64>,

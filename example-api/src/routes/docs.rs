@@ -11,12 +11,23 @@ use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use cache_runtime::CachedJson;
 use serde_json::Value;
+use utoipa::openapi::schema::{
+    AdditionalProperties, ArrayBuilder, KnownFormat, Object, OneOfBuilder, SchemaFormat,
+};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ApiError, ErrorBody};
-use crate::services::analytics::{HOURLY_UP_TO, MAX_HOURS, WINDOWS};
+use crate::services::CACHES;
+use crate::services::ai::MAX_TEXT_CHARS;
+use crate::services::analytics::{
+    DEFAULT_PERIOD, HOURLY_UP_TO, MAX_HOURS, PERIOD_PATTERN, WINDOWS,
+};
+use crate::services::warming::WARMABLE;
+use crate::services::writes::{
+    MAX_NAME_CHARS, MAX_TITLE_CHARS, MIN_NAME_CHARS, PUBLISHED_AT_PATTERN,
+};
 
 /// The parts of the description no handler owns: title, version, the error schema and
 /// the bearer scheme. The paths come from the router.
@@ -63,13 +74,191 @@ pub(super) fn description() -> String {
          (`private` with `Vary: Authorization` for a user's answers), `Age` its age; bodies of \
          1000 bytes or more are sent in their stored gzip or brotli variant. `X-Cache` says \
          HIT/MISS/..., `X-Cache-Tier` L1 (in-process) or L2 (Redis) on a hit.\n\n\
-         Admission control: each client (IP address; IPv6: its /64) may make a limited number of \
-         requests a second to /analytics/* and /ai/* (`--rate-limit`, `--rate-limit-burst`), \
-         beyond which it gets 429. Parameters that select a cache entry are bounded to what the \
+         Admission control: each client (IP address; IPv6: its /64; behind a proxy listed in \
+         `--trusted-proxies`, the address its `Forwarded` / `X-Forwarded-For` names) has a \
+         budget of computations a second (`--rate-limit`, `--rate-limit-burst`): a request to \
+         /analytics/* or /ai/* whose answer is not cached yet spends one, and so does every \
+         write under /channels/; beyond it, 429. Answers from the cache, 304s and fail-safe \
+         copies are never refused. Parameters that select a cache entry are bounded to what the \
          service serves: a window (`hours`, `period`) is any whole number of hours up to \
          {HOURLY_UP_TO}, then whole days up to {MAX_HOURS} hours ({WINDOWS} windows in all), so \
          varying it cannot make a new expensive computation per request."
     )
+}
+
+/// The characters Rust's `str::trim` removes (`char::is_whitespace`, Unicode `White_Space`),
+/// as the inside of a regular-expression class: "blank" means made of these only.
+const WHITESPACE: &str =
+    "\\t-\\r \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000";
+
+/// Control characters (`char::is_control`, Unicode `Cc`), as the inside of a class.
+const CONTROL: &str = "\\u0000-\\u001f\\u007f-\\u009f";
+
+/// NUL, as the inside of a class.
+const NUL: &str = "\\u0000";
+
+/// A string of `min..=max` characters (Unicode scalar values, as the handlers count them)
+/// that is not blank and has none of the characters of `excluded` (a class body; may be
+/// empty).
+fn text(min: usize, max: usize, excluded: &str, description: &str) -> Object {
+    let pattern = if excluded.is_empty() {
+        format!("[^{WHITESPACE}]")
+    } else {
+        format!("^[^{excluded}]*[^{excluded}{WHITESPACE}][^{excluded}]*$")
+    };
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(min))
+        .max_length(Some(max))
+        .pattern(Some(pattern))
+        .description(Some(description))
+        .build()
+}
+
+/// A string that is one of `values`.
+fn one_of_names(values: &[&str], description: &str) -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values.iter().copied()))
+        .description(Some(description))
+        .build()
+}
+
+/// `text` of `/ai/analyze` and `/ai/optimize`.
+pub(super) fn analysis_text_schema() -> impl Into<RefOr<Schema>> {
+    text(
+        1,
+        MAX_TEXT_CHARS,
+        "",
+        &format!(
+            "The post's text: not blank (not only whitespace), at most {MAX_TEXT_CHARS} \
+             characters (Unicode scalar values; over it: 413)."
+        ),
+    )
+}
+
+/// `text` of `POST /channels/{id}/posts`.
+pub(super) fn post_text_schema() -> impl Into<RefOr<Schema>> {
+    text(
+        1,
+        MAX_TEXT_CHARS,
+        NUL,
+        &format!(
+            "The post's text: not blank, no NUL character, at most {MAX_TEXT_CHARS} \
+             characters (Unicode scalar values; over it: 413)."
+        ),
+    )
+}
+
+/// `title` of `PATCH /channels/{id}`.
+pub(super) fn title_schema() -> impl Into<RefOr<Schema>> {
+    text(
+        1,
+        MAX_TITLE_CHARS,
+        CONTROL,
+        &format!(
+            "The new display title: not blank, no control characters, at most \
+             {MAX_TITLE_CHARS} characters as sent (over it: 413); surrounding whitespace is \
+             dropped."
+        ),
+    )
+}
+
+/// `name` of `PATCH /channels/{id}`.
+pub(super) fn channel_name_schema() -> impl Into<RefOr<Schema>> {
+    let most = MAX_NAME_CHARS - 1;
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(MIN_NAME_CHARS))
+        .max_length(Some(MAX_NAME_CHARS))
+        .pattern(Some(format!(
+            "^[a-z][a-z0-9_]{{{},{most}}}$",
+            MIN_NAME_CHARS - 1
+        )))
+        .description(Some(format!(
+            "The new handle: {MIN_NAME_CHARS} to {MAX_NAME_CHARS} lowercase ASCII letters, \
+             digits and `_`, starting with a letter (longer: 413), e.g. `rust_weekly`."
+        )))
+        .examples(["rust_weekly"])
+        .build()
+}
+
+/// `published_at` of `POST /channels/{id}/posts`.
+pub(super) fn published_at_schema() -> impl Into<RefOr<Schema>> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime)))
+        .pattern(Some(PUBLISHED_AT_PATTERN))
+        .description(Some(
+            "RFC 3339 in UTC (`T` and `Z` upper-case), e.g. `2024-05-01T13:00:00Z`; default: \
+             now. Before the channel was created or in the future: 409.",
+        ))
+        .examples(["2024-05-01T13:00:00Z"])
+        .build()
+}
+
+/// `period` of `/analytics/demo/top-posts`.
+pub(super) fn period_schema() -> impl Into<RefOr<Schema>> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(PERIOD_PATTERN))
+        .description(Some(
+            "Whole hours up to a week (`1h` to `168h`), or whole days up to 90 (`1d` to `90d`); \
+             no leading zero.",
+        ))
+        .default(Some(Value::from(DEFAULT_PERIOD)))
+}
+
+/// The body of `POST /admin/cache/invalidate`: exactly one of `{"cache": NAME}` (a cache
+/// of the service) or `{"tag": TAG}` (not empty).
+pub(super) fn invalidate_schema() -> RefOr<Schema> {
+    let names: Vec<&str> = CACHES.iter().map(|(name, _)| *name).collect();
+    let only = |field: &str, schema: Object| {
+        ObjectBuilder::new()
+            .property(field, schema)
+            .required(field)
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .build()
+    };
+    let cache = only(
+        "cache",
+        one_of_names(&names, "A cache of the service: every entry is dropped."),
+    );
+    let tag = only(
+        "tag",
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .description(Some(
+                "Every entry stored with this tag is dropped (e.g. `channel:42`, `user:1`).",
+            ))
+            .build(),
+    );
+    OneOfBuilder::new()
+        .item(cache)
+        .item(tag)
+        .description(Some("Exactly one of `cache` or `tag`."))
+        .into()
+}
+
+/// Says in the description what the handlers check but the derives cannot: a rename
+/// names at least one field (`minProperties: 1`; utoipa's own `min_properties` attribute
+/// sets `maxProperties`).
+pub(super) fn finish(spec: &mut utoipa::openapi::OpenApi) {
+    let schemas = spec.components.as_mut().map(|c| &mut c.schemas);
+    if let Some(RefOr::T(Schema::Object(rename))) =
+        schemas.and_then(|s| s.get_mut("RenameChannelRequest"))
+    {
+        rename.min_properties = Some(1);
+    }
+}
+
+/// `caches` of `POST /admin/cache/warm`.
+pub(super) fn warmable_schema() -> impl Into<RefOr<Schema>> {
+    ArrayBuilder::new()
+        .items(one_of_names(&WARMABLE, "A cache that can be warmed."))
+        .description(Some("The caches to refill, each with its default request."))
+        .build()
 }
 
 /// The schema of a window in hours: any hour up to a week, whole days up to 90.

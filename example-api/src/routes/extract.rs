@@ -4,14 +4,17 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer};
 
 use crate::AppState;
 use crate::db::User;
 use crate::error::ApiError;
 use crate::services::channels;
 
-/// `axum::Json` with JSON errors: 400 for malformed JSON, 422 for the wrong shape, 415
-/// for a missing `Content-Type: application/json`, 413 for a body over the limit.
+/// A JSON object body, as `axum::Json` with JSON errors: 400 for malformed JSON, 422 for
+/// the wrong shape (anything but an object included: serde would otherwise read a struct
+/// from an array of its fields), 415 for a missing `Content-Type: application/json`, 413
+/// for a body over the limit.
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T);
 
@@ -19,8 +22,15 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let axum::Json(value) = axum::Json::<T>::from_request(req, state).await?;
-        Ok(Self(value))
+        let axum::Json(value) = axum::Json::<serde_json::Value>::from_request(req, state).await?;
+        if !value.is_object() {
+            return Err(ApiError::Unprocessable(
+                "the body must be a JSON object".into(),
+            ));
+        }
+        serde_json::from_value(value).map(Self).map_err(|e| {
+            ApiError::Unprocessable(format!("Failed to deserialize the JSON body: {e}"))
+        })
     }
 }
 
@@ -50,6 +60,17 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
             .map(|Path(v)| Self(v))
             .map_err(|rejection| ApiError::BadRequest(rejection.body_text()))
     }
+}
+
+/// For an optional body field (`#[serde(default, deserialize_with = "present")]`): absent
+/// is `None`, a value is `Some`, and `null` is refused (422) as the OpenAPI description
+/// (which does not allow it) says.
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
 }
 
 /// The token of `Authorization: Bearer <token>`, or 401.

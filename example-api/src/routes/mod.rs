@@ -21,8 +21,9 @@ mod writes;
 
 pub use docs::openapi_spec;
 
-/// Bodies accepted by `/ai/*`: room for 64 KiB of text with JSON escapes.
-const AI_BODY_LIMIT: usize = 512 * 1024;
+/// Bodies accepted by `/ai/*`: room for 65536 characters of text even when each is sent as
+/// a JSON escape (at most 12 bytes: a surrogate pair), with the rest of the object.
+const AI_BODY_LIMIT: usize = 1024 * 1024;
 /// Bodies accepted by `PATCH /channels/{id}`: a name and a title.
 const CHANNEL_BODY_LIMIT: usize = 4 * 1024;
 /// Bodies accepted by `POST /channels/{id}/posts`: as for `/ai/*` (the same text limit).
@@ -40,6 +41,7 @@ pub fn router() -> Router<AppState> {
 pub(crate) fn openapi() -> utoipa::openapi::OpenApi {
     let mut spec = api().into_openapi();
     spec.info.description = Some(docs::description());
+    docs::finish(&mut spec);
     spec
 }
 
@@ -73,6 +75,21 @@ fn limited(
     limit: usize,
 ) -> UtoipaMethodRouter<AppState> {
     (schemas, paths, method.layer(DefaultBodyLimit::max(limit)))
+}
+
+/// The `429` of every budgeted route, described once for the OpenAPI: a computation
+/// (`/analytics/*`, `/ai/*`: a miss, a forced refresh) or a write (`PATCH`/`POST` under
+/// `/channels/`) beyond the client's budget. Answers from the cache, 304s and fail-safe
+/// copies are never refused.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // only described, never built: the answer is `ApiError::TooManyRequests`
+pub(crate) enum Throttled {
+    #[response(
+        status = 429,
+        description = "This client's budget is spent (computations of new answers on /analytics/* and /ai/*, writes under /channels/; answers from the cache and 304s never count); wait `Retry-After` seconds",
+        headers(("Retry-After" = u64, description = "Seconds until the budget admits one more"))
+    )]
+    TooManyRequests(crate::error::ErrorBody),
 }
 
 async fn not_found() -> ApiError {

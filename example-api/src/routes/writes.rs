@@ -9,16 +9,20 @@ use serde::Deserialize;
 use crate::AppState;
 use crate::db::Channel;
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::extract::{ApiJson, ApiPath, CurrentUser};
+use crate::routes::Throttled;
+use crate::routes::extract::{ApiJson, ApiPath, CurrentUser, present};
 use crate::services::writes::{self, ChannelChange, NewPost, Post, PostKind};
 
 /// The body of `PATCH /channels/{id}`: at least one of the two.
+// `minProperties: 1` is added by `docs::finish`.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RenameChannelRequest {
-    /// The new handle, e.g. `rust_weekly`.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = super::docs::channel_name_schema)]
     name: Option<String>,
-    /// The new display title.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = super::docs::title_schema)]
     title: Option<String>,
 }
 
@@ -26,12 +30,13 @@ pub(super) struct RenameChannelRequest {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct PublishPostRequest {
-    /// The post's text.
+    #[schema(schema_with = super::docs::post_text_schema)]
     text: String,
     /// `text` (default), `photo` or `video`.
     #[serde(default)]
     kind: PostKind,
-    /// RFC 3339 in UTC; default: now.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = super::docs::published_at_schema)]
     published_at: Option<String>,
 }
 
@@ -50,18 +55,23 @@ enum WriteErrors {
     Forbidden(ErrorBody),
     #[response(status = 404, description = "No such channel")]
     NotFound(ErrorBody),
-    #[response(status = 413, description = "A field over its length limit")]
-    TooLarge(ErrorBody),
-    #[response(status = 415, description = "Not JSON")]
-    NotJson(ErrorBody),
-    #[response(status = 422, description = "Wrong JSON shape")]
-    WrongShape(ErrorBody),
     #[response(
-        status = 429,
-        description = "This client's rate limit is exceeded; wait `Retry-After` seconds",
-        headers(("Retry-After" = u64, description = "Seconds until the next request is admitted"))
+        status = 409,
+        description = "A post's `published_at` before the channel was created, or in the future"
     )]
-    RateLimited(ErrorBody),
+    Conflict(ErrorBody),
+    #[response(
+        status = 413,
+        description = "A field over its length limit (characters), or a body over the route's limit"
+    )]
+    TooLarge(ErrorBody),
+    #[response(status = 415, description = "Not `Content-Type: application/json`")]
+    NotJson(ErrorBody),
+    #[response(
+        status = 422,
+        description = "Wrong JSON shape (an unknown field, a `null`, a wrong type; for a rename: neither field)"
+    )]
+    WrongShape(ErrorBody),
 }
 
 /// Renames one of the caller's channels (owner only). Drops the owner's `user_channels`
@@ -71,7 +81,7 @@ enum WriteErrors {
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "The channel's id")),
     request_body = RenameChannelRequest,
-    responses((status = 200, description = "The channel as stored", body = Channel), WriteErrors))]
+    responses((status = 200, description = "The channel as stored", body = Channel), WriteErrors, Throttled))]
 pub(super) async fn rename_channel(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,
@@ -91,7 +101,7 @@ pub(super) async fn rename_channel(
     security(("bearer" = [])),
     params(("id" = i64, Path, description = "The channel's id")),
     request_body = PublishPostRequest,
-    responses((status = 201, description = "The post as stored", body = Post), WriteErrors))]
+    responses((status = 201, description = "The post as stored", body = Post), WriteErrors, Throttled))]
 pub(super) async fn publish_post(
     State(state): State<AppState>,
     CurrentUser(user): CurrentUser,

@@ -8,25 +8,26 @@ use crate::error::ApiError;
 use crate::services::analytics::{self, SlotScore};
 use crate::services::analyzer::{self, ContentAnalysis, Goal, Suggestion};
 
-/// Longest text accepted, in bytes (64 KiB).
-pub const MAX_TEXT_BYTES: usize = 64 * 1024;
+/// Longest text accepted, in characters (Unicode scalar values, as JSON Schema's
+/// `maxLength` counts them).
+pub const MAX_TEXT_CHARS: usize = 64 * 1024;
 
-/// A post's text, checked before any work: not blank, at most [`MAX_TEXT_BYTES`]. It is
-/// the cache key of the analysis.
+/// A post's text, checked before any work: not blank, at most [`MAX_TEXT_CHARS`]
+/// characters. It is the cache key of the analysis.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct PostText(String);
 
 impl PostText {
-    /// `400` for blank text, `413` for text over the limit.
+    /// `400` for blank text (only whitespace), `413` for text over the limit.
     pub fn new(text: String) -> Result<Self, ApiError> {
         if text.trim().is_empty() {
-            return Err(ApiError::BadRequest("`text` must not be empty".into()));
+            return Err(ApiError::BadRequest("`text` must not be blank".into()));
         }
-        if text.len() > MAX_TEXT_BYTES {
+        let chars = text.chars().count();
+        if chars > MAX_TEXT_CHARS {
             return Err(ApiError::PayloadTooLarge(format!(
-                "`text` is {} bytes; the limit is {MAX_TEXT_BYTES}",
-                text.len()
+                "`text` is {chars} characters; the limit is {MAX_TEXT_CHARS}"
             )));
         }
         Ok(Self(text))

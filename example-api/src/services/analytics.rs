@@ -22,6 +22,11 @@ pub const HOURLY_UP_TO: u32 = 24 * 7;
 pub const WINDOWS: u32 = HOURLY_UP_TO + (MAX_HOURS - HOURLY_UP_TO) / 24;
 /// Largest `limit` of `top-posts`.
 pub const MAX_LIMIT: u32 = 100;
+
+/// The `period` values [`Hours::parse_period`] accepts, as a regular expression (for the
+/// OpenAPI description): `1h` to `168h`, `1d` to `90d`.
+pub const PERIOD_PATTERN: &str =
+    "^(?:(?:[1-9]|[1-9][0-9]|1[0-5][0-9]|16[0-8])h|(?:[1-9]|[1-8][0-9]|90)d)$";
 /// `hours` of `post-dynamics` when the query gives none.
 pub const DEFAULT_HOURS: u32 = 24;
 /// `period` of `top-posts` when the query gives none.
@@ -97,23 +102,37 @@ impl Hours {
         Ok(Self(hours))
     }
 
-    /// Parses a window such as `24h`, `7d` or `30d`: whole hours up to 7 days, whole
-    /// days up to 90.
+    /// Parses a window such as `24h`, `7d` or `30d`: whole hours up to 7 days (`1h` to
+    /// `168h`), or whole days up to 90 (`1d` to `90d`); digits without a leading zero, then
+    /// the unit. Exactly the strings [`PERIOD_PATTERN`] matches.
     pub fn parse_period(period: &str) -> Result<Self, ApiError> {
         let bad = || {
             ApiError::BadRequest(format!(
-                "`period` must be like 24h, 7d or 30d (whole hours up to 7d, then whole days \
-                 up to 90d), got `{period}`"
+                "`period` must be like 24h, 7d or 30d (1h to 168h, or 1d to 90d), got `{period}`"
             ))
         };
-        let secs = humantime::parse_duration(period)
-            .map_err(|_| bad())?
-            .as_secs();
-        let hours = u32::try_from(secs / 3600).map_err(|_| bad())?;
-        if secs % 3600 != 0 {
+        let (digits, hours_per_unit) = match (period.strip_suffix('h'), period.strip_suffix('d')) {
+            (Some(digits), _) => (digits, 1),
+            (_, Some(digits)) => (digits, 24),
+            _ => return Err(bad()),
+        };
+        let well_formed = (1..=3).contains(&digits.len())
+            && !digits.starts_with('0')
+            && digits.bytes().all(|b| b.is_ascii_digit());
+        let count: u32 = digits
+            .parse()
+            .ok()
+            .filter(|_| well_formed)
+            .ok_or_else(bad)?;
+        let most = if hours_per_unit == 1 {
+            HOURLY_UP_TO
+        } else {
+            MAX_HOURS / 24
+        };
+        if count > most {
             return Err(bad());
         }
-        Self::new(hours, "period").map_err(|_| bad())
+        Self::new(count * hours_per_unit, "period").map_err(|_| bad())
     }
 
     /// The number of hours.
@@ -520,7 +539,13 @@ mod tests {
         assert_eq!(hours("90d"), Some(MAX_HOURS));
         assert_eq!(hours("169h"), None, "above 7 days: whole days only");
         assert_eq!(hours("8d"), Some(192));
-        for bad in ["", "0h", "91d", "soon", "90m", "-1d", "200h"] {
+        assert_eq!(hours("1h"), Some(1));
+        assert_eq!(hours("168h"), Some(168));
+        assert_eq!(hours("1d"), Some(24));
+        for bad in [
+            "", "0h", "91d", "soon", "90m", "-1d", "200h", "192h", "024h", "h", "1d 12h",
+            "24hours", " 24h", "24h ", "+1d", "1000d", "24H", "１h",
+        ] {
             assert!(Hours::parse_period(bad).is_err(), "{bad}");
         }
         assert!(Hours::new(0, "hours").is_err());

@@ -52,7 +52,7 @@ pub struct ChannelChange {
 impl ChannelChange {
     /// `name`: [`MIN_NAME_CHARS`] to [`MAX_NAME_CHARS`] lowercase ASCII letters, digits
     /// and `_`, starting with a letter. `title`: not blank, at most [`MAX_TITLE_CHARS`]
-    /// characters, no control characters; surrounding whitespace is dropped.
+    /// characters as sent, no control characters; surrounding whitespace is dropped.
     ///
     /// `422` when neither is given, `413` for one over its length, `400` otherwise.
     pub fn new(name: Option<String>, title: Option<String>) -> Result<Self, ApiError> {
@@ -100,15 +100,16 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 }
 
 fn check_title(title: &str) -> Result<String, ApiError> {
-    let title = title.trim();
-    if title.is_empty() {
-        return Err(ApiError::BadRequest("`title` must not be blank".into()));
-    }
+    // Counted as sent (as JSON Schema's `maxLength` counts it), before trimming.
     let chars = title.chars().count();
     if chars > MAX_TITLE_CHARS {
         return Err(ApiError::PayloadTooLarge(format!(
             "`title` is {chars} characters; the limit is {MAX_TITLE_CHARS}"
         )));
+    }
+    let title = title.trim();
+    if title.is_empty() {
+        return Err(ApiError::BadRequest("`title` must not be blank".into()));
     }
     if title.chars().any(char::is_control) {
         return Err(ApiError::BadRequest(
@@ -160,7 +161,8 @@ pub struct NewPost {
 
 impl NewPost {
     /// `text`: as for `/ai/analyze` (not blank, at most
-    /// [`MAX_TEXT_BYTES`](crate::services::ai::MAX_TEXT_BYTES)), and no NUL characters.
+    /// [`MAX_TEXT_CHARS`](crate::services::ai::MAX_TEXT_CHARS) characters), and no NUL
+    /// characters.
     /// `published_at`: RFC 3339 in UTC, e.g. `2024-05-01T13:00:00Z` (`None`: when it is
     /// published).
     pub fn new(text: String, kind: PostKind, published_at: Option<&str>) -> Result<Self, ApiError> {
@@ -184,17 +186,67 @@ impl NewPost {
     }
 }
 
+/// The `published_at` values [`NewPost::new`] accepts, as a regular expression (for the
+/// OpenAPI description, beside `format: date-time`): RFC 3339 in UTC with an upper-case `T`
+/// and `Z`, optional fractional seconds.
+pub const PUBLISHED_AT_PATTERN: &str =
+    "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\\.[0-9]+)?Z$";
+
+/// Parses `YYYY-MM-DDTHH:MM:SS[.fraction]Z` (any year from 0000, a leap second `:60` read
+/// as `:59`) into Unix seconds: exactly the strings [`PUBLISHED_AT_PATTERN`] matches that
+/// name a real date and time.
 fn parse_time(value: &str) -> Result<i64, ApiError> {
-    humantime::parse_rfc3339(value)
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .and_then(|d| i64::try_from(d.as_secs()).ok())
-        .ok_or_else(|| {
-            ApiError::BadRequest(format!(
-                "`published_at` must be an RFC 3339 time in UTC such as \
-                 2024-05-01T13:00:00Z, got `{value}`"
-            ))
-        })
+    parse_utc(value).ok_or_else(|| {
+        ApiError::BadRequest(format!(
+            "`published_at` must be an RFC 3339 time in UTC such as \
+             2024-05-01T13:00:00Z, got `{value}`"
+        ))
+    })
+}
+
+fn parse_utc(value: &str) -> Option<i64> {
+    let b = value.as_bytes();
+    let digits = |range: std::ops::Range<usize>| -> Option<i64> {
+        let part = b.get(range)?;
+        part.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| part.iter().fold(0i64, |n, d| n * 10 + i64::from(d - b'0')))
+    };
+    let punctuation = [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':')];
+    if b.len() < 20 || punctuation.iter().any(|&(at, c)| b[at] != c) || b.last() != Some(&b'Z') {
+        return None;
+    }
+    let fraction = &b[19..b.len() - 1];
+    let fraction_ok = fraction.is_empty()
+        || (fraction.len() >= 2
+            && fraction[0] == b'.'
+            && fraction[1..].iter().all(u8::is_ascii_digit));
+    let (year, month, day) = (digits(0..4)?, digits(5..7)?, digits(8..10)?);
+    let (hour, minute, second) = (digits(11..13)?, digits(14..16)?, digits(17..19)?);
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        1..=12 => 31,
+        _ => return None,
+    };
+    if !fraction_ok || !(1..=month_days).contains(&day) || hour > 23 || minute > 59 || second > 60 {
+        return None;
+    }
+    Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second.min(59))
+}
+
+/// Days from 1970-01-01 to the given date of the proleptic Gregorian calendar (Howard
+/// Hinnant's `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// A published post.
@@ -291,13 +343,13 @@ pub async fn publish_post(
     let now = unix_now();
     let published_at = post.published_at.unwrap_or(now);
     if published_at < channel.created_at {
-        return Err(ApiError::BadRequest(format!(
+        return Err(ApiError::Conflict(format!(
             "`published_at` is before the channel was created ({})",
             rfc3339(channel.created_at)
         )));
     }
     if published_at > now + MAX_CLOCK_SKEW_SECS {
-        return Err(ApiError::BadRequest(format!(
+        return Err(ApiError::Conflict(format!(
             "`published_at` is in the future (now: {})",
             rfc3339(now)
         )));
@@ -400,11 +452,24 @@ mod tests {
             |t: &str| NewPost::new("x".into(), PostKind::Photo, Some(t)).map(|p| p.published_at());
         assert_eq!(at("1970-01-01T00:00:00Z").ok(), Some(Some(0)));
         assert_eq!(at("2024-05-01T13:00:00.5Z").ok(), Some(Some(1_714_568_400)));
+        assert_eq!(at("1969-12-31T23:59:59Z").ok(), Some(Some(-1)));
+        assert_eq!(at("2000-02-29T00:00:00Z").ok(), Some(Some(951_782_400)));
+        assert_eq!(at("2016-12-31T23:59:60Z").ok(), Some(Some(1_483_228_799)));
+        assert_eq!(at("0000-01-01T00:00:00Z").ok(), Some(Some(-62_167_219_200)));
         for bad in [
             "",
             "2024-05-01",
             "2024-05-01T13:00:00+02:00",
-            "1969-12-31T23:59:59Z",
+            "2024-05-01T13:00:00+00:00",
+            "2024-05-01t13:00:00z",
+            "2024-05-01 13:00:00Z",
+            "2024-05-01T13:00:00.Z",
+            "2024-05-01T13:00:00",
+            "2023-02-29T00:00:00Z",
+            "2024-13-01T00:00:00Z",
+            "2024-05-01T24:00:00Z",
+            "2024-05-01T13:00:61Z",
+            "２024-05-01T13:00:00Z",
             "1714568400",
         ] {
             assert_eq!(code(at(bad)), "bad_request", "{bad:?}");
