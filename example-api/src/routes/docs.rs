@@ -212,7 +212,6 @@ pub(super) fn period_schema() -> impl Into<RefOr<Schema>> {
 /// The body of `POST /admin/cache/invalidate`: exactly one of `{"cache": NAME}` (a cache
 /// of the service) or `{"tag": TAG}` (not empty).
 pub(super) fn invalidate_schema() -> RefOr<Schema> {
-    let names: Vec<&str> = CACHES.iter().map(|(name, _)| *name).collect();
     let only = |field: &str, schema: Object| {
         ObjectBuilder::new()
             .property(field, schema)
@@ -222,7 +221,7 @@ pub(super) fn invalidate_schema() -> RefOr<Schema> {
     };
     let cache = only(
         "cache",
-        one_of_names(&names, "A cache of the service: every entry is dropped."),
+        one_of_names(CACHES, "A cache of the service: every entry is dropped."),
     );
     let tag = only(
         "tag",
