@@ -169,3 +169,32 @@ fn sync_calls_are_charged_too_and_a_function_that_cannot_refuse_computes() {
     assert_eq!(sync_square(5), Ok(25));
     assert_eq!(with_budget_sync(&spent, || sync_square(5)), Ok(25), "a hit");
 }
+
+static SOFT_RUNS: AtomicU32 = AtomicU32::new(0);
+
+#[cache_result("cb_soft", ttl = "150ms", stale_if_error = "1m", soft_timeout = "50ms")]
+async fn soft(x: u64) -> Result<String, ApiError> {
+    let run = SOFT_RUNS.fetch_add(1, SeqCst);
+    Ok(format!("{x} run {run}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_soft_timeout_computation_is_charged_to_the_caller_that_spawned_it() {
+    assert_eq!(soft(1).await, Ok("1 run 0".into()));
+    tokio::time::sleep(Duration::from_millis(250)).await; // expired, the copy at hand
+    let spent = Allowance::new(0);
+    assert_eq!(
+        with_budget(spent.clone(), soft(1)).await,
+        Ok("1 run 0".into()),
+        "the copy"
+    );
+    // The computation runs as a task of its own; give it time to (not) run.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        SOFT_RUNS.load(SeqCst),
+        1,
+        "the task was charged and refused"
+    );
+    assert_eq!(spent.spent.load(SeqCst), 1);
+    assert_eq!(stats("cb_soft").throttled, 1);
+}

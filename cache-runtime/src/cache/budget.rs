@@ -130,6 +130,14 @@ pub(crate) fn spend() -> Result<(), Throttled> {
     })
 }
 
+/// The budget set around the current call, if any (for work handed to another task).
+pub(crate) fn current() -> Option<Arc<dyn Budget>> {
+    if !SET.with(Cell::get) {
+        return None;
+    }
+    CURRENT.with(|c| c.borrow().clone())
+}
+
 /// Makes `budget` current for the duration of `f`, restoring the outer one after.
 fn enter<R>(budget: &Arc<dyn Budget>, f: impl FnOnce() -> R) -> R {
     struct Restore(Option<Arc<dyn Budget>>, bool);

@@ -255,7 +255,13 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             return self.run_async(f).await;
         };
         let (site, name, adapter) = (Arc::clone(&self.site), self.name, self.adapter);
-        let task = handle.spawn(self.run_async(f));
+        // The task carries the caller's computation budget: a budget is set around each
+        // poll of the caller's future, which a spawned task is not.
+        let computation = self.run_async(f);
+        let task = match budget::current() {
+            Some(b) => handle.spawn(budget::with_budget(b, computation)),
+            None => handle.spawn(computation),
+        };
         match timeout::within(limit, task).await {
             Some(Ok(result)) => result,
             Some(Err(e)) if e.is_panic() => resume_unwind(e.into_panic()),
