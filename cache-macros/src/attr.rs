@@ -36,6 +36,8 @@ pub(crate) const CACHE_OPTIONS: &[&str] = &[
     "ttl_from",
     "hard_timeout",
     "soft_timeout",
+    "fail_throttle",
+    "local_ttl",
     "entry",
 ];
 
@@ -114,6 +116,8 @@ pub(crate) struct CacheOptions {
     pub(crate) ttl_from: Vec<Opt>,
     pub(crate) hard_timeout: Vec<Opt>,
     pub(crate) soft_timeout: Vec<Opt>,
+    pub(crate) fail_throttle: Vec<Opt>,
+    pub(crate) local_ttl: Vec<Opt>,
     pub(crate) entry: Vec<Opt>,
 }
 
@@ -139,6 +143,8 @@ impl Options for CacheOptions {
             "ttl_from" => &mut self.ttl_from,
             "hard_timeout" => &mut self.hard_timeout,
             "soft_timeout" => &mut self.soft_timeout,
+            "fail_throttle" => &mut self.fail_throttle,
+            "local_ttl" => &mut self.local_ttl,
             "entry" => &mut self.entry,
             _ => return None,
         })

@@ -266,9 +266,9 @@ pub fn option_whole<T: CacheValue>() -> PlainAdapter {
     PlainAdapter
 }
 
-/// Implemented by `Option<T>` only; `cache_none = true` requires it.
+/// Implemented by `Option<T>` only; `cache_none` (`true` or a duration) requires it.
 #[diagnostic::on_unimplemented(
-    message = "`cache_none = true` needs a function returning `Option<_>`, not `{Self}`",
+    message = "`cache_none` needs a function returning `Option<_>`, not `{Self}`",
     label = "`cache_none` is set here",
     note = "remove `cache_none`, or return an `Option`"
 )]

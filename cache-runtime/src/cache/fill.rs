@@ -99,7 +99,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     /// function's own error.
     fn overloaded(self, lead: Lead, start: &Start) -> R {
         let answer = self.overload;
-        self.stale_or(lead, &start.validity, move || match answer {
+        self.stale_or(lead, &start.validity, false, move || match answer {
             Some(answer) => answer(),
             None => unreachable!("only a computation with an overload answer stops waiting"),
         })
@@ -124,7 +124,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         Counters::bump(&self.site.cache.counters.throttled);
         tracing::debug!(cache = self.name, "computation budget spent: refused");
         Err(
-            self.stale_or(lead, &start.validity, move || match throttle {
+            self.stale_or(lead, &start.validity, false, move || match throttle {
                 Some(answer) => answer(refused),
                 None => {
                     unreachable!("a call without a throttle answer is refused only with a copy")
@@ -201,17 +201,27 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             cache = self.name,
             "computation past its hard_timeout: stopped waiting"
         );
-        self.stale_or(lead, &start.validity, answer)
+        self.stale_or(lead, &start.validity, true, answer)
     }
 
     /// The fail-safe copy, also handed to the callers waiting for this computation, when
-    /// there is one; else `otherwise`.
-    fn stale_or(&self, lead: Lead, began: &Validity, otherwise: impl FnOnce() -> R) -> R {
+    /// there is one; else `otherwise`. `failed`: the body failed (an error, a hard
+    /// timeout), so the copy answers the key for the cache's `fail_throttle`.
+    fn stale_or(
+        &self,
+        lead: Lead,
+        began: &Validity,
+        failed: bool,
+        otherwise: impl FnOnce() -> R,
+    ) -> R {
         let Some(entry) = self.usable_stale(began) else {
             lead.settle(Settled::Failed);
             scope::record(self.name, Outcome::Miss);
             return otherwise();
         };
+        if failed {
+            self.throttle_fail_safe(&entry, began);
+        }
         lead.settle(Settled::Stale(Arc::clone(&entry)));
         Counters::bump(&self.site.cache.counters.stale_served);
         self.record_entry(Outcome::Stale, &entry);
@@ -447,9 +457,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             scope::record(self.name, Outcome::Bypassed);
             return result;
         }
+        let none = self.is_none(&result);
         match self.adapter.split(result) {
             Ok(value) => {
-                let entry = self.store(value, start);
+                let entry = self.store(value, start, none);
                 lead.settle(Settled::Value(Arc::clone(&entry)));
                 let outcome = if self.mode == Mode::Refresh {
                     Outcome::Refreshed
@@ -462,7 +473,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             }
             Err(uncached) => {
                 Counters::bump(&counters.errors_not_cached);
-                self.stale_or(lead, &start.validity, || uncached)
+                self.stale_or(lead, &start.validity, true, || uncached)
             }
         }
     }
@@ -472,9 +483,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     fn finish_background(self, lead: Lead, result: Result<R, Box<dyn Any + Send>>, start: Start) {
         let counters = &self.site.cache.counters;
         counters.record_compute(clock::nanos_since(start.at));
+        let none = result.as_ref().is_ok_and(|r| self.is_none(r));
         match result.map(|r| self.adapter.split(r)) {
             Ok(Ok(value)) => {
-                let entry = self.store(value, start);
+                let entry = self.store(value, start, none);
                 lead.settle(Settled::Value(entry));
             }
             Ok(Err(_)) => {

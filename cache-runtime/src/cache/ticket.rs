@@ -73,6 +73,9 @@ pub struct Ticket<R, A: Adapter<R>> {
     /// What a call returns when its body runs past `hard_timeout` and no fail-safe copy
     /// is at hand; `None`: no hard timeout.
     pub(super) timed_out: Option<fn() -> R>,
+    /// `cache_none = "30s"`: true for a result that is `Some`, so that a `None` is stored
+    /// with the cache's `none_ttl`; `None`: every value gets the cache's TTL.
+    pub(super) some: Option<fn(&R) -> bool>,
     _result: PhantomData<fn() -> R>,
 }
 
@@ -126,6 +129,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             throttle: None,
             rules: StoreRules::NONE,
             timed_out: None,
+            some: None,
             _result: PhantomData,
         }
     }
@@ -168,6 +172,18 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     pub fn with_hard_timeout(mut self, answer: fn() -> R) -> Self {
         self.timed_out = Some(answer);
         self
+    }
+
+    /// `cache_none = "30s"`: `some` tells a `Some` from a `None`, which is stored with the
+    /// cache's own TTL for `None` instead of its `ttl`.
+    pub fn with_none_ttl(mut self, some: fn(&R) -> bool) -> Self {
+        self.some = Some(some);
+        self
+    }
+
+    /// Whether `result` is a `None` that `cache_none = "30s"` keeps for its own TTL.
+    pub(super) fn is_none(&self, result: &R) -> bool {
+        self.some.is_some_and(|some| !some(result))
     }
 
     /// A start judged by the invalidation state now, for a value already at hand.
