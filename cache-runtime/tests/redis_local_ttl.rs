@@ -33,8 +33,12 @@ async fn past_local_ttl_a_call_reads_redis_and_past_ttl_it_recomputes() {
     assert_eq!(call().await, Ok("v1".into()));
     written(&server, &redis_key("lttl", "lt_tiers", 1)).await;
     let began = std::time::Instant::now();
-    assert_eq!(call().await, Ok("v1".into()), "a hit in process");
+    let (v, outcomes) = Scope::observe().run(call()).await;
+    assert_eq!(v, Ok("v1".into()), "a hit in process");
     assert_eq!(stats_of(&rt, "lt_tiers").l2.hits, 0);
+    // Measured against local_ttl: a new copy, not `ttl - local_ttl` old.
+    assert!(outcomes.age() < Duration::from_millis(200), "{outcomes:?}");
+    assert!(outcomes.fresh_for() <= Some(Duration::from_millis(600)));
 
     // Past local_ttl, inside ttl: read from Redis, not computed.
     sleep(Duration::from_millis(700).saturating_sub(began.elapsed())).await;

@@ -86,6 +86,6 @@ pub(super) fn served(site: &SiteState, name: &'static str) {
     Counters::bump(&counters.stale_served);
     Counters::bump(&counters.fail_throttled);
     // Expired: fresh for nothing, as old as the TTL (as `stale_or` records a copy).
-    scope::record_entry(name, Outcome::Stale, ServedFrom::Local, 0, site.policy.ttl);
+    scope::record_entry(name, Outcome::Stale, ServedFrom::Local, 0, site.policy.span);
     tracing::debug!(cache = name, "fail_throttle: serving the fail-safe copy");
 }

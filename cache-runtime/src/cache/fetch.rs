@@ -230,7 +230,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             Lead::Flight(l) => l.finish(Settled::Value(entry)),
             Lead::Alone => drop(entry),
         }
-        let (from, ttl) = (ServedFrom::Remote, policy.ttl);
+        let (from, ttl) = (ServedFrom::Remote, policy.span);
         scope::record_entry(self.name, Outcome::Hit, from, deadlines.0, ttl);
         tracing::debug!(cache = self.name, "hit in redis");
         // Kept nowhere else (a remote-only cache, no waiters): the caller takes the

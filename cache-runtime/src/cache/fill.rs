@@ -410,7 +410,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     /// Records the outcome with the entry behind it (its freshness, for HTTP caching).
     fn record_entry(&self, outcome: Outcome, entry: &Entry) {
         let fresh_until = entry.meta().fresh_until;
-        let ttl = self.site.policy.ttl;
+        let ttl = self.site.policy.span;
         scope::record_entry(self.name, outcome, ServedFrom::Local, fresh_until, ttl);
     }
 

@@ -101,7 +101,7 @@ fn lookup_resolved<R, A: Adapter<R>>(
     if let Some((v, fresh_until)) = hot {
         let value = adapter.rebuild(v);
         counters.hits.incr();
-        let (from, ttl) = (ServedFrom::Local, site.policy.ttl);
+        let (from, ttl) = (ServedFrom::Local, site.policy.span);
         scope::record_entry(name, Outcome::Hit, from, fresh_until, ttl);
         tracing::debug!(cache = name, "hit");
         return Lookup::Hit(value);
@@ -116,7 +116,7 @@ fn lookup_resolved<R, A: Adapter<R>>(
                     let value = adapter.rebuild(v.clone());
                     let hit = || {
                         counters.hits.incr();
-                        let (from, ttl) = (ServedFrom::Local, site.policy.ttl);
+                        let (from, ttl) = (ServedFrom::Local, site.policy.span);
                         scope::record_entry(name, Outcome::Hit, from, meta.fresh_until, ttl);
                         tracing::debug!(cache = name, "hit");
                     };

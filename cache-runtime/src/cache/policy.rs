@@ -169,6 +169,10 @@ pub(crate) struct Policy {
     /// `cache_none = "30s"`, in ticks, at most `ttl`: the TTL of a cached `None`; 0 = the
     /// cache's TTL.
     pub(crate) none_ttl: u64,
+    /// The longest an entry is fresh in process, in ticks: `ttl`, or `local_ttl` when it
+    /// applies. What the age of a value served from process is measured against (a copy
+    /// made fresh for `local_ttl` is new, not `ttl - local_ttl` old).
+    pub(crate) span: u64,
 }
 
 impl Policy {
@@ -184,6 +188,11 @@ impl Policy {
         let ttl = given.unwrap_or(default_ttl);
         let ttl_ticks = clock::ticks(ttl);
         let at_most_ttl = |ms: u64| clock::ticks(Duration::from_millis(ms)).min(ttl_ticks);
+        let local_ttl = if spec.local_ttl_ms > 0 {
+            at_most_ttl(spec.local_ttl_ms)
+        } else {
+            u64::MAX
+        };
         Self {
             ttl: ttl_ticks,
             stale: clock::ticks(Duration::from_millis(spec.stale_if_error_ms)),
@@ -201,12 +210,9 @@ impl Policy {
             soft_timeout: (spec.soft_timeout_ms > 0)
                 .then(|| Duration::from_millis(spec.soft_timeout_ms)),
             fail_throttle: clock::ticks(Duration::from_millis(spec.fail_throttle_ms)),
-            local_ttl: if spec.local_ttl_ms > 0 {
-                at_most_ttl(spec.local_ttl_ms)
-            } else {
-                u64::MAX
-            },
+            local_ttl,
             none_ttl: at_most_ttl(spec.none_ttl_ms),
+            span: ttl_ticks.min(local_ttl),
         }
     }
 
@@ -215,6 +221,7 @@ impl Policy {
     /// copy's TTL, does not apply, and `ttl` alone says how long an entry is fresh.
     pub(crate) fn local_only(mut self) -> Self {
         self.local_ttl = u64::MAX;
+        self.span = self.ttl;
         self
     }
 
