@@ -42,6 +42,7 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
     let refresh_ahead = refresh_opt.and_then(|opt| refresh_ahead(opt, e));
     let max_bytes = max_bytes(&o.max_bytes, e);
     let (cache_none, none_ttl_ms) = ttls::cache_none(&o.cache_none, ttl_ms, e);
+    let (cache_err, err_ttl_ms) = ttls::cache_err(o, ttl_ms, cache_none, func, e);
     let tier = once(&o.tier, e).and_then(|opt| e.ok(opt.tier()));
     let lock = once(&o.lock, e).filter(|opt| flag(opt, e));
     let max_concurrent = max_concurrent(&o.max_concurrent, e);
@@ -95,6 +96,8 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
         tags,
         cache_none,
         none_ttl_ms,
+        cache_err,
+        err_ttl_ms,
         fail_throttle_ms,
         local_ttl_ms,
         tier,

@@ -1,12 +1,14 @@
-//! Three options of `#[cache_result]` with real time, through the macros in the global
-//! runtime (no Redis): `fail_throttle` (a failing body is not called again within the
-//! throttle), `cache_none = "30s"` (a `None` lives its own TTL) and `local_ttl` without a
-//! remote tier (ignored: `ttl` applies). Each test uses caches of its own.
+//! Options of `#[cache_result]` with real time, through the macros in the global runtime
+//! (no Redis): `fail_throttle` (a failing body is not called again within the throttle),
+//! `cache_none = "30s"` (a `None` lives its own TTL), `cache_err` with `err_ttl` (chosen
+//! errors live their own TTL, others are never cached) and `local_ttl` without a remote
+//! tier (ignored: `ttl` applies). Each test uses caches of its own.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 use std::time::Duration;
 
 use cache_runtime::{Scope, cache_result, global};
+use serde::{Deserialize, Serialize};
 use tokio::time::sleep;
 
 fn stats(name: &str) -> cache_runtime::CacheStats {
@@ -205,6 +207,55 @@ async fn cache_none_true_keeps_a_none_for_the_ttl() {
     sleep(Duration::from_millis(350)).await;
     assert_eq!(find_long(1).await, None);
     assert_eq!(LONG_NONE_RUNS.load(SeqCst), 1);
+}
+
+// ---------- cache_err with err_ttl ----------
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+enum LookupError {
+    NotFound,
+    Unavailable,
+}
+
+fn not_found(e: &LookupError) -> bool {
+    matches!(e, LookupError::NotFound)
+}
+
+static ACCOUNT_RUNS: AtomicU32 = AtomicU32::new(0);
+
+/// `Ok` lives 5 minutes, `NotFound` 250 ms, `Unavailable` is never cached.
+#[cache_result("fso_err", ttl = "5m", cache_err = not_found, err_ttl = "250ms")]
+async fn account(id: u64) -> Result<String, LookupError> {
+    ACCOUNT_RUNS.fetch_add(1, SeqCst);
+    match id {
+        1 => Ok("ann".into()),
+        2 => Err(LookupError::NotFound),
+        _ => Err(LookupError::Unavailable),
+    }
+}
+
+#[tokio::test]
+async fn chosen_errors_live_err_ttl_and_other_errors_are_never_cached() {
+    let runs = || ACCOUNT_RUNS.load(SeqCst);
+    for _ in 0..2 {
+        assert_eq!(account(1).await, Ok("ann".into()));
+        assert_eq!(account(2).await, Err(LookupError::NotFound));
+        assert_eq!(account(3).await, Err(LookupError::Unavailable));
+    }
+    assert_eq!(
+        runs(),
+        4,
+        "Ok and NotFound once each, Unavailable every time"
+    );
+    let (cached, outcomes) = Scope::observe().run(account(2)).await;
+    assert_eq!(cached, Err(LookupError::NotFound));
+    assert_eq!(outcomes.x_cache(), "HIT");
+    assert_eq!(stats("fso_err").errors_not_cached, 2);
+    sleep(Duration::from_millis(350)).await;
+    assert_eq!(account(2).await, Err(LookupError::NotFound));
+    assert_eq!(runs(), 5, "the cached error expired after err_ttl");
+    assert_eq!(account(1).await, Ok("ann".into()));
+    assert_eq!(runs(), 5, "the Ok is still cached");
 }
 
 // ---------- local_ttl without a remote tier ----------

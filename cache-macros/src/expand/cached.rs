@@ -125,16 +125,17 @@ pub(super) fn with_overload(func: &Function<'_>) -> TokenStream {
 // Output: `.with_rules(__private::StoreRules { unless: Some(|v| ..), ttl_from: None })`,
 //         `.with_hard_timeout(__private::timed_out)`, the latter spanned on
 //         `hard_timeout` so that an `R` that cannot answer a timeout is reported there,
-//         and `.with_none_ttl({ use __private::success::*;
+//         and `.with_short_ttl({ use __private::success::*;
 //         (&&__private::SuccessKind::<R>::new()).succeeded_fn() })`, which tells `Some`
-//         from `None` (`R` is an `Option`, checked by the adapter).
+//         from `None` (`cache_none = "30s"`) and `Ok` from `Err` (`cache_err` with
+//         `err_ttl`).
 pub(super) fn with_rules(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     let mut out = TokenStream::new();
-    if spec.none_ttl_ms > 0 {
+    if spec.none_ttl_ms > 0 || spec.err_ttl_ms > 0 {
         let p = Private::new();
         let ret = return_type(func);
         out.extend(quote! {
-            .with_none_ttl({
+            .with_short_ttl({
                 use #p::success::*;
                 (&&#p::SuccessKind::<#ret>::new()).succeeded_fn()
             })

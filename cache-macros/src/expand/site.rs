@@ -28,7 +28,8 @@ pub(crate) fn site_static(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
     let soft_timeout_ms = Literal::u64_unsuffixed(spec.soft_timeout_ms);
     let fail_throttle_ms = Literal::u64_unsuffixed(spec.fail_throttle_ms);
     let local_ttl_ms = Literal::u64_unsuffixed(spec.local_ttl_ms);
-    let none_ttl_ms = Literal::u64_unsuffixed(spec.none_ttl_ms);
+    // A `None` and an error are never both cached: at most one is given.
+    let short_ttl_ms = Literal::u64_unsuffixed(spec.none_ttl_ms.max(spec.err_ttl_ms));
     quote! {
         static __CACHE_SITE: #p::CacheSite = #p::CacheSite::new(#p::SiteSpec {
             name: #name,
@@ -46,7 +47,7 @@ pub(crate) fn site_static(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
             soft_timeout_ms: #soft_timeout_ms,
             fail_throttle_ms: #fail_throttle_ms,
             local_ttl_ms: #local_ttl_ms,
-            none_ttl_ms: #none_ttl_ms,
+            short_ttl_ms: #short_ttl_ms,
         });
     }
 }

@@ -5,8 +5,8 @@
 use syn::{Expr, ExprLit, Ident, Lit};
 
 use super::{flag, not_zero, once, timed_option};
-use crate::ast::Function;
-use crate::attr::{Opt, Seconds};
+use crate::ast::{Function, Shape};
+use crate::attr::{CacheOptions, Opt, Seconds};
 use crate::errors::Errors;
 
 /// A duration as the messages write it, in its largest whole unit: `"5m"`, `"250ms"`.
@@ -165,6 +165,85 @@ pub(super) fn cache_none<'a>(
         );
     }
     (Some(&opt.key), ms)
+}
+
+/// `cache_err = choose` with `err_ttl = "5s"`: both or neither, `err_ttl` not longer
+/// than `ttl`, not with `cache_none` (a function returns a `Result` or an `Option`). The
+/// chooser and the TTL of a cached error in milliseconds.
+pub(super) fn cache_err<'a>(
+    o: &'a CacheOptions,
+    ttl_ms: u64,
+    cache_none: Option<&Ident>,
+    func: &Function<'_>,
+    errors: &mut Errors,
+) -> (Option<&'a Expr>, u64) {
+    let choose = once(&o.cache_err, errors);
+    let err_ttl = timed_option(
+        &o.err_ttl,
+        Seconds::Refused,
+        "remove `cache_err` and `err_ttl` to cache no error",
+        errors,
+    );
+    let (choose, ms) = match (choose, err_ttl) {
+        (None, None) => return (None, 0),
+        (None, Some((ttl, _))) => {
+            errors.add(
+                &ttl.key,
+                "`err_ttl` is how long the errors `cache_err` picks are cached: add \
+                 `cache_err = is_not_found` (a function over `&E` returning `bool`) or remove \
+                 `err_ttl`",
+            );
+            return (None, 0);
+        }
+        (Some(opt), ttl) => {
+            let example = "cache_err = |e| matches!(e, ApiError::NotFound)";
+            let Some(choose) = errors.ok(opt.closure(example)) else {
+                return (None, 0);
+            };
+            // A return type that is visibly no `Result` is reported here, once; an alias
+            // is left to the type check (`IsResult`).
+            if matches!(func.shape(), Shape::Option | Shape::Json(_)) || func.output.is_none() {
+                errors.add(
+                    choose,
+                    "`cache_err` picks errors of a function returning `Result<_, E>`, which \
+                     this one does not; remove `cache_err` and `err_ttl` (for an `Option`, \
+                     `cache_none = \"30s\"` caches `None`)",
+                );
+                return (None, 0);
+            }
+            let Some((_, ms)) = ttl else {
+                errors.add(
+                    &opt.key,
+                    "`cache_err` caches the errors it picks for their own time: add \
+                     `err_ttl = \"5s\"` (at most `ttl`)",
+                );
+                return (None, 0);
+            };
+            (choose, ms)
+        }
+    };
+    if let Some(none) = cache_none {
+        errors.add(
+            none,
+            "`cache_none` and `cache_err` do not go together: a function returns an \
+             `Option` (`cache_none`) or a `Result` (`cache_err`); remove one of them",
+        );
+    }
+    if ttl_ms > 0
+        && ms > ttl_ms
+        && let Some(expr) = o.err_ttl.first().and_then(value)
+    {
+        errors.add(
+            expr,
+            format!(
+                "`err_ttl` ({}) is longer than `ttl` ({}): an error is kept at most as long \
+                 as any value; write a shorter duration",
+                shown(ms),
+                shown(ttl_ms)
+            ),
+        );
+    }
+    (Some(choose), ms)
 }
 
 #[cfg(test)]

@@ -457,10 +457,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             scope::record(self.name, Outcome::Bypassed);
             return result;
         }
-        let none = self.is_none(&result);
+        let short = self.is_short(&result);
         match self.adapter.split(result) {
             Ok(value) => {
-                let entry = self.store(value, start, none);
+                let entry = self.store(value, start, short);
                 lead.settle(Settled::Value(Arc::clone(&entry)));
                 let outcome = if self.mode == Mode::Refresh {
                     Outcome::Refreshed
@@ -483,10 +483,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     fn finish_background(self, lead: Lead, result: Result<R, Box<dyn Any + Send>>, start: Start) {
         let counters = &self.site.cache.counters;
         counters.record_compute(clock::nanos_since(start.at));
-        let none = result.as_ref().is_ok_and(|r| self.is_none(r));
+        let short = result.as_ref().is_ok_and(|r| self.is_short(r));
         match result.map(|r| self.adapter.split(r)) {
             Ok(Ok(value)) => {
-                let entry = self.store(value, start, none);
+                let entry = self.store(value, start, short);
                 lead.settle(Settled::Value(entry));
             }
             Ok(Err(_)) => {

@@ -134,8 +134,9 @@ pub(crate) struct Declared {
     /// `local_ttl`: how long the in-process copy lives when the cache also has a Redis
     /// copy; 0 = as long as `ttl`.
     pub(crate) local_ttl_ms: u64,
-    /// `cache_none = "30s"`: the TTL of a cached `None`; 0 = the cache's TTL.
-    pub(crate) none_ttl_ms: u64,
+    /// The TTL of a cached `None` (`cache_none = "30s"`) or of an error `cache_err`
+    /// picks (`err_ttl`); 0 = the cache's TTL.
+    pub(crate) short_ttl_ms: u64,
 }
 
 /// The resolved policy of one call site, in clock ticks.
@@ -166,9 +167,9 @@ pub(crate) struct Policy {
     /// `u64::MAX` = no bound (no `local_ttl`, or a cache without a Redis copy, which
     /// [`Policy::local_only`] turns it off for).
     pub(crate) local_ttl: u64,
-    /// `cache_none = "30s"`, in ticks, at most `ttl`: the TTL of a cached `None`; 0 = the
-    /// cache's TTL.
-    pub(crate) none_ttl: u64,
+    /// In ticks, at most `ttl`: the TTL of a cached `None` (`cache_none = "30s"`) or of
+    /// an error `cache_err` picks (`err_ttl`); 0 = the cache's TTL.
+    pub(crate) short_ttl: u64,
     /// The longest an entry is fresh in process, in ticks: `ttl`, or `local_ttl` when it
     /// applies. What the age of a value served from process is measured against (a copy
     /// made fresh for `local_ttl` is new, not `ttl - local_ttl` old).
@@ -211,7 +212,7 @@ impl Policy {
                 .then(|| Duration::from_millis(spec.soft_timeout_ms)),
             fail_throttle: clock::ticks(Duration::from_millis(spec.fail_throttle_ms)),
             local_ttl,
-            none_ttl: at_most_ttl(spec.none_ttl_ms),
+            short_ttl: at_most_ttl(spec.short_ttl_ms),
             span: ttl_ticks.min(local_ttl),
         }
     }
@@ -298,7 +299,7 @@ mod tests {
             soft_timeout_ms: 0,
             fail_throttle_ms: 0,
             local_ttl_ms: 0,
-            none_ttl_ms: 0,
+            short_ttl_ms: 0,
         }
     }
 

@@ -47,8 +47,9 @@ pub struct SiteSpec {
     /// `local_ttl = "10s"`: the in-process copy of a cache that also keeps a Redis copy
     /// is fresh for at most that long (the Redis copy for `ttl`); 0 = `ttl`.
     pub local_ttl_ms: u64,
-    /// `cache_none = "30s"`: the TTL of a cached `None`, at most `ttl`; 0 = `ttl`.
-    pub none_ttl_ms: u64,
+    /// The TTL of a cached `None` (`cache_none = "30s"`) or of an error that `cache_err`
+    /// picks (`err_ttl = "5s"`), at most `ttl`; 0 = `ttl`.
+    pub short_ttl_ms: u64,
 }
 
 /// One `#[cache_result]` function: its spec and its resolution against the global
@@ -135,7 +136,7 @@ pub(crate) fn resolve(engine: &Arc<Engine>, spec: &SiteSpec) -> SiteState {
             soft_timeout_ms: spec.soft_timeout_ms,
             fail_throttle_ms: spec.fail_throttle_ms,
             local_ttl_ms: spec.local_ttl_ms,
-            none_ttl_ms: spec.none_ttl_ms,
+            short_ttl_ms: spec.short_ttl_ms,
         },
         engine.overrides.get(spec.name),
         engine.default_ttl,

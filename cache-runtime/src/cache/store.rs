@@ -32,8 +32,9 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
 
     /// Builds the entry for a value and stores it (locally unless it is too large or an
     /// invalidation ran while it was computed; remotely when the remote tier granted it).
-    /// `none`: the value is a `None` cached by `cache_none = "30s"`, kept for that TTL.
-    pub(super) fn store(&self, value: A::Value, start: Start, none: bool) -> Entry {
+    /// `short`: the value is a `None` (`cache_none = "30s"`) or a chosen error
+    /// (`cache_err` with `err_ttl`), kept for the cache's shorter TTL of those.
+    pub(super) fn store(&self, value: A::Value, start: Start, short: bool) -> Entry {
         let site = &self.site;
         let counters = &site.cache.counters;
         // The clock is read only for `only_if_slower` (zero, the default, never refuses).
@@ -46,8 +47,8 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             .rules
             .ttl_from
             .map(|ttl_from| site.policy.bounded(ttl_from(&value)));
-        if none && site.policy.none_ttl > 0 {
-            let short = site.policy.none_ttl;
+        if short && site.policy.short_ttl > 0 {
+            let short = site.policy.short_ttl;
             ttl = Some(ttl.map_or(short, |t| t.min(short)));
         }
         if refused || ttl.is_some_and(|t| t == 0) {

@@ -73,9 +73,10 @@ pub struct Ticket<R, A: Adapter<R>> {
     /// What a call returns when its body runs past `hard_timeout` and no fail-safe copy
     /// is at hand; `None`: no hard timeout.
     pub(super) timed_out: Option<fn() -> R>,
-    /// `cache_none = "30s"`: true for a result that is `Some`, so that a `None` is stored
-    /// with the cache's `none_ttl`; `None`: every value gets the cache's TTL.
-    pub(super) some: Option<fn(&R) -> bool>,
+    /// `cache_none = "30s"` and `cache_err` with `err_ttl`: true for a result kept for
+    /// the cache's TTL (`Some`, `Ok`), false for one kept for the shorter TTL of `None`s
+    /// and chosen errors; `None`: every value gets the cache's TTL.
+    pub(super) full: Option<fn(&R) -> bool>,
     _result: PhantomData<fn() -> R>,
 }
 
@@ -129,7 +130,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             throttle: None,
             rules: StoreRules::NONE,
             timed_out: None,
-            some: None,
+            full: None,
             _result: PhantomData,
         }
     }
@@ -174,16 +175,17 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         self
     }
 
-    /// `cache_none = "30s"`: `some` tells a `Some` from a `None`, which is stored with the
-    /// cache's own TTL for `None` instead of its `ttl`.
-    pub fn with_none_ttl(mut self, some: fn(&R) -> bool) -> Self {
-        self.some = Some(some);
+    /// `cache_none = "30s"`, `cache_err` with `err_ttl`: `full` tells a `Some` or `Ok`
+    /// (kept for `ttl`) from a `None` or a chosen error, which is stored with the cache's
+    /// shorter TTL for those.
+    pub fn with_short_ttl(mut self, full: fn(&R) -> bool) -> Self {
+        self.full = Some(full);
         self
     }
 
-    /// Whether `result` is a `None` that `cache_none = "30s"` keeps for its own TTL.
-    pub(super) fn is_none(&self, result: &R) -> bool {
-        self.some.is_some_and(|some| !some(result))
+    /// Whether `result` is kept for the shorter TTL of `None`s and chosen errors.
+    pub(super) fn is_short(&self, result: &R) -> bool {
+        self.full.is_some_and(|full| !full(result))
     }
 
     /// A start judged by the invalidation state now, for a value already at hand.

@@ -31,7 +31,7 @@ pub const fn spec(name: &'static str, ttl_ms: u64) -> SiteSpec {
         soft_timeout_ms: 0,
         fail_throttle_ms: 0,
         local_ttl_ms: 0,
-        none_ttl_ms: 0,
+        short_ttl_ms: 0,
     }
 }
 
