@@ -44,6 +44,7 @@ use proc_macro::TokenStream;
 /// | `tags` | `[expr, ...]`, tags for invalidation, evaluated on a miss | none |
 /// | `max_bytes` | largest encoded value to store | no limit |
 /// | `cache_none` | `true` to cache `None` too (the function must return `Option<T>`), or a duration (`"30s"`, at most `ttl`) that a cached `None` lives | `false` |
+/// | `cache_err`, `err_ttl` | a function or closure over `&E` choosing the errors of a `Result<T, E>` to cache, and how long (a duration, at most `ttl`); other errors are never cached | no error cached |
 /// | `unless` | a closure over `&V`: `true` keeps the value out of the cache | store every value |
 /// | `only_if_slower` | a duration: store only values that took at least that long | store every value |
 /// | `ttl_from` | a closure over `&V` giving its TTL (`Duration`), bounded by `ttl` | the cache's TTL |
