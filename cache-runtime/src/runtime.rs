@@ -259,18 +259,20 @@ impl CacheRuntime {
     }
 
     /// Waits, for at most `deadline`, until what this runtime has begun in Redis in the
-    /// background is done: writes of computed and put values, invalidations (with their
-    /// announcements to the other instances), and releases of `lock = true` locks. Returns
-    /// whether nothing is left in flight; `true` at once without a remote tier.
+    /// background has landed: writes of computed and put values, invalidations (with their
+    /// announcements to the other instances), and releases of `lock = true` locks,
+    /// including those waiting in the recovery queue; returns what is left. At once, with
+    /// nothing left, without a remote tier.
     ///
-    /// Done means landed, or failed for good (a write's failure is counted in its cache's
-    /// L2 statistics; an invalidation that gives up is logged): an invalidation keeps
-    /// retrying for up to 30 s while Redis cannot be reached, and this instance
-    /// reads no Redis until it has landed, so that it never reads back what it
-    /// invalidated. A service awaits `flush` when it shuts down, after its last request:
-    /// the remote tier's thread stops with the runtime, and what had not landed by then
-    /// is lost (an invalidation that other instances never hear of, a lock that blocks its
-    /// key until it expires). Like [`ready`](Self::ready), it works in any async runtime.
+    /// An operation that does not reach Redis (an outage, a timeout, the circuit open) is
+    /// kept in the recovery queue and replayed as soon as Redis answers, however long that
+    /// takes (bounded by [`recovery_queue`](crate::CacheRuntimeBuilder::recovery_queue)),
+    /// and this instance reads no Redis until it has landed, so that it never reads back
+    /// what it changed. A service awaits `flush` when it shuts down, after its last
+    /// request: the remote tier's thread stops with the runtime, and what had not landed by
+    /// then is lost (a change other instances never hear of, a lock that blocks its key
+    /// until it expires); [`Flushed::pending`] says how much. Like
+    /// [`ready`](Self::ready), it works in any async runtime.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -278,11 +280,14 @@ impl CacheRuntime {
     ///
     /// let rt = cache_runtime::CacheRuntime::builder().build();
     /// rt.invalidate_all("profiles");
-    /// assert!(rt.flush(Duration::from_secs(5)).await, "nothing left in flight");
+    /// let flushed = rt.flush(Duration::from_secs(5)).await;
+    /// assert!(flushed.is_complete(), "nothing left: {flushed:?}");
     /// # }
     /// ```
-    pub async fn flush(&self, deadline: Duration) -> bool {
-        self.engine.remote.flush(deadline).await
+    pub async fn flush(&self, deadline: Duration) -> Flushed {
+        Flushed {
+            pending: self.engine.remote.flush(deadline).await,
+        }
     }
 
     /// Every cache's figures and every `#[performance_timer]`'s, in the Prometheus text
@@ -474,5 +479,29 @@ impl CacheRuntimeBuilder {
         Ok(GLOBAL.get_or_init(|| CacheRuntime {
             engine: Arc::clone(engine),
         }))
+    }
+}
+
+/// What [`CacheRuntime::flush`] left undone.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let rt = cache_runtime::CacheRuntime::builder().build();
+/// let flushed = rt.flush(std::time::Duration::from_millis(10)).await;
+/// assert_eq!(flushed.pending, 0);
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "flush reports what did not land"]
+pub struct Flushed {
+    /// Operations still waiting to reach Redis (in the recovery queue, or a first try
+    /// still in flight): 0 when everything landed.
+    pub pending: u64,
+}
+
+impl Flushed {
+    /// Whether everything landed.
+    pub fn is_complete(&self) -> bool {
+        self.pending == 0
     }
 }

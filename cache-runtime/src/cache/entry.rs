@@ -254,9 +254,12 @@ impl EntryKey {
             let mut start = ticket.start_now();
             if state.tier != Tier::Local {
                 ticket.consult_remote(&mut start).await;
+                // Redis could not be read for the generations: the value still goes there,
+                // through the recovery queue, which judges it when Redis answers.
+                let remote = start.remote.take().or_else(|| ticket.unstamped_remote());
                 // Another invalidation may have run meanwhile: judge by now.
                 start = Start {
-                    remote: start.remote.take(),
+                    remote,
                     ..ticket.start_now()
                 };
             }

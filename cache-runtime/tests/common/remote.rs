@@ -106,10 +106,7 @@ pub fn redis_key(ns: &str, name: &str, k: u64) -> String {
 
 /// Waits until `key` holds something in Redis.
 pub async fn written(server: &RedisServer, key: &str) {
-    let ok = eventually(Duration::from_secs(2), || {
-        server.cmd::<bool>(&[b"EXISTS", key.as_bytes()])
-    })
-    .await;
+    let ok = eventually(Duration::from_secs(2), || server.holds_value(key)).await;
     assert!(ok, "{key} was not written to redis");
 }
 

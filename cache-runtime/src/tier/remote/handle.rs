@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::message::Subscriber;
 use super::types::{Fail, Locked, Read, Write};
-use super::{Config, On};
+use super::{Config, On, Stamp};
 use crate::stats::RuntimeStats;
 
 /// The remote tier of one runtime, or its absence.
@@ -107,12 +107,19 @@ impl Remote {
     }
 
     /// Waits up to `deadline` until the background writes and invalidations begun so far
-    /// are done; whether they are (at once without a remote tier).
-    pub(crate) async fn flush(&self, deadline: Duration) -> bool {
+    /// are done and the recovery queue is empty; how many operations are left (0 at once
+    /// without a remote tier).
+    pub(crate) async fn flush(&self, deadline: Duration) -> u64 {
         match &self.0 {
             Some(on) => on.flush(deadline).await,
-            None => true,
+            None => 0,
         }
+    }
+
+    /// Where a `put`'s value goes when Redis could not be read for its generations: the
+    /// recovery queue judges it when Redis answers (`None` without a remote tier).
+    pub(crate) fn unstamped(&self, key: String, tags: &[String]) -> Option<Stamp> {
+        self.0.as_ref().map(|on| on.unstamped(key, tags))
     }
 
     /// Adds the runtime-wide remote figures to `stats`.

@@ -7,7 +7,9 @@
 //! `seal.rs` the signing keys, compression and encryption settings; `probe.rs` the
 //! envelope as functions of bytes (fuzzing, benchmarks);
 //! `keys.rs` every Redis key name; `breaker.rs` the circuit breaker; `message.rs` and
-//! `backplane.rs` the announcements between instances; `off.rs` the tier without the
+//! `backplane.rs` the announcements between instances; `recovery.rs` the operations that
+//! did not land, kept until Redis answers, and `replay.rs` how they land (and the rule
+//! that keeps any landing from moving a key backwards); `off.rs` the tier without the
 //! feature.
 //!
 //! How it behaves and why (deadlines, the circuit breaker, the entry format and what an
@@ -47,6 +49,10 @@ mod options;
 mod probe;
 #[cfg(feature = "redis")]
 mod read;
+#[cfg(feature = "redis")]
+mod recovery;
+#[cfg(feature = "redis")]
+mod replay;
 #[cfg(feature = "redis")]
 mod seal;
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]

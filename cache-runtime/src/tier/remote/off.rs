@@ -101,7 +101,10 @@ impl On {
     pub(crate) async fn ready(&self, _: Duration) -> bool {
         match *self {}
     }
-    pub(crate) async fn flush(&self, _: Duration) -> bool {
+    pub(crate) async fn flush(&self, _: Duration) -> u64 {
+        match *self {}
+    }
+    pub(crate) fn unstamped(&self, _: String, _: &[String]) -> Stamp {
         match *self {}
     }
     pub(crate) fn fill_stats(&self, _: &mut RuntimeStats) {

@@ -40,6 +40,7 @@ enum Body {
 fn body(v: Value) -> Body {
     match v {
         Value::Nil => Body::Missing,
+        Value::BulkString(b) if super::replay::is_tombstone(&b) => Body::Missing,
         Value::ServerError(_) => Body::Foreign,
         v => match Vec::<u8>::from_redis_value(v) {
             Ok(b) => Body::Bytes(b),
@@ -57,7 +58,9 @@ impl Shared {
         tags: Vec<String>,
         value: bool,
     ) -> Read {
-        if self.fence.load(Ordering::SeqCst) > 0 {
+        // An invalidation in flight, or anything waiting in the recovery queue: reading
+        // Redis now could read back what this instance has changed.
+        if self.fence.load(Ordering::SeqCst) > 0 || self.recovery.pending() > 0 {
             self.totals.skipped.fetch_add(1, Ordering::Relaxed);
             return Read::Failed(Fail::Skipped);
         }
@@ -146,6 +149,7 @@ impl Shared {
             key,
             generation,
             tags: tags.into_iter().zip(tag_generations).collect(),
+            known: true,
         };
         let found = match entry {
             Body::Missing => Found::Nothing,
@@ -158,7 +162,7 @@ impl Shared {
         Read::Done { stamp, found }
     }
 
-    /// Replaces generations that are not integers by a fresh random one, which no stored
+    /// Replaces generations that are not integers by the time of the reset, which no stored
     /// entry carries: every entry they guarded is treated as invalidated, which is what an
     /// unknown generation has to mean.
     async fn reset_generations(&self, keys: Vec<String>) {
@@ -166,7 +170,9 @@ impl Shared {
             .repaired
             .fetch_add(keys.len() as u64, Ordering::Relaxed);
         for key in keys {
-            let fresh = fastrand::u64(1 << 32..1 << 62);
+            // The time of the reset, as a bump would set it (`replay.rs`): no entry
+            // carries it, and a later bump still moves it forward.
+            let fresh = unix_ms();
             let r = self
                 .run(false, |mut conn| {
                     let mut cmd = redis::cmd("SET");
