@@ -29,7 +29,7 @@ const INVALIDATION_RETRY_CAP: Duration = Duration::from_millis(200);
 /// The remote tier of one runtime: the Redis thread and what its tasks share. Dropping it
 /// stops the thread.
 pub(crate) struct On {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     handle: Handle,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
