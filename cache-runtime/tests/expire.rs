@@ -279,6 +279,31 @@ mod redis {
         assert_eq!(fresh, Ok("v4".into()));
     }
 
+    /// Read your writes on the instance that expires: a call right after `expire*`
+    /// returned recomputes; neither its own copy nor the Redis copy (re-sealed or
+    /// soft-bumped in the background, behind the fence) answers fresh.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_expiring_instance_recomputes_at_once() {
+        static SITE: CacheSite = CacheSite::new(kept("exp_r_ryw"));
+        let server = RedisServer::start();
+        let runs = Arc::new(AtomicU32::new(0));
+        let (a, _b) = two_holding(&server, "expryw", &SITE, "exp_r_ryw", 1, &runs).await;
+        a.expire("exp_r_ryw", &(1u64,));
+        assert_eq!(
+            call_in(&a, &SITE, 1, || counted(&runs)).await,
+            Ok("v2".into())
+        );
+        assert!(a.flush(Duration::from_secs(2)).await);
+        a.expire_all("exp_r_ryw");
+        assert_eq!(
+            call_in(&a, &SITE, 1, || counted(&runs)).await,
+            Ok("v3".into())
+        );
+        assert!(a.flush(Duration::from_secs(2)).await);
+        assert_eq!(stats_of(&a, "exp_r_ryw").l2.hits, 0);
+        assert_eq!(stats_of(&a, "exp_r_ryw").expirations, 2);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn without_stale_if_error_expire_removes_in_redis_too() {
         static SITE: CacheSite = CacheSite::new(spec("exp_r_plain", 60_000));
