@@ -1,9 +1,9 @@
 //! The read path: scope mode, key, in-process tier (first the thread's hot copy of the key,
-//! if it has one, then the shared map). A fresh hit is cloned and returned; a
-//! hit past its refresh point also hands back a ticket for a background refresh; an
-//! expired entry (past its TTL, or by `expire*`) still inside its stale window is kept as
-//! the fail-safe copy; anything
-//! else is a miss with a [`Ticket`] to compute through (see `ticket.rs` and `fill.rs`).
+//! if it has one, then the shared map). A fresh hit is cloned and returned; a hit past its
+//! refresh point also hands back a ticket for a background refresh; an expired entry (past
+//! its TTL, or by `expire*`) still inside its stale window is kept as the fail-safe copy;
+//! anything else is a miss with a [`Ticket`] to compute through (see `ticket.rs` and
+//! `fill.rs`).
 //! The entry points: [`lookup`] for the global runtime (what generated code calls), and
 //! `lookup_in` for another runtime.
 
