@@ -222,6 +222,75 @@ impl CacheRuntime {
         self.engine.invalidate_tag(tag);
     }
 
+    /// Ends the freshness of the entry of `key_value` in cache `name`, keeping it as the
+    /// fail-safe copy: *soft* invalidation. The next call recomputes; if that
+    /// recomputation fails (an `Err`, a `None`, a hard timeout, an overload), the expired
+    /// value is served instead, as after a TTL ran out (`stale_if_error`, counted in
+    /// `stale_served`). Read your writes holds as for [`invalidate`](Self::invalidate): a
+    /// call that begins after this returned never gets a *fresh* value computed before
+    /// it. Returns whether an entry was held. Counted in `expirations`.
+    ///
+    /// Only meaningful with `stale_if_error`: an entry without a stale window has no
+    /// fail-safe copy to keep, and `expire` is then `invalidate`. The copy lasts as long
+    /// as its stale window would have (`ttl + stale_if_error` from its computation).
+    ///
+    /// With a remote tier (feature `redis`) it also re-seals the Redis copies with their
+    /// TTL ended (kept for their stale window) and tells the other instances, which expire
+    /// theirs; as for `invalidate`, in the background, and this instance reads no Redis
+    /// until it has landed.
+    ///
+    /// ```
+    /// use cache_runtime::cache_result;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    ///
+    /// static DOWN: AtomicBool = AtomicBool::new(false);
+    ///
+    /// #[cache_result("doc_expire_price", ttl = "10m", stale_if_error = "1h")]
+    /// fn price(id: u32) -> Result<u32, String> {
+    ///     if DOWN.load(Ordering::SeqCst) { Err("source down".into()) } else { Ok(id * 10) }
+    /// }
+    ///
+    /// assert_eq!(price(4), Ok(40));
+    /// let rt = cache_runtime::global();
+    /// assert!(rt.expire("doc_expire_price", &(4,)));
+    /// DOWN.store(true, Ordering::SeqCst);
+    /// // Recomputed, failed: the expired value is the answer.
+    /// assert_eq!(price(4), Ok(40));
+    /// // `invalidate` would have removed it: the error comes through.
+    /// rt.invalidate("doc_expire_price", &(4,));
+    /// assert!(price(4).is_err());
+    /// ```
+    pub fn expire<K: Serialize + ?Sized>(&self, name: &str, key_value: &K) -> bool {
+        self.engine.expire_key(name, key_value)
+    }
+
+    /// Ends the freshness of every entry of cache `name`, keeping each as its fail-safe
+    /// copy: [`expire`](Self::expire) for the whole cache. No entry is touched (the
+    /// cache's generation gets a soft bump that every lookup already compares), and a
+    /// computation already running will not store.
+    ///
+    /// With a remote tier (feature `redis`) it also increments the soft part of the
+    /// cache's generation in Redis (no keyspace scan), and tells the other instances.
+    ///
+    /// ```
+    /// cache_runtime::global().expire_all("users");
+    /// ```
+    pub fn expire_all(&self, name: &str) {
+        self.engine.expire_all(name);
+    }
+
+    /// Ends the freshness of every entry, of any cache, stored with `tag`, keeping each
+    /// as its fail-safe copy: [`expire`](Self::expire) for a tag, as
+    /// [`invalidate_tag`](Self::invalidate_tag) is [`invalidate`](Self::invalidate) for
+    /// one.
+    ///
+    /// ```
+    /// cache_runtime::global().expire_tag("channel:42");
+    /// ```
+    pub fn expire_tag(&self, tag: &str) {
+        self.engine.expire_tag(tag);
+    }
+
     /// A snapshot of every cache's figures.
     ///
     /// ```

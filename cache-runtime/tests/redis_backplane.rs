@@ -12,33 +12,10 @@ use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use cache_runtime::__private::CacheSite;
-use cache_runtime::{CacheRuntime, Scope};
+use cache_runtime::Scope;
 use common::remote::*;
 use common::{call_in, counted, spec};
 use test_support::RedisServer;
-
-/// Instances `a` and `b` of namespace `ns`, both holding key `k` of `site` (computed by
-/// `a`, read from Redis by `b`).
-async fn two_holding(
-    server: &RedisServer,
-    ns: &str,
-    site: &'static CacheSite,
-    name: &str,
-    k: u64,
-    runs: &Arc<AtomicU32>,
-) -> (CacheRuntime, CacheRuntime) {
-    let (a, b) = (runtime(&server.url(), ns), runtime(&server.url(), ns));
-    connected(&a).await;
-    connected(&b).await;
-    call_in(&a, site, k, || counted(runs))
-        .await
-        .expect("computed");
-    written(server, &redis_key(ns, name, k)).await;
-    call_in(&b, site, k, || counted(runs)).await.expect("read");
-    assert_eq!(stats_of(&b, name).l2.hits, 1);
-    assert!(l1_has(&a, site, k) && l1_has(&b, site, k));
-    (a, b)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_instance_stops_serving_an_invalidated_value_within_100ms() {
@@ -134,10 +111,7 @@ async fn invalidate_all_reaches_redis_and_other_instances() {
     let gone = eventually(Duration::from_millis(100), || !l1_has(&b, &SITE, 1)).await;
     assert!(gone, "b dropped the cache");
     let ok = eventually(Duration::from_secs(1), || {
-        // Bumped to the time of the invalidation (a generation says when it was bumped).
-        server
-            .cmd::<Option<u64>>(&[b"GET", b"bpall:__gen:bp_all"])
-            .is_some_and(|g| g > 1_700_000_000_000)
+        server.cmd::<Option<u64>>(&[b"GET", b"bpall:__gen:bp_all"]) == Some(1)
     })
     .await;
     assert!(ok, "the generation was bumped in redis, no keys scanned");
@@ -195,9 +169,7 @@ async fn invalidate_tag_reaches_redis_and_other_instances() {
     assert!(gone, "b dropped the tagged entry");
     assert!(l1_has(&b, &SITE, 2), "other tags untouched");
     let ok = eventually(Duration::from_secs(1), || {
-        server
-            .cmd::<Option<u64>>(&[b"GET", b"bptag:__tag:user:1"])
-            .is_some_and(|g| g > 1_700_000_000_000)
+        server.cmd::<Option<u64>>(&[b"GET", b"bptag:__tag:user:1"]) == Some(1)
     })
     .await;
     assert!(ok, "the tag generation was bumped in redis");
@@ -220,9 +192,7 @@ async fn invalidate_tag_reaches_redis_and_other_instances() {
     // An untagged read of an entry stored with a tag still checks that tag.
     a.invalidate_tag("user:2");
     let ok = eventually(Duration::from_secs(1), || {
-        server
-            .cmd::<Option<u64>>(&[b"GET", b"bptag:__tag:user:2"])
-            .is_some_and(|g| g > 1_700_000_000_000)
+        server.cmd::<Option<u64>>(&[b"GET", b"bptag:__tag:user:2"]) == Some(1)
     })
     .await;
     assert!(ok);

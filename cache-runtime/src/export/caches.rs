@@ -5,14 +5,14 @@
 use crate::export::prometheus::{Exposition, Family, FamilyOf, Value};
 use crate::stats::names::{
     BACKPLANE_RECEIVED, BACKPLANE_RESUBSCRIBED, BACKPLANE_SENT, BYTES, COALESCED,
-    COMPUTE_SECONDS_MEAN, ENCODE_ERRORS, ENTRIES, ERRORS_NOT_CACHED, EVICTIONS, HARD_TIMEOUTS,
-    HIT_RATIO, HITS, INVALIDATIONS, L1_BYTES, L1_CAPACITY_BYTES, L1_ENTRIES, L2_CIRCUIT_STATE,
-    L2_CONNECTED, L2_DECODE_FAILURES, L2_ERRORS, L2_HITS, L2_LATENCY_SECONDS_MEAN, L2_LOCK_WAITS,
-    L2_MISSES, L2_OPERATION_ERRORS, L2_OPERATION_TIMEOUTS, L2_OPERATIONS_SKIPPED,
-    L2_READ_SECONDS_MEAN, L2_REJECTED, L2_REPAIRED, L2_SKIPPED, L2_TIMEOUTS, L2_WRITES, MISSES,
-    NOT_STORED, OVERLOADED, QUEUED, RECOVERY_BYTES, RECOVERY_OVERFLOWED, RECOVERY_PENDING,
-    RECOVERY_REPLAYED, RECOVERY_SUPERSEDED, REFRESHES, SOFT_TIMEOUTS, STALE_SERVED, THROTTLED,
-    TOO_LARGE,
+    COMPUTE_SECONDS_MEAN, ENCODE_ERRORS, ENTRIES, ERRORS_NOT_CACHED, EVICTIONS, EXPIRATIONS,
+    HARD_TIMEOUTS, HIT_RATIO, HITS, INVALIDATIONS, L1_BYTES, L1_CAPACITY_BYTES, L1_ENTRIES,
+    L2_CIRCUIT_STATE, L2_CONNECTED, L2_DECODE_FAILURES, L2_ERRORS, L2_HITS,
+    L2_LATENCY_SECONDS_MEAN, L2_LOCK_WAITS, L2_MISSES, L2_OPERATION_ERRORS, L2_OPERATION_TIMEOUTS,
+    L2_OPERATIONS_SKIPPED, L2_READ_SECONDS_MEAN, L2_REJECTED, L2_REPAIRED, L2_SKIPPED, L2_TIMEOUTS,
+    L2_WRITES, MISSES, NOT_STORED, OVERLOADED, QUEUED, RECOVERY_BYTES, RECOVERY_OVERFLOWED,
+    RECOVERY_PENDING, RECOVERY_REPLAYED, RECOVERY_SUPERSEDED, REFRESHES, SOFT_TIMEOUTS,
+    STALE_SERVED, THROTTLED, TOO_LARGE,
 };
 use crate::stats::{CacheStats, L2CacheStats, RuntimeStats};
 
@@ -41,7 +41,7 @@ fn render_runtime(out: &mut Exposition, family: &Family, ns: &str, value: impl I
 
 /// Writes the cache figures of `stats` in the Prometheus text exposition format.
 pub(crate) fn render(stats: &RuntimeStats, out: &mut Exposition) {
-    let families: [FamilyOf<CacheStats>; 20] = [
+    let families: [FamilyOf<CacheStats>; 21] = [
         (HITS, |c| c.hits.into()),
         (MISSES, |c| c.misses.into()),
         (QUEUED, |c| c.queued.into()),
@@ -58,6 +58,7 @@ pub(crate) fn render(stats: &RuntimeStats, out: &mut Exposition) {
         (ENCODE_ERRORS, |c| c.encode_errors.into()),
         (EVICTIONS, |c| c.evictions.into()),
         (INVALIDATIONS, |c| c.invalidations.into()),
+        (EXPIRATIONS, |c| c.expirations.into()),
         (ENTRIES, |c| c.entries.into()),
         (BYTES, |c| c.bytes.into()),
         (COMPUTE_SECONDS_MEAN, |c| (c.mean_compute_ms / 1e3).into()),

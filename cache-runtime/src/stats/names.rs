@@ -61,6 +61,11 @@ pub(crate) const INVALIDATIONS: Family = family(
     Kind::Counter,
     "Invalidation calls naming the cache.",
 );
+pub(crate) const EXPIRATIONS: Family = family(
+    "cache_expirations_total",
+    Kind::Counter,
+    "Expiry calls naming the cache (soft invalidation: the fail-safe copy is kept).",
+);
 pub(crate) const QUEUED: Family = family(
     "cache_queued_total",
     Kind::Counter,

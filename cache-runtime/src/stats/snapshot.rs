@@ -39,6 +39,10 @@ pub struct CacheStats {
     pub evictions: u64,
     /// Invalidation calls that named this cache.
     pub invalidations: u64,
+    /// Expiry calls (`expire`, `expire_all`, the typed handle's `expire`) that named this
+    /// cache.
+    #[serde(default)]
+    pub expirations: u64,
     /// Entries held now.
     pub entries: u64,
     /// Bytes held now (encoded size plus key and bookkeeping).

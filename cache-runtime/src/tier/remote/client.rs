@@ -23,7 +23,7 @@ use crate::stats::{L2Stats, RuntimeStats};
 /// The remote tier of one runtime: the Redis thread and what its tasks share. Dropping it
 /// stops the thread.
 pub(crate) struct On {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     handle: Handle,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -279,7 +279,7 @@ impl On {
             let _fence = fence;
             let mut pipe = redis::pipe();
             if let Some(c) = &counter {
-                push_bump(&mut pipe, c, at_ms);
+                push_bump(&mut pipe, c, 1, at_ms);
             }
             for key in &keys {
                 push_delete(&mut pipe, key, at_ms);
@@ -330,6 +330,7 @@ impl On {
                     if let Some(counter) = counter {
                         let bump = Bump {
                             counter,
+                            step: 1,
                             at_ms,
                             announce: announce.clone(),
                         };

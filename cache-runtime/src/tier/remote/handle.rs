@@ -97,6 +97,35 @@ impl Remote {
         }
     }
 
+    /// Re-seals the Redis copies of one key value as expired and announces the expiry.
+    pub(crate) fn expire_key(&self, cache: &str, key: &[u8], keys: Vec<String>) {
+        if let Some(on) = &self.0 {
+            on.expire_key(cache, key, keys);
+        }
+    }
+
+    /// Re-seals Redis copies as expired without announcing (after another instance's
+    /// announcement).
+    pub(crate) fn reseal(&self, cache: &str, keys: Vec<String>) {
+        if let Some(on) = &self.0 {
+            on.reseal(cache, keys);
+        }
+    }
+
+    /// Bumps the soft part of the cache's generation in Redis and announces it.
+    pub(crate) fn expire_all(&self, cache: &str) {
+        if let Some(on) = &self.0 {
+            on.expire_all(cache);
+        }
+    }
+
+    /// Bumps the soft part of the tag's generation in Redis and announces it.
+    pub(crate) fn expire_tag(&self, tag: &str) {
+        if let Some(on) = &self.0 {
+            on.expire_tag(tag);
+        }
+    }
+
     /// Waits up to `deadline` for Redis to be reachable; whether it is. `None` without a
     /// remote tier.
     pub(crate) async fn ready(&self, deadline: Duration) -> Option<bool> {

@@ -4,7 +4,7 @@
 //! Files: `handle.rs` the seam; `client.rs` the tier when it is on (the Redis thread and
 //! its operations); `conn.rs` the connection and how one operation runs; `read.rs` the read
 //! of a miss; `lock.rs` single-flight across instances; `envelope.rs` the stored format;
-//! `seal.rs` the signing keys, compression and encryption settings; `probe.rs` the
+//! `expire.rs` expiry (`expire*`) in Redis; `seal.rs` the signing keys, compression and encryption settings; `probe.rs` the
 //! envelope as functions of bytes (fuzzing, benchmarks);
 //! `keys.rs` every Redis key name; `breaker.rs` the circuit breaker; `message.rs` and
 //! `backplane.rs` the announcements between instances; `recovery.rs` the operations that
@@ -30,6 +30,8 @@ mod conn;
 #[cfg(feature = "redis")]
 mod envelope;
 // Without the feature the seam is all there is: its announcement types go unused.
+#[cfg(feature = "redis")]
+mod expire;
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 mod handle;
 #[cfg(feature = "redis")]

@@ -95,6 +95,18 @@ impl On {
     pub(crate) fn invalidate_tag(&self, _: &str) {
         match *self {}
     }
+    pub(crate) fn expire_key(&self, _: &str, _: &[u8], _: Vec<String>) {
+        match *self {}
+    }
+    pub(crate) fn reseal(&self, _: &str, _: Vec<String>) {
+        match *self {}
+    }
+    pub(crate) fn expire_all(&self, _: &str) {
+        match *self {}
+    }
+    pub(crate) fn expire_tag(&self, _: &str) {
+        match *self {}
+    }
     pub(crate) fn connected(&self) -> bool {
         match *self {}
     }

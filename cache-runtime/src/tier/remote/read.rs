@@ -8,8 +8,10 @@ use redis::{FromRedisValue, Value};
 
 use super::conn::Shared;
 use super::envelope::{Corrupt, Header, Stamp};
+use super::expire::has_stale_window;
 use super::open::{open, verify};
 use super::types::{Fail, Fetched, Found, Read, unix_ms};
+use crate::state;
 
 /// One generation as Redis answered it.
 enum Generation {
@@ -162,7 +164,7 @@ impl Shared {
         Read::Done { stamp, found }
     }
 
-    /// Replaces generations that are not integers by the time of the reset, which no stored
+    /// Replaces generations that are not integers by a fresh random one, which no stored
     /// entry carries: every entry they guarded is treated as invalidated, which is what an
     /// unknown generation has to mean.
     async fn reset_generations(&self, keys: Vec<String>) {
@@ -170,9 +172,7 @@ impl Shared {
             .repaired
             .fetch_add(keys.len() as u64, Ordering::Relaxed);
         for key in keys {
-            // The time of the reset, as a bump would set it (`replay.rs`): no entry
-            // carries it, and a later bump still moves it forward.
-            let fresh = unix_ms();
+            let fresh = fastrand::u64(1 << 32..1 << 62);
             let r = self
                 .run(false, |mut conn| {
                     let mut cmd = redis::cmd("SET");
@@ -208,14 +208,23 @@ impl Shared {
         if let Err(c) = verify(&stamp.key, &header, &bytes, keys) {
             return Ok(self.refused(stamp, c));
         }
-        if header.generation != stamp.generation {
+        // A generation whose hard part moved: invalidated. Only a soft part: expired by
+        // `expire_all` / `expire_tag` (see `expire.rs`), a fail-safe copy at most.
+        let mut expired = false;
+        let mut judge = |current: u64, written: u64| {
+            expired |= current != written;
+            state::alive(current, written)
+        };
+        if !judge(stamp.generation, header.generation) {
             return Ok(Found::Outdated);
         }
         // Tags the caller did not name (another instance's tags for this key): one more read.
         let mut unknown = Vec::new();
         for (tag, generation) in &header.tags {
             match stamp.tags.iter().find(|(t, _)| t == tag) {
-                Some((_, current)) if current != generation => return Ok(Found::Outdated),
+                Some((_, current)) if !judge(*current, *generation) => {
+                    return Ok(Found::Outdated);
+                }
                 Some(_) => {}
                 None => unknown.push((self.keys.tag(tag), *generation)),
             }
@@ -230,12 +239,15 @@ impl Shared {
                 })
                 .await?;
             let matches = current.len() == unknown.len()
-                && current.into_iter().zip(&unknown).all(
-                    |(c, (_, g))| matches!(parse_generation(c), Generation::Value(v) if v == *g),
-                );
+                && current.into_iter().zip(&unknown).all(|(c, (_, g))| {
+                    matches!(parse_generation(c), Generation::Value(v) if judge(v, *g))
+                });
             if !matches {
                 return Ok(Found::Outdated);
             }
+        }
+        if expired && !has_stale_window(&header) {
+            return Ok(Found::Outdated);
         }
         let now = unix_ms();
         if !header.keepable_at(now) && !header.fresh_at(now) {
@@ -245,7 +257,7 @@ impl Shared {
             Ok(b) => b,
             Err(c) => return Ok(self.refused(stamp, c)),
         };
-        if header.fresh_at(now) {
+        if header.fresh_at(now) && !expired {
             Ok(Found::Entry(Fetched { bytes, header }))
         } else if header.keepable_at(now) {
             Ok(Found::Stale(Fetched { bytes, header }))

@@ -4,9 +4,9 @@
 //!
 //! - One operation per Redis entry key, the latest wins: a write replaces an older write
 //!   or delete of the same key, a delete cancels a pending write.
-//! - Generation bumps (`invalidate_all`, `invalidate_tag`), one per counter, in order, each
-//!   with the time it was made: a bump sets the counter to at least that time, so
-//!   replaying it late, twice, or after another instance's bump is still right.
+//! - Generation bumps (`invalidate_all`, `invalidate_tag`, and the soft ones of `expire_all`,
+//!   `expire_tag`), one per counter and step, in order, each with the time it was made
+//!   (replaying one late or twice only invalidates more, never less).
 //! - Announcements whose operation landed but whose message did not go out.
 //!
 //! Bounds: [`Limits::entries`] keyed operations and [`Limits::bytes`] of written values.
@@ -77,6 +77,10 @@ pub(crate) enum KeyedOp {
     Delete {
         at_ms: u64,
     },
+    /// An `expire` made at this time: replayed as a re-seal of what the key holds, ended.
+    Expire {
+        at_ms: u64,
+    },
 }
 
 /// A keyed operation with what it belongs to.
@@ -92,7 +96,7 @@ impl Keyed {
     fn bytes(&self, key: &str) -> usize {
         let body = match &self.op {
             KeyedOp::Write(w) => w.body.len() + w.stamp.key.len(),
-            KeyedOp::Delete { .. } => 0,
+            KeyedOp::Delete { .. } | KeyedOp::Expire { .. } => 0,
         };
         OP_OVERHEAD + key.len() + body + self.announce.as_ref().map_or(0, Vec::len)
     }
@@ -102,6 +106,9 @@ impl Keyed {
 pub(crate) struct Bump {
     /// The counter's Redis key.
     pub(crate) counter: String,
+    /// What it adds: 1 (`invalidate_all`, `invalidate_tag`) or the soft step (`expire_all`,
+    /// `expire_tag`).
+    pub(crate) step: u64,
     /// When the invalidation was made (unix ms): the counter becomes at least this.
     pub(crate) at_ms: u64,
     pub(crate) announce: Option<Vec<u8>>,
@@ -213,12 +220,13 @@ impl Recovery {
             self.overflowed.fetch_add(1, Ordering::Relaxed);
             let at_ms = match &keyed.op {
                 KeyedOp::Write(w) => w.created_ms,
-                KeyedOp::Delete { at_ms } => *at_ms,
+                KeyedOp::Delete { at_ms } | KeyedOp::Expire { at_ms } => *at_ms,
             };
             push_bump(
                 &mut ops,
                 Bump {
                     counter: generation(),
+                    step: 1,
                     at_ms,
                     announce: Some(
                         super::message::Message::All {
@@ -281,22 +289,24 @@ impl Recovery {
     }
 
     /// The oldest pending bump, if any (left in place until [`done_bump`](Self::done_bump)).
-    pub(crate) fn next_bump(&self) -> Option<(String, u64, Option<Vec<u8>>)> {
+    pub(crate) fn next_bump(&self) -> Option<Bump> {
         let ops = self.ops.lock();
-        ops.bumps
-            .front()
-            .map(|b| (b.counter.clone(), b.at_ms, b.announce.clone()))
+        ops.bumps.front().map(|b| Bump {
+            counter: b.counter.clone(),
+            step: b.step,
+            at_ms: b.at_ms,
+            announce: b.announce.clone(),
+        })
     }
 
-    /// Removes the bump of `counter` made at `at_ms` once it landed (a newer bump merged
-    /// into it meanwhile stays).
-    pub(crate) fn done_bump(&self, counter: &str, at_ms: u64) -> Change {
+    /// Removes `done` once it landed (a newer bump merged into it meanwhile stays).
+    pub(crate) fn done_bump(&self, done: &Bump) -> Change {
         let mut ops = self.ops.lock();
         let before = ops.len();
         if let Some(i) = ops
             .bumps
             .iter()
-            .position(|b| b.counter == counter && b.at_ms == at_ms)
+            .position(|b| b.counter == done.counter && b.step == done.step && b.at_ms == done.at_ms)
         {
             ops.bumps.remove(i);
         }
@@ -326,7 +336,11 @@ impl Recovery {
 }
 
 fn push_bump(ops: &mut Ops, bump: Bump) {
-    match ops.bumps.iter_mut().find(|b| b.counter == bump.counter) {
+    match ops
+        .bumps
+        .iter_mut()
+        .find(|b| b.counter == bump.counter && b.step == bump.step)
+    {
         Some(b) => {
             b.at_ms = b.at_ms.max(bump.at_ms);
             if b.announce.is_none() {
@@ -410,17 +424,17 @@ mod tests {
         q.keep("c".into(), write("c", 3, 10), || "gen:c".into());
         q.keep("d".into(), write("d", 5, 10), || "gen:c".into());
         assert_eq!(q.overflowed.load(Ordering::Relaxed), 3);
-        let (counter, at_ms, announce) = q.next_bump().expect("a bump");
+        let bump = q.next_bump().expect("a bump");
         assert_eq!(
-            (counter.as_str(), at_ms),
-            ("gen:c", 5),
+            (bump.counter.as_str(), bump.step, bump.at_ms),
+            ("gen:c", 1, 5),
             "one bump, at the latest time"
         );
-        assert!(announce.is_some());
+        assert!(bump.announce.is_some());
         assert_eq!(q.pending(), 3);
         for (key, keyed) in taken {
             q.resolve(key, keyed, true);
         }
-        assert_eq!(q.done_bump("gen:c", 5), Change::Emptied);
+        assert_eq!(q.done_bump(&bump), Change::Emptied);
     }
 }

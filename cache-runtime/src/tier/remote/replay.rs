@@ -5,10 +5,11 @@
 //! creation time (unix ms); a delete leaves a *tombstone* under the key (10 bytes: a marker,
 //! then the delete's time at the offset where an envelope has its creation time) that
 //! lives [`HORIZON`]. A write or delete lands only if what the key holds was made no later
-//! than it ([`REPLACE`], one script, atomic in Redis). A generation bump sets its counter
-//! to `max(counter + 1, time of the invalidation)` ([`BUMP`]), so a counter says when it
-//! was last bumped, and a `put` made while Redis could not be read is written under the
-//! generations current at replay only if none was bumped after the put was made. A
+//! than it ([`REPLACE`], one script, atomic in Redis). A generation bump ([`BUMP`]) also
+//! records when it was made, in the counter's "bumped at" key ([`bumped_at_key`], in the
+//! counter's cluster slot), and a `put` made while Redis could not be read is written
+//! under the generations current at replay only if none was bumped after the put was
+//! made. A
 //! replayed write older than [`HORIZON`] (its tombstone may be gone) lands as a delete of
 //! its key instead: other instances recompute rather than risk an old value. Times come
 //! from each instance's clock: skew between instances of a fleet shifts "latest" by as
@@ -17,6 +18,8 @@
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+use redis::{FromRedisValue, Value};
 
 use super::conn::Shared;
 use super::envelope::{Stamp, envelope};
@@ -51,23 +54,37 @@ end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 return 1";
 
-/// Bumps the generation `KEYS[1]` to `max(current + 1, ARGV[1])`; 1 when the current
-/// value was not a generation (another type, not an integer, beyond 2^53) and was reset
-/// to `ARGV[1]`, else 0.
+/// Adds `ARGV[1]` to the generation `KEYS[1]` (1, or the soft step of an expiry) and, with
+/// a second key, raises that "bumped at" key to `ARGV[2]` (unix ms). A generation that is
+/// not an integer (another type, a string, an overflow) is replaced by `ARGV[3]`, a fresh
+/// random one, which invalidates just as well: 1 then, else 0.
 pub(crate) const BUMP: &str = r"
-local ok, cur = pcall(redis.call, 'GET', KEYS[1])
-local at = tonumber(ARGV[1])
-local n = nil
-if ok then
-  if cur == false then cur = '0' end
-  n = tonumber(cur)
+local repaired = 0
+if not pcall(redis.call, 'INCRBY', KEYS[1], ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[3])
+  repaired = 1
 end
-if n == nil or n ~= math.floor(n) or n < 0 or n >= 9007199254740992 then
-  redis.call('SET', KEYS[1], string.format('%.0f', at))
-  return 1
+if KEYS[2] then
+  local ok, cur = pcall(redis.call, 'GET', KEYS[2])
+  local at = 0
+  if ok and cur then at = tonumber(cur) or 0 end
+  if tonumber(ARGV[2]) > at then redis.call('SET', KEYS[2], ARGV[2]) end
 end
-redis.call('SET', KEYS[1], string.format('%.0f', math.max(n + 1, at)))
-return 0";
+return repaired";
+
+/// The key that records when `counter` was last bumped, in the same cluster slot: the
+/// counter's own hash tag followed by `:at` when it has one, else the whole counter as
+/// the tag. `None` for a counter whose braces would put it elsewhere (a tag named with
+/// `{` or `}`): a `put` queued under such a tag is not replayed (others recompute).
+pub(crate) fn bumped_at_key(counter: &str) -> Option<String> {
+    if let Some(open) = counter.find('{')
+        && let Some(len) = counter[open + 1..].find('}')
+        && len > 0
+    {
+        return Some(format!("{counter}:at"));
+    }
+    (!counter.contains(['{', '}'])).then(|| format!("{{{counter}}}:at"))
+}
 
 /// The tombstone of a delete made at `at_ms`.
 pub(crate) fn tombstone(at_ms: u64) -> Vec<u8> {
@@ -93,9 +110,17 @@ pub(crate) fn push_delete(pipe: &mut redis::Pipeline, key: &str, at_ms: u64) {
         .arg(HORIZON.as_millis() as u64);
 }
 
-/// Appends the bump of `counter` made at `at_ms` to `pipe`.
-pub(crate) fn push_bump(pipe: &mut redis::Pipeline, counter: &str, at_ms: u64) {
-    pipe.cmd("EVAL").arg(BUMP).arg(1).arg(counter).arg(at_ms);
+/// Appends the bump of `counter` by `step` made at `at_ms` to `pipe` (its reply: 1 when a
+/// malformed counter was reset).
+pub(crate) fn push_bump(pipe: &mut redis::Pipeline, counter: &str, step: u64, at_ms: u64) {
+    let cmd = pipe.cmd("EVAL").arg(BUMP);
+    match bumped_at_key(counter) {
+        Some(at) => cmd.arg(2).arg(counter).arg(at),
+        None => cmd.arg(1).arg(counter),
+    };
+    pipe.arg(step)
+        .arg(at_ms)
+        .arg(fastrand::u64(1 << 32..1 << 62));
 }
 
 /// What a replayed operation came to.
@@ -174,9 +199,9 @@ impl Shared {
         if !answered {
             return false;
         }
-        while let Some((counter, at_ms, announce)) = self.recovery.next_bump() {
+        while let Some(bump) = self.recovery.next_bump() {
             let mut pipe = redis::pipe();
-            push_bump(&mut pipe, &counter, at_ms);
+            push_bump(&mut pipe, &bump.counter, bump.step, bump.at_ms);
             let r = self
                 .run(false, |mut conn| async move {
                     pipe.query_async::<Vec<i64>>(&mut conn).await
@@ -188,10 +213,10 @@ impl Shared {
                         self.totals.repaired.fetch_add(1, Ordering::Relaxed);
                     }
                     self.recovery.replayed.fetch_add(1, Ordering::Relaxed);
-                    if let Some(msg) = announce {
-                        self.queue_changed(self.recovery.keep_announce(msg));
+                    if let Some(msg) = &bump.announce {
+                        self.queue_changed(self.recovery.keep_announce(msg.clone()));
                     }
-                    self.queue_changed(self.recovery.done_bump(&counter, at_ms));
+                    self.queue_changed(self.recovery.done_bump(&bump));
                 }
                 Err(_) => return false,
             }
@@ -214,6 +239,10 @@ impl Shared {
     /// Lands one keyed operation.
     async fn replay_keyed(&self, key: &str, keyed: &Keyed) -> Result<Replayed, Fail> {
         let (at_ms, bytes, px, lock) = match &keyed.op {
+            KeyedOp::Expire { .. } => {
+                self.reseal_one(&keyed.cache, key).await?;
+                return Ok(Replayed::Landed);
+            }
             KeyedOp::Delete { at_ms } => (*at_ms, tombstone(*at_ms), HORIZON, None),
             KeyedOp::Write(w) => {
                 let now = unix_ms();
@@ -274,51 +303,65 @@ impl Shared {
 
     /// The stamp a pending write lands under: its own, or for a `put` made while Redis
     /// could not be read, the current generations if none was bumped after the put was
-    /// made (`None`: one was, the put is superseded).
+    /// made (`None`: one was, or cannot be told, and the put is superseded).
     async fn stamp_of(&self, w: &PendingWrite, cache: &str) -> Result<Option<Stamp>, Fail> {
         if w.stamp.known {
             return Ok(Some(w.stamp.clone()));
         }
         let mut counters = vec![self.keys.generation(cache)];
         counters.extend(w.stamp.tags.iter().map(|(t, _)| self.keys.tag(t)));
+        let Some(ats) = counters
+            .iter()
+            .map(|c| bumped_at_key(c))
+            .collect::<Option<Vec<String>>>()
+        else {
+            return Ok(None);
+        };
+        let wanted = counters.len() * 2;
+        let read: Vec<String> = counters.into_iter().chain(ats).collect();
         let cluster = self.cluster();
-        let wanted = counters.len();
         let values = self
             .run(false, |mut conn| async move {
-                if !cluster {
+                let mut out: Vec<Value> = Vec::with_capacity(read.len());
+                if cluster {
+                    // Tags live in slots of their own: one GET each.
+                    for key in &read {
+                        let mut cmd = redis::cmd("GET");
+                        cmd.arg(key);
+                        out.push(cmd.query_async::<Value>(&mut conn).await?);
+                    }
+                } else {
                     let mut cmd = redis::cmd("MGET");
-                    cmd.arg(&counters);
-                    return cmd.query_async::<Vec<Option<u64>>>(&mut conn).await;
-                }
-                // Tags live in slots of their own: one GET each.
-                let mut out = Vec::with_capacity(counters.len());
-                for c in &counters {
-                    let mut cmd = redis::cmd("GET");
-                    cmd.arg(c);
-                    out.push(cmd.query_async::<Option<u64>>(&mut conn).await?);
+                    cmd.arg(&read);
+                    out = cmd.query_async::<Vec<Value>>(&mut conn).await?;
                 }
                 Ok(out)
             })
-            .await;
-        let values = match values {
-            Ok(v) => v,
-            // A generation that is not an integer: the next read resets it; this put is
-            // not written (the others recompute).
-            Err(Fail::Error) => return Ok(None),
-            Err(f) => return Err(f),
+            .await?;
+        // Anything that is not an integer (or nothing: 0) means "cannot be told".
+        let values: Option<Vec<u64>> = values
+            .into_iter()
+            .map(|v| {
+                Option::<u64>::from_redis_value(v)
+                    .ok()
+                    .map(Option::unwrap_or_default)
+            })
+            .collect();
+        let Some(values) = values.filter(|v| v.len() == wanted) else {
+            return Ok(None);
         };
-        let values: Vec<u64> = values.into_iter().map(Option::unwrap_or_default).collect();
-        if values.len() != wanted || values.iter().any(|&g| g > w.created_ms) {
+        let (generations, bumped) = values.split_at(wanted / 2);
+        if bumped.iter().any(|&at| at > w.created_ms) {
             return Ok(None);
         }
         Ok(Some(Stamp {
             key: w.stamp.key.clone(),
-            generation: values[0],
+            generation: generations[0],
             tags: w
                 .stamp
                 .tags
                 .iter()
-                .zip(&values[1..])
+                .zip(&generations[1..])
                 .map(|((t, _), g)| (t.clone(), *g))
                 .collect(),
             known: true,
@@ -396,44 +439,58 @@ mod tests {
     }
 
     #[test]
-    fn a_bump_moves_a_generation_forward_to_at_least_its_time() {
+    fn a_bump_adds_its_step_and_records_when_it_was_made() {
         let server = RedisServer::start();
-        let bump = |at: u64| {
-            redis::cmd("EVAL")
-                .arg(BUMP)
-                .arg(1)
-                .arg("g")
-                .arg(at)
-                .query::<i64>(&mut server.conn())
-                .expect("script runs")
+        let bump = |counter: &str, step: u64, at: u64| {
+            let mut pipe = redis::pipe();
+            push_bump(&mut pipe, counter, step, at);
+            pipe.query::<Vec<i64>>(&mut server.conn())
+                .expect("script runs")[0]
         };
-        let get = || server.cmd::<Option<String>>(&[b"GET", b"g"]);
-        assert_eq!(bump(0), 0);
-        assert_eq!(get().as_deref(), Some("1"), "a counter from nothing");
-        assert_eq!(bump(1_700_000_000_000), 0);
-        assert_eq!(get().as_deref(), Some("1700000000000"), "to the time");
-        assert_eq!(bump(5), 0);
+        let get = |k: &str| server.cmd::<Option<String>>(&[b"GET", k.as_bytes()]);
+        assert_eq!(bump("ns:__gen:c", 1, 1_000), 0);
+        assert_eq!(get("ns:__gen:c").as_deref(), Some("1"));
+        assert_eq!(get("{ns:__gen:c}:at").as_deref(), Some("1000"));
         assert_eq!(
-            get().as_deref(),
-            Some("1700000000001"),
-            "an older bump still moves it"
+            bump("ns:__gen:c", 1 << 40, 900),
+            0,
+            "a soft step, made earlier"
         );
-        for bad in [&b"abc"[..], b"1.5", b"-3", b"9007199254740993"] {
-            server.cmd::<()>(&[b"SET", b"g", bad]);
-            assert_eq!(bump(42), 1, "{bad:?} is repaired");
-            assert_eq!(get().as_deref(), Some("42"));
+        assert_eq!(get("ns:__gen:c"), Some(((1u64 << 40) + 1).to_string()));
+        assert_eq!(
+            get("{ns:__gen:c}:at").as_deref(),
+            Some("1000"),
+            "the latest time stays"
+        );
+        for bad in [&b"abc"[..], b"1.5"] {
+            server.cmd::<()>(&[b"SET", b"ns:__gen:c", bad]);
+            assert_eq!(bump("ns:__gen:c", 1, 2_000), 1, "{bad:?} is repaired");
+            let fresh: u64 = get("ns:__gen:c").expect("set").parse().expect("an integer");
+            assert!(fresh >= 1 << 32);
         }
-        server.cmd::<()>(&[b"DEL", b"g"]);
-        server.cmd::<()>(&[b"LPUSH", b"g", b"x"]);
-        assert_eq!(bump(43), 1, "another type is repaired");
-        assert_eq!(get().as_deref(), Some("43"));
+        server.cmd::<()>(&[b"SET", b"ns:__gen:c", b"9223372036854775807"]);
+        assert_eq!(bump("ns:__gen:c", 1, 2_000), 1, "an overflow is repaired");
+        server.cmd::<()>(&[b"DEL", b"ns:__gen:c"]);
+        server.cmd::<()>(&[b"LPUSH", b"ns:__gen:c", b"x"]);
+        assert_eq!(bump("ns:__gen:c", 1, 3_000), 1, "another type is repaired");
+        assert_eq!(get("{ns:__gen:c}:at").as_deref(), Some("3000"));
     }
 
     #[test]
-    fn a_tombstone_has_its_time_where_an_envelope_has_its_creation() {
-        let t = tombstone(0x0102_0304_0506_0708);
-        assert!(is_tombstone(&t));
-        assert_eq!(&t[2..10], &0x0102_0304_0506_0708u64.to_le_bytes());
-        assert!(!is_tombstone(&t[..9]));
+    fn a_bumped_at_key_shares_its_counters_cluster_slot() {
+        assert_eq!(
+            bumped_at_key("{ns:users}:__gen").as_deref(),
+            Some("{ns:users}:__gen:at")
+        );
+        assert_eq!(
+            bumped_at_key("ns:__tag:t").as_deref(),
+            Some("{ns:__tag:t}:at")
+        );
+        assert_eq!(
+            bumped_at_key("ns:__tag:a{b}").as_deref(),
+            Some("ns:__tag:a{b}:at")
+        );
+        assert_eq!(bumped_at_key("ns:__tag:a{}b"), None);
+        assert_eq!(bumped_at_key("ns:__tag:a}b"), None);
     }
 }
