@@ -2,19 +2,24 @@
 //! with one replica each, driven with mixed traffic through faults, on loopback.
 //!
 //! ```text
-//! cargo run --release -p chaos -- --report chaos-report.md   # the long run (~3 min)
-//! cargo run -p chaos -- --short                              # the CI run (< 1 min)
+//! cargo run --release -p chaos -- --report chaos-report.md   # the long run (~3.5 min)
+//! cargo run -p chaos -- --short                              # the CI run (~1 min)
 //! ```
 //!
 //! Phases: steady; kill the master of the probed slot (its replica takes over); SIGSTOP
 //! the new master for longer than the Redis deadline, then SIGCONT; drain, kill and
-//! restart one instance; restart the killed node (it rejoins as a replica); a miss storm
-//! of 1,000 requests on one `lock = true` key. Per phase: requests, statuses not asked
-//! for, 5xx, socket errors, latency, L2 hit ratio, answers checked against a `--no-cache`
-//! instance on the same SQLite file, staleness after admin invalidations, time until L2
-//! hits resume. The report is Markdown; the exit status is 1 when an answer was wrong,
-//! a status unexpected (5xx included), a socket failed, or the storm ran the body more
-//! than 3 times (`--strict`: also when a latency target is missed).
+//! restart one instance; restart the killed node (it rejoins as a replica); a Redis
+//! outage (every node down for 10 s, then restarted with its data, while changes go
+//! through the API of every instance; see `outage`); a miss storm of 1,000 requests on
+//! one `lock = true` key. Per phase: requests, statuses not asked for, 5xx, socket errors,
+//! latency, L2 hit ratio, answers checked against a `--no-cache` instance on the same
+//! SQLite file, staleness after admin invalidations, time until L2 hits resume; for the
+//! outage, per instance, the time from Redis answering again until it serves the latest
+//! value of every changed answer, and old values served after that. The report is
+//! Markdown; the exit status is 1 when an answer was wrong (an old one after the outage
+//! included), a status unexpected (5xx included), a socket failed, an instance never
+//! served a change made during the outage, or the storm ran the body more than 3 times
+//! (`--strict`: also when a latency target is missed).
 //!
 //! Everything started is owned by a `fleet::Proc` and killed by pid when the run ends,
 //! fails or is interrupted (Ctrl-C).
@@ -29,6 +34,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 mod fleet;
+mod outage;
 mod phase;
 mod report;
 mod targets;
@@ -67,6 +73,9 @@ struct Opts {
     /// Keep the work directory (logs) after the run.
     #[arg(long)]
     keep: bool,
+    /// Seconds every Redis node is down in the outage phase.
+    #[arg(long, default_value_t = 10)]
+    outage_secs: u64,
     /// Also fail when a latency target (staleness, L2 recovery) is missed.
     #[arg(long)]
     strict: bool,
@@ -156,6 +165,9 @@ async fn run(opts: &Opts) -> Result<bool, String> {
         stall: Duration::from_millis(1000),
         invalidate_every: Duration::from_millis(if opts.short { 400 } else { 700 }),
         probe_every: Duration::from_millis(100),
+        outage: Duration::from_secs(opts.outage_secs.max(1)),
+        outage_channels: if opts.short { 4 } else { 6 },
+        confirm: Duration::from_secs(if opts.short { 3 } else { 10 }),
     };
     // Longer than the stall, so that it does not cause a failover; short enough that a
     // killed master is replaced within the phase (Redis' default is 15 s).
@@ -297,6 +309,20 @@ async fn run(opts: &Opts) -> Result<bool, String> {
         );
         phases.push(result);
     }
+    eprintln!("chaos: phase `{}`", outage::NAME);
+    let (result, outage) = outage::phase(&ctx, &mut fleet, &settings, run_id).await?;
+    eprintln!(
+        "chaos:   {} requests, {} changes, {} wrong after Redis answered, {} answers never converged",
+        result.stats.requests,
+        outage.changes.len(),
+        outage.instances.iter().map(|c| c.wrong).sum::<u64>(),
+        outage
+            .instances
+            .iter()
+            .map(|c| c.still_old.len())
+            .sum::<usize>()
+    );
+    phases.push(result);
     eprintln!("chaos: miss storm");
     let storm = traffic::miss_storm(
         &ctx,
@@ -307,15 +333,17 @@ async fn run(opts: &Opts) -> Result<bool, String> {
     .await;
 
     let mut failures: Vec<String> = phases.iter().flat_map(report::phase_failures).collect();
+    failures.extend(report::outage_failures(&outage));
     failures.extend(report::storm_failures(&storm));
-    let misses: Vec<String> = phases
+    let mut misses: Vec<String> = phases
         .iter()
         .flat_map(|p| report::phase_target_misses(p, p.name == "steady"))
         .collect();
+    misses.extend(report::outage_target_misses(&outage));
     let mut verdict = failures.clone();
     verdict.extend(misses.iter().cloned());
     let header = header(opts, &settings, node_timeout, self_serve, &program);
-    let md = report::markdown(&header, &phases, &storm, &verdict);
+    let md = report::markdown(&header, &phases, &outage, &storm, &verdict);
     println!("{md}");
     if let Some(path) = &opts.report {
         std::fs::write(path, &md).map_err(|e| format!("report {}: {e}", path.display()))?;
@@ -363,13 +391,15 @@ fn header(
          `demo_best_times`, one `--no-cache` reference on the same SQLite file\n\
          - Traffic: {} load tasks, one answer in 4 compared with the reference; an admin \
          invalidation after a database change every {} ms; an L2 probe every {} ms; {} s per \
-         phase\n",
+         phase; Redis outage: every node down {} s, {} changes\n",
         args.join(" "),
         if opts.short { " (short, CI)" } else { "" },
         node_timeout.as_millis(),
         settings.workers,
         settings.invalidate_every.as_millis(),
         settings.probe_every.as_millis(),
-        settings.phase.as_secs()
+        settings.phase.as_secs(),
+        settings.outage.as_secs(),
+        3 * settings.outage_channels
     )
 }

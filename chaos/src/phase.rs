@@ -39,6 +39,12 @@ pub(crate) struct Settings {
     pub(crate) stall: Duration,
     pub(crate) invalidate_every: Duration,
     pub(crate) probe_every: Duration,
+    /// How long every Redis node is down in the outage phase.
+    pub(crate) outage: Duration,
+    /// Channels the outage phase changes (three changes each).
+    pub(crate) outage_channels: usize,
+    /// How long the outage phase keeps checking after every instance converged.
+    pub(crate) confirm: Duration,
 }
 
 /// The traffic of a phase: the load, (optionally) the staleness check's changes, and the
