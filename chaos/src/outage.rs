@@ -14,6 +14,14 @@
 //! with the data it saved just before (`SAVE`) and its `nodes-PORT.conf`, so the same
 //! three masters own the same slots (no failover: no master is left to vote for one)
 //! and Redis still holds the values from before the changes.
+//!
+//! What it finds on the tree it was written on (before the recovery queue of issue 22):
+//! after a 10 s outage every instance converges within about 1 s (the backplane clears
+//! the in-process tier when it resubscribes, and the deletes are retried for 30 s). With
+//! `--outage-secs 45` (the changes are all made in the first 10 s) the running instances
+//! still converge, by computing again, but Redis keeps the values from before the
+//! changes (the retries gave up): the instance restarted after the check serves them,
+//! and the run fails.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -42,8 +50,13 @@ pub(crate) async fn phase(
     let masters = tokio::task::block_in_place(|| fleet.cluster.master_ports())?;
     let killed = tokio::task::block_in_place(|| fleet.cluster.save_and_kill_all())?;
     let down = Instant::now();
-    // The last change is answered before Redis comes back.
-    let window = settings.outage.saturating_sub(Duration::from_millis(300));
+    // The last change is answered before Redis comes back. In a longer outage than the
+    // default (`--outage-secs`), the changes are all made in its first 10 s: they then
+    // wait longer than the 30 s an invalidation used to be retried for.
+    let window = settings
+        .outage
+        .min(Duration::from_secs(10))
+        .saturating_sub(Duration::from_millis(300));
     let changes = ctx.outage_writes(&mut plan, down, window).await;
     let old_before = ctx.old_now(&plan).await;
     tokio::time::sleep_until((down + settings.outage).into()).await;

@@ -272,6 +272,9 @@ fn outage_markdown(md: &mut String, o: &Outage) {
                 let _ = writeln!(md, "- `{}`", k.replace('`', "'"));
             }
         }
+        if !c.examples.is_empty() {
+            let _ = writeln!(md, "\napi-{}, first wrong answers:\n", i + 1);
+        }
         for e in &c.examples {
             let _ = writeln!(md, "- `{}`", e.replace('`', "'"));
         }
