@@ -63,7 +63,7 @@ pub(crate) async fn phase(
     fleet.cluster.launch_stopped()?;
     let resumed = Instant::now();
     let back = answered(&masters).await?;
-    let (watched, changed) = (plan.watched(), plan.changed());
+    let (watched, changed, unknown) = (plan.watched(), plan.changed(), plan.unknown());
     let plan = Arc::new(plan);
     let check = Arc::clone(ctx).converge_after(Arc::clone(&plan), back, settings.confirm);
     let check = tokio::spawn(check);
@@ -110,6 +110,7 @@ pub(crate) async fn phase(
         planned: 3 * settings.outage_channels,
         watched,
         changed,
+        unknown,
         instances,
         restarted,
         checked_for,

@@ -213,7 +213,8 @@ fn outage_markdown(md: &mut String, o: &Outage) {
          every instance ({}): new titles through `PATCH /channels/{{id}}`, and a subscriber \
          more in the database followed by an admin invalidation of two tags or of two whole \
          caches. {} answers watched, {} changed (the reference's answer after the last \
-         change differs from the one before). *Convergence*: from the moment every master \
+         change differs from the one before), {} left out (the reference stayed busy after \
+         a change: their latest value is not known). *Convergence*: from the moment every master \
          answered PING again to the start of the first request that got the latest value of \
          a changed answer, polled on every instance every 50 ms; the figures are over the \
          changed answers. *Wrong*: an answer other than the latest value after that instance \
@@ -230,6 +231,7 @@ fn outage_markdown(md: &mut String, o: &Outage) {
         via.join(", "),
         o.watched,
         o.changed,
+        o.unknown,
         o.checked_for.as_secs_f64()
     );
     let _ = writeln!(

@@ -39,6 +39,9 @@ struct Watched {
     before: Value,
     /// The reference's answer after the last change that moved it.
     latest: Option<Value>,
+    /// The reference stayed busy after a change: the latest value is not known, so the
+    /// answer is left out of the check.
+    unknown: bool,
 }
 
 /// The channels the outage changes and the answers that show them.
@@ -94,9 +97,11 @@ pub(crate) struct Outage {
     pub(crate) changes: Vec<Change>,
     /// The changes planned (fewer are made when they take longer than the outage).
     pub(crate) planned: usize,
-    /// Answers watched, and of those, changed (the latest differs from the one before).
+    /// Answers watched, and of those, changed (the latest differs from the one before),
+    /// and left out (the reference stayed busy after a change).
     pub(crate) watched: usize,
     pub(crate) changed: usize,
+    pub(crate) unknown: usize,
     /// Per instance.
     pub(crate) instances: Vec<Converged>,
     /// The instance restarted after the check, and what it served (every answer other
@@ -112,7 +117,12 @@ impl OutagePlan {
         self.watched.len()
     }
 
-    /// Answers whose latest value differs from the one before the outage.
+    /// Answers left out because the reference stayed busy after a change.
+    pub(crate) fn unknown(&self) -> usize {
+        self.watched.iter().filter(|w| w.unknown).count()
+    }
+
+    /// Answers whose latest value differs from the one before the outage (and is known).
     pub(crate) fn changed(&self) -> usize {
         self.watched.iter().filter(|w| w.is_changed()).count()
     }
@@ -132,7 +142,7 @@ impl Converged {
 
 impl Watched {
     fn is_changed(&self) -> bool {
-        self.latest.as_ref().is_some_and(|l| *l != self.before)
+        !self.unknown && self.latest.as_ref().is_some_and(|l| *l != self.before)
     }
 }
 
@@ -173,11 +183,11 @@ impl Ctx {
             watched: Vec::new(),
         };
         for (call, label) in watched {
-            let before = self
-                .reference(&call)
-                .await
-                .ok_or_else(|| format!("the reference did not answer {label}"))?
-                .json;
+            let Some(before) = self.reference(&call).await else {
+                self.stats().reference_unavailable += 1;
+                continue;
+            };
+            let before = before.json;
             for i in 0..self.fleet.len() {
                 self.fleet_call(i, "outage warm-up", &call).await;
             }
@@ -186,6 +196,7 @@ impl Ctx {
                 label,
                 before,
                 latest: None,
+                unknown: false,
             });
         }
         Ok(plan)
@@ -267,6 +278,7 @@ impl Ctx {
             for (w, now) in plan.watched.iter_mut().zip(now) {
                 let Some(now) = now else {
                     self.stats().reference_unavailable += 1;
+                    w.unknown = true;
                     continue;
                 };
                 if now.json != *w.latest.as_ref().unwrap_or(&w.before) {
