@@ -213,8 +213,8 @@ fn outage_markdown(md: &mut String, o: &Outage) {
          every instance ({}): new titles through `PATCH /channels/{{id}}`, and a subscriber \
          more in the database followed by an admin invalidation of two tags or of two whole \
          caches. {} answers watched, {} changed (the reference's answer after the last \
-         change differs from the one before), {} left out (the reference stayed busy after \
-         a change: their latest value is not known). *Convergence*: from the moment every master \
+         change differs from the one before), {} left out (the reference stayed busy when \
+         asked after the last change: their latest value is not known). *Convergence*: from the moment every master \
          answered PING again to the start of the first request that got the latest value of \
          a changed answer, polled on every instance every 50 ms; the figures are over the \
          changed answers. *Wrong*: an answer other than the latest value after that instance \
@@ -288,11 +288,11 @@ fn outage_markdown(md: &mut String, o: &Outage) {
     for c in &o.changes {
         let _ = writeln!(
             md,
-            "- {:.2} s, api-{}: {} ({} watched answers moved)",
+            "- {:.2} s, api-{}: {}; moved: {}",
             c.at.as_secs_f64(),
             c.via + 1,
             c.what,
-            c.moved
+            c.moved.join(", ")
         );
     }
 }
@@ -390,4 +390,66 @@ pub(crate) fn markdown(
         }
     }
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn instance(delays_ms: &[Option<u64>]) -> Converged {
+        Converged {
+            keys: delays_ms
+                .iter()
+                .enumerate()
+                .map(|(k, d)| (format!("/key/{k}"), d.map(Duration::from_millis)))
+                .collect(),
+            ..Converged::default()
+        }
+    }
+
+    fn outage(instances: Vec<Converged>) -> Outage {
+        Outage {
+            fault: "test".into(),
+            changes: Vec::new(),
+            planned: 0,
+            watched: 3,
+            changed: 3,
+            unknown: 0,
+            instances,
+            restarted: None,
+            checked_for: Duration::ZERO,
+        }
+    }
+
+    #[test]
+    fn a_key_never_converged_counts_as_longer_than_any() {
+        let c = instance(&[Some(30), Some(10), Some(20), None]);
+        assert_eq!(convergence_at(&c, 0.5), Some(Duration::from_millis(20)));
+        assert_eq!(convergence_at(&c, 0.99), None);
+        let c = instance(&[Some(30), Some(10), Some(20)]);
+        assert_eq!(convergence_at(&c, 0.99), Some(Duration::from_millis(30)));
+        assert_eq!(convergence_at(&instance(&[]), 0.5), None);
+    }
+
+    #[test]
+    fn an_instance_still_old_fails_the_run_with_its_keys_and_a_slow_one_misses_the_target() {
+        let mut wrong = instance(&[Some(5), Some(6), Some(7)]);
+        wrong.wrong = 2;
+        let o = outage(vec![
+            instance(&[Some(5), None, Some(2500)]),
+            instance(&[Some(5), Some(6), Some(2500)]),
+            wrong,
+        ]);
+        let failures = outage_failures(&o);
+        assert_eq!(failures.len(), 2, "{failures:?}");
+        assert!(failures[0].contains("api-1") && failures[0].contains("/key/1"));
+        assert!(!failures[0].contains("/key/0"), "{failures:?}");
+        assert!(
+            failures[1].contains("api-3: 2 wrong answers"),
+            "{failures:?}"
+        );
+        let misses = outage_target_misses(&o);
+        assert_eq!(misses.len(), 1, "api-1 already fails: {misses:?}");
+        assert!(misses[0].contains("api-2"), "{misses:?}");
+    }
 }

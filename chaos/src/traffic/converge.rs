@@ -29,18 +29,30 @@ const POLL_EVERY: Duration = Duration::from_millis(50);
 /// Polls of a key once the instance served its latest value (watching for old ones).
 const CONFIRM_EVERY: Duration = Duration::from_millis(200);
 
+/// What a watched answer shows, so which changes may move it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Shows {
+    /// A channel's summary.
+    Channel(i64),
+    /// A user's channel list.
+    Owner(i64),
+    /// Top posts (with channel titles).
+    TopPosts,
+}
+
 /// One answer the outage's changes may move.
 #[derive(Debug)]
 struct Watched {
     call: Call,
+    shows: Shows,
     /// The URL in the report (`/channels as user N` for a bearer's list).
     label: String,
     /// The reference's answer before the outage.
     before: Value,
     /// The reference's answer after the last change that moved it.
     latest: Option<Value>,
-    /// The reference stayed busy after a change: the latest value is not known, so the
-    /// answer is left out of the check.
+    /// The reference stayed busy when last asked (after the last change): the latest
+    /// value is not known, so the answer is left out of the check.
     unknown: bool,
 }
 
@@ -61,8 +73,9 @@ pub(crate) struct Change {
     pub(crate) via: usize,
     /// In words.
     pub(crate) what: String,
-    /// Watched answers it moved (per the reference).
-    pub(crate) moved: usize,
+    /// The watched answers it moved (per the reference, whose answer after it is the
+    /// new latest value of each).
+    pub(crate) moved: Vec<String>,
 }
 
 /// How often [`Ctx::ask_fresh`] asks a restarted instance for each changed answer.
@@ -162,27 +175,28 @@ impl Ctx {
             let (owner, token) = self.owner_of(id).await?;
             let path = format!("/analytics/channels/{id}/metrics");
             unchecked.push((path.clone(), None));
-            watched.push((Call::get(path.clone()), path));
+            watched.push((Call::get(path.clone()), path, Shows::Channel(id)));
             if channels.iter().all(|(_, o, _)| *o != owner) {
                 unchecked.push(("/channels".into(), Some(token.clone())));
                 let call = Call {
                     bearer: Some(token.clone()),
                     ..Call::get("/channels".into())
                 };
-                watched.push((call, format!("/channels as user {owner}")));
+                let label = format!("/channels as user {owner}");
+                watched.push((call, label, Shows::Owner(owner)));
             }
             channels.push((id, owner, token));
         }
         for period in ["1d", "7d", "30d"] {
             let path = format!("/analytics/demo/top-posts?period={period}&limit=10");
-            watched.push((Call::get(path.clone()), path));
+            watched.push((Call::get(path.clone()), path, Shows::TopPosts));
         }
         *self.unchecked.lock().unwrap_or_else(|e| e.into_inner()) = unchecked;
         let mut plan = OutagePlan {
             channels,
             watched: Vec::new(),
         };
-        for (call, label) in watched {
+        for (call, label, shows) in watched {
             let Some(before) = self.reference(&call).await else {
                 self.stats().reference_unavailable += 1;
                 continue;
@@ -193,6 +207,7 @@ impl Ctx {
             }
             plan.watched.push(Watched {
                 call,
+                shows,
                 label,
                 before,
                 latest: None,
@@ -235,7 +250,8 @@ impl Ctx {
     /// (`#[cache_invalidate]` of two keys and of `demo_top_posts`), a subscriber more in
     /// the database then an admin invalidation of the tags `channel:N` and `user:OWNER`,
     /// or a subscriber more then an admin invalidation of the caches `analytics_summary`
-    /// and `user_channels`. After each, the reference's answer of every watched URL.
+    /// and `user_channels`. After each, the reference's answer of every watched URL the
+    /// change may move; after the last, of every watched URL (the latest values).
     pub(crate) async fn outage_writes(
         &self,
         plan: &mut OutagePlan,
@@ -272,20 +288,14 @@ impl Ctx {
                     continue;
                 }
             };
-            let mut moved = 0;
-            let now = plan.watched.iter().map(|w| self.reference(&w.call));
-            let now = futures_util::future::join_all(now).await;
-            for (w, now) in plan.watched.iter_mut().zip(now) {
-                let Some(now) = now else {
-                    self.stats().reference_unavailable += 1;
-                    w.unknown = true;
-                    continue;
-                };
-                if now.json != *w.latest.as_ref().unwrap_or(&w.before) {
-                    moved += 1;
-                    w.latest = Some(now.json);
-                }
-            }
+            let renamed = n % 3 == 0;
+            let moved = self
+                .record_latest(plan.watched.iter_mut().filter(|w| match w.shows {
+                    Shows::Channel(c) => c == channel,
+                    Shows::Owner(o) => o == owner,
+                    Shows::TopPosts => renamed,
+                }))
+                .await;
             changes.push(Change {
                 at,
                 via,
@@ -293,7 +303,32 @@ impl Ctx {
                 moved,
             });
         }
+        self.record_latest(plan.watched.iter_mut()).await;
         changes
+    }
+
+    /// Asks the reference for each of `watched` and records its answer as the latest
+    /// value; the labels of those it moved. One the reference stays busy for is unknown
+    /// until it answers again.
+    async fn record_latest(&self, watched: impl Iterator<Item = &mut Watched>) -> Vec<String> {
+        let watched: Vec<&mut Watched> = watched.collect();
+        let now = watched.iter().map(|w| self.reference(&w.call));
+        let now = futures_util::future::join_all(now).await;
+        let mut moved = Vec::new();
+        for (w, now) in watched.into_iter().zip(now) {
+            let Some(now) = now else {
+                self.stats().reference_unavailable += 1;
+                w.unknown = true;
+                continue;
+            };
+            // Asked after every change so far: the latest value is known again.
+            w.unknown = false;
+            if now.json != *w.latest.as_ref().unwrap_or(&w.before) {
+                moved.push(w.label.clone());
+                w.latest = Some(now.json);
+            }
+        }
+        moved
     }
 
     async fn retitle(
