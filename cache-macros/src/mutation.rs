@@ -42,6 +42,9 @@ struct Spec<'a> {
     tags: Vec<&'a Expr>,
     /// `before = true`: drop before the body runs, whatever it returns.
     before: bool,
+    /// `expire = true`: expire instead of drop (soft invalidation: `expire`, `expire_all`,
+    /// `expire_tag`), so each entry stays as its fail-safe copy.
+    expire: bool,
 }
 
 /// Entry point of `#[cache_invalidate]`.
@@ -77,6 +80,7 @@ fn validate<'a>(which: Which, args: &'a Punctuated<Expr, Token![,]>) -> syn::Res
         caches: Vec::new(),
         tags: Vec::new(),
         before: false,
+        expire: false,
     };
     let mut seen: Vec<String> = Vec::new();
     for arg in args {
@@ -96,7 +100,7 @@ fn validate<'a>(which: Which, args: &'a Punctuated<Expr, Token![,]>) -> syn::Res
             }
             Expr::Assign(assign) if which == Which::Invalidate => {
                 let Expr::Path(key) = &*assign.left else {
-                    errors.add(&assign.left, "expected an option name: `cache`, `tags` or `before`");
+                    errors.add(&assign.left, "expected an option name: `cache`, `tags`, `before` or `expire`");
                     continue;
                 };
                 let name = key
@@ -134,14 +138,22 @@ fn validate<'a>(which: Which, args: &'a Punctuated<Expr, Token![,]>) -> syn::Res
                         }
                         other => errors.add(other, "`before` takes `true` or `false`"),
                     },
+                    "expire" => match value {
+                        Expr::Lit(lit) if matches!(lit.lit, Lit::Bool(_)) => {
+                            spec.expire = matches!(&lit.lit, Lit::Bool(b) if b.value);
+                        }
+                        other => errors.add(other,
+                            "`expire` takes `true` (expire the entries, keeping each as its fail-safe copy) or `false`",
+                        ),
+                    },
                     _ => errors.add(key,
-                        format!("unknown option `{name}`; `#[cache_invalidate]` takes entries such as `user_channels(user_id)`, `cache = \"name\"`, `tags = [..]` and `before = true`"),
+                        format!("unknown option `{name}`; `#[cache_invalidate]` takes entries such as `user_channels(user_id)`, `cache = \"name\"`, `tags = [..]`, `before = true` and `expire = true`"),
                     ),
                 }
             }
             other => errors.add(other,
                 match which {
-                    Which::Invalidate => "expected an entry of a cached function, such as `user_channels(user_id)` or `Self::load(id)`, or `cache = \"name\"`, `tags = [..]`, `before = true`",
+                    Which::Invalidate => "expected an entry of a cached function, such as `user_channels(user_id)` or `Self::load(id)`, or `cache = \"name\"`, `tags = [..]`, `before = true`, `expire = true`",
                     Which::Put => "expected the entry to store the result as, such as `user_channels(user_id)` or `Self::load(id)`",
                 },
             ),
@@ -156,7 +168,7 @@ fn validate<'a>(which: Which, args: &'a Punctuated<Expr, Token![,]>) -> syn::Res
                 && errors.is_empty() =>
         {
             errors.add(quote_spanned!(span=> cache_invalidate),
-                "`#[cache_invalidate]` needs something to drop: an entry such as `user_channels(user_id)`, `cache = \"name\"` or `tags = [..]`",
+                "`#[cache_invalidate]` needs something to drop (or with `expire = true`, to expire): an entry such as `user_channels(user_id)`, `cache = \"name\"` or `tags = [..]`",
             );
         }
         Which::Put if spec.entries.len() != 1 => {
@@ -206,7 +218,8 @@ fn run_body(func: &Function<'_>) -> TokenStream {
 //         __cache_result
 //     }
 //
-// With `before = true` the drop runs first, and always. A sync fn runs the body as
+// With `before = true` the drop runs first, and always. With `expire = true` the drop
+// calls `expire()`, `expire_all` and `expire_tag` instead. A sync fn runs the body as
 // `(move || -> R { body })()`.
 fn invalidate(spec: &Spec<'_>, func: &Function<'_>) -> TokenStream {
     let p = Private::new();
@@ -226,14 +239,23 @@ fn invalidate(spec: &Spec<'_>, func: &Function<'_>) -> TokenStream {
     });
     let caches = &spec.caches;
     let t = local("__cache_tag");
+    let (one, all, tag) = if spec.expire {
+        (quote!(expire), quote!(expire_all), quote!(expire_tag))
+    } else {
+        (
+            quote!(invalidate),
+            quote!(invalidate_all),
+            quote!(invalidate_tag),
+        )
+    };
     let prepare = quote! {
         let #entries = (#(#calls,)*);
         let #tags: ::std::vec::Vec<::std::string::String> = ::std::vec![#(#tag_values),*];
         let #drop = move || {
-            #(let _ = #entries.#indices.invalidate();)*
-            #(#p::global().invalidate_all(#caches);)*
+            #(let _ = #entries.#indices.#one();)*
+            #(#p::global().#all(#caches);)*
             for #t in &#tags {
-                #p::global().invalidate_tag(#t);
+                #p::global().#tag(#t);
             }
         };
     };

@@ -147,7 +147,7 @@ pub use cache_macros::{cache_invalidate, cache_put, cache_result, performance_ti
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use json::CachedJson;
 pub use key::{CacheKey, KeyError};
-pub use runtime::{CacheRuntime, CacheRuntimeBuilder, InstallError, Readiness, global};
+pub use runtime::{CacheRuntime, CacheRuntimeBuilder, Flushed, InstallError, Readiness, global};
 pub use stats::{CacheStats, CircuitState, L1Stats, L2CacheStats, L2Stats, RuntimeStats};
 pub use timer::{
     BASELINE_MINUTES, Bottleneck, CacheHistory, CacheInFront, CachePoint, CacheTrend, Direction,

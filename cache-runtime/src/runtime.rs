@@ -222,6 +222,75 @@ impl CacheRuntime {
         self.engine.invalidate_tag(tag);
     }
 
+    /// Ends the freshness of the entry of `key_value` in cache `name`, keeping it as the
+    /// fail-safe copy: *soft* invalidation. The next call recomputes; if that
+    /// recomputation fails (an `Err`, a `None`, a hard timeout, an overload), the expired
+    /// value is served instead, as after a TTL ran out (`stale_if_error`, counted in
+    /// `stale_served`). Read your writes holds as for [`invalidate`](Self::invalidate): a
+    /// call that begins after this returned never gets a *fresh* value computed before
+    /// it. Returns whether an entry was held. Counted in `expirations`.
+    ///
+    /// Only meaningful with `stale_if_error`: an entry without a stale window has no
+    /// fail-safe copy to keep, and `expire` is then `invalidate`. The copy lasts as long
+    /// as its stale window would have (`ttl + stale_if_error` from its computation).
+    ///
+    /// With a remote tier (feature `redis`) it also re-seals the Redis copies with their
+    /// TTL ended (kept for their stale window) and tells the other instances, which expire
+    /// theirs; as for `invalidate`, in the background, and this instance reads no Redis
+    /// until it has landed.
+    ///
+    /// ```
+    /// use cache_runtime::cache_result;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    ///
+    /// static DOWN: AtomicBool = AtomicBool::new(false);
+    ///
+    /// #[cache_result("doc_expire_price", ttl = "10m", stale_if_error = "1h")]
+    /// fn price(id: u32) -> Result<u32, String> {
+    ///     if DOWN.load(Ordering::SeqCst) { Err("source down".into()) } else { Ok(id * 10) }
+    /// }
+    ///
+    /// assert_eq!(price(4), Ok(40));
+    /// let rt = cache_runtime::global();
+    /// assert!(rt.expire("doc_expire_price", &(4,)));
+    /// DOWN.store(true, Ordering::SeqCst);
+    /// // Recomputed, failed: the expired value is the answer.
+    /// assert_eq!(price(4), Ok(40));
+    /// // `invalidate` would have removed it: the error comes through.
+    /// rt.invalidate("doc_expire_price", &(4,));
+    /// assert!(price(4).is_err());
+    /// ```
+    pub fn expire<K: Serialize + ?Sized>(&self, name: &str, key_value: &K) -> bool {
+        self.engine.expire_key(name, key_value)
+    }
+
+    /// Ends the freshness of every entry of cache `name`, keeping each as its fail-safe
+    /// copy: [`expire`](Self::expire) for the whole cache. No entry is touched (the
+    /// cache's generation gets a soft bump that every lookup already compares), and a
+    /// computation already running will not store.
+    ///
+    /// With a remote tier (feature `redis`) it also increments the soft part of the
+    /// cache's generation in Redis (no keyspace scan), and tells the other instances.
+    ///
+    /// ```
+    /// cache_runtime::global().expire_all("users");
+    /// ```
+    pub fn expire_all(&self, name: &str) {
+        self.engine.expire_all(name);
+    }
+
+    /// Ends the freshness of every entry, of any cache, stored with `tag`, keeping each
+    /// as its fail-safe copy: [`expire`](Self::expire) for a tag, as
+    /// [`invalidate_tag`](Self::invalidate_tag) is [`invalidate`](Self::invalidate) for
+    /// one.
+    ///
+    /// ```
+    /// cache_runtime::global().expire_tag("channel:42");
+    /// ```
+    pub fn expire_tag(&self, tag: &str) {
+        self.engine.expire_tag(tag);
+    }
+
     /// A snapshot of every cache's figures.
     ///
     /// ```
@@ -259,18 +328,20 @@ impl CacheRuntime {
     }
 
     /// Waits, for at most `deadline`, until what this runtime has begun in Redis in the
-    /// background is done: writes of computed and put values, invalidations (with their
-    /// announcements to the other instances), and releases of `lock = true` locks. Returns
-    /// whether nothing is left in flight; `true` at once without a remote tier.
+    /// background has landed: writes of computed and put values, invalidations (with their
+    /// announcements to the other instances), and releases of `lock = true` locks,
+    /// including those waiting in the recovery queue; returns what is left. At once, with
+    /// nothing left, without a remote tier.
     ///
-    /// Done means landed, or failed for good (a write's failure is counted in its cache's
-    /// L2 statistics; an invalidation that gives up is logged): an invalidation keeps
-    /// retrying for up to 30 s while Redis cannot be reached, and this instance
-    /// reads no Redis until it has landed, so that it never reads back what it
-    /// invalidated. A service awaits `flush` when it shuts down, after its last request:
-    /// the remote tier's thread stops with the runtime, and what had not landed by then
-    /// is lost (an invalidation that other instances never hear of, a lock that blocks its
-    /// key until it expires). Like [`ready`](Self::ready), it works in any async runtime.
+    /// An operation that does not reach Redis (an outage, a timeout, the circuit open) is
+    /// kept in the recovery queue and replayed as soon as Redis answers, however long that
+    /// takes (bounded by [`recovery_queue`](crate::CacheRuntimeBuilder::recovery_queue)),
+    /// and this instance reads no Redis until it has landed, so that it never reads back
+    /// what it changed. A service awaits `flush` when it shuts down, after its last
+    /// request: the remote tier's thread stops with the runtime, and what had not landed by
+    /// then is lost (a change other instances never hear of, a lock that blocks its key
+    /// until it expires); [`Flushed::pending`] says how much. Like
+    /// [`ready`](Self::ready), it works in any async runtime.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -278,11 +349,14 @@ impl CacheRuntime {
     ///
     /// let rt = cache_runtime::CacheRuntime::builder().build();
     /// rt.invalidate_all("profiles");
-    /// assert!(rt.flush(Duration::from_secs(5)).await, "nothing left in flight");
+    /// let flushed = rt.flush(Duration::from_secs(5)).await;
+    /// assert!(flushed.is_complete(), "nothing left: {flushed:?}");
     /// # }
     /// ```
-    pub async fn flush(&self, deadline: Duration) -> bool {
-        self.engine.remote.flush(deadline).await
+    pub async fn flush(&self, deadline: Duration) -> Flushed {
+        Flushed {
+            pending: self.engine.remote.flush(deadline).await,
+        }
     }
 
     /// Every cache's figures and every `#[performance_timer]`'s, in the Prometheus text
@@ -474,5 +548,29 @@ impl CacheRuntimeBuilder {
         Ok(GLOBAL.get_or_init(|| CacheRuntime {
             engine: Arc::clone(engine),
         }))
+    }
+}
+
+/// What [`CacheRuntime::flush`] left undone.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// let rt = cache_runtime::CacheRuntime::builder().build();
+/// let flushed = rt.flush(std::time::Duration::from_millis(10)).await;
+/// assert_eq!(flushed.pending, 0);
+/// # }
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use = "flush reports what did not land"]
+pub struct Flushed {
+    /// Operations still waiting to reach Redis (in the recovery queue, or a first try
+    /// still in flight): 0 when everything landed.
+    pub pending: u64,
+}
+
+impl Flushed {
+    /// Whether everything landed.
+    pub fn is_complete(&self) -> bool {
+        self.pending == 0
     }
 }

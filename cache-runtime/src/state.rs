@@ -8,6 +8,15 @@
 //!   computation that began under an older epoch neither stores its value nor is joined
 //!   by a call that begins afterwards.
 //!
+//! A generation (a cache's, a tag's, here and in Redis alike) has two parts: its bits
+//! below [`SOFT_STEP`] (the low 40) are *hard*, bumped by 1 by `invalidate_all` / `invalidate_tag`
+//! (Redis `INCR`); the bits above are *soft*, bumped by [`SOFT_STEP`] by `expire_all` /
+//! `expire_tag` (Redis `INCRBY`). An entry whose recorded generations all equal the
+//! current ones is current (may be served fresh); one whose hard parts are equal but a
+//! soft part differs is *expired*: never served fresh, still the fail-safe copy inside its
+//! `stale_if_error` window ([`alive`]); anything else is dead. So a hit still compares one
+//! word per generation, as before, and an expiry needs no entry to be touched.
+//!
 //! A [`Validity`] is the snapshot of these taken when a computation begins.
 
 use std::collections::HashMap;
@@ -20,11 +29,25 @@ use parking_lot::{Mutex, RwLock};
 use crate::key::KeyBuf;
 use crate::stats::Counters;
 
+/// What `expire_all` / `expire_tag` add to a generation: the parts below it are the hard
+/// generation (see the module docs). 2^40 invalidations before the hard part carries into
+/// the soft one (which reads as one more invalidation), and 2^23 expiries before a
+/// generation in Redis overflows (reset to a random one: an invalidation).
+pub(crate) const SOFT_STEP: u64 = 1 << 40;
+
+/// Whether an entry recorded under generation `recorded` is still alive under `current`:
+/// no hard invalidation since, expiries allowed.
+#[inline]
+pub(crate) fn alive(current: u64, recorded: u64) -> bool {
+    (current ^ recorded) & (SOFT_STEP - 1) == 0
+}
+
 /// The state shared by every call site of one cache name.
 pub(crate) struct CacheState {
     pub(crate) name: Box<str>,
     pub(crate) id: u32,
-    /// Bumped by `invalidate_all`; entries computed under an older generation are dead.
+    /// Bumped by `invalidate_all` (hard part: entries computed under an older one are
+    /// dead) and `expire_all` (soft part: they are expired); see the module docs.
     pub(crate) generation: AtomicU64,
     /// Bumped by every invalidation of this cache; a fill that saw it change while it
     /// computed does not store, and no new call joins its flight.
@@ -89,7 +112,7 @@ impl CacheState {
     }
 }
 
-/// One tag's generation; `invalidate_tag` bumps it.
+/// One tag's generation; `invalidate_tag` bumps its hard part, `expire_tag` its soft part.
 pub(crate) struct TagState {
     pub(crate) generation: AtomicU64,
 }

@@ -12,33 +12,10 @@ use std::sync::atomic::{AtomicU32, Ordering::SeqCst};
 use std::time::{Duration, Instant};
 
 use cache_runtime::__private::CacheSite;
-use cache_runtime::{CacheRuntime, Scope};
+use cache_runtime::Scope;
 use common::remote::*;
 use common::{call_in, counted, spec};
 use test_support::RedisServer;
-
-/// Instances `a` and `b` of namespace `ns`, both holding key `k` of `site` (computed by
-/// `a`, read from Redis by `b`).
-async fn two_holding(
-    server: &RedisServer,
-    ns: &str,
-    site: &'static CacheSite,
-    name: &str,
-    k: u64,
-    runs: &Arc<AtomicU32>,
-) -> (CacheRuntime, CacheRuntime) {
-    let (a, b) = (runtime(&server.url(), ns), runtime(&server.url(), ns));
-    connected(&a).await;
-    connected(&b).await;
-    call_in(&a, site, k, || counted(runs))
-        .await
-        .expect("computed");
-    written(server, &redis_key(ns, name, k)).await;
-    call_in(&b, site, k, || counted(runs)).await.expect("read");
-    assert_eq!(stats_of(&b, name).l2.hits, 1);
-    assert!(l1_has(&a, site, k) && l1_has(&b, site, k));
-    (a, b)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_instance_stops_serving_an_invalidated_value_within_100ms() {
@@ -245,10 +222,7 @@ async fn an_instance_that_never_used_the_cache_can_invalidate_a_key() {
     let gone = eventually(Duration::from_millis(100), || !l1_has(&b, &SITE, 1)).await;
     assert!(gone, "b dropped its copy");
     let key = redis_key("bpadmin", "bp_admin", 1);
-    let ok = eventually(Duration::from_secs(1), || {
-        !server.cmd::<bool>(&[b"EXISTS", key.as_bytes()])
-    })
-    .await;
+    let ok = eventually(Duration::from_secs(1), || !server.holds_value(&key)).await;
     assert!(ok, "an instance that knew the key deleted it in redis");
 }
 

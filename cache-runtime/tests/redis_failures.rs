@@ -142,10 +142,7 @@ async fn a_frozen_redis_costs_at_most_the_deadline_then_the_circuit_opens() {
     let key = CacheKey::new::<String, _>("pause", "fail_pause", 0, &(k,))
         .expect("key")
         .to_string();
-    let ok = eventually(Duration::from_secs(2), || {
-        server.cmd::<bool>(&[b"EXISTS", key.as_bytes()])
-    })
-    .await;
+    let ok = eventually(Duration::from_secs(2), || server.holds_value(&key)).await;
     assert!(ok, "a wrote to redis again");
     let runs = AtomicU32::new(0);
     let v = call_in(&b, &SITE, k, || {
@@ -348,9 +345,7 @@ fn a_caller_on_a_current_thread_runtime_without_timers_reads_redis_within_the_de
     bare.block_on(call_in(&a, &SITE, 7, || async { right(7) }))
         .expect("computed");
     assert!(
-        poll_blocking(Duration::from_secs(2), || {
-            server.cmd::<bool>(&[b"EXISTS", key.as_bytes()])
-        }),
+        poll_blocking(Duration::from_secs(2), || { server.holds_value(&key) }),
         "a wrote its entry to redis"
     );
     let runs = AtomicU32::new(0);

@@ -71,11 +71,11 @@ async fn a_put_reaches_redis_and_an_invalidation_removes_it_there() {
 
     // An invalidation removes it from Redis and from the other instance's memory.
     delete(7).await.expect("ok");
-    assert!(first.flush(Duration::from_secs(5)).await, "landed");
     assert!(
-        !server.cmd::<bool>(&[b"EXISTS", key.as_bytes()]),
-        "deleted in redis"
+        first.flush(Duration::from_secs(5)).await.is_complete(),
+        "landed"
     );
+    assert!(!server.holds_value(&key), "deleted in redis");
     assert!(
         eventually(Duration::from_secs(2), || !l1_has(&other, &OTHER, 7)).await,
         "the other instance dropped its copy (backplane)"
@@ -88,16 +88,16 @@ async fn a_put_reaches_redis_and_an_invalidation_removes_it_there() {
     assert_eq!(PROFILE_RUNS.load(SeqCst), 1);
 
     // A sync put (no remote write) removes the stale copy from Redis instead.
-    assert!(first.flush(Duration::from_secs(5)).await, "landed");
     assert!(
-        server.cmd::<bool>(&[b"EXISTS", key.as_bytes()]),
+        first.flush(Duration::from_secs(5)).await.is_complete(),
+        "landed"
+    );
+    assert!(
+        server.holds_value(&key),
         "the recomputed value was written to redis"
     );
     profile_entry(&7).put("Grace".into());
-    let gone = eventually(Duration::from_secs(2), || {
-        !server.cmd::<bool>(&[b"EXISTS", key.as_bytes()])
-    })
-    .await;
+    let gone = eventually(Duration::from_secs(2), || !server.holds_value(&key)).await;
     assert!(gone, "the old copy was dropped from redis");
     assert_eq!(profile(7).await.expect("ok"), "Grace");
     let _ = global();

@@ -158,6 +158,10 @@ impl Node {
             "0",
             "--save",
             "",
+            // Written only by an explicit `SAVE` (the Redis outage restarts every node
+            // with its data).
+            "--dbfilename",
+            &format!("dump-{port}.rdb"),
             "--appendonly",
             "no",
             "--dir",
@@ -311,6 +315,40 @@ impl Cluster {
             masters.push((port, ranges));
         }
         Ok(masters)
+    }
+
+    /// The ports of the masters serving slots now.
+    pub(crate) fn master_ports(&self) -> Result<Vec<u16>, Error> {
+        Ok(self.masters()?.into_iter().map(|(port, _)| port).collect())
+    }
+
+    /// Has every running node write its data to its own `dump-PORT.rdb` (`SAVE`), then
+    /// kills every node (SIGKILL); the ports killed.
+    pub(crate) fn save_and_kill_all(&mut self) -> Result<Vec<u16>, Error> {
+        for node in self.nodes.iter().filter(|n| n.proc.is_some()) {
+            redis_cli(node.port, &["SAVE"])?;
+        }
+        let mut killed = Vec::new();
+        for node in self.nodes.iter_mut().filter(|n| n.proc.is_some()) {
+            node.kill();
+            killed.push(node.port);
+        }
+        Ok(killed)
+    }
+
+    /// Starts every node that is not running, without waiting for them: each loads the
+    /// data it saved and its `nodes-PORT.conf` (its identity, role and slots).
+    pub(crate) fn launch_stopped(&mut self) -> Result<(), Error> {
+        for node in self.nodes.iter_mut().filter(|n| n.proc.is_none()) {
+            let name = format!("redis-{}", node.port);
+            node.proc = Some(Proc::spawn(
+                &name,
+                Path::new("redis-server"),
+                &node.args,
+                &node.log,
+            )?);
+        }
+        Ok(())
     }
 
     /// The index of the node that is master of the slot of `key` now.

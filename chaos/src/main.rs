@@ -2,19 +2,24 @@
 //! with one replica each, driven with mixed traffic through faults, on loopback.
 //!
 //! ```text
-//! cargo run --release -p chaos -- --report chaos-report.md   # the long run (~3 min)
-//! cargo run -p chaos -- --short                              # the CI run (< 1 min)
+//! cargo run --release -p chaos -- --report chaos-report.md   # the long run (~3.5 min)
+//! cargo run -p chaos -- --short                              # the CI run (~1 min)
 //! ```
 //!
 //! Phases: steady; kill the master of the probed slot (its replica takes over); SIGSTOP
 //! the new master for longer than the Redis deadline, then SIGCONT; drain, kill and
-//! restart one instance; restart the killed node (it rejoins as a replica); a miss storm
-//! of 1,000 requests on one `lock = true` key. Per phase: requests, statuses not asked
-//! for, 5xx, socket errors, latency, L2 hit ratio, answers checked against a `--no-cache`
-//! instance on the same SQLite file, staleness after admin invalidations, time until L2
-//! hits resume. The report is Markdown; the exit status is 1 when an answer was wrong,
-//! a status unexpected (5xx included), a socket failed, or the storm ran the body more
-//! than 3 times (`--strict`: also when a latency target is missed).
+//! restart one instance; restart the killed node (it rejoins as a replica); a Redis
+//! outage (every node down for 10 s, then restarted with its data, while changes go
+//! through the API of every instance; see `outage`); a miss storm of 1,000 requests on
+//! one `lock = true` key. Per phase: requests, statuses not asked for, 5xx, socket errors,
+//! latency, L2 hit ratio, answers checked against a `--no-cache` instance on the same
+//! SQLite file, staleness after admin invalidations, time until L2 hits resume; for the
+//! outage, per instance, the time from Redis answering again until it serves the latest
+//! value of every changed answer, and old values served after that. The report is
+//! Markdown; the exit status is 1 when an answer was wrong (an old one after the outage
+//! included), a status unexpected (5xx included), a socket failed, an instance never
+//! served a change made during the outage, or the storm ran the body more than 3 times
+//! (`--strict`: also when a latency target is missed).
 //!
 //! Everything started is owned by a `fleet::Proc` and killed by pid when the run ends,
 //! fails or is interrupted (Ctrl-C).
@@ -24,18 +29,19 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
 
 mod fleet;
+mod outage;
+mod phase;
 mod report;
 mod targets;
 mod traffic;
 
 use fleet::{Api, Cluster};
-use report::PhaseResult;
+use phase::{Fault, Fleet, Settings};
 use traffic::Ctx;
 
 /// Fleet chaos test on a Redis Cluster.
@@ -67,13 +73,14 @@ struct Opts {
     /// Keep the work directory (logs) after the run.
     #[arg(long)]
     keep: bool,
+    /// Seconds every Redis node is down in the outage phase.
+    #[arg(long, default_value_t = 10)]
+    outage_secs: u64,
     /// Also fail when a latency target (staleness, L2 recovery) is missed.
     #[arg(long)]
     strict: bool,
 }
 
-/// The hash tag of the cache the L2 probe uses: its master is the one the faults hit.
-const PROBE_TAG: &str = "{example-api:ai_content_analysis}";
 /// Admin token of the fleet.
 const ADMIN_TOKEN: &str = "chaos-admin-token";
 
@@ -148,33 +155,6 @@ impl Drop for WorkDir {
     }
 }
 
-/// What the phases need to run their faults.
-struct Fleet {
-    cluster: Cluster,
-    apis: Vec<Api>,
-    /// The node killed in the second phase, restarted in the fifth.
-    killed: Option<usize>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum Fault {
-    None,
-    KillMaster,
-    StallMaster,
-    RestartInstance,
-    RestartNode,
-}
-
-struct Settings {
-    /// Whether the mix includes the rows marked `long_only`.
-    full_mix: bool,
-    phase: Duration,
-    workers: usize,
-    stall: Duration,
-    invalidate_every: Duration,
-    probe_every: Duration,
-}
-
 async fn run(opts: &Opts) -> Result<bool, String> {
     #[cfg(unix)]
     let _ = rlimit::increase_nofile_limit(16_384);
@@ -185,6 +165,9 @@ async fn run(opts: &Opts) -> Result<bool, String> {
         stall: Duration::from_millis(1000),
         invalidate_every: Duration::from_millis(if opts.short { 400 } else { 700 }),
         probe_every: Duration::from_millis(100),
+        outage: Duration::from_secs(opts.outage_secs.max(1)),
+        outage_channels: if opts.short { 4 } else { 6 },
+        confirm: Duration::from_secs(if opts.short { 3 } else { 10 }),
     };
     // Longer than the stall, so that it does not cause a failover; short enough that a
     // killed master is replaced within the phase (Redis' default is 15 s).
@@ -316,7 +299,7 @@ async fn run(opts: &Opts) -> Result<bool, String> {
     let mut phases = Vec::new();
     for (name, fault) in plan {
         eprintln!("chaos: phase `{name}`");
-        let result = phase(&ctx, &mut fleet, &settings, run_id, name, fault).await?;
+        let result = phase::phase(&ctx, &mut fleet, &settings, run_id, name, fault).await?;
         eprintln!(
             "chaos:   {} requests, {} wrong, {} unexpected, {} socket errors",
             result.stats.requests,
@@ -326,6 +309,20 @@ async fn run(opts: &Opts) -> Result<bool, String> {
         );
         phases.push(result);
     }
+    eprintln!("chaos: phase `{}`", outage::NAME);
+    let (result, outage) = outage::phase(&ctx, &mut fleet, &settings, run_id).await?;
+    eprintln!(
+        "chaos:   {} requests, {} changes, {} wrong after Redis answered, {} answers never converged",
+        result.stats.requests,
+        outage.changes.len(),
+        outage.instances.iter().map(|c| c.wrong).sum::<u64>(),
+        outage
+            .instances
+            .iter()
+            .map(|c| c.still_old.len())
+            .sum::<usize>()
+    );
+    phases.push(result);
     eprintln!("chaos: miss storm");
     let storm = traffic::miss_storm(
         &ctx,
@@ -336,15 +333,17 @@ async fn run(opts: &Opts) -> Result<bool, String> {
     .await;
 
     let mut failures: Vec<String> = phases.iter().flat_map(report::phase_failures).collect();
+    failures.extend(report::outage_failures(&outage));
     failures.extend(report::storm_failures(&storm));
-    let misses: Vec<String> = phases
+    let mut misses: Vec<String> = phases
         .iter()
         .flat_map(|p| report::phase_target_misses(p, p.name == "steady"))
         .collect();
+    misses.extend(report::outage_target_misses(&outage));
     let mut verdict = failures.clone();
     verdict.extend(misses.iter().cloned());
     let header = header(opts, &settings, node_timeout, self_serve, &program);
-    let md = report::markdown(&header, &phases, &storm, &verdict);
+    let md = report::markdown(&header, &phases, &outage, &storm, &verdict);
     println!("{md}");
     if let Some(path) = &opts.report {
         std::fs::write(path, &md).map_err(|e| format!("report {}: {e}", path.display()))?;
@@ -352,190 +351,6 @@ async fn run(opts: &Opts) -> Result<bool, String> {
     drop(fleet);
     drop(reference);
     Ok(failures.is_empty() && (!opts.strict || misses.is_empty()))
-}
-
-/// Runs one phase: traffic, invalidations and the L2 probe for the phase's duration, with
-/// `fault` injected at its start.
-async fn phase(
-    ctx: &Arc<Ctx>,
-    fleet: &mut Fleet,
-    settings: &Settings,
-    run_id: u64,
-    name: &'static str,
-    fault: Fault,
-) -> Result<PhaseResult, String> {
-    let _ = ctx.take_stats();
-    let l2_before = traffic::l2_counters(ctx).await;
-    let stop = Arc::new(AtomicBool::new(false));
-    let tasks = [
-        tokio::spawn({
-            let (ctx, stop, workers) = (Arc::clone(ctx), Arc::clone(&stop), settings.workers);
-            let full = settings.full_mix;
-            async move { ctx.load(workers, 4, full, stop).await }
-        }),
-        tokio::spawn({
-            let (ctx, stop, every) = (
-                Arc::clone(ctx),
-                Arc::clone(&stop),
-                settings.invalidate_every,
-            );
-            async move { ctx.invalidations(every, stop).await }
-        }),
-        tokio::spawn({
-            let (ctx, stop, every) = (Arc::clone(ctx), Arc::clone(&stop), settings.probe_every);
-            async move { ctx.l2_probe(run_id, every, stop).await }
-        }),
-    ];
-    let started = Instant::now();
-    let (description, recover_from) = inject(ctx, fleet, settings, fault).await;
-    let description = description?;
-    let end = started + settings.phase;
-    tokio::time::sleep_until(end.into()).await;
-    stop.store(true, Ordering::Release);
-    for t in tasks {
-        let _ = t.await;
-    }
-    let duration = started.elapsed();
-    let stats = ctx.take_stats();
-    let l2_after = traffic::l2_counters(ctx).await;
-    let (mut hits, mut misses) = (0, 0);
-    for (b, a) in l2_before.iter().zip(&l2_after) {
-        // A restarted instance counts from 0 again.
-        let (h0, m0) = if a.0 < b.0 || a.1 < b.1 { (0, 0) } else { *b };
-        hits += a.0 - h0;
-        misses += a.1 - m0;
-    }
-    let l2_hit_ratio = (hits + misses > 0).then(|| hits as f64 / (hits + misses) as f64);
-    let recovery = recover_from.map(|from| {
-        stats
-            .l2_probe_hits
-            .iter()
-            .find(|&&t| t >= from)
-            .map(|&t| t - from)
-    });
-    Ok(PhaseResult {
-        name,
-        fault: description,
-        duration,
-        stats,
-        l2_hit_ratio,
-        recovery,
-    })
-}
-
-/// Injects `fault`; returns its description and the moment from which L2 recovery is
-/// measured (none for the steady phase).
-async fn inject(
-    ctx: &Ctx,
-    fleet: &mut Fleet,
-    settings: &Settings,
-    fault: Fault,
-) -> (Result<String, String>, Option<Instant>) {
-    match fault {
-        Fault::None => (Ok("none".into()), None),
-        Fault::KillMaster => {
-            let idx = match fleet.cluster.master_of(PROBE_TAG) {
-                Ok(i) => i,
-                Err(e) => return (Err(e), None),
-            };
-            let port = fleet.cluster.nodes[idx].port;
-            fleet.cluster.nodes[idx].kill();
-            fleet.killed = Some(idx);
-            let at = Instant::now();
-            // The dead master is listed (not yet `fail`) until the node timeout: wait for
-            // another node to own the slot.
-            let promoted = tokio::task::block_in_place(|| {
-                while at.elapsed() < Duration::from_secs(60) {
-                    if fleet.cluster.master_of(PROBE_TAG).is_ok_and(|m| m != idx) {
-                        return Some(at.elapsed());
-                    }
-                    std::thread::sleep(Duration::from_millis(50));
-                }
-                None
-            });
-            let text = match promoted {
-                Some(d) => format!(
-                    "SIGKILL master redis-{port}; its replica owned the slot after {:.1} s",
-                    d.as_secs_f64()
-                ),
-                None => format!("SIGKILL master redis-{port}; no replica took over in 60 s"),
-            };
-            (Ok(text), Some(at))
-        }
-        Fault::StallMaster => {
-            let idx = match fleet.cluster.master_of(PROBE_TAG) {
-                Ok(i) => i,
-                Err(e) => return (Err(e), None),
-            };
-            let node = &fleet.cluster.nodes[idx];
-            if let Err(e) = node.signal("STOP") {
-                return (Err(e), None);
-            }
-            tokio::time::sleep(settings.stall).await;
-            if let Err(e) = node.signal("CONT") {
-                return (Err(e), None);
-            }
-            (
-                Ok(format!(
-                    "SIGSTOP master redis-{} for {:.1} s (deadline 50 ms), then SIGCONT",
-                    node.port,
-                    settings.stall.as_secs_f64()
-                )),
-                Some(Instant::now()),
-            )
-        }
-        Fault::RestartInstance => {
-            let i = 1;
-            ctx.in_rotation[i].store(false, Ordering::Release);
-            let drain_until = Instant::now() + Duration::from_secs(5);
-            while ctx.in_flight[i].load(Ordering::Acquire) > 0 && Instant::now() < drain_until {
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
-            let api = &mut fleet.apis[i];
-            let pid = api.pid();
-            api.kill();
-            let down = Instant::now();
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            if let Err(e) = api.start(&ctx.http, Duration::from_secs(60)).await {
-                return (Err(e), None);
-            }
-            let back = Instant::now();
-            ctx.in_rotation[i].store(true, Ordering::Release);
-            (
-                Ok(format!(
-                    "drain, SIGKILL {} (pid {pid:?}), restart: back in rotation after {:.1} s",
-                    api.name,
-                    (back - down).as_secs_f64()
-                )),
-                Some(back),
-            )
-        }
-        Fault::RestartNode => {
-            let Some(idx) = fleet.killed else {
-                return (Err("no node was killed".into()), None);
-            };
-            let node = &mut fleet.cluster.nodes[idx];
-            let port = node.port;
-            if let Err(e) = tokio::task::block_in_place(|| node.start()) {
-                return (Err(e), None);
-            }
-            let at = Instant::now();
-            let text = settled(
-                &fleet.cluster,
-                &format!("restart redis-{port}"),
-                "rejoined (as a replica)",
-            );
-            (Ok(text), Some(at))
-        }
-    }
-}
-
-/// `what` and how long the cluster took to be whole again (`done` after N s).
-fn settled(cluster: &Cluster, what: &str, done: &str) -> String {
-    match tokio::task::block_in_place(|| cluster.wait_ok(Duration::from_secs(30))) {
-        Ok(d) => format!("{what}; {done} after {:.1} s", d.as_secs_f64()),
-        Err(e) => format!("{what}; {e}"),
-    }
 }
 
 /// The report's heading: command, machine, settings.
@@ -576,13 +391,15 @@ fn header(
          `demo_best_times`, one `--no-cache` reference on the same SQLite file\n\
          - Traffic: {} load tasks, one answer in 4 compared with the reference; an admin \
          invalidation after a database change every {} ms; an L2 probe every {} ms; {} s per \
-         phase\n",
+         phase; Redis outage: every node down {} s, {} changes\n",
         args.join(" "),
         if opts.short { " (short, CI)" } else { "" },
         node_timeout.as_millis(),
         settings.workers,
         settings.invalidate_every.as_millis(),
         settings.probe_every.as_millis(),
-        settings.phase.as_secs()
+        settings.phase.as_secs(),
+        settings.outage.as_secs(),
+        3 * settings.outage_channels
     )
 }

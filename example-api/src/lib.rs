@@ -205,11 +205,14 @@ pub async fn run(
     let addr = listener.local_addr()?;
     tracing::info!("ready: listening on http://{addr} (API docs at http://{addr}/docs)");
     server::serve(listener, app(state), &config.server, shutdown).await?;
-    if !cache_runtime::global()
+    let flushed = cache_runtime::global()
         .flush(config.server.shutdown_timeout)
-        .await
-    {
-        tracing::warn!("writes or invalidations had not reached redis by the shutdown deadline");
+        .await;
+    if !flushed.is_complete() {
+        tracing::warn!(
+            pending = flushed.pending,
+            "writes or invalidations had not reached redis by the shutdown deadline: lost"
+        );
     }
     db.close().await;
     tracing::info!("stopped");

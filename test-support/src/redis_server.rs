@@ -159,6 +159,13 @@ impl RedisServer {
         cmd.query(&mut self.conn()).expect("command succeeds")
     }
 
+    /// Whether `key` holds a value: something other than nothing or the tombstone an
+    /// invalidation leaves (10 bytes beginning with `0xFF`, read as no entry).
+    pub fn holds_value(&self, key: &str) -> bool {
+        let v: Option<Vec<u8>> = self.cmd(&[b"GET", key.as_bytes()]);
+        v.is_some_and(|b| !(b.len() == 10 && b[0] == 0xFF))
+    }
+
     /// The keys matching `pattern`.
     pub fn keys(&self, pattern: &str) -> Vec<String> {
         self.cmd(&[b"KEYS", pattern.as_bytes()])

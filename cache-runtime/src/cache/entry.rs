@@ -5,6 +5,7 @@
 //! ```text
 //! <fn>_entry(&args)   key: encoded exactly as the call encodes it (same site, same options)
 //!   invalidate()      -> the invalidation fan-out of invalidate.rs, for this key value
+//!   expire()          -> the expiry fan-out of invalidate.rs (kept as the fail-safe copy)
 //!   put(v)            -> drop the key (older computations no longer store) -> store v in the
 //!                        local tier -> the remote tier drops its copy (announced)
 //!   put_async(v)      -> as put, but the remote tier gets v itself (read generations, write)
@@ -20,7 +21,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use super::fill::rebuilt;
-use super::invalidate::Instances;
+use super::invalidate::{Change, Instances};
 use super::policy::Tier;
 use super::site::{CacheSite, SiteState};
 use super::ticket::{Start, StoreRules, Ticket};
@@ -114,6 +115,26 @@ impl<V> CacheEntry<V> {
         self.key.invalidate()
     }
 
+    /// Ends the entry's freshness everywhere and keeps it as the fail-safe copy, as
+    /// [`CacheRuntime::expire`](crate::CacheRuntime::expire) does for its key value: a
+    /// call that begins afterwards recomputes, and if that fails it gets the expired
+    /// value (with `stale_if_error`; without it this is [`invalidate`](Self::invalidate)).
+    /// Reaches this handle's instantiation here, as `invalidate` does. Returns whether an
+    /// entry was held in process.
+    ///
+    /// ```
+    /// # use cache_runtime::cache_result;
+    /// #[cache_result("entry_doc_expire", stale_if_error = "1m")]
+    /// fn cube(x: u32) -> u32 { x * x * x }
+    /// cube(2);
+    /// assert!(cube_entry(&2).expire());
+    /// // Still held, as the fail-safe copy, but no longer fresh.
+    /// assert_eq!(cube_entry(&2).peek(), None);
+    /// ```
+    pub fn expire(&self) -> bool {
+        self.key.expire()
+    }
+
     /// Stores `value` as the entry, with the cache's TTL (or `ttl_from`), unless
     /// `unless` refuses it; a computation of the key already running no longer stores.
     /// With a remote tier, Redis drops its copy (other instances recompute); use
@@ -187,15 +208,26 @@ impl EntryKey {
         self.drop_everywhere()
     }
 
+    fn expire(&self) -> bool {
+        crate::stats::Counters::bump(&self.state().cache.counters.expirations);
+        self.everywhere(Change::Expire)
+    }
+
     /// The invalidation fan-out for this key value, not counted as an invalidation.
     fn drop_everywhere(&self) -> bool {
+        self.everywhere(Change::Drop)
+    }
+
+    /// The invalidation or expiry fan-out for this key value, not counted.
+    fn everywhere(&self, change: Change) -> bool {
         let state = self.state();
         let Some(buf) = self.value_bytes() else {
             return false;
         };
+        let (name, which) = (self.site.name(), self.instance());
         state
             .engine
-            .invalidate_encoded(self.site.name(), Some(&state.cache), &buf, self.instance())
+            .change_encoded(name, Some(&state.cache), &buf, which, change)
     }
 
     /// This handle's own instantiation: its key's type-parameter suffix.
@@ -247,16 +279,20 @@ impl EntryKey {
             if let Some(buf) = &bytes {
                 // Locally only: the remote copy is overwritten below, and the write is
                 // announced to the other instances.
+                let only = Instances::Only(&suffix);
                 state
                     .engine
-                    .drop_key(&state.cache, buf, Instances::Only(&suffix));
+                    .change_local(&state.cache, buf, only, Change::Drop);
             }
             let mut start = ticket.start_now();
             if state.tier != Tier::Local {
                 ticket.consult_remote(&mut start).await;
+                // Redis could not be read for the generations: the value still goes there,
+                // through the recovery queue, which judges it when Redis answers.
+                let remote = start.remote.take().or_else(|| ticket.unstamped_remote());
                 // Another invalidation may have run meanwhile: judge by now.
                 start = Start {
-                    remote: start.remote.take(),
+                    remote,
                     ..ticket.start_now()
                 };
             }

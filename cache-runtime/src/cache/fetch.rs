@@ -68,6 +68,21 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         hit
     }
 
+    /// For a `put` whose read of the generations failed: where its value goes, to be
+    /// judged by the recovery queue when Redis answers (`None`: no remote tier, or not for
+    /// this call).
+    pub(super) fn unstamped_remote(&self) -> Option<Stamp> {
+        if !self.remote_allowed() {
+            return None;
+        }
+        let site = &self.site;
+        let value_type = std::any::type_name::<A::Value>();
+        let key = site
+            .engine
+            .remote_key(self.name, site.version, value_type, self.key.encoded());
+        site.engine.remote.unstamped(key, &self.tags)
+    }
+
     /// With `lock = true`, after a remote miss: takes the lock before computing, or waits
     /// for the instance that holds it and returns its value.
     pub(super) async fn lock_remote(&mut self, start: &mut Start) -> Option<RemoteHit<A::Value>> {

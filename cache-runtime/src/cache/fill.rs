@@ -61,11 +61,10 @@ pub(super) fn rebuilt<R, A: Adapter<R>>(adapter: &A, entry: &Entry) -> Option<R>
     local::value_of::<A::Value>(entry).map(|v| adapter.rebuild(v.clone()))
 }
 
-/// Whether `entry` can serve as the fail-safe copy at `now`: current, inside its stale
-/// window, and holding a `V`.
+/// Whether `entry` can serve as the fail-safe copy at `now`: current (or only expired by
+/// `expire*`, with a stale window), inside its stale window, and holding a `V`.
 fn fail_safe_at<V: 'static>(entry: &Entry, now: u64) -> bool {
-    let meta = entry.meta();
-    meta.is_current() && now < meta.stale_until && local::value_of::<V>(entry).is_some()
+    entry.meta().keepable_at(now) && local::value_of::<V>(entry).is_some()
 }
 
 impl<R, A: Adapter<R>> Ticket<R, A> {

@@ -7,103 +7,218 @@
 //! no value computed before it: the local entries are gone or dead, no new call joins an
 //! older flight, an older computation neither stores locally nor writes remotely, and
 //! this instance reads no Redis until the invalidation has landed there.
+//!
+//! An expiry (`expire*`) goes the same way and keeps the same promise for fresh values: a
+//! call that begins afterwards gets no *fresh* value computed before it; it recomputes,
+//! and only if that fails may it get the expired value, as the fail-safe copy. Locally a
+//! key's entry is replaced by an expired copy and a cache's or tag's generation gets a
+//! soft bump (see `state.rs`); in Redis the same soft bump of the generation, and a key's
+//! entry re-sealed with its TTL ended; other instances are told. Without
+//! `stale_if_error` an entry has no stale window, and an expiry is an invalidation.
 
 use std::sync::atomic::Ordering;
 
 use serde::Serialize;
 
 use super::engine::Engine;
+use crate::clock;
 use crate::key::{self, KeyBuf, KeyParts};
-use crate::state::CacheState;
+use crate::state::{CacheState, SOFT_STEP};
 use crate::stats::Counters;
 use crate::tier::remote::{Message, Subscriber};
+
+/// What an invalidation does to the entries it reaches.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Change {
+    /// `invalidate*`: the entries are removed (or dead).
+    Drop,
+    /// `expire*`: the entries are no longer fresh, kept as fail-safe copies.
+    Expire,
+}
+
+impl Change {
+    /// What a cache's or tag's generation moves by (see `state.rs`).
+    fn step(self) -> u64 {
+        match self {
+            Change::Drop => 1,
+            Change::Expire => SOFT_STEP,
+        }
+    }
+
+    /// Counts the call in the cache's figures.
+    fn count(self, cache: &CacheState) {
+        let c = &cache.counters;
+        Counters::bump(match self {
+            Change::Drop => &c.invalidations,
+            Change::Expire => &c.expirations,
+        });
+    }
+}
 
 impl Engine {
     /// `invalidate(name, key_value)`: see [`CacheRuntime::invalidate`](crate::CacheRuntime::invalidate).
     pub(crate) fn invalidate_key<K: Serialize + ?Sized>(&self, name: &str, key_value: &K) -> bool {
+        self.change_key(name, key_value, Change::Drop)
+    }
+
+    /// `expire(name, key_value)`: see [`CacheRuntime::expire`](crate::CacheRuntime::expire).
+    pub(crate) fn expire_key<K: Serialize + ?Sized>(&self, name: &str, key_value: &K) -> bool {
+        self.change_key(name, key_value, Change::Expire)
+    }
+
+    fn change_key<K: Serialize + ?Sized>(&self, name: &str, key_value: &K, change: Change) -> bool {
         let cache = self.registry.existing(name);
         if let Some(c) = &cache {
-            Counters::bump(&c.counters.invalidations);
+            change.count(c);
         }
         let Ok((buf, _)) = key::encode_key(key_value, &[]) else {
             return false;
         };
-        self.invalidate_encoded(name, cache.as_ref(), &buf, Instances::All)
+        self.change_encoded(name, cache.as_ref(), &buf, Instances::All, change)
     }
 
-    /// Invalidates one encoded key value (prefix left for the stamp, no type parameters)
-    /// in the instantiations `which`: the part of [`invalidate_key`](Self::invalidate_key)
-    /// after encoding, shared with [`CacheEntry::invalidate`](crate::CacheEntry::invalidate).
+    /// Invalidates or expires one encoded key value (prefix left for the stamp, no type
+    /// parameters) in the instantiations `which`: the part of
+    /// [`invalidate_key`](Self::invalidate_key) and [`expire_key`](Self::expire_key)
+    /// after encoding, shared with [`CacheEntry`](crate::CacheEntry)'s `invalidate` and
+    /// `expire`. Whether an entry was held here.
     ///
-    /// The announcement names the key value only, so other instances drop every
+    /// The announcement names the key value only, so other instances reach every
     /// instantiation of it: more than needed for [`Instances::Only`], never less.
-    pub(super) fn invalidate_encoded(
+    pub(super) fn change_encoded(
         &self,
         name: &str,
         cache: Option<&std::sync::Arc<CacheState>>,
         buf: &KeyBuf,
         which: Instances<'_>,
+        change: Change,
     ) -> bool {
-        let removed = cache.is_some_and(|c| self.drop_key(c, buf, which));
+        let held = cache.is_some_and(|c| self.change_local(c, buf, which, change));
         if self.remote.is_on() {
             let keys = match cache {
                 Some(c) => self.remote_keys(c, buf.encoded(), which),
                 None => Vec::new(),
             };
-            self.remote.invalidate_key(name, buf.encoded(), keys);
+            match change {
+                Change::Drop => self.remote.invalidate_key(name, buf.encoded(), keys),
+                Change::Expire => self.remote.expire_key(name, buf.encoded(), keys),
+            }
         }
-        tracing::debug!(cache = name, removed, "invalidate");
-        removed
+        tracing::debug!(cache = name, held, ?change, "invalidate key");
+        held
     }
 
     /// `invalidate_all(name)`.
     pub(crate) fn invalidate_all(&self, name: &str) {
+        self.change_all(name, Change::Drop);
+    }
+
+    /// `expire_all(name)`.
+    pub(crate) fn expire_all(&self, name: &str) {
+        self.change_all(name, Change::Expire);
+    }
+
+    fn change_all(&self, name: &str, change: Change) {
         if let Some(cache) = self.registry.existing(name) {
-            Counters::bump(&cache.counters.invalidations);
-            self.drop_all(&cache);
+            change.count(&cache);
+            self.change_local_all(&cache, change);
         }
-        self.remote.invalidate_all(name);
-        tracing::debug!(cache = name, "invalidate_all");
+        match change {
+            Change::Drop => self.remote.invalidate_all(name),
+            Change::Expire => self.remote.expire_all(name),
+        }
+        tracing::debug!(cache = name, ?change, "invalidate all");
     }
 
     /// `invalidate_tag(tag)`.
     pub(crate) fn invalidate_tag(&self, tag: &str) {
-        self.drop_tag(tag);
-        self.remote.invalidate_tag(tag);
-        tracing::debug!(tag, "invalidate_tag");
+        self.change_tag(tag, Change::Drop);
     }
 
-    /// Removes the local entries of one encoded key value (prefix left for the stamp) in
-    /// the instantiations `which`, under every version of `cache`; a computation already
-    /// running will not store, and no new call joins it.
-    pub(super) fn drop_key(&self, cache: &CacheState, buf: &KeyBuf, which: Instances<'_>) -> bool {
+    /// `expire_tag(tag)`.
+    pub(crate) fn expire_tag(&self, tag: &str) {
+        self.change_tag(tag, Change::Expire);
+    }
+
+    fn change_tag(&self, tag: &str, change: Change) {
+        self.change_local_tag(tag, change);
+        match change {
+            Change::Drop => self.remote.invalidate_tag(tag),
+            Change::Expire => self.remote.expire_tag(tag),
+        }
+        tracing::debug!(tag, ?change, "invalidate tag");
+    }
+
+    /// Removes (or expires) the local entries of one encoded key value (prefix left for
+    /// the stamp) in the instantiations `which`, under every version of `cache`; a
+    /// computation already running will not store, and no new call joins it. An expired
+    /// entry is replaced by a copy that is no longer fresh (removed when it has no stale
+    /// window). Whether an entry was held.
+    pub(super) fn change_local(
+        &self,
+        cache: &CacheState,
+        buf: &KeyBuf,
+        which: Instances<'_>,
+        change: Change,
+    ) -> bool {
         let versions = cache.versions.read().clone();
         // Under the store lock: a fill either sees the new epoch, or stored before and is
-        // removed below.
+        // removed (expired) below.
         let _store = cache.store.lock();
         cache.epoch.fetch_add(1, Ordering::SeqCst);
-        let mut removed = false;
+        let now = clock::now();
+        let mut held = false;
         for mut key in which.keys(cache, buf) {
             for &v in &versions {
                 key::stamp(&mut key, cache.id, v);
-                removed |= self.local.remove(&key);
+                held |= match change {
+                    Change::Drop => self.local.remove(&key),
+                    Change::Expire => self.local.expire(&key, now),
+                };
             }
         }
-        removed
+        held
     }
 
-    fn drop_all(&self, cache: &CacheState) {
+    /// Bumps the cache's generation (its hard or soft part, see `state.rs`): every entry
+    /// computed before is dead (and purged) or expired; a computation already running
+    /// will not store.
+    fn change_local_all(&self, cache: &CacheState, change: Change) {
         {
             let _store = cache.store.lock();
-            cache.generation.fetch_add(1, Ordering::SeqCst);
+            cache.generation.fetch_add(change.step(), Ordering::SeqCst);
             cache.epoch.fetch_add(1, Ordering::SeqCst);
         }
-        self.local.purge(cache.id);
+        if change == Change::Drop {
+            self.local.purge(cache.id);
+        }
     }
 
-    fn drop_tag(&self, tag: &str) {
+    fn change_local_tag(&self, tag: &str, change: Change) {
         if let Some(state) = self.registry.existing_tag(tag) {
-            state.generation.fetch_add(1, Ordering::SeqCst);
+            state.generation.fetch_add(change.step(), Ordering::SeqCst);
+        }
+    }
+
+    /// Another instance's key announcement: the local entries, and the Redis copies when
+    /// the sender could not name them (`done` false) and this instance can.
+    fn on_key(&self, name: &str, key: &[u8], done: bool, change: Change) {
+        let Some(cache) = self.registry.existing(name) else {
+            return;
+        };
+        self.change_local(&cache, &key::unstamped(key), Instances::All, change);
+        if !done {
+            let keys = self.remote_keys(&cache, key, Instances::All);
+            match change {
+                Change::Drop => self.remote.forget(keys),
+                Change::Expire => self.remote.reseal(name, keys),
+            }
+        }
+    }
+
+    fn on_all(&self, name: &str, change: Change) {
+        if let Some(cache) = self.registry.existing(name) {
+            self.change_local_all(&cache, change);
         }
     }
 
@@ -151,23 +266,16 @@ impl Instances<'_> {
 impl Subscriber for Engine {
     fn on_message(&self, msg: Message) {
         match msg {
-            Message::Key { name, key, deleted } => {
-                let Some(cache) = self.registry.existing(&name) else {
-                    return;
-                };
-                self.drop_key(&cache, &key::unstamped(&key), Instances::All);
-                if !deleted {
-                    // The sender could not name the Redis keys; this instance can.
-                    self.remote
-                        .forget(self.remote_keys(&cache, &key, Instances::All));
-                }
-            }
-            Message::All { name } => {
-                if let Some(cache) = self.registry.existing(&name) {
-                    self.drop_all(&cache);
-                }
-            }
-            Message::Tag { tag } => self.drop_tag(&tag),
+            Message::Key { name, key, deleted } => self.on_key(&name, &key, deleted, Change::Drop),
+            Message::All { name } => self.on_all(&name, Change::Drop),
+            Message::Tag { tag } => self.change_local_tag(&tag, Change::Drop),
+            Message::ExpireKey {
+                name,
+                key,
+                resealed,
+            } => self.on_key(&name, &key, resealed, Change::Expire),
+            Message::ExpireAll { name } => self.on_all(&name, Change::Expire),
+            Message::ExpireTag { tag } => self.change_local_tag(&tag, Change::Expire),
             Message::Write { name, version, key } => {
                 let Some(cache) = self.registry.existing(&name) else {
                     return;
@@ -181,7 +289,7 @@ impl Subscriber for Engine {
 
     fn on_resubscribed(&self) {
         for cache in self.registry.all() {
-            self.drop_all(&cache);
+            self.change_local_all(&cache, Change::Drop);
         }
     }
 }

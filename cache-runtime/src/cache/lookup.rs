@@ -1,8 +1,9 @@
 //! The read path: scope mode, key, in-process tier (first the thread's hot copy of the key,
-//! if it has one, then the shared map). A fresh hit is cloned and returned; a
-//! hit past its refresh point also hands back a ticket for a background refresh; an
-//! expired entry still inside its stale window is kept as the fail-safe copy; anything
-//! else is a miss with a [`Ticket`] to compute through (see `ticket.rs` and `fill.rs`).
+//! if it has one, then the shared map). A fresh hit is cloned and returned; a hit past its
+//! refresh point also hands back a ticket for a background refresh; an expired entry (past
+//! its TTL, or by `expire*`) still inside its stale window is kept as the fail-safe copy;
+//! anything else is a miss with a [`Ticket`] to compute through (see `ticket.rs` and
+//! `fill.rs`).
 //! The entry points: [`lookup`] for the global runtime (what generated code calls), and
 //! `lookup_in` for another runtime.
 
@@ -109,38 +110,37 @@ fn lookup_resolved<R, A: Adapter<R>>(
     let mut stale = None;
     if let Some(entry) = local.get(&key) {
         let meta = entry.meta();
-        if meta.is_current() {
-            let now = clock::now();
-            if now < meta.fresh_until {
-                if let Some(v) = local::value_of::<A::Value>(&entry) {
-                    let value = adapter.rebuild(v.clone());
-                    let hit = || {
-                        counters.hits.incr();
-                        let (from, ttl) = (ServedFrom::Local, site.policy.span);
-                        scope::record_entry(name, Outcome::Hit, from, meta.fresh_until, ttl);
-                        tracing::debug!(cache = name, "hit");
-                    };
-                    if now >= meta.refresh_after {
-                        // Past the refresh point, or a copy `fail_throttle` keeps (whose
-                        // refresh point is 0): the plain hit below reads neither.
-                        if meta.throttled {
-                            fail_throttle::served(site, name);
-                            return Lookup::Hit(value);
-                        }
-                        hit();
-                        if claim(&meta.refreshing) {
-                            let t = ticket(key, Mode::Normal, Some(entry)).background();
-                            return Lookup::Refresh(value, t);
-                        }
-                    } else {
-                        hit();
+        let now = clock::now();
+        if meta.is_current() && now < meta.fresh_until {
+            if let Some(v) = local::value_of::<A::Value>(&entry) {
+                let value = adapter.rebuild(v.clone());
+                let hit = || {
+                    counters.hits.incr();
+                    let (from, ttl) = (ServedFrom::Local, site.policy.span);
+                    scope::record_entry(name, Outcome::Hit, from, meta.fresh_until, ttl);
+                    tracing::debug!(cache = name, "hit");
+                };
+                if now >= meta.refresh_after {
+                    // Past the refresh point, or a copy `fail_throttle` keeps (whose
+                    // refresh point is 0): the plain hit below reads neither.
+                    if meta.throttled {
+                        fail_throttle::served(site, name);
+                        return Lookup::Hit(value);
                     }
-                    local.remember(&key, hash, &entry);
-                    return Lookup::Hit(value);
+                    hit();
+                    if claim(&meta.refreshing) {
+                        let t = ticket(key, Mode::Normal, Some(entry)).background();
+                        return Lookup::Refresh(value, t);
+                    }
+                } else {
+                    hit();
                 }
-            } else if now < meta.stale_until && local::value_of::<A::Value>(&entry).is_some() {
-                stale = Some(entry);
+                local.remember(&key, hash, &entry);
+                return Lookup::Hit(value);
             }
+        } else if meta.keepable_at(now) && local::value_of::<A::Value>(&entry).is_some() {
+            // Past its TTL, or expired by `expire*`: the fail-safe copy.
+            stale = Some(entry);
         }
     }
     Counters::bump(&counters.misses);

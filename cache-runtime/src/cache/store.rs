@@ -3,7 +3,7 @@
 //! the computation began, and the remote write when the remote tier granted one.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 
 use super::policy::Tier;
 use super::ticket::{Start, Ticket};
@@ -127,14 +127,17 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         })
     }
 
-    /// Inserts an entry in the local tier, unless an invalidation of the cache ran since
-    /// its computation began. Under the cache's store lock, which a key invalidation also
-    /// holds: either the invalidation comes first and this sees its epoch, or this comes
-    /// first and the invalidation removes the entry.
+    /// Inserts an entry in the local tier, unless an invalidation or expiry of the cache,
+    /// or of one of its tags, ran since its computation began. Under the cache's store
+    /// lock, which a key invalidation also holds: either the invalidation comes first and
+    /// this sees its epoch, or this comes first and the invalidation removes the entry. A
+    /// tag's change that races past the check leaves an entry judged by the tag
+    /// generations it recorded: dead or expired, never fresh; checked here so that an
+    /// older value does not replace the one computed after an `expire_tag`.
     pub(super) fn keep(&self, entry: &Entry, began: &Validity) {
         let cache = &self.site.cache;
         let _store = cache.store.lock();
-        if cache.epoch.load(Ordering::SeqCst) == began.epoch {
+        if began.holds() {
             self.site.engine.local.insert(&self.key, Arc::clone(entry));
         }
     }

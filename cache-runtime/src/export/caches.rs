@@ -5,13 +5,14 @@
 use crate::export::prometheus::{Exposition, Family, FamilyOf, Value};
 use crate::stats::names::{
     BACKPLANE_RECEIVED, BACKPLANE_RESUBSCRIBED, BACKPLANE_SENT, BYTES, COALESCED,
-    COMPUTE_SECONDS_MEAN, ENCODE_ERRORS, ENTRIES, ERRORS_NOT_CACHED, EVICTIONS, FAIL_THROTTLED,
-    HARD_TIMEOUTS, HIT_RATIO, HITS, INVALIDATIONS, L1_BYTES, L1_CAPACITY_BYTES, L1_ENTRIES,
-    L2_CIRCUIT_STATE, L2_CONNECTED, L2_DECODE_FAILURES, L2_ERRORS, L2_HITS,
+    COMPUTE_SECONDS_MEAN, ENCODE_ERRORS, ENTRIES, ERRORS_NOT_CACHED, EVICTIONS, EXPIRATIONS,
+    FAIL_THROTTLED, HARD_TIMEOUTS, HIT_RATIO, HITS, INVALIDATIONS, L1_BYTES, L1_CAPACITY_BYTES,
+    L1_ENTRIES, L2_CIRCUIT_STATE, L2_CONNECTED, L2_DECODE_FAILURES, L2_ERRORS, L2_HITS,
     L2_LATENCY_SECONDS_MEAN, L2_LOCK_WAITS, L2_MISSES, L2_OPERATION_ERRORS, L2_OPERATION_TIMEOUTS,
     L2_OPERATIONS_SKIPPED, L2_READ_SECONDS_MEAN, L2_REJECTED, L2_REPAIRED, L2_SKIPPED, L2_TIMEOUTS,
-    L2_WRITES, MISSES, NOT_STORED, OVERLOADED, QUEUED, REFRESHES, SOFT_TIMEOUTS, STALE_SERVED,
-    THROTTLED, TOO_LARGE,
+    L2_WRITES, MISSES, NOT_STORED, OVERLOADED, QUEUED, RECOVERY_BYTES, RECOVERY_OVERFLOWED,
+    RECOVERY_PENDING, RECOVERY_REPLAYED, RECOVERY_SUPERSEDED, REFRESHES, SOFT_TIMEOUTS,
+    STALE_SERVED, THROTTLED, TOO_LARGE,
 };
 use crate::stats::{CacheStats, L2CacheStats, RuntimeStats};
 
@@ -40,7 +41,7 @@ fn render_runtime(out: &mut Exposition, family: &Family, ns: &str, value: impl I
 
 /// Writes the cache figures of `stats` in the Prometheus text exposition format.
 pub(crate) fn render(stats: &RuntimeStats, out: &mut Exposition) {
-    let families: [FamilyOf<CacheStats>; 21] = [
+    let families: [FamilyOf<CacheStats>; 22] = [
         (HITS, |c| c.hits.into()),
         (MISSES, |c| c.misses.into()),
         (QUEUED, |c| c.queued.into()),
@@ -58,6 +59,7 @@ pub(crate) fn render(stats: &RuntimeStats, out: &mut Exposition) {
         (ENCODE_ERRORS, |c| c.encode_errors.into()),
         (EVICTIONS, |c| c.evictions.into()),
         (INVALIDATIONS, |c| c.invalidations.into()),
+        (EXPIRATIONS, |c| c.expirations.into()),
         (ENTRIES, |c| c.entries.into()),
         (BYTES, |c| c.bytes.into()),
         (COMPUTE_SECONDS_MEAN, |c| (c.mean_compute_ms / 1e3).into()),
@@ -96,7 +98,7 @@ fn render_l2(stats: &RuntimeStats, out: &mut Exposition) {
         return;
     };
     let ns = stats.namespace.as_str();
-    let runtime: [(Family, Value); 11] = [
+    let runtime: [(Family, Value); 16] = [
         (L2_CONNECTED, l2.connected.into()),
         (L2_CIRCUIT_STATE, u64::from(l2.circuit.gauge()).into()),
         (L2_OPERATION_ERRORS, l2.errors.into()),
@@ -108,6 +110,11 @@ fn render_l2(stats: &RuntimeStats, out: &mut Exposition) {
         (BACKPLANE_SENT, l2.backplane_sent.into()),
         (BACKPLANE_RECEIVED, l2.backplane_received.into()),
         (BACKPLANE_RESUBSCRIBED, l2.backplane_resubscribed.into()),
+        (RECOVERY_PENDING, l2.recovery_pending.into()),
+        (RECOVERY_BYTES, l2.recovery_bytes.into()),
+        (RECOVERY_REPLAYED, l2.recovery_replayed.into()),
+        (RECOVERY_SUPERSEDED, l2.recovery_superseded.into()),
+        (RECOVERY_OVERFLOWED, l2.recovery_overflowed.into()),
     ];
     for (family, value) in runtime {
         render_runtime(out, &family, ns, value);

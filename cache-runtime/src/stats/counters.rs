@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering, Ordering::Relaxed};
 #[cfg(feature = "metrics")]
 use super::names::{
     BYTES, COALESCED, COMPUTE_SECONDS, ENCODE_ERRORS, ENTRIES, ERRORS_NOT_CACHED, EVICTIONS,
-    FAIL_THROTTLED, HARD_TIMEOUTS, HITS, INVALIDATIONS, L2_DECODE_FAILURES, L2_ERRORS, L2_HITS,
-    L2_LOCK_WAITS, L2_MISSES, L2_READ_SECONDS, L2_SKIPPED, L2_TIMEOUTS, L2_WRITES, MISSES,
+    EXPIRATIONS, FAIL_THROTTLED, HARD_TIMEOUTS, HITS, INVALIDATIONS, L2_DECODE_FAILURES, L2_ERRORS,
+    L2_HITS, L2_LOCK_WAITS, L2_MISSES, L2_READ_SECONDS, L2_SKIPPED, L2_TIMEOUTS, L2_WRITES, MISSES,
     NOT_STORED, OVERLOADED, QUEUED, REFRESHES, SOFT_TIMEOUTS, STALE_SERVED, THROTTLED, TOO_LARGE,
 };
 use super::snapshot::{CacheStats, L2CacheStats};
@@ -123,6 +123,8 @@ pub(crate) struct Counters {
     pub(crate) encode_errors: Tally,
     pub(crate) evictions: Tally,
     pub(crate) invalidations: Tally,
+    /// `expire*` calls that named this cache.
+    pub(crate) expirations: Tally,
     pub(crate) entries: Tally,
     pub(crate) bytes: Tally,
     pub(crate) computes: Tally,
@@ -224,6 +226,7 @@ impl Counters {
                 encode_errors: counter(ENCODE_ERRORS),
                 evictions: counter(EVICTIONS),
                 invalidations: counter(INVALIDATIONS),
+                expirations: counter(EXPIRATIONS),
                 entries: gauge(ENTRIES),
                 bytes: gauge(BYTES),
                 // Counted by the histogram's own count.
@@ -267,6 +270,7 @@ impl Counters {
             encode_errors: self.encode_errors.load(Relaxed),
             evictions: self.evictions.load(Relaxed),
             invalidations: self.invalidations.load(Relaxed),
+            expirations: self.expirations.load(Relaxed),
             entries: self.entries.load(Relaxed),
             bytes: self.bytes.load(Relaxed),
             computes,

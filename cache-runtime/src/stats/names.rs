@@ -61,6 +61,11 @@ pub(crate) const INVALIDATIONS: Family = family(
     Kind::Counter,
     "Invalidation calls naming the cache.",
 );
+pub(crate) const EXPIRATIONS: Family = family(
+    "cache_expirations_total",
+    Kind::Counter,
+    "Expiry calls naming the cache (soft invalidation: the fail-safe copy is kept).",
+);
 pub(crate) const QUEUED: Family = family(
     "cache_queued_total",
     Kind::Counter,
@@ -225,6 +230,32 @@ pub(crate) const BACKPLANE_RESUBSCRIBED: Family = family(
     "cache_backplane_resubscribed_total",
     Kind::Counter,
     "Backplane resubscriptions (each clears the in-process tier).",
+);
+
+pub(crate) const RECOVERY_PENDING: Family = family(
+    "cache_l2_recovery_pending",
+    Kind::Gauge,
+    "Redis operations that did not land, waiting in the recovery queue.",
+);
+pub(crate) const RECOVERY_BYTES: Family = family(
+    "cache_l2_recovery_bytes",
+    Kind::Gauge,
+    "Bytes held by the recovery queue.",
+);
+pub(crate) const RECOVERY_REPLAYED: Family = family(
+    "cache_l2_recovery_replayed_total",
+    Kind::Counter,
+    "Recovery queue operations that landed in Redis.",
+);
+pub(crate) const RECOVERY_SUPERSEDED: Family = family(
+    "cache_l2_recovery_superseded_total",
+    Kind::Counter,
+    "Recovery queue operations dropped for a newer change of their key, or expired.",
+);
+pub(crate) const RECOVERY_OVERFLOWED: Family = family(
+    "cache_l2_recovery_overflowed_total",
+    Kind::Counter,
+    "Recovery queue operations kept coarser because the queue was full.",
 );
 
 /// Facade histograms of durations, whose Prometheus text families are means.

@@ -39,6 +39,10 @@ pub struct CacheStats {
     pub evictions: u64,
     /// Invalidation calls that named this cache.
     pub invalidations: u64,
+    /// Expiry calls (`expire`, `expire_all`, the typed handle's `expire`) that named this
+    /// cache.
+    #[serde(default)]
+    pub expirations: u64,
     /// Entries held now.
     pub entries: u64,
     /// Bytes held now (encoded size plus key and bookkeeping).
@@ -188,6 +192,24 @@ pub struct L2Stats {
     pub backplane_received: u64,
     /// Times the backplane subscription was re-established (each clears the in-process tier).
     pub backplane_resubscribed: u64,
+    /// Operations that did not reach Redis (writes, deletes, generation bumps,
+    /// announcements), waiting in the recovery queue to be replayed when it answers.
+    #[serde(default)]
+    pub recovery_pending: u64,
+    /// Bytes those operations hold.
+    #[serde(default)]
+    pub recovery_bytes: u64,
+    /// Operations of the recovery queue that landed.
+    #[serde(default)]
+    pub recovery_replayed: u64,
+    /// Operations of the recovery queue dropped because a newer one replaced them (the
+    /// same key changed again, here or on another instance) or their value expired.
+    #[serde(default)]
+    pub recovery_superseded: u64,
+    /// Operations the full recovery queue kept in a coarser form: a value replayed as a
+    /// delete of its key, a key as an invalidation of its whole cache.
+    #[serde(default)]
+    pub recovery_overflowed: u64,
 }
 
 /// Figures of the in-process tier as a whole.

@@ -35,7 +35,7 @@ use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use crate::state::{CacheState, TagState};
+use crate::state::{self, CacheState, TagState};
 
 /// What every entry knows about itself, whatever its value type.
 pub(crate) struct Meta {
@@ -69,6 +69,34 @@ impl Meta {
                 .tags
                 .iter()
                 .all(|(t, g)| t.generation.load(Ordering::Acquire) == *g)
+    }
+
+    /// Not invalidated since it was computed, expiries (`expire_all`, `expire_tag`)
+    /// allowed: see `state.rs`.
+    #[inline]
+    pub(crate) fn is_alive(&self) -> bool {
+        state::alive(
+            self.cache.generation.load(Ordering::Acquire),
+            self.generation,
+        ) && self
+            .tags
+            .iter()
+            .all(|(t, g)| state::alive(t.generation.load(Ordering::Acquire), *g))
+    }
+
+    /// Whether the entry has a `stale_if_error` window at all.
+    #[inline]
+    pub(crate) fn has_stale_window(&self) -> bool {
+        self.stale_until > self.fresh_until
+    }
+
+    /// Whether the entry, not fresh at `now`, may serve as the fail-safe copy: inside its
+    /// stale window, and current, or expired by `expire*` with a stale window of its own
+    /// (without `stale_if_error` an expiry is an invalidation).
+    #[inline]
+    pub(crate) fn keepable_at(&self, now: u64) -> bool {
+        now < self.stale_until
+            && (self.is_current() || (self.has_stale_window() && self.is_alive()))
     }
 
     pub(crate) fn count_in(&self) {
@@ -113,9 +141,12 @@ pub(crate) struct Slot<V> {
 pub(crate) trait ErasedSlot: Send + Sync {
     fn meta(&self) -> &Meta;
     fn as_any(&self) -> &dyn Any;
+    /// A copy of this entry that is no longer fresh at `now` (`expire(name, key)`): the
+    /// same value, generations and stale window, its freshness and refresh point ended.
+    fn expired(&self, now: u64) -> Entry;
 }
 
-impl<V: Send + Sync + 'static> ErasedSlot for Slot<V> {
+impl<V: Clone + Send + Sync + 'static> ErasedSlot for Slot<V> {
     #[inline]
     fn meta(&self) -> &Meta {
         &self.meta
@@ -123,6 +154,27 @@ impl<V: Send + Sync + 'static> ErasedSlot for Slot<V> {
     #[inline]
     fn as_any(&self) -> &dyn Any {
         self
+    }
+    fn expired(&self, now: u64) -> Entry {
+        let m = &self.meta;
+        let fresh_until = m.fresh_until.min(now);
+        Arc::new(Slot {
+            meta: Meta {
+                cache: Arc::clone(&m.cache),
+                generation: m.generation,
+                tags: m.tags.clone(),
+                fresh_until,
+                stale_until: m.stale_until,
+                refresh_after: m.refresh_after.min(fresh_until),
+                refreshing: AtomicBool::new(false),
+                weight: m.weight,
+                counted: AtomicBool::new(false),
+                retired: AtomicBool::new(false),
+                // Expired, a copy `fail_throttle` kept is an ordinary fail-safe copy.
+                throttled: false,
+            },
+            value: self.value.clone(),
+        })
     }
 }
 
@@ -329,6 +381,24 @@ impl Local {
                 old.meta().retire();
             }
         }
+    }
+
+    /// Ends the freshness of the entry under `key` (`expire(name, key)`): replaced by a
+    /// copy that is expired at `now` and stays as the fail-safe copy inside its stale
+    /// window, or removed when it has no window (then an expiry is an invalidation).
+    /// Whether there was an entry. The caller holds the cache's store lock.
+    pub(crate) fn expire(&self, key: &[u8], now: u64) -> bool {
+        let Some(entry) = self.map.get(key) else {
+            return false;
+        };
+        let meta = entry.meta();
+        if !meta.has_stale_window() || now >= meta.stale_until {
+            return self.remove(key);
+        }
+        if now < meta.fresh_until {
+            self.insert(key, entry.expired(now));
+        }
+        true
     }
 
     pub(crate) fn remove(&self, key: &[u8]) -> bool {

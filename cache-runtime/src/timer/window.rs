@@ -339,6 +339,7 @@ pub(crate) fn zero_cache(name: &str) -> CacheStats {
         encode_errors: 0,
         evictions: 0,
         invalidations: 0,
+        expirations: 0,
         entries: 0,
         bytes: 0,
         computes: 0,

@@ -2,6 +2,8 @@
 //! global one), against the real `redis-server` of `test_support`.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
 use cache_runtime::__private::{self as p, CacheSite, Lookup};
@@ -106,10 +108,7 @@ pub fn redis_key(ns: &str, name: &str, k: u64) -> String {
 
 /// Waits until `key` holds something in Redis.
 pub async fn written(server: &RedisServer, key: &str) {
-    let ok = eventually(Duration::from_secs(2), || {
-        server.cmd::<bool>(&[b"EXISTS", key.as_bytes()])
-    })
-    .await;
+    let ok = eventually(Duration::from_secs(2), || server.holds_value(key)).await;
     assert!(ok, "{key} was not written to redis");
 }
 
@@ -118,5 +117,30 @@ pub async fn connected_pair(server: &RedisServer, ns: &str) -> (CacheRuntime, Ca
     let (a, b) = (runtime(&server.url(), ns), runtime(&server.url(), ns));
     connected(&a).await;
     connected(&b).await;
+    (a, b)
+}
+
+/// Instances `a` and `b` of namespace `ns`, both holding key `k` of `site` (computed by
+/// `a`, read from Redis by `b`).
+pub async fn two_holding(
+    server: &RedisServer,
+    ns: &str,
+    site: &'static CacheSite,
+    name: &str,
+    k: u64,
+    runs: &Arc<AtomicU32>,
+) -> (CacheRuntime, CacheRuntime) {
+    let (a, b) = (runtime(&server.url(), ns), runtime(&server.url(), ns));
+    connected(&a).await;
+    connected(&b).await;
+    super::call_in(&a, site, k, || super::counted(runs))
+        .await
+        .expect("computed");
+    written(server, &redis_key(ns, name, k)).await;
+    super::call_in(&b, site, k, || super::counted(runs))
+        .await
+        .expect("read");
+    assert_eq!(stats_of(&b, name).l2.hits, 1);
+    assert!(l1_has(&a, site, k) && l1_has(&b, site, k));
     (a, b)
 }

@@ -30,6 +30,16 @@ impl Call {
             bearer: None,
         }
     }
+
+    /// `PATCH /channels/{channel}` with a new `title`, as the owner (`token`).
+    pub(super) fn retitle(channel: i64, token: &str, title: &str) -> Self {
+        Self {
+            method: Method::PATCH,
+            path: format!("/channels/{channel}"),
+            body: Some(serde_json::json!({ "title": title })),
+            bearer: Some(token.to_owned()),
+        }
+    }
 }
 
 /// An answer: status, `X-Cache`, parsed body (`Null` if not JSON).

@@ -36,6 +36,10 @@ pub(crate) struct Ctx {
     pub(crate) http: Client,
     /// The figures of the phase running now.
     pub(crate) stats: Mutex<PhaseStats>,
+    /// Answers the load does not compare with the reference (the outage phase's, which
+    /// its own check follows): `(path, bearer)`, a path also covering its `?query`
+    /// variants, no bearer covering every caller.
+    pub(super) unchecked: Mutex<Vec<(String, Option<String>)>>,
     /// Round robin over the instances in rotation.
     next: AtomicUsize,
 }
@@ -65,6 +69,7 @@ impl Ctx {
             mutate: RwLock::new(()),
             http,
             stats: Mutex::new(PhaseStats::new()),
+            unchecked: Mutex::new(Vec::new()),
             next: AtomicUsize::new(0),
         }
     }
@@ -77,6 +82,19 @@ impl Ctx {
     /// Starts a new phase's figures and returns the previous phase's.
     pub(crate) fn take_stats(&self) -> PhaseStats {
         std::mem::replace(&mut *self.stats(), PhaseStats::new())
+    }
+
+    /// Whether the load leaves `call`'s answer unchecked (see [`Ctx::unchecked`]).
+    pub(super) fn is_unchecked(&self, call: &Call) -> bool {
+        let unchecked = self.unchecked.lock().unwrap_or_else(|e| e.into_inner());
+        unchecked.iter().any(|(path, bearer)| {
+            let same_path = call.path == *path
+                || call
+                    .path
+                    .strip_prefix(path.as_str())
+                    .is_some_and(|q| q.starts_with('?'));
+            same_path && (bearer.is_none() || *bearer == call.bearer)
+        })
     }
 
     /// The next instance in rotation (round robin), if any.

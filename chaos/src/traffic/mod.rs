@@ -2,7 +2,8 @@
 //! balancer would), a checker that compares a sample of answers with the `--no-cache`
 //! reference, changes (to the database, then an admin invalidation, or through the write
 //! API) and the time until every instance serves them (staleness), a probe of
-//! the Redis tier (L2 hits), and the miss storm.
+//! the Redis tier (L2 hits), the miss storm, and the Redis outage's changes and
+//! convergence check.
 //!
 //! - `call`: one request and its answer.
 //! - `ctx`: what the traffic's tasks share, and the load balancer's rotation.
@@ -11,8 +12,10 @@
 //! - `staleness`: the changes and the time until every instance serves them.
 //! - `probe`: the Redis tier's probe and counters.
 //! - `storm`: the miss storm.
+//! - `converge`: the Redis outage's changes and the time until every instance serves them.
 
 mod call;
+mod converge;
 mod ctx;
 mod load;
 mod probe;
@@ -20,6 +23,7 @@ mod staleness;
 mod stats;
 mod storm;
 
+pub(crate) use converge::{Converged, Outage};
 pub(crate) use ctx::Ctx;
 pub(crate) use probe::l2_counters;
 pub(crate) use stats::PhaseStats;

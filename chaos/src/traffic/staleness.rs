@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use reqwest::{Method, StatusCode};
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 
 use super::call::{Call, send};
@@ -47,13 +47,7 @@ impl Ctx {
         let Some(&via) = serving.get(n % serving.len().max(1)) else {
             return Ok(());
         };
-        let subscribers: i64 = sqlx::query_scalar(
-            "UPDATE channels SET subscribers = subscribers + 1 WHERE id = $1 RETURNING subscribers",
-        )
-        .bind(channel)
-        .fetch_one(&self.db)
-        .await
-        .map_err(|e| format!("UPDATE channel {channel}: {e}"))?;
+        let subscribers = self.one_more_subscriber(channel).await?;
         let (owner, token) = self.owner_of(channel).await?;
         for tag in [format!("channel:{channel}"), format!("user:{owner}")] {
             let call = Call {
@@ -77,8 +71,20 @@ impl Ctx {
         Ok(())
     }
 
+    /// Adds a subscriber to `channel` in the database (behind the fleet's back); the new
+    /// count.
+    pub(super) async fn one_more_subscriber(&self, channel: i64) -> Result<i64, String> {
+        sqlx::query_scalar(
+            "UPDATE channels SET subscribers = subscribers + 1 WHERE id = $1 RETURNING subscribers",
+        )
+        .bind(channel)
+        .fetch_one(&self.db)
+        .await
+        .map_err(|e| format!("UPDATE channel {channel}: {e}"))
+    }
+
     /// The id and bearer token of `channel`'s owner.
-    async fn owner_of(&self, channel: i64) -> Result<(i64, String), String> {
+    pub(super) async fn owner_of(&self, channel: i64) -> Result<(i64, String), String> {
         sqlx::query_as(
             "SELECT u.id, u.token FROM channels c JOIN users u ON u.id = c.owner_id WHERE c.id = $1",
         )
@@ -90,7 +96,12 @@ impl Ctx {
 
     /// Sends a change to instance `via`; anything but `200 OK` is counted as a status not
     /// asked for (a 5xx also as a server error) and returned as the error.
-    async fn expect_ok(&self, via: usize, route: &str, call: &Call) -> Result<(), String> {
+    pub(super) async fn expect_ok(
+        &self,
+        via: usize,
+        route: &str,
+        call: &Call,
+    ) -> Result<(), String> {
         let reply = self.fleet_call(via, route, call).await;
         if reply.as_ref().is_some_and(|r| r.status == StatusCode::OK) {
             return Ok(());
@@ -117,11 +128,7 @@ impl Ctx {
         };
         let (_, token) = self.owner_of(channel).await?;
         let title = format!("Chaos title {n}");
-        let call = Call {
-            method: Method::PATCH,
-            bearer: Some(token.clone()),
-            ..Call::post(&format!("/channels/{channel}"), json!({ "title": title }))
-        };
+        let call = Call::retitle(channel, &token, &title);
         self.expect_ok(via, "rename", &call).await?;
         let written = Instant::now();
         let wanted = title.clone();

@@ -80,6 +80,34 @@ impl CacheRuntimeBuilder {
         self
     }
 
+    /// Bounds the recovery queue (default 100,000 operations and 64 MiB of values).
+    ///
+    /// A write, delete or invalidation that does not reach Redis (an outage, a timeout,
+    /// the circuit open) is kept and replayed as soon as Redis answers, one operation per
+    /// key (the latest wins), with its announcement to the other instances; until then
+    /// this instance reads no Redis, so it never reads back what it changed. Nothing is
+    /// given up on a timer. Past these bounds the queue stays correct by being
+    /// conservative: a value that does not fit is replayed as a delete of its key, and a
+    /// key that does not fit as an invalidation of its whole cache (`stats().l2`
+    /// `recovery_overflowed`). The guide's Redis chapter has the rule that keeps a replay
+    /// from moving a key backwards.
+    ///
+    /// ```
+    /// let rt = cache_runtime::CacheRuntime::builder()
+    ///     .redis("redis://127.0.0.1:6379")
+    ///     .recovery_queue(10_000, 16 << 20)
+    ///     .build();
+    /// # let _ = rt;
+    /// ```
+    #[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+    pub fn recovery_queue(mut self, operations: usize, bytes: usize) -> Self {
+        self.remote.recovery = super::recovery::Limits {
+            entries: operations.max(1),
+            bytes: bytes.max(1),
+        };
+        self
+    }
+
     /// Signs every value written to Redis with `secret` (any length; use at least 32
     /// random bytes) and accepts only values signed with it: bytes copied from another
     /// key, or written by anyone without the secret, are a counted miss

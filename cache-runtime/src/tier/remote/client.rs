@@ -6,7 +6,6 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use parking_lot::RwLock;
-use redis::Value;
 use tokio::runtime::Handle;
 
 use super::breaker::Breaker;
@@ -16,20 +15,15 @@ use super::keys::Keys;
 use super::lock::RELEASE;
 use super::message::{Message, Subscriber};
 use super::options::Config;
+use super::recovery::{Bump, Keyed, KeyedOp, PendingWrite, Recovery};
+use super::replay::{push_bump, push_delete};
 use super::types::{Fail, Locked, Read, Write, unix_ms};
 use crate::stats::{L2Stats, RuntimeStats};
-
-/// How long an invalidation keeps trying to reach Redis (the instance reads no Redis
-/// meanwhile, so it never reads back what it invalidated).
-const INVALIDATION_PATIENCE: Duration = Duration::from_secs(30);
-/// Longest pause between two tries of an invalidation that did not reach Redis (the
-/// first is 50 ms, doubling): it lands at most about this long after Redis is back.
-const INVALIDATION_RETRY_CAP: Duration = Duration::from_millis(200);
 
 /// The remote tier of one runtime: the Redis thread and what its tasks share. Dropping it
 /// stops the thread.
 pub(crate) struct On {
-    shared: Arc<Shared>,
+    pub(super) shared: Arc<Shared>,
     handle: Handle,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -74,9 +68,10 @@ impl On {
             return None;
         }
         let cluster = matches!(target, Target::Cluster { .. });
+        let instance = fastrand::u64(..);
         let shared = Arc::new(Shared {
             keys: Keys::new(namespace, cluster),
-            instance: fastrand::u64(..),
+            instance,
             deadline: config.deadline,
             target,
             conn: RwLock::new(None),
@@ -91,8 +86,11 @@ impl On {
             became_live: event_listener::Event::new(),
             protection: config.protection.clone(),
             timer: handle.clone(),
+            recovery: Recovery::new(config.recovery, instance),
+            wake: tokio::sync::Notify::new(),
         });
         handle.spawn(connect(Arc::clone(&shared)));
+        handle.spawn(super::replay::recover(Arc::clone(&shared)));
         handle.spawn(super::backplane::listen(Arc::clone(&shared), subscriber));
         Some(Self {
             shared,
@@ -137,7 +135,9 @@ impl On {
     }
 
     /// Writes an entry and announces it, in the background, releasing its lock in the same
-    /// pipeline after the value is set; `done` learns the result.
+    /// pipeline after the value is set; `done` learns the result. A write that does not
+    /// land goes to the recovery queue (one whose generations could not be read goes there
+    /// at once).
     pub(crate) fn write(&self, w: Write, done: impl FnOnce(Result<(), Fail>) + Send + 'static) {
         let shared = Arc::clone(&self.shared);
         let created = unix_ms();
@@ -148,34 +148,45 @@ impl On {
             key: w.key,
         }
         .encode(shared.instance);
-        let pending = Pending::begin(&shared);
+        let pending = PendingWrite {
+            stamp: w.stamp,
+            created_ms: created,
+            ttl: w.ttl,
+            stale: w.stale,
+            body: w.body,
+            lock,
+        };
+        if !pending.stamp.known {
+            let key = pending.stamp.key.clone();
+            shared.keep(key, keyed(pending, w.cache, announce));
+            done(Err(Fail::Skipped));
+            return;
+        }
+        let cache = w.cache;
+        let guard = Pending::begin(&shared);
         self.handle.spawn(async move {
-            let _pending = pending;
-            let sealing = shared.protection.for_cache(&w.cache);
-            let sealed = envelope(&w.stamp, created, w.ttl, w.stale, &w.body, sealing);
-            drop(w.body);
-            let px = w
-                .ttl
-                .saturating_add(w.stale)
-                .as_millis()
-                .clamp(1, u128::from(u64::MAX)) as u64;
+            let _pending = guard;
+            let sealing = shared.protection.for_cache(&cache);
+            let p = &pending;
             let mut pipe = redis::pipe();
-            let announce = match sealed {
+            let sealed = envelope(&p.stamp, created, p.ttl, p.stale, &p.body, sealing);
+            let sealed = match sealed {
                 Ok(bytes) => {
+                    let px = p.until_ms().saturating_sub(created).max(1);
                     pipe.cmd("SET")
-                        .arg(&w.stamp.key)
+                        .arg(&p.stamp.key)
                         .arg(bytes)
                         .arg("PX")
                         .arg(px)
                         .ignore();
-                    Some(announce)
+                    true
                 }
                 Err(e) => {
-                    tracing::error!(cache = w.cache, error = ?e, "encryption is on and the runtime has no signing key: the value stays in process");
-                    None
+                    tracing::error!(cache, error = ?e, "encryption is on and the runtime has no signing key: the value stays in process");
+                    false
                 }
             };
-            if let Some((key, token)) = &lock {
+            if let Some((key, token)) = &p.lock {
                 pipe.cmd("EVAL")
                     .arg(RELEASE)
                     .arg(1)
@@ -183,18 +194,25 @@ impl On {
                     .arg(token)
                     .ignore();
             }
-            let written = announce.is_some();
-            let r = if pipe.is_empty() {
-                Err(Fail::Skipped)
-            } else {
-                shared.run_announced(true, pipe, announce).await
-            };
-            let r = match r {
-                Ok(()) if !written => Err(Fail::Skipped),
-                r => r,
-            };
-            if r.is_ok() {
-                shared.totals.sent.fetch_add(1, Ordering::Relaxed);
+            if !sealed {
+                // Only the lock to release; the value is not written, nor kept.
+                if !pipe.is_empty() {
+                    let _ = shared.run_announced(true, pipe, None).await;
+                }
+                done(Err(Fail::Skipped));
+                return;
+            }
+            let r = shared
+                .run_announced(true, pipe, Some(announce.clone()))
+                .await;
+            match r {
+                Ok(()) => {
+                    shared.totals.sent.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(_) => {
+                    let key = pending.stamp.key.clone();
+                    shared.keep(key, keyed(pending, cache, announce));
+                }
             }
             done(r);
         });
@@ -241,100 +259,94 @@ impl On {
         self.invalidation(Some(counter), Vec::new(), Some(msg));
     }
 
-    /// Runs an invalidation in the background: `INCR counter` and/or `DEL keys`, then the
-    /// announcement. Until it has landed this instance reads no Redis (the fence), and it
-    /// is retried while Redis cannot be reached, for up to [`INVALIDATION_PATIENCE`]; in a
-    /// cluster the announcement also goes out ahead, through any node, as soon as a try
-    /// fails. A
-    /// counter that is not an integer is replaced by a fresh random generation, which
-    /// invalidates just as well.
+    /// Runs an invalidation in the background: the bump of `counter` and/or tombstones
+    /// for `keys` (`replay.rs`: they make a later replay of an older write lose), then the
+    /// announcement. Until it has landed this instance reads no Redis (the fence, then the
+    /// recovery queue). One try; if Redis does not answer, the invalidation goes to the
+    /// recovery queue, which replays it as soon as Redis answers, and in a cluster the
+    /// announcement also goes out at once through any node. A counter that is not an
+    /// integer is replaced by the time of the invalidation, which invalidates just as well.
     fn invalidation(&self, counter: Option<String>, keys: Vec<String>, announce: Option<Message>) {
         let shared = Arc::clone(&self.shared);
         let fence = Fence::raise(&shared);
+        let cache = match &announce {
+            Some(Message::Key { name, .. } | Message::All { name }) => name.clone(),
+            _ => String::new(),
+        };
         let announce = announce.map(|m| m.encode(shared.instance));
+        let at_ms = unix_ms();
         self.handle.spawn(async move {
             let _fence = fence;
-            let started = tokio::time::Instant::now();
-            let mut backoff = Duration::from_millis(50);
-            let mut announced_ahead = false;
-            loop {
-                let r = shared
-                    .run(false, |mut conn| {
-                        let mut pipe = redis::pipe();
-                        pipe.ignore_errors();
-                        if let Some(c) = &counter {
-                            pipe.cmd("INCR").arg(c);
-                        }
-                        if !keys.is_empty() {
-                            pipe.cmd("DEL").arg(&keys).ignore();
-                        }
-                        let counter = counter.clone();
-                        async move {
-                            let replies: Vec<Value> = if pipe.is_empty() {
-                                Vec::new()
-                            } else {
-                                pipe.query_async(&mut conn).await?
-                            };
-                            if let (Some(c), Some(Value::ServerError(_))) = (&counter, replies.first()) {
-                                let mut set = redis::cmd("SET");
-                                set.arg(c).arg(fastrand::u64(1 << 32..1 << 62));
-                                set.query_async::<()>(&mut conn).await?;
-                                return Ok(true);
-                            }
-                            Ok(false)
-                        }
+            let mut pipe = redis::pipe();
+            if let Some(c) = &counter {
+                push_bump(&mut pipe, c, 1, at_ms);
+            }
+            for key in &keys {
+                push_delete(&mut pipe, key, at_ms);
+            }
+            let r = if pipe.is_empty() {
+                Ok(Vec::new())
+            } else {
+                shared
+                    .run(false, |mut conn| async move {
+                        pipe.query_async::<Vec<i64>>(&mut conn).await
                     })
-                    .await;
-                match r {
-                    Ok(repaired) => {
-                        if repaired {
-                            shared.totals.repaired.fetch_add(1, Ordering::Relaxed);
-                            tracing::warn!(counter = ?counter, "a generation in redis was not an integer: reset");
-                        }
-                        break;
+                    .await
+            };
+            match r {
+                Ok(replies) => {
+                    if counter.is_some() && replies.first() == Some(&1) {
+                        shared.totals.repaired.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(counter = ?counter, "a generation in redis was not an integer: reset");
                     }
-                    Err(f) if started.elapsed() >= INVALIDATION_PATIENCE => {
-                        tracing::warn!(failure = ?f, "invalidation did not reach redis: its copy stays until it expires");
-                        return;
-                    }
-                    Err(_) => {
-                        // In a cluster the other nodes usually still answer (a master is
-                        // down or failing over): announce now, so that the other instances
-                        // drop their copies at once instead of serving them until the
-                        // failover ends. Their reads of the same slot fail meanwhile, so
-                        // they compute; the announcement after the landing below drops
-                        // whatever they read between the promotion and the landing.
-                        if !announced_ahead
-                            && shared.cluster()
-                            && let Some(msg) = &announce
-                        {
-                            announced_ahead = shared.announce_anywhere(msg.clone()).await.is_ok();
-                            if announced_ahead {
-                                shared.totals.sent.fetch_add(1, Ordering::Relaxed);
-                            }
+                    let Some(msg) = announce else { return };
+                    match shared.run_announced(false, redis::pipe(), Some(msg.clone())).await {
+                        Ok(()) => {
+                            shared.totals.sent.fetch_add(1, Ordering::Relaxed);
                         }
-                        // Capped low: an invalidation lands (and this instance reads Redis
-                        // again) at most this long after Redis is back, e.g. after a
-                        // failover; one small pipeline per retry costs Redis nothing.
-                        tokio::time::sleep(backoff).await;
-                        backoff = (backoff * 2).min(INVALIDATION_RETRY_CAP);
+                        Err(_) => shared.queue_changed(shared.recovery.keep_announce(msg)),
                     }
                 }
-            }
-            if let Some(msg) = announce {
-                let r = shared
-                    .run_announced(false, redis::pipe(), Some(msg))
-                    .await;
-                match r {
-                    Ok(()) => {
+                Err(_) => {
+                    // In a cluster the other nodes usually still answer (a master is down
+                    // or failing over): announce now, so that the other instances drop
+                    // their copies at once instead of serving them until the failover
+                    // ends. The replay announces again once the invalidation has landed,
+                    // which drops whatever they read in between.
+                    if shared.cluster()
+                        && let Some(msg) = &announce
+                        && shared.announce_anywhere(msg.clone()).await.is_ok()
+                    {
                         shared.totals.sent.fetch_add(1, Ordering::Relaxed);
                     }
-                    Err(f) => {
-                        tracing::warn!(failure = ?f, "invalidation not announced: other instances keep their copies until they expire");
+                    for key in keys {
+                        let op = Keyed {
+                            op: KeyedOp::Delete { at_ms },
+                            cache: cache.clone(),
+                            announce: announce.clone(),
+                        };
+                        shared.keep(key, op);
+                    }
+                    if let Some(counter) = counter {
+                        let bump = Bump {
+                            counter,
+                            step: 1,
+                            at_ms,
+                            announce: announce.clone(),
+                        };
+                        shared.queue_changed(shared.recovery.keep_bump(bump));
+                    } else if let Some(msg) = announce {
+                        // Nothing named in Redis: the announcement is all there is.
+                        shared.queue_changed(shared.recovery.keep_announce(msg));
                     }
                 }
             }
         });
+    }
+
+    /// Where a `put`'s value goes when Redis could not be read for its generations.
+    pub(crate) fn unstamped(&self, key: String, tags: &[String]) -> super::envelope::Stamp {
+        super::envelope::Stamp::unknown(key, tags)
     }
 
     /// Whether Redis is reachable now: the connection has been established and the
@@ -350,15 +362,19 @@ impl On {
     }
 
     /// Waits until every background operation begun so far (writes, invalidations, lock
-    /// releases) is done, for at most `deadline`; whether they all are. Done means landed,
-    /// or failed for good (an invalidation retries for up to 30 s while Redis is away).
-    pub(crate) async fn flush(&self, deadline: Duration) -> bool {
+    /// releases) is done and the recovery queue is empty, for at most `deadline`; how many
+    /// operations are still waiting in the queue (0: all landed), or in flight (1 when
+    /// only first tries are left).
+    pub(crate) async fn flush(&self, deadline: Duration) -> u64 {
         self.wait_until(
             deadline,
             |s| &s.settled,
-            |s| s.pending.load(Ordering::SeqCst) == 0,
+            |s| s.pending.load(Ordering::SeqCst) == 0 && s.recovery.pending() == 0,
         )
-        .await
+        .await;
+        let queued = self.shared.recovery.pending();
+        let in_flight = self.shared.pending.load(Ordering::SeqCst);
+        queued.max(u64::from(in_flight > 0))
     }
 
     /// Waits, on the Redis thread (so any async runtime may call it) and for at most
@@ -389,6 +405,7 @@ impl On {
     /// Puts the runtime-wide figures of the remote tier into `stats`.
     pub(crate) fn fill_stats(&self, stats: &mut RuntimeStats) {
         let c = &self.shared.totals;
+        let r = &self.shared.recovery;
         let ops = c.ops.load(Ordering::Relaxed);
         stats.l2 = Some(L2Stats {
             connected: self.connected(),
@@ -406,6 +423,20 @@ impl On {
             backplane_sent: c.sent.load(Ordering::Relaxed),
             backplane_received: c.received.load(Ordering::Relaxed),
             backplane_resubscribed: c.resubscribed.load(Ordering::Relaxed),
+            recovery_pending: r.pending(),
+            recovery_bytes: r.bytes(),
+            recovery_replayed: r.replayed.load(Ordering::Relaxed),
+            recovery_superseded: r.superseded.load(Ordering::Relaxed),
+            recovery_overflowed: r.overflowed.load(Ordering::Relaxed),
         });
+    }
+}
+
+/// A write kept for the recovery queue.
+fn keyed(w: PendingWrite, cache: String, announce: Vec<u8>) -> Keyed {
+    Keyed {
+        op: KeyedOp::Write(Box::new(w)),
+        cache,
+        announce: Some(announce),
     }
 }

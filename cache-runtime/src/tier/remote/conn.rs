@@ -166,6 +166,10 @@ pub(crate) struct Shared {
     /// The Redis thread's runtime, whose timer holds every operation's deadline: a read
     /// running on a caller's runtime (which may have no timer) is timed there too.
     pub(crate) timer: tokio::runtime::Handle,
+    /// Operations that did not land, until Redis answers (`recovery.rs`, `replay.rs`).
+    pub(crate) recovery: super::recovery::Recovery,
+    /// Wakes the replay task when the recovery queue fills.
+    pub(crate) wake: tokio::sync::Notify,
 }
 
 /// One background operation in flight, from the moment it is begun (before it is spawned,

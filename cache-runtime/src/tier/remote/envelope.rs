@@ -66,6 +66,22 @@ pub(crate) struct Stamp {
     pub(crate) key: String,
     pub(crate) generation: u64,
     pub(crate) tags: Vec<(String, u64)>,
+    /// Whether the generations were read from Redis. A `put` made while Redis could not
+    /// be read has only its key and tag names: it goes to the recovery queue, which reads
+    /// them when it lands (`replay.rs`).
+    pub(crate) known: bool,
+}
+
+impl Stamp {
+    /// Where a value goes when its generations could not be read.
+    pub(crate) fn unknown(key: String, tags: &[String]) -> Self {
+        Self {
+            key,
+            generation: 0,
+            tags: tags.iter().map(|t| (t.clone(), 0)).collect(),
+            known: false,
+        }
+    }
 }
 
 /// The parsed envelope header of a stored entry.
@@ -366,6 +382,7 @@ mod tests {
             key: "k".into(),
             generation: 3,
             tags: tags.iter().map(|(t, g)| ((*t).to_owned(), *g)).collect(),
+            known: true,
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::message::Subscriber;
 use super::types::{Fail, Locked, Read, Write};
-use super::{Config, On};
+use super::{Config, On, Stamp};
 use crate::stats::RuntimeStats;
 
 /// The remote tier of one runtime, or its absence.
@@ -97,6 +97,35 @@ impl Remote {
         }
     }
 
+    /// Re-seals the Redis copies of one key value as expired and announces the expiry.
+    pub(crate) fn expire_key(&self, cache: &str, key: &[u8], keys: Vec<String>) {
+        if let Some(on) = &self.0 {
+            on.expire_key(cache, key, keys);
+        }
+    }
+
+    /// Re-seals Redis copies as expired without announcing (after another instance's
+    /// announcement).
+    pub(crate) fn reseal(&self, cache: &str, keys: Vec<String>) {
+        if let Some(on) = &self.0 {
+            on.reseal(cache, keys);
+        }
+    }
+
+    /// Bumps the soft part of the cache's generation in Redis and announces it.
+    pub(crate) fn expire_all(&self, cache: &str) {
+        if let Some(on) = &self.0 {
+            on.expire_all(cache);
+        }
+    }
+
+    /// Bumps the soft part of the tag's generation in Redis and announces it.
+    pub(crate) fn expire_tag(&self, tag: &str) {
+        if let Some(on) = &self.0 {
+            on.expire_tag(tag);
+        }
+    }
+
     /// Waits up to `deadline` for Redis to be reachable; whether it is. `None` without a
     /// remote tier.
     pub(crate) async fn ready(&self, deadline: Duration) -> Option<bool> {
@@ -107,12 +136,19 @@ impl Remote {
     }
 
     /// Waits up to `deadline` until the background writes and invalidations begun so far
-    /// are done; whether they are (at once without a remote tier).
-    pub(crate) async fn flush(&self, deadline: Duration) -> bool {
+    /// are done and the recovery queue is empty; how many operations are left (0 at once
+    /// without a remote tier).
+    pub(crate) async fn flush(&self, deadline: Duration) -> u64 {
         match &self.0 {
             Some(on) => on.flush(deadline).await,
-            None => true,
+            None => 0,
         }
+    }
+
+    /// Where a `put`'s value goes when Redis could not be read for its generations: the
+    /// recovery queue judges it when Redis answers (`None` without a remote tier).
+    pub(crate) fn unstamped(&self, key: String, tags: &[String]) -> Option<Stamp> {
+        self.0.as_ref().map(|on| on.unstamped(key, tags))
     }
 
     /// Adds the runtime-wide remote figures to `stats`.

@@ -8,6 +8,9 @@
 //! - `invalidate(name, key)`: that key, under every version of the cache;
 //! - `invalidate_all(name)`: the whole cache;
 //! - `invalidate_tag(tag)`: every entry carrying the tag;
+//! - `expire(name, key)`, `expire_all(name)`, `expire_tag(tag)`: the same entries, made
+//!   expired instead of dropped (kept as fail-safe copies); an instance built before
+//!   expiry existed ignores these kinds, as any unknown bytes;
 //! - a write of a newer value by another instance: that key (the next call reads Redis);
 //!   it also wakes callers of this instance waiting on that instance's `lock = true` lock.
 //!
@@ -36,6 +39,17 @@ pub(crate) enum Message {
     All { name: String },
     /// `invalidate_tag(tag)`.
     Tag { tag: String },
+    /// `expire(name, key)`; `resealed` tells whether the sender re-sealed the Redis copies
+    /// as expired (as `deleted` for [`Message::Key`]).
+    ExpireKey {
+        name: String,
+        key: Vec<u8>,
+        resealed: bool,
+    },
+    /// `expire_all(name)`.
+    ExpireAll { name: String },
+    /// `expire_tag(tag)`.
+    ExpireTag { tag: String },
     /// A newer value of `key` (encoded key value, without the cache id) was written.
     Write {
         name: String,
@@ -78,6 +92,24 @@ impl Message {
                 out.push(b'T');
                 put_bytes(&mut out, tag.as_bytes());
             }
+            Message::ExpireKey {
+                name,
+                key,
+                resealed,
+            } => {
+                out.push(b'k');
+                put_bytes(&mut out, name.as_bytes());
+                put_bytes(&mut out, key);
+                out.push(u8::from(*resealed));
+            }
+            Message::ExpireAll { name } => {
+                out.push(b'a');
+                put_bytes(&mut out, name.as_bytes());
+            }
+            Message::ExpireTag { tag } => {
+                out.push(b't');
+                put_bytes(&mut out, tag.as_bytes());
+            }
             Message::Write { name, version, key } => {
                 out.push(b'W');
                 put_bytes(&mut out, name.as_bytes());
@@ -103,6 +135,13 @@ impl Message {
             },
             b'A' => Message::All { name: r.string()? },
             b'T' => Message::Tag { tag: r.string()? },
+            b'k' => Message::ExpireKey {
+                name: r.string()?,
+                key: r.bytes()?.to_vec(),
+                resealed: r.u8()? != 0,
+            },
+            b'a' => Message::ExpireAll { name: r.string()? },
+            b't' => Message::ExpireTag { tag: r.string()? },
             b'W' => Message::Write {
                 name: r.string()?,
                 version: u32::from_le_bytes(r.take(4)?.try_into().ok()?),
@@ -156,6 +195,13 @@ mod tests {
                 version: 7,
                 key: vec![],
             },
+            Message::ExpireKey {
+                name: "users".into(),
+                key: vec![9, 0, 255],
+                resealed: false,
+            },
+            Message::ExpireAll { name: "ü".into() },
+            Message::ExpireTag { tag: "t".into() },
         ] {
             let bytes = m.encode(42);
             assert_eq!(Message::decode(&bytes), Some((42, m.clone())));
@@ -164,5 +210,15 @@ mod tests {
             }
         }
         assert_eq!(Message::decode(b"hello"), None);
+    }
+
+    #[test]
+    fn unknown_kinds_and_trailing_bytes_are_ignored() {
+        let mut unknown = Message::ExpireAll { name: "n".into() }.encode(1);
+        unknown[9] = b'?';
+        assert_eq!(Message::decode(&unknown), None);
+        let mut longer = Message::ExpireTag { tag: "t".into() }.encode(1);
+        longer.push(0);
+        assert_eq!(Message::decode(&longer), None);
     }
 }

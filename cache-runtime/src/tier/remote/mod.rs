@@ -4,10 +4,12 @@
 //! Files: `handle.rs` the seam; `client.rs` the tier when it is on (the Redis thread and
 //! its operations); `conn.rs` the connection and how one operation runs; `read.rs` the read
 //! of a miss; `lock.rs` single-flight across instances; `envelope.rs` the stored format;
-//! `seal.rs` the signing keys, compression and encryption settings; `probe.rs` the
+//! `expire.rs` expiry (`expire*`) in Redis; `seal.rs` the signing keys, compression and encryption settings; `probe.rs` the
 //! envelope as functions of bytes (fuzzing, benchmarks);
 //! `keys.rs` every Redis key name; `breaker.rs` the circuit breaker; `message.rs` and
-//! `backplane.rs` the announcements between instances; `off.rs` the tier without the
+//! `backplane.rs` the announcements between instances; `recovery.rs` the operations that
+//! did not land, kept until Redis answers, and `replay.rs` how they land (and the rule
+//! that keeps any landing from moving a key backwards); `off.rs` the tier without the
 //! feature.
 //!
 //! How it behaves and why (deadlines, the circuit breaker, the entry format and what an
@@ -28,6 +30,8 @@ mod conn;
 #[cfg(feature = "redis")]
 mod envelope;
 // Without the feature the seam is all there is: its announcement types go unused.
+#[cfg(feature = "redis")]
+mod expire;
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]
 mod handle;
 #[cfg(feature = "redis")]
@@ -47,6 +51,10 @@ mod options;
 mod probe;
 #[cfg(feature = "redis")]
 mod read;
+#[cfg(feature = "redis")]
+mod recovery;
+#[cfg(feature = "redis")]
+mod replay;
 #[cfg(feature = "redis")]
 mod seal;
 #[cfg_attr(not(feature = "redis"), allow(dead_code))]

@@ -95,13 +95,28 @@ impl On {
     pub(crate) fn invalidate_tag(&self, _: &str) {
         match *self {}
     }
+    pub(crate) fn expire_key(&self, _: &str, _: &[u8], _: Vec<String>) {
+        match *self {}
+    }
+    pub(crate) fn reseal(&self, _: &str, _: Vec<String>) {
+        match *self {}
+    }
+    pub(crate) fn expire_all(&self, _: &str) {
+        match *self {}
+    }
+    pub(crate) fn expire_tag(&self, _: &str) {
+        match *self {}
+    }
     pub(crate) fn connected(&self) -> bool {
         match *self {}
     }
     pub(crate) async fn ready(&self, _: Duration) -> bool {
         match *self {}
     }
-    pub(crate) async fn flush(&self, _: Duration) -> bool {
+    pub(crate) async fn flush(&self, _: Duration) -> u64 {
+        match *self {}
+    }
+    pub(crate) fn unstamped(&self, _: String, _: &[String]) -> Stamp {
         match *self {}
     }
     pub(crate) fn fill_stats(&self, _: &mut RuntimeStats) {

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::recovery::Limits;
 use super::seal::{CacheSealing, Protection};
 
 /// The default deadline of one Redis operation.
@@ -19,6 +20,7 @@ pub(crate) struct Config {
     pub(crate) deadline: Duration,
     pub(crate) lock_ttl: Duration,
     pub(crate) protection: Protection,
+    pub(crate) recovery: Limits,
 }
 
 /// The Redis options of a `CacheRuntimeBuilder`.
@@ -29,6 +31,7 @@ pub(crate) struct RemoteOptions {
     pub(super) timeout: Duration,
     pub(super) lock_ttl: Duration,
     pub(super) protection: Protection,
+    pub(super) recovery: Limits,
 }
 
 impl RemoteOptions {
@@ -39,6 +42,7 @@ impl RemoteOptions {
             timeout: DEFAULT_TIMEOUT,
             lock_ttl: DEFAULT_LOCK_TTL,
             protection: Protection::default(),
+            recovery: Limits::default(),
         }
     }
 
@@ -64,6 +68,7 @@ impl RemoteOptions {
             deadline: self.timeout,
             lock_ttl: self.lock_ttl,
             protection,
+            recovery: self.recovery,
         })
     }
 }

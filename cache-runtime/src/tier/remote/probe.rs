@@ -36,6 +36,7 @@ pub fn seal_envelope(
         key: key.to_owned(),
         generation: 0,
         tags: Vec::new(),
+        known: true,
     };
     let sealing = Sealing {
         keys: &keys,

@@ -8,8 +8,10 @@ use redis::{FromRedisValue, Value};
 
 use super::conn::Shared;
 use super::envelope::{Corrupt, Header, Stamp};
+use super::expire::has_stale_window;
 use super::open::{open, verify};
 use super::types::{Fail, Fetched, Found, Read, unix_ms};
+use crate::state;
 
 /// One generation as Redis answered it.
 enum Generation {
@@ -40,6 +42,7 @@ enum Body {
 fn body(v: Value) -> Body {
     match v {
         Value::Nil => Body::Missing,
+        Value::BulkString(b) if super::replay::is_tombstone(&b) => Body::Missing,
         Value::ServerError(_) => Body::Foreign,
         v => match Vec::<u8>::from_redis_value(v) {
             Ok(b) => Body::Bytes(b),
@@ -57,7 +60,9 @@ impl Shared {
         tags: Vec<String>,
         value: bool,
     ) -> Read {
-        if self.fence.load(Ordering::SeqCst) > 0 {
+        // An invalidation in flight, or anything waiting in the recovery queue: reading
+        // Redis now could read back what this instance has changed.
+        if self.fence.load(Ordering::SeqCst) > 0 || self.recovery.pending() > 0 {
             self.totals.skipped.fetch_add(1, Ordering::Relaxed);
             return Read::Failed(Fail::Skipped);
         }
@@ -146,6 +151,7 @@ impl Shared {
             key,
             generation,
             tags: tags.into_iter().zip(tag_generations).collect(),
+            known: true,
         };
         let found = match entry {
             Body::Missing => Found::Nothing,
@@ -202,14 +208,23 @@ impl Shared {
         if let Err(c) = verify(&stamp.key, &header, &bytes, keys) {
             return Ok(self.refused(stamp, c));
         }
-        if header.generation != stamp.generation {
+        // A generation whose hard part moved: invalidated. Only a soft part: expired by
+        // `expire_all` / `expire_tag` (see `expire.rs`), a fail-safe copy at most.
+        let mut expired = false;
+        let mut judge = |current: u64, written: u64| {
+            expired |= current != written;
+            state::alive(current, written)
+        };
+        if !judge(stamp.generation, header.generation) {
             return Ok(Found::Outdated);
         }
         // Tags the caller did not name (another instance's tags for this key): one more read.
         let mut unknown = Vec::new();
         for (tag, generation) in &header.tags {
             match stamp.tags.iter().find(|(t, _)| t == tag) {
-                Some((_, current)) if current != generation => return Ok(Found::Outdated),
+                Some((_, current)) if !judge(*current, *generation) => {
+                    return Ok(Found::Outdated);
+                }
                 Some(_) => {}
                 None => unknown.push((self.keys.tag(tag), *generation)),
             }
@@ -224,12 +239,15 @@ impl Shared {
                 })
                 .await?;
             let matches = current.len() == unknown.len()
-                && current.into_iter().zip(&unknown).all(
-                    |(c, (_, g))| matches!(parse_generation(c), Generation::Value(v) if v == *g),
-                );
+                && current.into_iter().zip(&unknown).all(|(c, (_, g))| {
+                    matches!(parse_generation(c), Generation::Value(v) if judge(v, *g))
+                });
             if !matches {
                 return Ok(Found::Outdated);
             }
+        }
+        if expired && !has_stale_window(&header) {
+            return Ok(Found::Outdated);
         }
         let now = unix_ms();
         if !header.keepable_at(now) && !header.fresh_at(now) {
@@ -239,7 +257,7 @@ impl Shared {
             Ok(b) => b,
             Err(c) => return Ok(self.refused(stamp, c)),
         };
-        if header.fresh_at(now) {
+        if header.fresh_at(now) && !expired {
             Ok(Found::Entry(Fetched { bytes, header }))
         } else if header.keepable_at(now) {
             Ok(Found::Stale(Fetched { bytes, header }))
