@@ -163,6 +163,44 @@ fn a_synchronous_function_is_throttled_too_and_an_invalidation_ends_the_throttle
     assert_eq!(SYNC_RUNS.load(SeqCst), 3);
 }
 
+static EXPIRED_RUNS: AtomicU32 = AtomicU32::new(0);
+static EXPIRED_DOWN: AtomicBool = AtomicBool::new(false);
+
+#[cache_result(
+    "fso_throttle_expire",
+    ttl = "5m",
+    stale_if_error = "1m",
+    fail_throttle = "5s"
+)]
+async fn expirable(id: u64) -> Result<String, String> {
+    let run = EXPIRED_RUNS.fetch_add(1, SeqCst) + 1;
+    if EXPIRED_DOWN.load(SeqCst) {
+        return Err("down".into());
+    }
+    Ok(format!("item {id} v{run}"))
+}
+
+#[tokio::test]
+async fn after_expire_all_a_failure_is_throttled_too() {
+    assert_eq!(expirable(1).await.as_deref(), Ok("item 1 v1"));
+    global().expire_all("fso_throttle_expire");
+    EXPIRED_DOWN.store(true, SeqCst);
+    // The expired value is the fail-safe copy; after the failure it answers, throttled.
+    for _ in 0..3 {
+        assert_eq!(expirable(1).await.as_deref(), Ok("item 1 v1"));
+    }
+    assert_eq!(
+        EXPIRED_RUNS.load(SeqCst),
+        2,
+        "one failed run after the expiry"
+    );
+    assert_eq!(stats("fso_throttle_expire").fail_throttled, 2);
+    // An expiry after the failure ends the throttle: the next call tries again.
+    global().expire_all("fso_throttle_expire");
+    assert_eq!(expirable(1).await.as_deref(), Ok("item 1 v1"));
+    assert_eq!(EXPIRED_RUNS.load(SeqCst), 3);
+}
+
 // ---------- cache_none = "30s" ----------
 
 static FIND_RUNS: AtomicU32 = AtomicU32::new(0);

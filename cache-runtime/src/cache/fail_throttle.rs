@@ -60,8 +60,11 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         let slot: Entry = Arc::new(Slot {
             meta: Meta {
                 cache: Arc::clone(&site.cache),
-                generation: meta.generation,
-                tags: meta.tags.clone(),
+                // Judged by the state the computation began under, as a stored value is:
+                // a copy kept after an `expire*` is current again for the throttle, and
+                // any invalidation or expiry since makes it stale.
+                generation: began.generation,
+                tags: began.tags.clone(),
                 fresh_until: now.saturating_add(throttle).min(meta.stale_until),
                 stale_until: meta.stale_until,
                 refresh_after: 0,
