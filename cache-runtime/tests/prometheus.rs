@@ -321,6 +321,10 @@ async fn the_whole_text_follows_the_exposition_format() {
     ];
     assert_eq!(value_of(&samples, "cache_hits_total", &odd_cache), "1");
     assert_eq!(value_of(&samples, "cache_misses_total", &odd_cache), "1");
+    assert_eq!(
+        value_of(&samples, "cache_computations_total", &odd_cache),
+        "1"
+    );
     assert_eq!(value_of(&samples, "cache_hit_ratio", &odd_cache), "0.5");
     let plain_cache = [("namespace", "app"), ("cache", "prom_plain")];
     assert_eq!(
