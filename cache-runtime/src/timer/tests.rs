@@ -14,7 +14,7 @@ use crate::export::prometheus::Exposition;
 use crate::export::timers::{render, render_timers};
 use crate::timer::registry::{reset_timers, timer_state, timers};
 use crate::timer::site::{TimerSite, time_async, time_sync};
-use crate::timer::snapshot::{TimerExport, TimerStats};
+use crate::timer::snapshot::{BUCKET_LABELS, TIMER_BUCKETS_SECONDS, TimerExport, TimerStats};
 
 /// Tests that read figures hold this for reading; the one that calls [`reset_timers`]
 /// (which clears every timer) holds it for writing, so it never runs beside them.
@@ -558,4 +558,12 @@ fn buckets_count_calls_at_most_each_bound_and_never_go_down() {
     assert_eq!(later.buckets[..4], [2, 3, 3, 4], "{later:?}");
     assert_eq!(later.buckets[13], 6, "{later:?}");
     assert_eq!(later.stats.count, 7);
+}
+
+#[test]
+fn bucket_labels_spell_the_bounds() {
+    for (label, bound) in BUCKET_LABELS.iter().zip(TIMER_BUCKETS_SECONDS) {
+        assert_eq!(label.parse::<f64>(), Ok(bound));
+    }
+    assert!(TIMER_BUCKETS_SECONDS.windows(2).all(|w| w[1] / w[0] <= 2.5));
 }
