@@ -36,8 +36,22 @@ pub(crate) struct CacheSpec<'a> {
     pub(crate) inputs: Vec<KeyInput<'a>>,
     /// `tags = [..]`, evaluated on a miss.
     pub(crate) tags: Vec<&'a Expr>,
-    /// The `cache_none` token when `cache_none = true`.
+    /// The `cache_none` token when `cache_none = true` or `cache_none = "30s"`.
     pub(crate) cache_none: Option<&'a Ident>,
+    /// `cache_none = "30s"`: the TTL of a cached `None` in milliseconds; 0 = `ttl`.
+    pub(crate) none_ttl_ms: u64,
+    /// `cache_err = choose`: a function (or closure) over `&E` that picks the errors to
+    /// cache.
+    pub(crate) cache_err: Option<&'a Expr>,
+    /// `err_ttl = "5s"`: the TTL of a cached error in milliseconds (given with
+    /// `cache_err`, else 0).
+    pub(crate) err_ttl_ms: u64,
+    /// `fail_throttle = "5s"`: how long the fail-safe copy answers after a failed
+    /// recomputation without calling the body; 0 = off.
+    pub(crate) fail_throttle_ms: u64,
+    /// `local_ttl = "10s"`: how long the in-process copy lives (the Redis copy lives
+    /// `ttl`); 0 = `ttl`.
+    pub(crate) local_ttl_ms: u64,
     /// `tier = "both" | "local" | "remote"`: 0, 1 or 2 (expanded as the runtime's
     /// `Tier::Both`, `Local` or `Remote`).
     pub(crate) tier: u8,

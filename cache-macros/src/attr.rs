@@ -28,6 +28,8 @@ pub(crate) const CACHE_OPTIONS: &[&str] = &[
     "tags",
     "max_bytes",
     "cache_none",
+    "cache_err",
+    "err_ttl",
     "tier",
     "lock",
     "max_concurrent",
@@ -36,6 +38,8 @@ pub(crate) const CACHE_OPTIONS: &[&str] = &[
     "ttl_from",
     "hard_timeout",
     "soft_timeout",
+    "fail_throttle",
+    "local_ttl",
     "entry",
 ];
 
@@ -106,6 +110,8 @@ pub(crate) struct CacheOptions {
     pub(crate) tags: Vec<Opt>,
     pub(crate) max_bytes: Vec<Opt>,
     pub(crate) cache_none: Vec<Opt>,
+    pub(crate) cache_err: Vec<Opt>,
+    pub(crate) err_ttl: Vec<Opt>,
     pub(crate) tier: Vec<Opt>,
     pub(crate) lock: Vec<Opt>,
     pub(crate) max_concurrent: Vec<Opt>,
@@ -114,6 +120,8 @@ pub(crate) struct CacheOptions {
     pub(crate) ttl_from: Vec<Opt>,
     pub(crate) hard_timeout: Vec<Opt>,
     pub(crate) soft_timeout: Vec<Opt>,
+    pub(crate) fail_throttle: Vec<Opt>,
+    pub(crate) local_ttl: Vec<Opt>,
     pub(crate) entry: Vec<Opt>,
 }
 
@@ -131,6 +139,8 @@ impl Options for CacheOptions {
             "tags" => &mut self.tags,
             "max_bytes" => &mut self.max_bytes,
             "cache_none" => &mut self.cache_none,
+            "cache_err" => &mut self.cache_err,
+            "err_ttl" => &mut self.err_ttl,
             "tier" => &mut self.tier,
             "lock" => &mut self.lock,
             "max_concurrent" => &mut self.max_concurrent,
@@ -139,6 +149,8 @@ impl Options for CacheOptions {
             "ttl_from" => &mut self.ttl_from,
             "hard_timeout" => &mut self.hard_timeout,
             "soft_timeout" => &mut self.soft_timeout,
+            "fail_throttle" => &mut self.fail_throttle,
+            "local_ttl" => &mut self.local_ttl,
             "entry" => &mut self.entry,
             _ => return None,
         })

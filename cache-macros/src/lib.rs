@@ -43,12 +43,15 @@ use proc_macro::TokenStream;
 /// | `refresh_ahead` | a fraction of the TTL in (0, 1) after which a hit refreshes in the background | off |
 /// | `tags` | `[expr, ...]`, tags for invalidation, evaluated on a miss | none |
 /// | `max_bytes` | largest encoded value to store | no limit |
-/// | `cache_none` | `true` to cache `None` too (the function must return `Option<T>`) | `false` |
+/// | `cache_none` | `true` to cache `None` too (the function must return `Option<T>`), or a duration (`"30s"`, at most `ttl`) that a cached `None` lives | `false` |
+/// | `cache_err`, `err_ttl` | a function or closure over `&E` choosing the errors of a `Result<T, E>` to cache, and how long (a duration, at most `ttl`); other errors are never cached | no error cached |
 /// | `unless` | a closure over `&V`: `true` keeps the value out of the cache | store every value |
 /// | `only_if_slower` | a duration: store only values that took at least that long | store every value |
 /// | `ttl_from` | a closure over `&V` giving its TTL (`Duration`), bounded by `ttl` | the cache's TTL |
 /// | `soft_timeout` | a duration: with a fail-safe copy (`stale_if_error`), answer with it after that long while the body finishes in the background (async fns, owned arguments) | off |
 /// | `hard_timeout` | a duration: stop waiting for the body; the copy, or `Err(Timeout.into())` (async fns returning `Result<T, E: From<Timeout>>`) | off |
+/// | `fail_throttle` | a duration: after a failed recomputation served the fail-safe copy (`stale_if_error`, required), the copy answers the key that long without calling the body | off |
+/// | `local_ttl` | a duration, at most `ttl`: with Redis, the in-process copy lives that long and the Redis copy `ttl` (async fns, both tiers; no effect without Redis) | `ttl` |
 /// | `entry` | `false`: no companion `<fn>_entry` (required in traits and trait impls) | `true` |
 ///
 /// Beside the function it generates `<fn>_entry(<key arguments by reference>) ->

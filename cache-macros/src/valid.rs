@@ -17,6 +17,8 @@ use crate::ast::{CacheSpec, Function, TimerSpec};
 use crate::attr::{self, Args, CacheArgs, Opt, Options, Parsed, Seconds, TimerArgs, ungroup};
 use crate::errors::{Errors, code_list, repeated};
 
+mod ttls;
+
 /// Checks `#[cache_result(...)]` against its rules and the function it is on.
 pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result<CacheSpec<'a>> {
     let mut errors = Errors::default();
@@ -39,9 +41,8 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
     let refresh_opt = once(&o.refresh_ahead, e);
     let refresh_ahead = refresh_opt.and_then(|opt| refresh_ahead(opt, e));
     let max_bytes = max_bytes(&o.max_bytes, e);
-    let cache_none = once(&o.cache_none, e)
-        .filter(|opt| flag(opt, e))
-        .map(|opt| &opt.key);
+    let (cache_none, none_ttl_ms) = ttls::cache_none(&o.cache_none, ttl_ms, e);
+    let (cache_err, err_ttl_ms) = ttls::cache_err(o, ttl_ms, cache_none, func, e);
     let tier = once(&o.tier, e).and_then(|opt| e.ok(opt.tier()));
     let lock = once(&o.lock, e).filter(|opt| flag(opt, e));
     let max_concurrent = max_concurrent(&o.max_concurrent, e);
@@ -65,6 +66,10 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
     if let Some((opt, _)) = soft {
         soft_timeout_rules(opt, func, stale_if_error_ms, refresh_opt.is_some(), e);
     }
+    let tier_value = tier.map_or(0, |tier| tier.value);
+    let fail_throttle_ms = ttls::fail_throttle(&o.fail_throttle, stale_if_error_ms, tier_value, e);
+    let one_tier = tier.filter(|tier| tier.value != 0).map(|tier| tier.expr);
+    let local_ttl_ms = ttls::local_ttl(&o.local_ttl, ttl_ms, one_tier, func, e);
     let entry = once(&o.entry, e).is_none_or(|opt| flag(opt, e));
     let key = once(&o.key, e).and_then(|opt| e.ok(opt.eq_value("key = (a, b)")));
     let skip = once(&o.skip, e);
@@ -90,6 +95,11 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
         inputs: func.key_inputs(&skipped),
         tags,
         cache_none,
+        none_ttl_ms,
+        cache_err,
+        err_ttl_ms,
+        fail_throttle_ms,
+        local_ttl_ms,
         tier,
         lock: lock.is_some(),
         max_concurrent,

@@ -17,7 +17,7 @@ use std::marker::PhantomData;
 
 use serde::{Deserialize, Serialize};
 
-use crate::value::{Adapter, OptionAdapter, PlainAdapter, ResultAdapter};
+use crate::value::{Adapter, ChosenErrors, OptionAdapter, PlainAdapter, ResultAdapter};
 #[cfg(feature = "axum")]
 use crate::value::{JsonAdapter, ResultJsonAdapter};
 
@@ -38,6 +38,10 @@ pub trait CachedPart<R> {
 
 impl<T, E> CachedPart<Result<T, E>> for ResultAdapter {
     type Value = T;
+}
+
+impl<T, E> CachedPart<Result<T, E>> for ChosenErrors<E> {
+    type Value = Result<T, E>;
 }
 
 impl<T> CachedPart<Option<T>> for OptionAdapter {

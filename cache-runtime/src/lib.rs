@@ -130,7 +130,8 @@ pub mod __private {
     pub use crate::tier::remote::{open_envelope, seal_envelope};
     pub use crate::timer::{Timed, TimerSite, time_async, time_sync};
     pub use crate::value::{
-        Adapter, ErrKind, IsOption, Kind, assert_option, err_kind, kind, option_whole,
+        Adapter, ChosenErrors, ErrKind, IsOption, IsResult, Kind, assert_option, chosen_errors,
+        err_kind, kind, option_whole,
     };
     pub use crate::value::{SuccessKind, success};
 }

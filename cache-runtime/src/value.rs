@@ -266,9 +266,57 @@ pub fn option_whole<T: CacheValue>() -> PlainAdapter {
     PlainAdapter
 }
 
-/// Implemented by `Option<T>` only; `cache_none = true` requires it.
+/// The adapter for `cache_err = choose`: `Result<T, E>` is cached whole when it is `Ok`
+/// or an error that `choose` picks; any other error is returned and never cached.
+pub struct ChosenErrors<E> {
+    choose: fn(&E) -> bool,
+}
+
+impl<E> Clone for ChosenErrors<E> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<E> Copy for ChosenErrors<E> {}
+
+impl<T: CacheValue, E: CacheValue> Adapter<Result<T, E>> for ChosenErrors<E> {
+    type Value = Result<T, E>;
+    #[inline]
+    fn split(self, result: Result<T, E>) -> Result<Result<T, E>, Result<T, E>> {
+        match &result {
+            Err(e) if !(self.choose)(e) => Err(result),
+            _ => Ok(result),
+        }
+    }
+    #[inline]
+    fn rebuild(self, value: Result<T, E>) -> Result<T, E> {
+        value
+    }
+}
+
+/// The adapter for `cache_err = choose` on a function returning `R = Result<T, E>`.
+pub fn chosen_errors<R: IsResult>(choose: fn(&R::Error) -> bool) -> ChosenErrors<R::Error> {
+    ChosenErrors { choose }
+}
+
+/// Implemented by `Result<T, E>` only; `cache_err` requires it.
 #[diagnostic::on_unimplemented(
-    message = "`cache_none = true` needs a function returning `Option<_>`, not `{Self}`",
+    message = "`cache_err` needs a function returning `Result<_, _>`, not `{Self}`",
+    label = "`cache_err` is set here",
+    note = "remove `cache_err`, or return a `Result`"
+)]
+pub trait IsResult {
+    /// The error type.
+    type Error;
+}
+impl<T, E> IsResult for Result<T, E> {
+    type Error = E;
+}
+
+/// Implemented by `Option<T>` only; `cache_none` (`true` or a duration) requires it.
+#[diagnostic::on_unimplemented(
+    message = "`cache_none` needs a function returning `Option<_>`, not `{Self}`",
     label = "`cache_none` is set here",
     note = "remove `cache_none`, or return an `Option`"
 )]
@@ -305,6 +353,11 @@ mod tests {
         assert!(split((&&&&Kind::<u8>::new()).adapter(), 3u8));
         // cache_none caches None whole.
         assert!(split(option_whole::<Option<u8>>(), None::<u8>));
+        // cache_err caches Ok and the chosen errors, never the others.
+        let not_found = chosen_errors::<Result<u8, String>>(|e| e == "not found");
+        assert!(split(not_found, Ok::<u8, String>(1)));
+        assert!(split(not_found, Err::<u8, String>("not found".into())));
+        assert!(!split(not_found, Err::<u8, String>("timeout".into())));
     }
 
     #[test]

@@ -54,7 +54,7 @@ pub(crate) fn cache_plain(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
     let lookup = Private::at(value_span(func));
     let tags = with_tags(spec);
     let overload = with_overload(func);
-    let extra = with_rules(spec);
+    let extra = with_rules(spec, func);
     let body = if func.is_async() {
         let run = method(func, "run_async");
         let pending = local("__cache_pending");
@@ -120,13 +120,27 @@ pub(super) fn with_overload(func: &Function<'_>) -> TokenStream {
     }
 }
 
-// Input:  `unless = |v| ..`, `ttl_from = |v| ..` and `hard_timeout = "2s"` on a function
-//         returning `R`.
-// Output: `.with_rules(__private::StoreRules { unless: Some(|v| ..), ttl_from: None })`
-//         and `.with_hard_timeout(__private::timed_out)`, the latter spanned on
-//         `hard_timeout` so that an `R` that cannot answer a timeout is reported there.
-pub(super) fn with_rules(spec: &CacheSpec<'_>) -> TokenStream {
+// Input:  `unless = |v| ..`, `ttl_from = |v| ..`, `hard_timeout = "2s"` and
+//         `cache_none = "30s"` on a function returning `R`.
+// Output: `.with_rules(__private::StoreRules { unless: Some(|v| ..), ttl_from: None })`,
+//         `.with_hard_timeout(__private::timed_out)`, the latter spanned on
+//         `hard_timeout` so that an `R` that cannot answer a timeout is reported there,
+//         and `.with_short_ttl({ use __private::success::*;
+//         (&&__private::SuccessKind::<R>::new()).succeeded_fn() })`, which tells `Some`
+//         from `None` (`cache_none = "30s"`) and `Ok` from `Err` (`cache_err` with
+//         `err_ttl`).
+pub(super) fn with_rules(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     let mut out = TokenStream::new();
+    if spec.none_ttl_ms > 0 || spec.err_ttl_ms > 0 {
+        let p = Private::new();
+        let ret = return_type(func);
+        out.extend(quote! {
+            .with_short_ttl({
+                use #p::success::*;
+                (&&#p::SuccessKind::<#ret>::new()).succeeded_fn()
+            })
+        });
+    }
     if spec.unless.is_some() || spec.ttl_from.is_some() {
         let rules = store_rules(spec.unless, spec.ttl_from);
         out.extend(quote!(.with_rules(#rules)));

@@ -182,9 +182,10 @@ fn key_plain(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
 fn select(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     let p = Private::new();
     let ret = return_type(func);
-    let raw = match spec.cache_none {
-        Some(_) => quote!(#p::whole::<#ret>()),
-        None => kind_adapter(&ret),
+    let raw = match (spec.cache_none, spec.cache_err) {
+        (Some(_), _) => quote!(#p::whole::<#ret>()),
+        (None, Some(choose)) => quote!(#p::chosen_errors::<#ret>(#choose)),
+        (None, None) => kind_adapter(&ret),
     };
     checked_adapter(&ret, &raw)
 }
@@ -203,7 +204,7 @@ fn conversion(
             quote!(::core::option::Option::Some(#r)),
         )
     };
-    if spec.cache_none.is_some() {
+    if spec.cache_none.is_some() || spec.cache_err.is_some() {
         return whole();
     }
     let Some(cached) = func.cached_type() else {

@@ -90,7 +90,7 @@ pub(crate) fn cache_refresh_ahead(spec: &CacheSpec<'_>, func: &Function<'_>) -> 
     let compute = compute(func, &block);
     let tags = with_tags(spec);
     let overload = with_overload(func);
-    let extra = with_rules(spec);
+    let extra = with_rules(spec, func);
     let (refresh, run) = if func.is_async() {
         // With `soft_timeout` the computation may outlive the call, as a refresh does.
         let run = match spec.soft_timeout_ms {

@@ -26,6 +26,10 @@ pub(crate) fn site_static(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
     let only_if_slower_ms = Literal::u64_unsuffixed(spec.only_if_slower_ms);
     let hard_timeout_ms = Literal::u64_unsuffixed(spec.hard_timeout.map_or(0, |(_, ms)| ms));
     let soft_timeout_ms = Literal::u64_unsuffixed(spec.soft_timeout_ms);
+    let fail_throttle_ms = Literal::u64_unsuffixed(spec.fail_throttle_ms);
+    let local_ttl_ms = Literal::u64_unsuffixed(spec.local_ttl_ms);
+    // A `None` and an error are never both cached: at most one is given.
+    let short_ttl_ms = Literal::u64_unsuffixed(spec.none_ttl_ms.max(spec.err_ttl_ms));
     quote! {
         static __CACHE_SITE: #p::CacheSite = #p::CacheSite::new(#p::SiteSpec {
             name: #name,
@@ -41,6 +45,9 @@ pub(crate) fn site_static(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
             only_if_slower_ms: #only_if_slower_ms,
             hard_timeout_ms: #hard_timeout_ms,
             soft_timeout_ms: #soft_timeout_ms,
+            fail_throttle_ms: #fail_throttle_ms,
+            local_ttl_ms: #local_ttl_ms,
+            short_ttl_ms: #short_ttl_ms,
         });
     }
 }

@@ -3,6 +3,7 @@
 
 use proc_macro2::{Delimiter, Group, Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
+use syn::spanned::Spanned;
 
 use super::body::{local, return_type};
 use crate::ast::{CacheSpec, Function, span_range};
@@ -26,21 +27,18 @@ use crate::private::Private;
 // user's type and in `CacheValue`'s words; the adapter is then `Uncacheable`, with which
 // the rest of the expansion type-checks, so that nothing else is reported. With
 // `cache_none = true` the raw adapter is `__private::whole::<R>()` (after
-// `assert_option::<R>()`), which caches `R` whole.
+// `assert_option::<R>()`), which caches `R` whole; with `cache_err = choose` it is
+// `__private::chosen_errors::<R>(choose)`, which caches `R` whole when it is `Ok` or an
+// error `choose` picks (a non-`Result` `R` is reported at `cache_err`).
 pub(super) fn adapter(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream {
     let p = Private::new();
     let ret = return_type(func);
     let raw = local("__cache_raw_adapter");
-    let (select, cached) = match spec.cache_none {
-        Some(token) => {
-            let at = Private::at(token.span());
-            let select = quote_spanned! {token.span()=> {
-                #at::assert_option::<#ret>();
-                #p::whole::<#ret>()
-            }};
-            (select, func.output)
-        }
-        None => (kind_adapter(&ret), func.cached_type()),
+    let select = raw_adapter(spec, &ret);
+    let cached = if spec.cache_none.is_some() || spec.cache_err.is_some() {
+        func.output
+    } else {
+        func.cached_type()
     };
     let (span, span_end) = match cached {
         Some(ty) => span_range(ty),
@@ -66,6 +64,27 @@ pub(super) fn adapter(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream 
         let _ = || #check;
         #checked
     }}
+}
+
+/// The adapter as the options choose it, before the check of what it caches: `R` whole
+/// with `cache_none`, `R` when `Ok` or a chosen error with `cache_err`, else the part of
+/// `R` its type says.
+fn raw_adapter(spec: &CacheSpec<'_>, ret: &TokenStream) -> TokenStream {
+    let p = Private::new();
+    if let Some(token) = spec.cache_none {
+        let at = Private::at(token.span());
+        return quote_spanned! {token.span()=> {
+            #at::assert_option::<#ret>();
+            #p::whole::<#ret>()
+        }};
+    }
+    if let Some(choose) = spec.cache_err {
+        let at = Private::at(choose.span());
+        return quote_spanned! {choose.span()=>
+            #at::chosen_errors::<#ret>(#choose)
+        };
+    }
+    kind_adapter(ret)
 }
 
 /// `{ use __private::kind::*; (&&&&__private::Kind::<R>::new()).adapter() }`: the adapter

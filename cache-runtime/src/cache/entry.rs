@@ -254,7 +254,7 @@ impl EntryKey {
         self.drop_everywhere();
         let ticket = self.ticket(state, key, rules);
         let start = ticket.start_now();
-        ticket.store(value, start);
+        ticket.store(value, start, false);
     }
 
     /// [`put`](Self::put), writing the value to the remote tier too.
@@ -296,7 +296,7 @@ impl EntryKey {
                     ..ticket.start_now()
                 };
             }
-            ticket.store(value, start);
+            ticket.store(value, start, false);
         })
     }
 
@@ -306,7 +306,8 @@ impl EntryKey {
         let key = self.stamped(state)?;
         let entry = state.engine.local.get(&key)?;
         let meta = entry.meta();
-        if !meta.is_current() || clock::now() >= meta.fresh_until {
+        // A copy kept by `fail_throttle` is stale, whatever its deadline says.
+        if !meta.is_current() || clock::now() >= meta.fresh_until || meta.throttled {
             return None;
         }
         rebuilt(&adapter, &entry)

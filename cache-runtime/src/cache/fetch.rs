@@ -199,7 +199,12 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         let (created_ms, ttl_ms, stale_until_ms) = header.times();
         let ms =
             |until_ms: u64| clock::ticks(Duration::from_millis(until_ms.saturating_sub(now_ms)));
-        let fresh_until = now.saturating_add(ms(created_ms.saturating_add(ttl_ms)).min(policy.ttl));
+        // `local_ttl` (u64::MAX when off) bounds the in-process copy below both.
+        let fresh_until = now.saturating_add(
+            ms(created_ms.saturating_add(ttl_ms))
+                .min(policy.ttl)
+                .min(policy.local_ttl),
+        );
         let stale_until = now
             .saturating_add(ms(stale_until_ms).min(policy.ttl.saturating_add(policy.stale)))
             .max(fresh_until);
@@ -240,7 +245,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             Lead::Flight(l) => l.finish(Settled::Value(entry)),
             Lead::Alone => drop(entry),
         }
-        let (from, ttl) = (ServedFrom::Remote, policy.ttl);
+        let (from, ttl) = (ServedFrom::Remote, policy.span);
         scope::record_entry(self.name, Outcome::Hit, from, deadlines.0, ttl);
         tracing::debug!(cache = self.name, "hit in redis");
         // Kept nowhere else (a remote-only cache, no waiters): the caller takes the
@@ -253,11 +258,12 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
 
     /// Writes a stored value to Redis in the background, unless it was invalidated while
     /// it was computed (locally, or remotely as far as the backplane has told).
+    /// `(stamp, body, fresh_until, stale_until)`: the right to write, the encoded value
+    /// and the entry's own deadlines (which `local_ttl` does not shorten).
     pub(super) fn write_remote(
         &self,
         entry: &Entry,
-        stamp: Stamp,
-        body: Vec<u8>,
+        (stamp, body, fresh_until, stale_until): (Stamp, Vec<u8>, u64, u64),
         began: &crate::state::Validity,
         lock: Option<crate::tier::remote::LockGuard>,
     ) {
@@ -269,8 +275,8 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         let to_duration = |ticks: u64| Duration::from(coarsetime::Duration::from_ticks(ticks));
         let write = Write {
             stamp,
-            ttl: to_duration(meta.fresh_until.saturating_sub(clock::now())),
-            stale: to_duration(meta.stale_until.saturating_sub(meta.fresh_until)),
+            ttl: to_duration(fresh_until.saturating_sub(clock::now())),
+            stale: to_duration(stale_until.saturating_sub(fresh_until)),
             body,
             cache: self.name.to_owned(),
             version: site.version,

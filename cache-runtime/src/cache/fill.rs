@@ -98,7 +98,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     /// function's own error.
     fn overloaded(self, lead: Lead, start: &Start) -> R {
         let answer = self.overload;
-        self.stale_or(lead, &start.validity, move || match answer {
+        self.stale_or(lead, &start.validity, false, move || match answer {
             Some(answer) => answer(),
             None => unreachable!("only a computation with an overload answer stops waiting"),
         })
@@ -123,7 +123,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         Counters::bump(&self.site.cache.counters.throttled);
         tracing::debug!(cache = self.name, "computation budget spent: refused");
         Err(
-            self.stale_or(lead, &start.validity, move || match throttle {
+            self.stale_or(lead, &start.validity, false, move || match throttle {
                 Some(answer) => answer(refused),
                 None => {
                     unreachable!("a call without a throttle answer is refused only with a copy")
@@ -200,17 +200,27 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             cache = self.name,
             "computation past its hard_timeout: stopped waiting"
         );
-        self.stale_or(lead, &start.validity, answer)
+        self.stale_or(lead, &start.validity, true, answer)
     }
 
     /// The fail-safe copy, also handed to the callers waiting for this computation, when
-    /// there is one; else `otherwise`.
-    fn stale_or(&self, lead: Lead, began: &Validity, otherwise: impl FnOnce() -> R) -> R {
+    /// there is one; else `otherwise`. `failed`: the body failed (an error, a hard
+    /// timeout), so the copy answers the key for the cache's `fail_throttle`.
+    fn stale_or(
+        &self,
+        lead: Lead,
+        began: &Validity,
+        failed: bool,
+        otherwise: impl FnOnce() -> R,
+    ) -> R {
         let Some(entry) = self.usable_stale(began) else {
             lead.settle(Settled::Failed);
             scope::record(self.name, Outcome::Miss);
             return otherwise();
         };
+        if failed {
+            self.throttle_fail_safe(&entry, began);
+        }
         lead.settle(Settled::Stale(Arc::clone(&entry)));
         Counters::bump(&self.site.cache.counters.stale_served);
         self.record_entry(Outcome::Stale, &entry);
@@ -399,7 +409,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     /// Records the outcome with the entry behind it (its freshness, for HTTP caching).
     fn record_entry(&self, outcome: Outcome, entry: &Entry) {
         let fresh_until = entry.meta().fresh_until;
-        let ttl = self.site.policy.ttl;
+        let ttl = self.site.policy.span;
         scope::record_entry(self.name, outcome, ServedFrom::Local, fresh_until, ttl);
     }
 
@@ -446,9 +456,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             scope::record(self.name, Outcome::Bypassed);
             return result;
         }
+        let short = self.is_short(&result);
         match self.adapter.split(result) {
             Ok(value) => {
-                let entry = self.store(value, start);
+                let entry = self.store(value, start, short);
                 lead.settle(Settled::Value(Arc::clone(&entry)));
                 let outcome = if self.mode == Mode::Refresh {
                     Outcome::Refreshed
@@ -461,7 +472,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             }
             Err(uncached) => {
                 Counters::bump(&counters.errors_not_cached);
-                self.stale_or(lead, &start.validity, || uncached)
+                self.stale_or(lead, &start.validity, true, || uncached)
             }
         }
     }
@@ -471,9 +482,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     fn finish_background(self, lead: Lead, result: Result<R, Box<dyn Any + Send>>, start: Start) {
         let counters = &self.site.cache.counters;
         counters.record_compute(clock::nanos_since(start.at));
+        let short = result.as_ref().is_ok_and(|r| self.is_short(r));
         match result.map(|r| self.adapter.split(r)) {
             Ok(Ok(value)) => {
-                let entry = self.store(value, start);
+                let entry = self.store(value, start, short);
                 lead.settle(Settled::Value(entry));
             }
             Ok(Err(_)) => {

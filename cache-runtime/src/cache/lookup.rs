@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::engine::{self, Engine};
+use super::fail_throttle;
 use super::scope::{self, Mode, Outcome, ServedFrom};
 use super::site::{self, CacheSite, SiteState};
 use super::ticket::Ticket;
@@ -101,7 +102,7 @@ fn lookup_resolved<R, A: Adapter<R>>(
     if let Some((v, fresh_until)) = hot {
         let value = adapter.rebuild(v);
         counters.hits.incr();
-        let (from, ttl) = (ServedFrom::Local, site.policy.ttl);
+        let (from, ttl) = (ServedFrom::Local, site.policy.span);
         scope::record_entry(name, Outcome::Hit, from, fresh_until, ttl);
         tracing::debug!(cache = name, "hit");
         return Lookup::Hit(value);
@@ -113,13 +114,26 @@ fn lookup_resolved<R, A: Adapter<R>>(
         if meta.is_current() && now < meta.fresh_until {
             if let Some(v) = local::value_of::<A::Value>(&entry) {
                 let value = adapter.rebuild(v.clone());
-                counters.hits.incr();
-                let (from, ttl) = (ServedFrom::Local, site.policy.ttl);
-                scope::record_entry(name, Outcome::Hit, from, meta.fresh_until, ttl);
-                tracing::debug!(cache = name, "hit");
-                if now >= meta.refresh_after && claim(&meta.refreshing) {
-                    let t = ticket(key, Mode::Normal, Some(entry)).background();
-                    return Lookup::Refresh(value, t);
+                let hit = || {
+                    counters.hits.incr();
+                    let (from, ttl) = (ServedFrom::Local, site.policy.span);
+                    scope::record_entry(name, Outcome::Hit, from, meta.fresh_until, ttl);
+                    tracing::debug!(cache = name, "hit");
+                };
+                if now >= meta.refresh_after {
+                    // Past the refresh point, or a copy `fail_throttle` keeps (whose
+                    // refresh point is 0): the plain hit below reads neither.
+                    if meta.throttled {
+                        fail_throttle::served(site, name);
+                        return Lookup::Hit(value);
+                    }
+                    hit();
+                    if claim(&meta.refreshing) {
+                        let t = ticket(key, Mode::Normal, Some(entry)).background();
+                        return Lookup::Refresh(value, t);
+                    }
+                } else {
+                    hit();
                 }
                 local.remember(&key, hash, &entry);
                 return Lookup::Hit(value);

@@ -9,12 +9,14 @@
 //! `flight.rs` (single-flight), `policy.rs` (TTLs, overrides and the [`Tier`] a cache
 //! uses), `scope.rs` (per-call control), `engine.rs` (what one runtime holds), `entry.rs`
 //! (the typed handle `<fn>_entry` returns: invalidate, put, peek one entry), `bulkhead.rs`
-//! (`max_concurrent`), `timeout.rs` (`hard_timeout`'s deadline and `Timeout`).
+//! (`max_concurrent`), `timeout.rs` (`hard_timeout`'s deadline and `Timeout`),
+//! `fail_throttle.rs` (the fail-safe copy kept as the answer after a failure).
 
 mod budget;
 mod bulkhead;
 mod engine;
 mod entry;
+mod fail_throttle;
 mod fetch;
 mod fill;
 mod flight;

@@ -128,6 +128,15 @@ pub(crate) struct Declared {
     pub(crate) hard_timeout_ms: u64,
     /// `soft_timeout`: how long a call with a fail-safe copy waits; 0 = off.
     pub(crate) soft_timeout_ms: u64,
+    /// `fail_throttle`: after a failed recomputation served the fail-safe copy, how long
+    /// the copy answers without calling the body; 0 = off.
+    pub(crate) fail_throttle_ms: u64,
+    /// `local_ttl`: how long the in-process copy lives when the cache also has a Redis
+    /// copy; 0 = as long as `ttl`.
+    pub(crate) local_ttl_ms: u64,
+    /// The TTL of a cached `None` (`cache_none = "30s"`) or of an error `cache_err`
+    /// picks (`err_ttl`); 0 = the cache's TTL.
+    pub(crate) short_ttl_ms: u64,
 }
 
 /// The resolved policy of one call site, in clock ticks.
@@ -151,6 +160,20 @@ pub(crate) struct Policy {
     pub(crate) hard_timeout: Option<Duration>,
     /// How long a call with a fail-safe copy waits for the body (`soft_timeout`).
     pub(crate) soft_timeout: Option<Duration>,
+    /// `fail_throttle`, in ticks: how long the fail-safe copy answers without calling the
+    /// body after a failed recomputation; 0 = off.
+    pub(crate) fail_throttle: u64,
+    /// `local_ttl`, in ticks: the longest an entry is fresh in process, below `ttl`;
+    /// `u64::MAX` = no bound (no `local_ttl`, or a cache without a Redis copy, which
+    /// [`Policy::local_only`] turns it off for).
+    pub(crate) local_ttl: u64,
+    /// In ticks, at most `ttl`: the TTL of a cached `None` (`cache_none = "30s"`) or of
+    /// an error `cache_err` picks (`err_ttl`); 0 = the cache's TTL.
+    pub(crate) short_ttl: u64,
+    /// The longest an entry is fresh in process, in ticks: `ttl`, or `local_ttl` when it
+    /// applies. What the age of a value served from process is measured against (a copy
+    /// made fresh for `local_ttl` is new, not `ttl - local_ttl` old).
+    pub(crate) span: u64,
 }
 
 impl Policy {
@@ -164,8 +187,15 @@ impl Policy {
             .and_then(|o| o.ttl)
             .or((spec.ttl_ms > 0).then(|| Duration::from_millis(spec.ttl_ms)));
         let ttl = given.unwrap_or(default_ttl);
+        let ttl_ticks = clock::ticks(ttl);
+        let at_most_ttl = |ms: u64| clock::ticks(Duration::from_millis(ms)).min(ttl_ticks);
+        let local_ttl = if spec.local_ttl_ms > 0 {
+            at_most_ttl(spec.local_ttl_ms)
+        } else {
+            u64::MAX
+        };
         Self {
-            ttl: clock::ticks(ttl),
+            ttl: ttl_ticks,
             stale: clock::ticks(Duration::from_millis(spec.stale_if_error_ms)),
             refresh_ahead: spec.refresh_ahead,
             max_bytes: spec.max_bytes,
@@ -180,7 +210,37 @@ impl Policy {
                 .then(|| Duration::from_millis(spec.hard_timeout_ms)),
             soft_timeout: (spec.soft_timeout_ms > 0)
                 .then(|| Duration::from_millis(spec.soft_timeout_ms)),
+            fail_throttle: clock::ticks(Duration::from_millis(spec.fail_throttle_ms)),
+            local_ttl,
+            short_ttl: at_most_ttl(spec.short_ttl_ms),
+            span: ttl_ticks.min(local_ttl),
         }
+    }
+
+    /// The policy of a cache kept in one tier only (no remote tier, `Tier::Local` or
+    /// `Tier::Remote`): `local_ttl`, which bounds the in-process copy below the Redis
+    /// copy's TTL, does not apply, and `ttl` alone says how long an entry is fresh.
+    pub(crate) fn local_only(mut self) -> Self {
+        self.local_ttl = u64::MAX;
+        self.span = self.ttl;
+        self
+    }
+
+    /// The deadlines of the in-process copy of an entry whose own deadlines are
+    /// `deadlines`, stored `now`: fresh for at most `local_ttl`, never past its own TTL.
+    /// The stale window keeps its end, so the copy stays the fail-safe copy as long as
+    /// the entry would have.
+    #[inline]
+    pub(crate) fn local(
+        &self,
+        now: u64,
+        (fresh, stale, refresh): (u64, u64, u64),
+    ) -> (u64, u64, u64) {
+        (
+            fresh.min(now.saturating_add(self.local_ttl)),
+            stale,
+            refresh,
+        )
     }
 
     /// A TTL from `ttl_from`, in ticks, bounded by the cache's TTL when one was given.
@@ -237,6 +297,9 @@ mod tests {
             only_if_slower_ms: 0,
             hard_timeout_ms: 0,
             soft_timeout_ms: 0,
+            fail_throttle_ms: 0,
+            local_ttl_ms: 0,
+            short_ttl_ms: 0,
         }
     }
 

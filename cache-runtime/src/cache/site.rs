@@ -41,6 +41,15 @@ pub struct SiteSpec {
     /// `soft_timeout = "100ms"`: how long a call with a fail-safe copy waits for the body
     /// before answering with the copy (the body finishes in the background); 0 = off.
     pub soft_timeout_ms: u64,
+    /// `fail_throttle = "5s"`: after a failed recomputation served the fail-safe copy, the
+    /// copy answers the key's calls for that long without calling the body; 0 = off.
+    pub fail_throttle_ms: u64,
+    /// `local_ttl = "10s"`: the in-process copy of a cache that also keeps a Redis copy
+    /// is fresh for at most that long (the Redis copy for `ttl`); 0 = `ttl`.
+    pub local_ttl_ms: u64,
+    /// The TTL of a cached `None` (`cache_none = "30s"`) or of an error that `cache_err`
+    /// picks (`err_ttl = "5s"`), at most `ttl`; 0 = `ttl`.
+    pub short_ttl_ms: u64,
 }
 
 /// One `#[cache_result]` function: its spec and its resolution against the global
@@ -125,11 +134,21 @@ pub(crate) fn resolve(engine: &Arc<Engine>, spec: &SiteSpec) -> SiteState {
             only_if_slower_ms: spec.only_if_slower_ms,
             hard_timeout_ms: spec.hard_timeout_ms,
             soft_timeout_ms: spec.soft_timeout_ms,
+            fail_throttle_ms: spec.fail_throttle_ms,
+            local_ttl_ms: spec.local_ttl_ms,
+            short_ttl_ms: spec.short_ttl_ms,
         },
         engine.overrides.get(spec.name),
         engine.default_ttl,
         engine.jitter,
     );
+    // `local_ttl` bounds the in-process copy below the Redis copy's TTL: a cache kept in
+    // one tier has one TTL.
+    let policy = if tier == Tier::Both {
+        policy
+    } else {
+        policy.local_only()
+    };
     SiteState {
         engine: Arc::clone(engine),
         bulkhead: engine.bulkhead(spec.name, policy.max_concurrent),

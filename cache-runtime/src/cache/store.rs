@@ -32,7 +32,9 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
 
     /// Builds the entry for a value and stores it (locally unless it is too large or an
     /// invalidation ran while it was computed; remotely when the remote tier granted it).
-    pub(super) fn store(&self, value: A::Value, start: Start) -> Entry {
+    /// `short`: the value is a `None` (`cache_none = "30s"`) or a chosen error
+    /// (`cache_err` with `err_ttl`), kept for the cache's shorter TTL of those.
+    pub(super) fn store(&self, value: A::Value, start: Start, short: bool) -> Entry {
         let site = &self.site;
         let counters = &site.cache.counters;
         // The clock is read only for `only_if_slower` (zero, the default, never refuses).
@@ -41,10 +43,14 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             && (self.rules.unless.is_some_and(|unless| unless(&value))
                 || (!slower.is_zero()
                     && u128::from(clock::nanos_since(start.at)) < slower.as_nanos()));
-        let ttl = self
+        let mut ttl = self
             .rules
             .ttl_from
             .map(|ttl_from| site.policy.bounded(ttl_from(&value)));
+        if short && site.policy.short_ttl > 0 {
+            let short = site.policy.short_ttl;
+            ttl = Some(ttl.map_or(short, |t| t.min(short)));
+        }
         if refused || ttl.is_some_and(|t| t == 0) {
             Counters::bump(&counters.not_stored);
             let now = clock::now();
@@ -76,14 +82,20 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
                 0
             }
         };
-        let deadlines = site.policy.deadlines_with(clock::now(), ttl);
-        let entry: Entry = self.slot(value, &start.validity, deadlines, weight);
+        // The entry's own deadlines go to Redis; the in-process copy is fresh for at most
+        // `local_ttl` of them.
+        let now = clock::now();
+        let deadlines = site.policy.deadlines_with(now, ttl);
+        let local = site.policy.local(now, deadlines);
+        let entry: Entry = self.slot(value, &start.validity, local, weight);
         if storable {
             if site.tier != Tier::Remote {
                 self.keep(&entry, &start.validity);
             }
             if let (Some(stamp), Some(body)) = (start.remote, body) {
-                self.write_remote(&entry, stamp, body, &start.validity, start.lock);
+                let (fresh, stale, _) = deadlines;
+                let write = (stamp, body, fresh, stale);
+                self.write_remote(&entry, write, &start.validity, start.lock);
             }
         }
         entry
@@ -109,6 +121,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
                 weight,
                 counted: AtomicBool::new(false),
                 retired: AtomicBool::new(false),
+                throttled: false,
             },
             value,
         })

@@ -73,6 +73,10 @@ pub struct Ticket<R, A: Adapter<R>> {
     /// What a call returns when its body runs past `hard_timeout` and no fail-safe copy
     /// is at hand; `None`: no hard timeout.
     pub(super) timed_out: Option<fn() -> R>,
+    /// `cache_none = "30s"` and `cache_err` with `err_ttl`: true for a result kept for
+    /// the cache's TTL (`Some`, `Ok`), false for one kept for the shorter TTL of `None`s
+    /// and chosen errors; `None`: every value gets the cache's TTL.
+    pub(super) full: Option<fn(&R) -> bool>,
     _result: PhantomData<fn() -> R>,
 }
 
@@ -126,6 +130,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             throttle: None,
             rules: StoreRules::NONE,
             timed_out: None,
+            full: None,
             _result: PhantomData,
         }
     }
@@ -168,6 +173,19 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     pub fn with_hard_timeout(mut self, answer: fn() -> R) -> Self {
         self.timed_out = Some(answer);
         self
+    }
+
+    /// `cache_none = "30s"`, `cache_err` with `err_ttl`: `full` tells a `Some` or `Ok`
+    /// (kept for `ttl`) from a `None` or a chosen error, which is stored with the cache's
+    /// shorter TTL for those.
+    pub fn with_short_ttl(mut self, full: fn(&R) -> bool) -> Self {
+        self.full = Some(full);
+        self
+    }
+
+    /// Whether `result` is kept for the shorter TTL of `None`s and chosen errors.
+    pub(super) fn is_short(&self, result: &R) -> bool {
+        self.full.is_some_and(|full| !full(result))
     }
 
     /// A start judged by the invalidation state now, for a value already at hand.

@@ -6,8 +6,8 @@ use crate::export::prometheus::{Exposition, Family, FamilyOf, Value};
 use crate::stats::names::{
     BACKPLANE_RECEIVED, BACKPLANE_RESUBSCRIBED, BACKPLANE_SENT, BYTES, COALESCED, COMPUTATIONS,
     COMPUTE_SECONDS_MEAN, ENCODE_ERRORS, ENTRIES, ERRORS_NOT_CACHED, EVICTIONS, EXPIRATIONS,
-    HARD_TIMEOUTS, HIT_RATIO, HITS, INVALIDATIONS, L1_BYTES, L1_CAPACITY_BYTES, L1_ENTRIES,
-    L2_CIRCUIT_STATE, L2_CONNECTED, L2_DECODE_FAILURES, L2_ERRORS, L2_HITS,
+    FAIL_THROTTLED, HARD_TIMEOUTS, HIT_RATIO, HITS, INVALIDATIONS, L1_BYTES, L1_CAPACITY_BYTES,
+    L1_ENTRIES, L2_CIRCUIT_STATE, L2_CONNECTED, L2_DECODE_FAILURES, L2_ERRORS, L2_HITS,
     L2_LATENCY_SECONDS_MEAN, L2_LOCK_WAITS, L2_MISSES, L2_OPERATION_ERRORS, L2_OPERATION_TIMEOUTS,
     L2_OPERATIONS_SKIPPED, L2_READ_SECONDS_MEAN, L2_REJECTED, L2_REPAIRED, L2_SKIPPED, L2_TIMEOUTS,
     L2_WRITES, MISSES, NOT_STORED, OVERLOADED, QUEUED, RECOVERY_BYTES, RECOVERY_OVERFLOWED,
@@ -41,7 +41,7 @@ fn render_runtime(out: &mut Exposition, family: &Family, ns: &str, value: impl I
 
 /// Writes the cache figures of `stats` in the Prometheus text exposition format.
 pub(crate) fn render(stats: &RuntimeStats, out: &mut Exposition) {
-    let families: [FamilyOf<CacheStats>; 22] = [
+    let families: [FamilyOf<CacheStats>; 23] = [
         (HITS, |c| c.hits.into()),
         (MISSES, |c| c.misses.into()),
         (COMPUTATIONS, |c| c.computes.into()),
@@ -51,6 +51,7 @@ pub(crate) fn render(stats: &RuntimeStats, out: &mut Exposition) {
         (NOT_STORED, |c| c.not_stored.into()),
         (HARD_TIMEOUTS, |c| c.hard_timeouts.into()),
         (SOFT_TIMEOUTS, |c| c.soft_timeouts.into()),
+        (FAIL_THROTTLED, |c| c.fail_throttled.into()),
         (COALESCED, |c| c.coalesced.into()),
         (STALE_SERVED, |c| c.stale_served.into()),
         (REFRESHES, |c| c.refreshes.into()),

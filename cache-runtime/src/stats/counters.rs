@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering, Ordering::Relaxed};
 #[cfg(feature = "metrics")]
 use super::names::{
     BYTES, COALESCED, COMPUTE_SECONDS, ENCODE_ERRORS, ENTRIES, ERRORS_NOT_CACHED, EVICTIONS,
-    EXPIRATIONS, HARD_TIMEOUTS, HITS, INVALIDATIONS, L2_DECODE_FAILURES, L2_ERRORS, L2_HITS,
-    L2_LOCK_WAITS, L2_MISSES, L2_READ_SECONDS, L2_SKIPPED, L2_TIMEOUTS, L2_WRITES, MISSES,
+    EXPIRATIONS, FAIL_THROTTLED, HARD_TIMEOUTS, HITS, INVALIDATIONS, L2_DECODE_FAILURES, L2_ERRORS,
+    L2_HITS, L2_LOCK_WAITS, L2_MISSES, L2_READ_SECONDS, L2_SKIPPED, L2_TIMEOUTS, L2_WRITES, MISSES,
     NOT_STORED, OVERLOADED, QUEUED, REFRESHES, SOFT_TIMEOUTS, STALE_SERVED, THROTTLED, TOO_LARGE,
 };
 use super::snapshot::{CacheStats, L2CacheStats};
@@ -142,6 +142,9 @@ pub(crate) struct Counters {
     pub(crate) hard_timeouts: Tally,
     /// Calls answered with the fail-safe copy at `soft_timeout`.
     pub(crate) soft_timeouts: Tally,
+    /// Calls answered with the fail-safe copy within `fail_throttle` of a failed
+    /// recomputation, without calling the body.
+    pub(crate) fail_throttled: Tally,
     pub(crate) l2: L2Counters,
 }
 
@@ -235,6 +238,7 @@ impl Counters {
                 not_stored: counter(NOT_STORED),
                 hard_timeouts: counter(HARD_TIMEOUTS),
                 soft_timeouts: counter(SOFT_TIMEOUTS),
+                fail_throttled: counter(FAIL_THROTTLED),
                 l2: L2Counters::labelled(&labels),
             }
         }
@@ -276,6 +280,7 @@ impl Counters {
             not_stored: self.not_stored.load(Relaxed),
             hard_timeouts: self.hard_timeouts.load(Relaxed),
             soft_timeouts: self.soft_timeouts.load(Relaxed),
+            fail_throttled: self.fail_throttled.load(Relaxed),
             mean_compute_ms: if computes == 0 {
                 0.0
             } else {

@@ -103,6 +103,11 @@ pub(crate) const SOFT_TIMEOUTS: Family = family(
     Kind::Counter,
     "Calls answered with the fail-safe copy at soft_timeout.",
 );
+pub(crate) const FAIL_THROTTLED: Family = family(
+    "cache_fail_throttled_total",
+    Kind::Counter,
+    "Calls answered with the fail-safe copy within fail_throttle of a failed recomputation, without calling the body.",
+);
 pub(crate) const ENTRIES: Family = family("cache_entries", Kind::Gauge, "Entries held.");
 pub(crate) const BYTES: Family = family("cache_bytes", Kind::Gauge, "Bytes held.");
 pub(crate) const COMPUTE_SECONDS_MEAN: Family = family(

@@ -73,6 +73,11 @@ pub struct CacheStats {
     /// in the background.
     #[serde(default)]
     pub soft_timeouts: u64,
+    /// Calls answered with the fail-safe copy, without calling the body, within
+    /// `fail_throttle` of a failed recomputation of their key (also counted in
+    /// `stale_served` and `misses`).
+    #[serde(default)]
+    pub fail_throttled: u64,
     /// Mean duration of a body run, in milliseconds.
     pub mean_compute_ms: f64,
     /// `hits / (hits + misses)`, 0 when there were no lookups.

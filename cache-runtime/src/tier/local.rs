@@ -54,6 +54,10 @@ pub(crate) struct Meta {
     pub(crate) counted: AtomicBool,
     /// Left the map (evicted, removed, purged or replaced): threads' hot copies drop it.
     pub(crate) retired: AtomicBool,
+    /// The fail-safe copy kept for `fail_throttle` after a failed recomputation: served as
+    /// stale (never as a hit) until `fresh_until`; its `refresh_after` is 0, so it never
+    /// takes the plain hit path.
+    pub(crate) throttled: bool,
 }
 
 impl Meta {
@@ -166,6 +170,8 @@ impl<V: Clone + Send + Sync + 'static> ErasedSlot for Slot<V> {
                 weight: m.weight,
                 counted: AtomicBool::new(false),
                 retired: AtomicBool::new(false),
+                // Expired, a copy `fail_throttle` kept is an ordinary fail-safe copy.
+                throttled: false,
             },
             value: self.value.clone(),
         })

@@ -349,6 +349,7 @@ pub(crate) fn zero_cache(name: &str) -> CacheStats {
         not_stored: 0,
         hard_timeouts: 0,
         soft_timeouts: 0,
+        fail_throttled: 0,
         mean_compute_ms: 0.0,
         hit_ratio: 0.0,
         l2: Default::default(),

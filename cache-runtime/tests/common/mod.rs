@@ -29,6 +29,9 @@ pub const fn spec(name: &'static str, ttl_ms: u64) -> SiteSpec {
         only_if_slower_ms: 0,
         hard_timeout_ms: 0,
         soft_timeout_ms: 0,
+        fail_throttle_ms: 0,
+        local_ttl_ms: 0,
+        short_ttl_ms: 0,
     }
 }
 

@@ -338,6 +338,7 @@ const WEEKDAYS: [&str; 7] = [
 #[cache_runtime::cache_result(
     "demo_best_times",
     ttl = 1800,
+    stale_if_error = "1h",
     skip(db),
     max_concurrent = 1,
     lock = true
@@ -458,7 +459,18 @@ pub struct ChannelSummary {
 
 /// A channel's summary; `404` for an unknown channel.
 #[cache_runtime::performance_timer("analytics_metrics_retrieval", slow = "250ms")]
-#[cache_runtime::cache_result("analytics_summary", ttl = 180, skip(db), tags = [format!("channel:{channel_id}")])]
+// With Redis, an instance keeps its copy 30 s and then reads Redis's (at most 30 s behind
+// another instance's change even without the backplane); when the database fails, the
+// last summary answers for 10 minutes, and the database is asked again every 5 s only.
+#[cache_runtime::cache_result(
+    "analytics_summary",
+    ttl = 180,
+    local_ttl = "30s",
+    stale_if_error = "10m",
+    fail_throttle = "5s",
+    skip(db),
+    tags = [format!("channel:{channel_id}")]
+)]
 pub async fn channel_summary(
     db: &Db,
     channel_id: i64,

@@ -145,7 +145,7 @@ pub(crate) struct Recovery {
 }
 
 /// How the queue changed: what the caller (who owns the fence and the wake-up) must do.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Change {
     /// The queue was empty and is not any more.
     Filled,

@@ -1,0 +1,8 @@
+use cache_runtime::cache_result;
+
+#[cache_result("users", stale_if_error = "1h", fail_throttle = "0s")]
+async fn load(id: u64) -> Result<u64, String> {
+    Ok(id)
+}
+
+fn main() {}
