@@ -10,6 +10,10 @@
 #   - chromium and chromium-driver: the page tests drive headless Chromium over
 #     WebDriver (CHROMIUM=/path/to/chromium and CHROMEDRIVER=/path/to/chromedriver use
 #     other binaries and skip the install).
+#   - prometheus (with promtool): example-api/tests/grafana.rs checks the shipped Grafana
+#     dashboard against a real Prometheus on loopback (PROMETHEUS=/path/to/prometheus and
+#     PROMTOOL=/path/to/promtool use other binaries and skip the install). The package
+#     also starts a system instance, which is stopped again: the test starts its own.
 #   No test needs wrk (only example-api/bench/load.sh does).
 # After the cargo tests, scripts/schemathesis.sh checks example-api's OpenAPI description
 # against the live server with schemathesis (installed into a virtual environment under
@@ -65,6 +69,13 @@ if [ -z "${CHROMEDRIVER:-}" ] && ! command -v chromedriver >/dev/null 2>&1; then
 fi
 if [ ${#browser[@]} -gt 0 ]; then
   apt_install "${browser[@]}"
+fi
+
+if [ -z "${PROMETHEUS:-}" ] && ! command -v prometheus >/dev/null 2>&1; then
+  apt_install prometheus
+  # The package starts a system instance on port 9090; the test starts its own.
+  as_root service prometheus stop >/dev/null 2>&1 ||
+    as_root systemctl stop prometheus >/dev/null 2>&1 || true
 fi
 
 if [ -z "${SCHEMATHESIS:-}" ] && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then

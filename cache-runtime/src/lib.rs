@@ -154,7 +154,7 @@ pub use timer::{
     MIN_CALLS, MIN_LOOKUPS, PerformanceSnapshot, RECENT_MINUTES, TimedChild, TimerHistory,
     TimerPoint, TimerTrend, Trends, performance_snapshot, performance_snapshot_day,
 };
-pub use timer::{TimerStats, reset_timers, timers};
+pub use timer::{TIMER_BUCKETS_SECONDS, TimerStats, reset_timers, timers};
 pub use value::CacheValue;
 
 #[cfg(doctest)]

@@ -236,9 +236,17 @@ fn parse(text: &str) -> (HashMap<String, Family>, Vec<Sample>) {
                 format!("{family_name}_count"),
             ]
             .contains(&metric.to_owned()),
+            "histogram" => [
+                format!("{family_name}_bucket"),
+                format!("{family_name}_sum"),
+                format!("{family_name}_count"),
+            ]
+            .contains(&metric.to_owned()),
             _ => metric == family_name,
         };
         assert!(allowed, "{metric} outside its family {family_name}");
+        let has_le = labels.iter().any(|(n, _)| n == "le");
+        assert_eq!(has_le, metric.ends_with("_bucket"), "le label on {line:?}");
         let has_quantile = labels.iter().any(|(n, _)| n == "quantile");
         assert_eq!(
             has_quantile,
@@ -300,7 +308,7 @@ async fn the_whole_text_follows_the_exposition_format() {
         ("cache_compute_seconds_mean", "gauge"),
         ("cache_hit_ratio", "gauge"),
         ("cache_l1_capacity_bytes", "gauge"),
-        ("function_duration_seconds", "summary"),
+        ("function_duration_seconds", "histogram"),
         ("function_errors_total", "counter"),
         ("function_in_flight", "gauge"),
     ] {
@@ -313,6 +321,10 @@ async fn the_whole_text_follows_the_exposition_format() {
     ];
     assert_eq!(value_of(&samples, "cache_hits_total", &odd_cache), "1");
     assert_eq!(value_of(&samples, "cache_misses_total", &odd_cache), "1");
+    assert_eq!(
+        value_of(&samples, "cache_computations_total", &odd_cache),
+        "1"
+    );
     assert_eq!(value_of(&samples, "cache_hit_ratio", &odd_cache), "0.5");
     let plain_cache = [("namespace", "app"), ("cache", "prom_plain")];
     assert_eq!(
@@ -340,6 +352,16 @@ async fn the_whole_text_follows_the_exposition_format() {
         value_of(&samples, "function_errors_total", &plain_timer),
         "1"
     );
+    // The histogram's buckets grow with their bound, and `+Inf` is the count.
+    let buckets: Vec<(&str, u64)> = samples
+        .iter()
+        .filter(|s| s.metric == "function_duration_seconds_bucket")
+        .filter(|s| s.labels[0] == ("function".to_owned(), "prom.timer.plain".to_owned()))
+        .map(|s| (s.labels[1].1.as_str(), s.value.parse().expect("a count")))
+        .collect();
+    assert_eq!(buckets.len(), 15, "{buckets:?}");
+    assert!(buckets.windows(2).all(|w| w[0].1 <= w[1].1), "{buckets:?}");
+    assert_eq!(buckets[14], ("+Inf", 3));
     let seconds: f64 = value_of(&samples, "function_duration_seconds_sum", &odd_timer)
         .parse()
         .expect("a number");

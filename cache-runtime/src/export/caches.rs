@@ -4,7 +4,7 @@
 
 use crate::export::prometheus::{Exposition, Family, FamilyOf, Value};
 use crate::stats::names::{
-    BACKPLANE_RECEIVED, BACKPLANE_RESUBSCRIBED, BACKPLANE_SENT, BYTES, COALESCED,
+    BACKPLANE_RECEIVED, BACKPLANE_RESUBSCRIBED, BACKPLANE_SENT, BYTES, COALESCED, COMPUTATIONS,
     COMPUTE_SECONDS_MEAN, ENCODE_ERRORS, ENTRIES, ERRORS_NOT_CACHED, EVICTIONS, EXPIRATIONS,
     FAIL_THROTTLED, HARD_TIMEOUTS, HIT_RATIO, HITS, INVALIDATIONS, L1_BYTES, L1_CAPACITY_BYTES,
     L1_ENTRIES, L2_CIRCUIT_STATE, L2_CONNECTED, L2_DECODE_FAILURES, L2_ERRORS, L2_HITS,
@@ -41,9 +41,10 @@ fn render_runtime(out: &mut Exposition, family: &Family, ns: &str, value: impl I
 
 /// Writes the cache figures of `stats` in the Prometheus text exposition format.
 pub(crate) fn render(stats: &RuntimeStats, out: &mut Exposition) {
-    let families: [FamilyOf<CacheStats>; 22] = [
+    let families: [FamilyOf<CacheStats>; 23] = [
         (HITS, |c| c.hits.into()),
         (MISSES, |c| c.misses.into()),
+        (COMPUTATIONS, |c| c.computes.into()),
         (QUEUED, |c| c.queued.into()),
         (OVERLOADED, |c| c.overloaded.into()),
         (THROTTLED, |c| c.throttled.into()),

@@ -9,7 +9,7 @@ use std::fmt::{self, Write as _};
 pub(crate) enum Kind {
     Counter,
     Gauge,
-    Summary,
+    Histogram,
 }
 
 impl Kind {
@@ -17,7 +17,7 @@ impl Kind {
         match self {
             Kind::Counter => "counter",
             Kind::Gauge => "gauge",
-            Kind::Summary => "summary",
+            Kind::Histogram => "histogram",
         }
     }
 }
@@ -91,7 +91,7 @@ impl Exposition {
     }
 
     /// One sample line: `metric{label="value",...} value`. `metric` is the family's name,
-    /// or for a summary the name plus `_sum` or `_count`; label names are identifiers.
+    /// or for a histogram the name plus `_bucket`, `_sum` or `_count`; label names are identifiers.
     pub(crate) fn sample(
         &mut self,
         metric: &str,

@@ -21,6 +21,13 @@ pub(crate) const MISSES: Family = family(
     Kind::Counter,
     "Lookups that found no fresh entry.",
 );
+/// The text's count of body runs; through the facade it is the count of the
+/// `cache_compute_seconds` histogram.
+pub(crate) const COMPUTATIONS: Family = family(
+    "cache_computations_total",
+    Kind::Counter,
+    "Runs of the function body.",
+);
 pub(crate) const COALESCED: Family = family(
     "cache_coalesced_total",
     Kind::Counter,

@@ -2,7 +2,9 @@
 //! `function_duration_seconds` (histogram) and `function_calls_total`, plus
 //! `function_errors_total` and `function_cancelled_total`, each labelled
 //! `function="<name>"`. The handles follow the recorder in effect (see
-//! [`Bound`](crate::export::metrics::Bound)).
+//! [`Bound`](crate::export::metrics::Bound)). The facade leaves buckets to the exporter:
+//! [`TIMER_BUCKETS_SECONDS`](crate::TIMER_BUCKETS_SECONDS) gives it the bounds the
+//! Prometheus text uses, so both paths aggregate alike.
 
 use metrics::Key;
 

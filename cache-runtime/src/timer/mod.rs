@@ -86,7 +86,7 @@ pub use report::{
     TimerHistory, TimerPoint, performance_snapshot, performance_snapshot_day,
 };
 pub use site::{Timed, TimerSite, time_async, time_sync};
-pub use snapshot::TimerStats;
+pub use snapshot::{TIMER_BUCKETS_SECONDS, TimerStats};
 pub use trend::{
     BASELINE_MINUTES, CacheTrend, Direction, MIN_CALLS, MIN_LOOKUPS, RECENT_MINUTES, TimerTrend,
     Trends,

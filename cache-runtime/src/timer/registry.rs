@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use parking_lot::RwLock;
 
-use crate::timer::snapshot::TimerStats;
+use crate::timer::snapshot::{TimerExport, TimerStats};
 use crate::timer::state::TimerState;
 
 /// Every timer ever used, by name (ordered, so snapshots come out sorted).
@@ -51,6 +51,12 @@ pub(crate) fn registered() -> Vec<Arc<TimerState>> {
 #[must_use]
 pub fn timers() -> Vec<TimerStats> {
     registered().iter().map(|state| state.stats()).collect()
+}
+
+/// Every registered timer's figures and histogram buckets, sorted by name, for the
+/// Prometheus text.
+pub(crate) fn exports() -> Vec<TimerExport> {
+    registered().iter().map(|state| state.export()).collect()
 }
 
 /// Clears the figures of every timer (counts, errors, cancellations, slow calls, latencies),

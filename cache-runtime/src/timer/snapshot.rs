@@ -56,9 +56,42 @@ pub struct TimerStats {
     pub max_ms: f64,
 }
 
+/// The upper bounds (`le`, in seconds) of the `function_duration_seconds` histogram
+/// buckets, below the implicit `+Inf`: 0.5 ms to 10 s in steps of x2 to x2.5 (1, 2.5, 5
+/// per decade).
+///
+/// Why these: a timed call that is answered from memory takes microseconds and lands in
+/// the first bucket (below 0.5 ms nothing needs telling apart on a dashboard); database
+/// queries and cache misses take 1 to 50 ms; request handlers have slow thresholds of
+/// 100 to 500 ms; past 10 s a client or proxy has usually given up. Steps of at most x2.5
+/// bound the error of `histogram_quantile` (which interpolates inside one bucket) to that
+/// bucket's width, and 15 series per timer stay cheap for Prometheus. The same bounds
+/// suit a `metrics` exporter fed through the facade (feature `metrics`), e.g.
+/// `PrometheusBuilder::set_buckets_for_metric(Matcher::Full("function_duration_seconds".into()), &TIMER_BUCKETS_SECONDS)`,
+/// so both paths give the same buckets.
+pub const TIMER_BUCKETS_SECONDS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// [`TIMER_BUCKETS_SECONDS`] as written in the `le` label.
+pub(crate) const BUCKET_LABELS: [&str; 14] = [
+    "0.0005", "0.001", "0.0025", "0.005", "0.01", "0.025", "0.05", "0.1", "0.25", "0.5", "1",
+    "2.5", "5", "10",
+];
+
+/// A timer's figures as the Prometheus text writes them: its snapshot and, per bound of
+/// [`TIMER_BUCKETS_SECONDS`], the calls that took at most that long (cumulative, as `le`
+/// buckets are), all read from one merge of the shards, so the last bucket never exceeds
+/// `stats.count` (the `+Inf` bucket).
+#[derive(Clone, Debug)]
+pub(crate) struct TimerExport {
+    pub(crate) stats: TimerStats,
+    pub(crate) buckets: [u64; TIMER_BUCKETS_SECONDS.len()],
+}
+
 pub(crate) const DURATION: Family = Family {
     name: "function_duration_seconds",
-    kind: Kind::Summary,
+    kind: Kind::Histogram,
     help: "Latency of timed functions.",
 };
 pub(crate) const ERRORS: Family = Family {

@@ -9,7 +9,7 @@ use parking_lot::Mutex;
 use crate::per_thread;
 use crate::stripe::Striped;
 use crate::timer::children::Children;
-use crate::timer::snapshot::TimerStats;
+use crate::timer::snapshot::{TIMER_BUCKETS_SECONDS, TimerExport, TimerStats};
 
 /// Significant figures kept by the latency histograms (hdrhistogram accepts 0..=5).
 const SIGFIG: u8 = 2;
@@ -222,6 +222,13 @@ impl TimerState {
 
     /// A snapshot of this timer's figures, merged over its shards.
     pub(crate) fn stats(&self) -> TimerStats {
+        self.export().stats
+    }
+
+    /// The snapshot and the histogram buckets of the Prometheus text, from one merge of the
+    /// shards. Both count from registration or the last reset, as `count` does, so they
+    /// never go down between scrapes (a reset is a counter reset to Prometheus).
+    pub(crate) fn export(&self) -> TimerExport {
         let Cumulative {
             hist,
             count,
@@ -253,7 +260,8 @@ impl TimerState {
                 ms(hist.value_at_quantile(q).clamp(min, max))
             }
         };
-        TimerStats {
+        let buckets = buckets(&hist, max);
+        let stats = TimerStats {
             name: self.name.to_string(),
             count,
             errors,
@@ -268,6 +276,39 @@ impl TimerState {
             p95_ms: quantile(0.95),
             p99_ms: quantile(0.99),
             max_ms,
-        }
+        };
+        TimerExport { stats, buckets }
     }
 }
+
+/// The calls of `hist` at most as long as each bound of [`TIMER_BUCKETS_SECONDS`]
+/// (cumulative). A recorded value stands for its histogram bucket, whose top (capped at the
+/// exact `max`, as the quantiles are) is compared with the bound: a call within 1% of a
+/// bound (the histogram's precision) may count on either side of it.
+fn buckets(hist: &Histogram<u64>, max: u64) -> [u64; TIMER_BUCKETS_SECONDS.len()] {
+    let mut counts = [0u64; TIMER_BUCKETS_SECONDS.len()];
+    for v in hist.iter_recorded() {
+        let nanos = v.value_iterated_to().min(max);
+        // The first bound the value fits under; past the last one, only `+Inf` counts it.
+        if let Some(first) = BUCKET_NANOS.iter().position(|&bound| nanos <= bound) {
+            counts[first] += v.count_at_value();
+        }
+    }
+    // Cumulative, as `le` buckets are.
+    for i in 1..counts.len() {
+        counts[i] += counts[i - 1];
+    }
+    counts
+}
+
+/// [`TIMER_BUCKETS_SECONDS`] in nanoseconds.
+const BUCKET_NANOS: [u64; TIMER_BUCKETS_SECONDS.len()] = {
+    let mut nanos = [0u64; TIMER_BUCKETS_SECONDS.len()];
+    let mut i = 0;
+    while i < nanos.len() {
+        // Exact: every bound is a whole number of microseconds.
+        nanos[i] = (TIMER_BUCKETS_SECONDS[i] * 1e9) as u64;
+        i += 1;
+    }
+    nanos
+};

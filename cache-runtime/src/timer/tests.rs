@@ -14,7 +14,7 @@ use crate::export::prometheus::Exposition;
 use crate::export::timers::{render, render_timers};
 use crate::timer::registry::{reset_timers, timer_state, timers};
 use crate::timer::site::{TimerSite, time_async, time_sync};
-use crate::timer::snapshot::TimerStats;
+use crate::timer::snapshot::{BUCKET_LABELS, TIMER_BUCKETS_SECONDS, TimerExport, TimerStats};
 
 /// Tests that read figures hold this for reading; the one that calls [`reset_timers`]
 /// (which clears every timer) holds it for writing, so it never runs beside them.
@@ -426,7 +426,7 @@ fn prometheus_text_has_the_families_and_escapes_names() {
     let out = exposition.finish();
 
     for (family, kind) in [
-        ("function_duration_seconds", "summary"),
+        ("function_duration_seconds", "histogram"),
         ("function_errors_total", "counter"),
         ("function_cancelled_total", "counter"),
         ("function_in_flight", "gauge"),
@@ -443,12 +443,10 @@ fn prometheus_text_has_the_families_and_escapes_names() {
         );
     }
     let plain = r#"function="test.prom.plain""#;
-    for q in ["0.5", "0.9", "0.95", "0.99"] {
-        assert!(out.contains(&format!(
-            "function_duration_seconds{{{plain},quantile=\"{q}\"}} "
-        )));
-    }
+    assert!(!out.contains("quantile="), "{out}");
     for line in [
+        format!("function_duration_seconds_bucket{{{plain},le=\"10\"}} 3\n"),
+        format!("function_duration_seconds_bucket{{{plain},le=\"+Inf\"}} 3\n"),
         format!("function_duration_seconds_count{{{plain}}} 3\n"),
         format!("function_errors_total{{{plain}}} 1\n"),
         format!("function_cancelled_total{{{plain}}} 0\n"),
@@ -456,7 +454,7 @@ fn prometheus_text_has_the_families_and_escapes_names() {
         r#"function_duration_seconds_count{function="test.prom.\"quoted\"\\back\nline"} 1"#
             .to_owned()
             + "\n",
-        r#"function_duration_seconds{function="test.prom.idle",quantile="0.99"} NaN"#.to_owned()
+        r#"function_duration_seconds_bucket{function="test.prom.idle",le="0.0005"} 0"#.to_owned()
             + "\n",
         r#"function_duration_seconds_count{function="test.prom.idle"} 0"#.to_owned() + "\n",
     ] {
@@ -491,16 +489,28 @@ fn prometheus_values_are_in_seconds() {
         p99_ms: 4.0,
         max_ms: 4.0,
     };
+    let buckets = [0, 0, 2, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4];
     let mut exposition = Exposition::default();
-    render_timers(&mut exposition, &[t]);
+    render_timers(&mut exposition, &[TimerExport { stats: t, buckets }]);
     let out = exposition.finish();
     let expected = "\
 # HELP function_duration_seconds Latency of timed functions.
-# TYPE function_duration_seconds summary
-function_duration_seconds{function=\"f\",quantile=\"0.5\"} 0.002
-function_duration_seconds{function=\"f\",quantile=\"0.9\"} 0.004
-function_duration_seconds{function=\"f\",quantile=\"0.95\"} 0.004
-function_duration_seconds{function=\"f\",quantile=\"0.99\"} 0.004
+# TYPE function_duration_seconds histogram
+function_duration_seconds_bucket{function=\"f\",le=\"0.0005\"} 0
+function_duration_seconds_bucket{function=\"f\",le=\"0.001\"} 0
+function_duration_seconds_bucket{function=\"f\",le=\"0.0025\"} 2
+function_duration_seconds_bucket{function=\"f\",le=\"0.005\"} 4
+function_duration_seconds_bucket{function=\"f\",le=\"0.01\"} 4
+function_duration_seconds_bucket{function=\"f\",le=\"0.025\"} 4
+function_duration_seconds_bucket{function=\"f\",le=\"0.05\"} 4
+function_duration_seconds_bucket{function=\"f\",le=\"0.1\"} 4
+function_duration_seconds_bucket{function=\"f\",le=\"0.25\"} 4
+function_duration_seconds_bucket{function=\"f\",le=\"0.5\"} 4
+function_duration_seconds_bucket{function=\"f\",le=\"1\"} 4
+function_duration_seconds_bucket{function=\"f\",le=\"2.5\"} 4
+function_duration_seconds_bucket{function=\"f\",le=\"5\"} 4
+function_duration_seconds_bucket{function=\"f\",le=\"10\"} 4
+function_duration_seconds_bucket{function=\"f\",le=\"+Inf\"} 4
 function_duration_seconds_sum{function=\"f\"} 0.01
 function_duration_seconds_count{function=\"f\"} 4
 # HELP function_errors_total Completed calls of timed functions that returned an error or panicked.
@@ -517,4 +527,43 @@ function_in_flight{function=\"f\"} 3
     let mut empty = Exposition::default();
     render_timers(&mut empty, &[]);
     assert_eq!(empty.finish(), "");
+}
+
+#[test]
+fn buckets_count_calls_at_most_each_bound_and_never_go_down() {
+    let _figures = FIGURES.read();
+    let state = timer_state("test.buckets");
+    let ms = 1_000_000;
+    // 0.1 ms, 0.7 ms, 3 ms and 20 s (past the last bound: only `+Inf` counts it).
+    for nanos in [ms / 10, 7 * ms / 10, 3 * ms, 20_000 * ms] {
+        state.record(nanos, false, false);
+    }
+    let first = state.export();
+    assert_eq!(first.buckets[..4], [1, 2, 2, 3], "{first:?}");
+    assert_eq!(first.buckets[13], 3, "{first:?}");
+    assert_eq!(first.stats.count, 4);
+    // The largest call is compared exactly: 1 ms is at most the 1 ms bound.
+    let exact = timer_state("test.buckets.exact");
+    exact.record(ms, false, false);
+    assert_eq!(exact.export().buckets[..2], [0, 1]);
+
+    // More calls only add: every bucket and the count are at least what they were.
+    for nanos in [ms / 10, 40 * ms, 2_000 * ms] {
+        state.record(nanos, false, false);
+    }
+    let later = state.export();
+    for (before, after) in first.buckets.iter().zip(later.buckets) {
+        assert!(after >= *before, "{first:?} then {later:?}");
+    }
+    assert_eq!(later.buckets[..4], [2, 3, 3, 4], "{later:?}");
+    assert_eq!(later.buckets[13], 6, "{later:?}");
+    assert_eq!(later.stats.count, 7);
+}
+
+#[test]
+fn bucket_labels_spell_the_bounds() {
+    for (label, bound) in BUCKET_LABELS.iter().zip(TIMER_BUCKETS_SECONDS) {
+        assert_eq!(label.parse::<f64>(), Ok(bound));
+    }
+    assert!(TIMER_BUCKETS_SECONDS.windows(2).all(|w| w[1] / w[0] <= 2.5));
 }
