@@ -299,12 +299,8 @@ impl On {
                         shared.totals.repaired.fetch_add(1, Ordering::Relaxed);
                         tracing::warn!(counter = ?counter, "a generation in redis was not an integer: reset");
                     }
-                    let Some(msg) = announce else { return };
-                    match shared.run_announced(false, redis::pipe(), Some(msg.clone())).await {
-                        Ok(()) => {
-                            shared.totals.sent.fetch_add(1, Ordering::Relaxed);
-                        }
-                        Err(_) => shared.queue_changed(shared.recovery.keep_announce(msg)),
+                    if let Some(msg) = announce {
+                        shared.announce_or_keep(msg).await;
                     }
                 }
                 Err(_) => {
@@ -319,14 +315,8 @@ impl On {
                     {
                         shared.totals.sent.fetch_add(1, Ordering::Relaxed);
                     }
-                    for key in keys {
-                        let op = Keyed {
-                            op: KeyedOp::Delete { at_ms },
-                            cache: cache.clone(),
-                            announce: announce.clone(),
-                        };
-                        shared.keep(key, op);
-                    }
+                    let delete = || KeyedOp::Delete { at_ms };
+                    shared.keep_each(keys, delete, &cache, announce.as_ref());
                     if let Some(counter) = counter {
                         let bump = Bump {
                             counter,

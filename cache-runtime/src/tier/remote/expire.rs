@@ -29,7 +29,7 @@ use super::conn::{Fence, Shared};
 use super::envelope::{Header, Stamp, envelope};
 use super::message::Message;
 use super::open::{open, verify};
-use super::recovery::{Bump, Keyed, KeyedOp};
+use super::recovery::{Bump, KeyedOp};
 use super::replay::push_bump;
 use super::types::{Fail, unix_ms};
 use crate::state::SOFT_STEP;
@@ -131,28 +131,14 @@ fn expiry(shared: &Arc<Shared>, step: Step, announce: Option<Message>) {
                     shared.queue_changed(shared.recovery.keep_bump(bump));
                 }
                 Step::Reseal { cache, keys } => {
-                    for key in keys {
-                        let op = Keyed {
-                            op: KeyedOp::Expire { at_ms },
-                            cache: cache.clone(),
-                            announce: announce.clone(),
-                        };
-                        shared.keep(key, op);
-                    }
+                    let expire = || KeyedOp::Expire { at_ms };
+                    shared.keep_each(keys, expire, &cache, announce.as_ref());
                 }
             }
             return;
         }
         if let Some(msg) = announce {
-            match shared
-                .run_announced(false, redis::pipe(), Some(msg.clone()))
-                .await
-            {
-                Ok(()) => {
-                    shared.totals.sent.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(_) => shared.queue_changed(shared.recovery.keep_announce(msg)),
-            }
+            shared.announce_or_keep(msg).await;
         }
     });
 }

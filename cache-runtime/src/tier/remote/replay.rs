@@ -143,6 +143,39 @@ impl Shared {
         }
     }
 
+    /// Announces `msg` (an operation that landed); if it cannot be sent, the recovery
+    /// queue sends it when Redis answers.
+    pub(crate) async fn announce_or_keep(&self, msg: Vec<u8>) {
+        match self
+            .run_announced(false, redis::pipe(), Some(msg.clone()))
+            .await
+        {
+            Ok(()) => {
+                self.totals.sent.fetch_add(1, Ordering::Relaxed);
+            }
+            Err(_) => self.queue_changed(self.recovery.keep_announce(msg)),
+        }
+    }
+
+    /// Keeps `op()` for each of `keys` of `cache` (an invalidation or expiry that did not
+    /// land), each with the announcement.
+    pub(crate) fn keep_each(
+        &self,
+        keys: Vec<String>,
+        op: impl Fn() -> KeyedOp,
+        cache: &str,
+        announce: Option<&Vec<u8>>,
+    ) {
+        for key in keys {
+            let keyed = Keyed {
+                op: op(),
+                cache: cache.to_owned(),
+                announce: announce.cloned(),
+            };
+            self.keep(key, keyed);
+        }
+    }
+
     /// Keeps a keyed operation that did not land.
     pub(crate) fn keep(&self, key: String, keyed: Keyed) {
         let cache = keyed.cache.clone();
