@@ -17,9 +17,6 @@
 //! made a thread's hot copy. It counts as a miss (a lookup that found nothing fresh),
 //! `stale_served` and `fail_throttled`.
 
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-
 use super::policy::Tier;
 use super::scope::{self, Outcome, ServedFrom};
 use super::site::SiteState;
@@ -28,7 +25,7 @@ use crate::clock;
 use crate::codec::{Codec, MessagePack};
 use crate::state::Validity;
 use crate::stats::Counters;
-use crate::tier::local::{self, Entry, Meta, Slot};
+use crate::tier::local::{self, Entry};
 use crate::value::Adapter;
 
 impl<R, A: Adapter<R>> Ticket<R, A> {
@@ -57,25 +54,12 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             }
         };
         let now = clock::now();
-        let slot: Entry = Arc::new(Slot {
-            meta: Meta {
-                cache: Arc::clone(&site.cache),
-                // Judged by the state the computation began under, as a stored value is:
-                // a copy kept after an `expire*` is current again for the throttle, and
-                // any invalidation or expiry since makes it stale.
-                generation: began.generation,
-                tags: began.tags.clone(),
-                fresh_until: now.saturating_add(throttle).min(meta.stale_until),
-                stale_until: meta.stale_until,
-                refresh_after: 0,
-                refreshing: AtomicBool::new(false),
-                weight,
-                counted: AtomicBool::new(false),
-                retired: AtomicBool::new(false),
-                throttled: true,
-            },
-            value: value.clone(),
-        });
+        let fresh_until = now.saturating_add(throttle).min(meta.stale_until);
+        // Judged by the state the computation began under, as a stored value is: a copy
+        // kept after an `expire*` is current again for the throttle, and any invalidation
+        // or expiry since makes it stale. A refresh point of 0 keeps it off the plain hit.
+        let deadlines = (fresh_until, meta.stale_until, 0);
+        let slot: Entry = self.slot_marked(value.clone(), began, deadlines, weight, true);
         self.keep(&slot, began);
     }
 }

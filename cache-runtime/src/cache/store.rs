@@ -3,7 +3,6 @@
 //! the computation began, and the remote write when the remote tier granted one.
 
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use super::policy::Tier;
 use super::ticket::{Start, Ticket};
@@ -106,23 +105,25 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         &self,
         value: A::Value,
         began: &Validity,
-        (fresh_until, stale_until, refresh_after): (u64, u64, u64),
+        deadlines: (u64, u64, u64),
         weight: u64,
     ) -> Arc<Slot<A::Value>> {
+        self.slot_marked(value, began, deadlines, weight, false)
+    }
+
+    /// [`slot`](Self::slot), marked as the copy `fail_throttle` keeps when `throttled`.
+    pub(super) fn slot_marked(
+        &self,
+        value: A::Value,
+        began: &Validity,
+        deadlines: (u64, u64, u64),
+        weight: u64,
+        throttled: bool,
+    ) -> Arc<Slot<A::Value>> {
+        let cache = Arc::clone(&self.site.cache);
+        let generations = (began.generation, began.tags.clone());
         Arc::new(Slot {
-            meta: Meta {
-                cache: Arc::clone(&self.site.cache),
-                generation: began.generation,
-                tags: began.tags.clone(),
-                fresh_until,
-                stale_until,
-                refresh_after,
-                refreshing: AtomicBool::new(false),
-                weight,
-                counted: AtomicBool::new(false),
-                retired: AtomicBool::new(false),
-                throttled: false,
-            },
+            meta: Meta::new(cache, generations, deadlines, weight, throttled),
             value,
         })
     }

@@ -37,6 +37,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::state::{self, CacheState, TagState};
 
+/// The generations an entry was computed under: its cache's, and each tag's.
+pub(crate) type Generations = (u64, Box<[(Arc<TagState>, u64)]>);
+
 /// What every entry knows about itself, whatever its value type.
 pub(crate) struct Meta {
     pub(crate) cache: Arc<CacheState>,
@@ -61,6 +64,31 @@ pub(crate) struct Meta {
 }
 
 impl Meta {
+    /// The bookkeeping of a new entry of `cache`, judged by the generations its value was
+    /// computed under, with its deadlines `(fresh_until, stale_until, refresh_after)`: not
+    /// refreshing, not yet counted, not retired.
+    pub(crate) fn new(
+        cache: Arc<CacheState>,
+        (generation, tags): Generations,
+        (fresh_until, stale_until, refresh_after): (u64, u64, u64),
+        weight: u64,
+        throttled: bool,
+    ) -> Self {
+        Self {
+            cache,
+            generation,
+            tags,
+            fresh_until,
+            stale_until,
+            refresh_after,
+            refreshing: AtomicBool::new(false),
+            weight,
+            counted: AtomicBool::new(false),
+            retired: AtomicBool::new(false),
+            throttled,
+        }
+    }
+
     /// Not invalidated since it was computed.
     #[inline]
     pub(crate) fn is_current(&self) -> bool {
@@ -158,21 +186,16 @@ impl<V: Clone + Send + Sync + 'static> ErasedSlot for Slot<V> {
     fn expired(&self, now: u64) -> Entry {
         let m = &self.meta;
         let fresh_until = m.fresh_until.min(now);
+        let deadlines = (fresh_until, m.stale_until, m.refresh_after.min(fresh_until));
         Arc::new(Slot {
-            meta: Meta {
-                cache: Arc::clone(&m.cache),
-                generation: m.generation,
-                tags: m.tags.clone(),
-                fresh_until,
-                stale_until: m.stale_until,
-                refresh_after: m.refresh_after.min(fresh_until),
-                refreshing: AtomicBool::new(false),
-                weight: m.weight,
-                counted: AtomicBool::new(false),
-                retired: AtomicBool::new(false),
-                // Expired, a copy `fail_throttle` kept is an ordinary fail-safe copy.
-                throttled: false,
-            },
+            // Expired, a copy `fail_throttle` kept is an ordinary fail-safe copy.
+            meta: Meta::new(
+                Arc::clone(&m.cache),
+                (m.generation, m.tags.clone()),
+                deadlines,
+                m.weight,
+                false,
+            ),
             value: self.value.clone(),
         })
     }

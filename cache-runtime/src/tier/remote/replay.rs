@@ -182,8 +182,9 @@ impl Shared {
         let change = self
             .recovery
             .keep(key, keyed, || self.keys.generation(&cache));
+        // A queue that was not empty is being replayed: the replay task sees the new
+        // operation when its pass ends (it retries while anything is pending).
         self.queue_changed(change);
-        self.wake.notify_one();
     }
 
     /// Runs a pass over the queue; whether it is empty after it (false: Redis did not
