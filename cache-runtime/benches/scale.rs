@@ -44,6 +44,10 @@ fn theirs(k: u64) -> String {
 trait Store {
     fn fill(&self, k: u64);
     fn hit(&self, k: u64) -> usize;
+    /// The bytes its budget charges for what it holds (0: it has no byte budget).
+    fn charged(&self) -> u64 {
+        0
+    }
 }
 
 struct Ours;
@@ -53,6 +57,9 @@ impl Store for Ours {
     }
     fn hit(&self, k: u64) -> usize {
         ours(k).len()
+    }
+    fn charged(&self) -> u64 {
+        cache_runtime::global().stats().l1.bytes
     }
 }
 
@@ -96,7 +103,8 @@ fn resident_bytes() -> u64 {
     pages * 4096
 }
 
-/// One store at one size, in this process: prints `rss_b heap_b fill_ns hit_ns`, per entry.
+/// One store at one size, in this process: prints `rss_b heap_b fill_ns hit_ns charged_b`,
+/// per entry.
 fn child(store: &str, n: u64) {
     let keys: Vec<u64> = {
         let mut rng = fastrand::Rng::with_seed(0x5ca1e);
@@ -131,6 +139,8 @@ fn child(store: &str, n: u64) {
     }
     let fill_ns = began.elapsed().as_nanos() as f64 / n as f64;
     let heap = region.change();
+    // The charge of all n + 1 entries (the first call's too), per entry.
+    let charged_b = store.charged() as f64 / (n + 1) as f64;
     let heap_b = (heap.bytes_allocated as f64 - heap.bytes_deallocated as f64) / n as f64;
     let rss_b = resident_bytes().saturating_sub(rss) as f64 / n as f64;
     let mut rounds: Vec<f64> = (0..ROUNDS)
@@ -146,7 +156,7 @@ fn child(store: &str, n: u64) {
         .collect();
     rounds.sort_by(f64::total_cmp);
     println!(
-        "{rss_b:.0} {heap_b:.0} {fill_ns:.0} {:.1}",
+        "{rss_b:.0} {heap_b:.0} {fill_ns:.0} {:.1} {charged_b:.0}",
         rounds[ROUNDS / 2]
     );
 }
@@ -166,9 +176,9 @@ fn main() {
     let exe = std::env::current_exe().expect("this binary");
     let stores = ["ours", "cached", "quick_cache", "moka"];
     println!(
-        "| entries | store | resident B/entry | heap B/entry | fill ns/entry | random hit ns | hit / quick_cache | hit / cached |"
+        "| entries | store | resident B/entry | heap B/entry | charged B/entry | fill ns/entry | random hit ns | hit / quick_cache | hit / cached |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     for n in sizes {
         let rows: Vec<(&str, Vec<f64>)> = stores
             .iter()
@@ -189,8 +199,13 @@ fn main() {
         let hit_of = |name: &str| rows.iter().find(|r| r.0 == name).map_or(1.0, |r| r.1[3]);
         let (quick, cached) = (hit_of("quick_cache"), hit_of("cached"));
         for (store, f) in &rows {
+            let charged = if f[4] > 0.0 {
+                format!("{:.0}", f[4])
+            } else {
+                "-".into()
+            };
             println!(
-                "| {n} | {store} | {:.0} | {:.0} | {:.0} | {:.1} | {:.2}x | {:.2}x |",
+                "| {n} | {store} | {:.0} | {:.0} | {charged} | {:.0} | {:.1} | {:.2}x | {:.2}x |",
                 f[0],
                 f[1],
                 f[2],

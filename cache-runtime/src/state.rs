@@ -138,11 +138,36 @@ impl Validity {
     }
 }
 
+/// Every cache of one runtime by its id: the in-process tier, whose entries keep only their
+/// cache's id, counts an entry in and out of its cache's figures through it (never on a
+/// hit, which knows its cache).
+#[derive(Default)]
+pub(crate) struct CacheTable(RwLock<Vec<Arc<CacheState>>>);
+
+impl CacheTable {
+    /// Runs `f` on cache `id`, if there is one.
+    pub(crate) fn with(&self, id: u32, f: impl FnOnce(&CacheState)) {
+        if let Some(c) = self.0.read().get(id as usize) {
+            f(c);
+        }
+    }
+
+    /// Adds a new cache; ids are handed out in order from 0.
+    fn push(&self, cache: &Arc<CacheState>) {
+        let mut all = self.0.write();
+        debug_assert_eq!(all.len(), cache.id as usize, "cache ids are dense");
+        all.push(Arc::clone(cache));
+    }
+}
+
 /// Every cache and tag of one runtime.
 pub(crate) struct Registry {
     /// The namespace, which labels the caches' figures in the `metrics` facade.
     namespace: String,
     caches: RwLock<HashMap<Box<str>, Arc<CacheState>>>,
+    /// The same caches by id (ids are dense: `next_id` and `table` change together under
+    /// `caches`' write lock).
+    table: Arc<CacheTable>,
     next_id: AtomicU32,
     tags: Mutex<HashMap<Box<str>, Weak<TagState>>>,
     /// Where each cache name was first declared, to warn about two functions sharing one.
@@ -154,6 +179,7 @@ impl Registry {
         Self {
             namespace: namespace.to_owned(),
             caches: RwLock::new(HashMap::new()),
+            table: Arc::default(),
             next_id: AtomicU32::new(0),
             tags: Mutex::new(HashMap::new()),
             owners: Mutex::new(HashMap::new()),
@@ -166,9 +192,9 @@ impl Registry {
             return Arc::clone(c);
         }
         let mut caches = self.caches.write();
-        let next_id = &self.next_id;
+        let (next_id, table) = (&self.next_id, &self.table);
         Arc::clone(caches.entry(name.into()).or_insert_with(|| {
-            Arc::new(CacheState {
+            let cache = Arc::new(CacheState {
                 name: name.into(),
                 id: next_id.fetch_add(1, Ordering::Relaxed),
                 generation: AtomicU64::new(0),
@@ -178,8 +204,15 @@ impl Registry {
                 suffixes: RwLock::new(vec![Box::default()]),
                 remote_types: RwLock::new(Vec::new()),
                 counters: Counters::new(&self.namespace, name),
-            })
+            });
+            table.push(&cache);
+            cache
         }))
+    }
+
+    /// Every cache by id, shared with the in-process tier.
+    pub(crate) fn table(&self) -> Arc<CacheTable> {
+        Arc::clone(&self.table)
     }
 
     /// The state of cache `name` if any call has used it.

@@ -104,11 +104,12 @@ impl Engine {
     pub(crate) fn start(settings: Settings) -> Arc<Self> {
         Arc::new_cyclic(|me: &Weak<Engine>| {
             let subscriber: Weak<dyn Subscriber> = me.clone();
+            let registry = Registry::new(&settings.namespace);
             Engine {
                 remote: Remote::start(settings.remote.as_ref(), &settings.namespace, subscriber),
-                local: Local::new(settings.max_bytes),
+                local: Local::new(settings.max_bytes, registry.table()),
                 flights: Arc::new(Flights::new()),
-                registry: Registry::new(&settings.namespace),
+                registry,
                 namespace: settings.namespace,
                 default_ttl: settings.default_ttl,
                 jitter: settings.jitter,

@@ -307,7 +307,8 @@ impl EntryKey {
         let entry = state.engine.local.get(&key)?;
         let meta = entry.meta();
         // A copy kept by `fail_throttle` is stale, whatever its deadline says.
-        if !meta.is_current() || clock::now() >= meta.fresh_until || meta.throttled {
+        if !meta.is_current(&state.cache) || clock::now() >= meta.fresh_until() || meta.throttled()
+        {
             return None;
         }
         rebuilt(&adapter, &entry)

@@ -269,7 +269,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     ) {
         let site = &self.site;
         let meta = entry.meta();
-        if !began.holds() || !meta.is_current() || body.len() > MAX_DECODE_BYTES {
+        if !began.holds() || !meta.is_current(&site.cache) || body.len() > MAX_DECODE_BYTES {
             return;
         }
         let to_duration = |ticks: u64| Duration::from(coarsetime::Duration::from_ticks(ticks));

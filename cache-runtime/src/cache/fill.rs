@@ -14,7 +14,6 @@ use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 
 use super::budget;
@@ -24,7 +23,7 @@ use super::scope::{self, Mode, Outcome, ServedFrom};
 use super::ticket::{Lead, Start, Ticket};
 use super::timeout;
 use crate::clock;
-use crate::state::Validity;
+use crate::state::{CacheState, Validity};
 use crate::stats::Counters;
 use crate::tier::local::{self, Entry};
 use crate::value::Adapter;
@@ -63,8 +62,8 @@ pub(super) fn rebuilt<R, A: Adapter<R>>(adapter: &A, entry: &Entry) -> Option<R>
 
 /// Whether `entry` can serve as the fail-safe copy at `now`: current (or only expired by
 /// `expire*`, with a stale window), inside its stale window, and holding a `V`.
-fn fail_safe_at<V: 'static>(entry: &Entry, now: u64) -> bool {
-    entry.meta().keepable_at(now) && local::value_of::<V>(entry).is_some()
+fn fail_safe_at<V: 'static>(cache: &CacheState, entry: &Entry, now: u64) -> bool {
+    entry.meta().keepable_at(cache, now) && local::value_of::<V>(entry).is_some()
 }
 
 impl<R, A: Adapter<R>> Ticket<R, A> {
@@ -256,7 +255,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             let usable = self
                 .previous
                 .as_ref()
-                .filter(|e| fail_safe_at::<A::Value>(e, now))?;
+                .filter(|e| fail_safe_at::<A::Value>(&self.site.cache, e, now))?;
             Some((limit, Arc::clone(usable)))
         });
         let handle = tokio::runtime::Handle::try_current();
@@ -386,7 +385,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     /// Lets a later hit try the refresh again.
     fn release_refresh(&self) {
         if let Some(prev) = &self.previous {
-            prev.meta().refreshing.store(false, Ordering::Release);
+            prev.meta().release_refresh();
         }
     }
 
@@ -408,7 +407,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
 
     /// Records the outcome with the entry behind it (its freshness, for HTTP caching).
     fn record_entry(&self, outcome: Outcome, entry: &Entry) {
-        let fresh_until = entry.meta().fresh_until;
+        let fresh_until = entry.meta().fresh_until();
         let ttl = self.site.policy.span;
         scope::record_entry(self.name, outcome, ServedFrom::Local, fresh_until, ttl);
     }
@@ -512,7 +511,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         if let Some(prev) = self
             .previous
             .as_ref()
-            .filter(|p| fail_safe_at::<A::Value>(p, now))
+            .filter(|p| fail_safe_at::<A::Value>(&self.site.cache, p, now))
             && let Some(current) = self.site.engine.local.get(&self.key)
             && Arc::ptr_eq(&current, prev)
         {
@@ -522,6 +521,6 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             return None;
         }
         self.remote_fail_safe(began)
-            .filter(|c| c.meta().is_current())
+            .filter(|c| c.meta().is_current(&self.site.cache))
     }
 }

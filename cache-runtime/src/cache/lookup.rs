@@ -8,7 +8,6 @@
 //! `lookup_in` for another runtime.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::engine::{self, Engine};
 use super::fail_throttle;
@@ -90,14 +89,14 @@ fn lookup_resolved<R, A: Adapter<R>>(
     let hash = local::hot_hash(&key);
     // A plain fresh hit from this thread's hot copy (see `tier/local.rs`): the checks of
     // the map path below, without writing a shared cache line.
+    let cache = &*site.cache;
     let hot = local.hot(&key, hash, |entry| {
         let meta = entry.meta();
-        let now = clock::now();
-        if !(meta.is_current() && now < meta.fresh_until && now < meta.refresh_after) {
+        if !meta.fresh_hit(cache, clock::now()) {
             return None;
         }
         let v = local::value_of::<A::Value>(entry)?;
-        Some((v.clone(), meta.fresh_until))
+        Some((v.clone(), meta.fresh_until()))
     });
     if let Some((v, fresh_until)) = hot {
         let value = adapter.rebuild(v);
@@ -111,24 +110,25 @@ fn lookup_resolved<R, A: Adapter<R>>(
     if let Some(entry) = local.get(&key) {
         let meta = entry.meta();
         let now = clock::now();
-        if meta.is_current() && now < meta.fresh_until {
+        let fresh_until = meta.fresh_until();
+        if now < fresh_until && meta.is_current(cache) {
             if let Some(v) = local::value_of::<A::Value>(&entry) {
                 let value = adapter.rebuild(v.clone());
                 let hit = || {
                     counters.hits.incr();
                     let (from, ttl) = (ServedFrom::Local, site.policy.span);
-                    scope::record_entry(name, Outcome::Hit, from, meta.fresh_until, ttl);
+                    scope::record_entry(name, Outcome::Hit, from, fresh_until, ttl);
                     tracing::debug!(cache = name, "hit");
                 };
-                if now >= meta.refresh_after {
+                if now >= meta.refresh_after() {
                     // Past the refresh point, or a copy `fail_throttle` keeps (whose
                     // refresh point is 0): the plain hit below reads neither.
-                    if meta.throttled {
+                    if meta.throttled() {
                         fail_throttle::served(site, name);
                         return Lookup::Hit(value);
                     }
                     hit();
-                    if claim(&meta.refreshing) {
+                    if meta.claim_refresh() {
                         let t = ticket(key, Mode::Normal, Some(entry)).background();
                         return Lookup::Refresh(value, t);
                     }
@@ -138,7 +138,7 @@ fn lookup_resolved<R, A: Adapter<R>>(
                 local.remember(&key, hash, &entry);
                 return Lookup::Hit(value);
             }
-        } else if meta.keepable_at(now) && local::value_of::<A::Value>(&entry).is_some() {
+        } else if meta.keepable_at(cache, now) && local::value_of::<A::Value>(&entry).is_some() {
             // Past its TTL, or expired by `expire*`: the fail-safe copy.
             stale = Some(entry);
         }
@@ -147,10 +147,4 @@ fn lookup_resolved<R, A: Adapter<R>>(
     tracing::debug!(cache = name, "miss");
     site.cache.note_suffix(&key[suffix..]);
     Lookup::Miss(ticket(key, Mode::Normal, stale))
-}
-
-/// Sets a flag that was clear; true for the one caller that set it.
-#[inline]
-fn claim(flag: &AtomicBool) -> bool {
-    !flag.load(Ordering::Relaxed) && !flag.swap(true, Ordering::AcqRel)
 }

@@ -10,23 +10,19 @@ use crate::clock;
 use crate::codec::{Codec, MessagePack};
 use crate::state::Validity;
 use crate::stats::Counters;
-use crate::tier::local::{Entry, Meta, Slot};
+use crate::tier::local::{self, Entry, Meta, Slot};
 use crate::value::Adapter;
-
-/// Bookkeeping bytes charged per entry on top of its key, its encoded value and the value's
-/// own size: the entry's `Meta` and reference counts, the allocator's headers and rounding
-/// of the entry and its key, and quick_cache's slot, index and growth slack for it
-/// (measured by `tests/budget.rs`: with 96 bytes here a fill of small entries took 1.94x
-/// `max_bytes` of resident memory).
-pub(super) const ENTRY_OVERHEAD: u64 = (size_of::<Meta>() + 16 + 2 * 16 + 112) as u64;
 
 impl<R, A: Adapter<R>> Ticket<R, A> {
     /// The bytes an entry of this ticket's key, with a value of `encoded` bytes, is
-    /// charged against the byte budget.
+    /// charged against the byte budget: the encoded size stands for the value's heap
+    /// bytes, the tier knows the rest (`local::entry_bytes`; `tests/budget.rs` and the
+    /// scale bench check that the charge is what an entry occupies).
     pub(super) fn weight_of(&self, encoded: usize) -> u64 {
-        // Each tag is an `(Arc<TagState>, u64)` in the entry's boxed slice.
-        let tags = self.tags.len() * size_of::<(Arc<crate::state::TagState>, u64)>();
-        (encoded + self.key.len() + size_of::<A::Value>() + tags) as u64 + ENTRY_OVERHEAD
+        let policy = &self.site.policy;
+        let extra = (!self.tags.is_empty() || policy.stale > 0 || policy.refresh_ahead > 0.0)
+            .then_some(self.tags.len());
+        encoded as u64 + local::entry_bytes(self.key.len(), size_of::<A::Value>(), extra)
     }
 
     /// Builds the entry for a value and stores it (locally unless it is too large or an
@@ -120,10 +116,15 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         weight: u64,
         throttled: bool,
     ) -> Arc<Slot<A::Value>> {
-        let cache = Arc::clone(&self.site.cache);
         let generations = (began.generation, began.tags.clone());
         Arc::new(Slot {
-            meta: Meta::new(cache, generations, deadlines, weight, throttled),
+            meta: Meta::new(
+                self.site.cache.id,
+                generations,
+                deadlines,
+                weight,
+                throttled,
+            ),
             value,
         })
     }

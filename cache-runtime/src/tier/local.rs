@@ -29,226 +29,40 @@
 //!   the thread exits, so this bounds what copies can hold beyond `max_bytes` to
 //!   `HOT_SLOTS * HOT_MAX_WEIGHT` per thread.
 
-use std::any::Any;
 use std::cell::RefCell;
 use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::state::{self, CacheState, TagState};
-
-/// The generations an entry was computed under: its cache's, and each tag's.
-pub(crate) type Generations = (u64, Box<[(Arc<TagState>, u64)]>);
-
-/// What every entry knows about itself, whatever its value type.
-pub(crate) struct Meta {
-    pub(crate) cache: Arc<CacheState>,
-    /// The cache's generation when the computation began (`invalidate_all` bumps it).
-    pub(crate) generation: u64,
-    /// Tags with their generation when the computation began (`invalidate_tag` bumps it).
-    pub(crate) tags: Box<[(Arc<TagState>, u64)]>,
-    pub(crate) fresh_until: u64,
-    pub(crate) stale_until: u64,
-    pub(crate) refresh_after: u64,
-    /// Set by the first hit past `refresh_after`, so one refresh runs per entry.
-    pub(crate) refreshing: AtomicBool,
-    pub(crate) weight: u64,
-    /// Whether this entry was counted into the cache's `entries` and `bytes`.
-    pub(crate) counted: AtomicBool,
-    /// Left the map (evicted, removed, purged or replaced): threads' hot copies drop it.
-    pub(crate) retired: AtomicBool,
-    /// The fail-safe copy kept for `fail_throttle` after a failed recomputation: served as
-    /// stale (never as a hit) until `fresh_until`; its `refresh_after` is 0, so it never
-    /// takes the plain hit path.
-    pub(crate) throttled: bool,
-}
-
-impl Meta {
-    /// The bookkeeping of a new entry of `cache`, judged by the generations its value was
-    /// computed under, with its deadlines `(fresh_until, stale_until, refresh_after)`: not
-    /// refreshing, not yet counted, not retired.
-    pub(crate) fn new(
-        cache: Arc<CacheState>,
-        (generation, tags): Generations,
-        (fresh_until, stale_until, refresh_after): (u64, u64, u64),
-        weight: u64,
-        throttled: bool,
-    ) -> Self {
-        Self {
-            cache,
-            generation,
-            tags,
-            fresh_until,
-            stale_until,
-            refresh_after,
-            refreshing: AtomicBool::new(false),
-            weight,
-            counted: AtomicBool::new(false),
-            retired: AtomicBool::new(false),
-            throttled,
-        }
-    }
-
-    /// Not invalidated since it was computed.
-    #[inline]
-    pub(crate) fn is_current(&self) -> bool {
-        self.cache.generation.load(Ordering::Acquire) == self.generation
-            && self
-                .tags
-                .iter()
-                .all(|(t, g)| t.generation.load(Ordering::Acquire) == *g)
-    }
-
-    /// Not invalidated since it was computed, expiries (`expire_all`, `expire_tag`)
-    /// allowed: see `state.rs`.
-    #[inline]
-    pub(crate) fn is_alive(&self) -> bool {
-        state::alive(
-            self.cache.generation.load(Ordering::Acquire),
-            self.generation,
-        ) && self
-            .tags
-            .iter()
-            .all(|(t, g)| state::alive(t.generation.load(Ordering::Acquire), *g))
-    }
-
-    /// Whether the entry has a `stale_if_error` window at all.
-    #[inline]
-    pub(crate) fn has_stale_window(&self) -> bool {
-        self.stale_until > self.fresh_until
-    }
-
-    /// Whether the entry, not fresh at `now`, may serve as the fail-safe copy: inside its
-    /// stale window, and current, or expired by `expire*` with a stale window of its own
-    /// (without `stale_if_error` an expiry is an invalidation).
-    #[inline]
-    pub(crate) fn keepable_at(&self, now: u64) -> bool {
-        now < self.stale_until
-            && (self.is_current() || (self.has_stale_window() && self.is_alive()))
-    }
-
-    pub(crate) fn count_in(&self) {
-        if !self.counted.swap(true, Ordering::AcqRel) {
-            let c = &self.cache.counters;
-            c.entries.fetch_add(1, Ordering::Relaxed);
-            c.bytes.fetch_add(self.weight, Ordering::Relaxed);
-        }
-    }
-
-    /// The entry left the map: no hot copy serves it again, and it no longer counts in
-    /// the cache's `entries` and `bytes` (a copy may keep it alive a while). True the
-    /// first time.
-    fn retire(&self) -> bool {
-        let first = !self.retired.swap(true, Ordering::AcqRel);
-        if self.counted.swap(false, Ordering::AcqRel) {
-            let c = &self.cache.counters;
-            c.entries.fetch_sub(1, Ordering::Relaxed);
-            c.bytes.fetch_sub(self.weight, Ordering::Relaxed);
-        }
-        first
-    }
-}
-
-impl Drop for Meta {
-    fn drop(&mut self) {
-        if *self.counted.get_mut() {
-            let c = &self.cache.counters;
-            c.entries.fetch_sub(1, Ordering::Relaxed);
-            c.bytes.fetch_sub(self.weight, Ordering::Relaxed);
-        }
-    }
-}
-
-/// One cached value with its bookkeeping.
-pub(crate) struct Slot<V> {
-    pub(crate) meta: Meta,
-    pub(crate) value: V,
-}
-
-/// A slot whose value type has been erased.
-pub(crate) trait ErasedSlot: Send + Sync {
-    fn meta(&self) -> &Meta;
-    fn as_any(&self) -> &dyn Any;
-    /// A copy of this entry that is no longer fresh at `now` (`expire(name, key)`): the
-    /// same value, generations and stale window, its freshness and refresh point ended.
-    fn expired(&self, now: u64) -> Entry;
-}
-
-impl<V: Clone + Send + Sync + 'static> ErasedSlot for Slot<V> {
-    #[inline]
-    fn meta(&self) -> &Meta {
-        &self.meta
-    }
-    #[inline]
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
-    fn expired(&self, now: u64) -> Entry {
-        let m = &self.meta;
-        let fresh_until = m.fresh_until.min(now);
-        let deadlines = (fresh_until, m.stale_until, m.refresh_after.min(fresh_until));
-        Arc::new(Slot {
-            // Expired, a copy `fail_throttle` kept is an ordinary fail-safe copy.
-            meta: Meta::new(
-                Arc::clone(&m.cache),
-                (m.generation, m.tags.clone()),
-                deadlines,
-                m.weight,
-                false,
-            ),
-            value: self.value.clone(),
-        })
-    }
-}
-
-pub(crate) type Entry = Arc<dyn ErasedSlot>;
-
-/// Downcasts an entry to its value type.
-#[inline]
-pub(crate) fn value_of<V: 'static>(entry: &Entry) -> Option<&V> {
-    entry.as_any().downcast_ref::<Slot<V>>().map(|s| &s.value)
-}
+use super::map_key::MapKey;
+pub(crate) use super::slot::{Entry, Meta, Slot, entry_bytes, value_of};
+use crate::state::CacheTable;
 
 #[derive(Clone)]
 struct Weigher;
 
-impl quick_cache::Weighter<Box<[u8]>, Entry> for Weigher {
-    fn weight(&self, _key: &Box<[u8]>, val: &Entry) -> u64 {
-        val.meta().weight
+impl quick_cache::Weighter<MapKey, Entry> for Weigher {
+    fn weight(&self, _key: &MapKey, val: &Entry) -> u64 {
+        val.meta().weight()
     }
 }
 
 #[derive(Clone)]
 struct Evictions;
 
-impl quick_cache::Lifecycle<Box<[u8]>, Entry> for Evictions {
+impl quick_cache::Lifecycle<MapKey, Entry> for Evictions {
     type RequestState = Evicted;
     /// Called for evicted values and, by an insert, for the value it replaces: both are
     /// set aside, to be told apart and released once the shard's lock is free.
-    fn on_evict(&self, state: &mut Evicted, key: Box<[u8]>, val: Entry) {
+    fn on_evict(&self, state: &mut Evicted, key: MapKey, val: Entry) {
         state.0.push((key, val));
     }
 }
 
-/// What one request of the map took out of it. Dropped, it retires each entry and counts
-/// it as an eviction (unless already retired: `Local::insert` retires the value it
-/// replaced first, which is not an eviction).
+/// What one request of the map took out of it, for [`Local::insert`] to retire once the
+/// shard's lock is free.
 #[derive(Default)]
-struct Evicted(smallvec::SmallVec<[(Box<[u8]>, Entry); 2]>);
-
-impl Drop for Evicted {
-    fn drop(&mut self) {
-        for (_, entry) in self.0.drain(..) {
-            let meta = entry.meta();
-            if meta.retire() {
-                meta.cache
-                    .counters
-                    .evictions
-                    .fetch_add(1, Ordering::Relaxed);
-            }
-        }
-    }
-}
+struct Evicted(smallvec::SmallVec<[(MapKey, Entry); 2]>);
 
 /// Hot copies per thread (see the module docs).
 pub(crate) const HOT_SLOTS: usize = 32;
@@ -283,8 +97,7 @@ pub(crate) fn hot_hash(key: &[u8]) -> u64 {
     foldhash::fast::FixedState::with_seed(0x5eed).hash_one(key)
 }
 
-type Map =
-    quick_cache::sync::Cache<Box<[u8]>, Entry, Weigher, foldhash::fast::RandomState, Evictions>;
+type Map = quick_cache::sync::Cache<MapKey, Entry, Weigher, foldhash::fast::RandomState, Evictions>;
 
 /// The tier itself.
 pub(crate) struct Local {
@@ -292,10 +105,12 @@ pub(crate) struct Local {
     capacity: u64,
     /// This tier's id for the threads' hot copies.
     id: u64,
+    /// The caches of the runtime, by id: an entry names its cache by id only.
+    caches: Arc<CacheTable>,
 }
 
 impl Local {
-    pub(crate) fn new(capacity_bytes: u64) -> Self {
+    pub(crate) fn new(capacity_bytes: u64, caches: Arc<CacheTable>) -> Self {
         // Estimated entries: a byte budget of small API values averages a few hundred bytes.
         let estimated = (capacity_bytes / 512).clamp(1024, 4 << 20) as usize;
         let mut opts = quick_cache::OptionsBuilder::new();
@@ -314,6 +129,7 @@ impl Local {
             ),
             capacity: capacity_bytes,
             id: NEXT_TIER.fetch_add(1, Ordering::Relaxed),
+            caches,
         }
     }
 
@@ -340,7 +156,7 @@ impl Local {
                 return None;
             }
             let entry = slot.entry.as_ref()?;
-            if entry.meta().retired.load(Ordering::Acquire) {
+            if entry.meta().retired() {
                 slot.entry = None;
                 slot.tier = 0;
                 return None;
@@ -358,7 +174,7 @@ impl Local {
     /// After a fresh hit of `entry` through the map: the second such hit of `key` in a
     /// row at its slot makes it the thread's hot copy there.
     pub(crate) fn remember(&self, key: &[u8], hash: u64, entry: &Entry) {
-        if entry.meta().weight > HOT_MAX_WEIGHT {
+        if entry.meta().weight() > HOT_MAX_WEIGHT {
             return;
         }
         let _ = HOT.try_with(|hot| {
@@ -392,18 +208,43 @@ impl Local {
     /// eviction; what the insert evicted to make room, or `entry` itself when it is
     /// refused, counts as evicted.
     pub(crate) fn insert(&self, key: &[u8], entry: Entry) {
-        entry.meta().count_in();
+        let meta = entry.meta();
+        if meta.count_in() {
+            self.caches.with(meta.cache(), |c| {
+                c.counters.entries.fetch_add(1, Ordering::Relaxed);
+                c.counters.bytes.fetch_add(meta.weight(), Ordering::Relaxed);
+            });
+        }
         // Its address tells it apart from the value it replaced (both alive until
-        // `evicted` drops), without a count of its own.
+        // `evicted` is released), without a count of its own.
         let inserted = Arc::as_ptr(&entry).cast::<()>();
         let mut evicted = Evicted::default();
         self.map
-            .insert_with_lifecycle(key.into(), entry, &mut evicted);
-        for (k, old) in &evicted.0 {
-            if **k == *key && Arc::as_ptr(old).cast::<()>() != inserted {
-                old.meta().retire();
+            .insert_with_lifecycle(MapKey::new(key), entry, &mut evicted);
+        for (k, old) in evicted.0.drain(..) {
+            if k.as_bytes() == key && Arc::as_ptr(&old).cast::<()>() != inserted {
+                self.retire(&old);
+            } else if self.retire(&old) {
+                self.caches.with(old.meta().cache(), |c| {
+                    c.counters.evictions.fetch_add(1, Ordering::Relaxed);
+                });
             }
         }
+    }
+
+    /// The entry left the map: no hot copy serves it again, and it no longer counts in its
+    /// cache's `entries` and `bytes` (a copy may keep it alive a while). True the first
+    /// time.
+    fn retire(&self, entry: &Entry) -> bool {
+        let meta = entry.meta();
+        let (first, counted) = meta.retire();
+        if counted {
+            self.caches.with(meta.cache(), |c| {
+                c.counters.entries.fetch_sub(1, Ordering::Relaxed);
+                c.counters.bytes.fetch_sub(meta.weight(), Ordering::Relaxed);
+            });
+        }
+        first
     }
 
     /// Ends the freshness of the entry under `key` (`expire(name, key)`): replaced by a
@@ -415,10 +256,10 @@ impl Local {
             return false;
         };
         let meta = entry.meta();
-        if !meta.has_stale_window() || now >= meta.stale_until {
+        if !meta.has_stale_window() || now >= meta.stale_until() {
             return self.remove(key);
         }
-        if now < meta.fresh_until {
+        if now < meta.fresh_until() {
             self.insert(key, entry.expired(now));
         }
         true
@@ -428,16 +269,16 @@ impl Local {
         let Some((_, entry)) = self.map.remove(key) else {
             return false;
         };
-        entry.meta().retire();
+        self.retire(&entry);
         true
     }
 
     /// Drops every entry of one cache.
     pub(crate) fn purge(&self, cache_id: u32) {
         self.map.retain(|_, v| {
-            let keep = v.meta().cache.id != cache_id;
+            let keep = v.meta().cache() != cache_id;
             if !keep {
-                v.meta().retire();
+                self.retire(v);
             }
             keep
         });

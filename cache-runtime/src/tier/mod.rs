@@ -2,4 +2,6 @@
 //! order in which they are tried: that is `cache/`'s.
 
 pub(crate) mod local;
+mod map_key;
 pub(crate) mod remote;
+mod slot;
