@@ -173,7 +173,7 @@ impl Engine {
                 key::stamp(&mut key, cache.id, v);
                 held |= match change {
                     Change::Drop => self.local.remove(&key),
-                    Change::Expire => self.local.expire(&key, now),
+                    Change::Expire => self.local.expire(cache, &key, now),
                 };
             }
         }

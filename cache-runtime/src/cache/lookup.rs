@@ -91,12 +91,9 @@ fn lookup_resolved<R, A: Adapter<R>>(
     // the map path below, without writing a shared cache line.
     let cache = &*site.cache;
     let hot = local.hot(&key, hash, |entry| {
-        let meta = entry.meta();
-        if !meta.fresh_hit(cache, clock::now()) {
-            return None;
-        }
+        let fresh_until = entry.meta().fresh_hit(cache, clock::now())?;
         let v = local::value_of::<A::Value>(entry)?;
-        Some((v.clone(), meta.fresh_until()))
+        Some((v.clone(), fresh_until))
     });
     if let Some((v, fresh_until)) = hot {
         let value = adapter.rebuild(v);

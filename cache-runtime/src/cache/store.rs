@@ -140,7 +140,8 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         let cache = &self.site.cache;
         let _store = cache.store.lock();
         if began.holds() {
-            self.site.engine.local.insert(&self.key, Arc::clone(entry));
+            let local = &self.site.engine.local;
+            local.insert(cache, &self.key, Arc::clone(entry));
         }
     }
 }

@@ -36,7 +36,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::map_key::MapKey;
 pub(crate) use super::slot::{Entry, Meta, Slot, entry_bytes, value_of};
-use crate::state::CacheTable;
+use crate::state::{CacheState, CacheTable};
 
 #[derive(Clone)]
 struct Weigher;
@@ -63,6 +63,15 @@ impl quick_cache::Lifecycle<MapKey, Entry> for Evictions {
 /// shard's lock is free.
 #[derive(Default)]
 struct Evicted(smallvec::SmallVec<[(MapKey, Entry); 2]>);
+
+/// Takes a retired entry out of its cache's `entries` and `bytes`.
+fn uncount(cache: &CacheState, meta: &Meta) {
+    cache.counters.entries.fetch_sub(1, Ordering::Relaxed);
+    cache
+        .counters
+        .bytes
+        .fetch_sub(meta.weight(), Ordering::Relaxed);
+}
 
 /// Hot copies per thread (see the module docs).
 pub(crate) const HOT_SLOTS: usize = 32;
@@ -207,13 +216,16 @@ impl Local {
     /// eviction hook too) is retired, so no hot copy serves it, without counting as an
     /// eviction; what the insert evicted to make room, or `entry` itself when it is
     /// refused, counts as evicted.
-    pub(crate) fn insert(&self, key: &[u8], entry: Entry) {
+    /// `cache`: the entry's own.
+    pub(crate) fn insert(&self, cache: &CacheState, key: &[u8], entry: Entry) {
         let meta = entry.meta();
+        debug_assert_eq!(meta.cache(), cache.id, "an entry stored as another cache's");
         if meta.count_in() {
-            self.caches.with(meta.cache(), |c| {
-                c.counters.entries.fetch_add(1, Ordering::Relaxed);
-                c.counters.bytes.fetch_add(meta.weight(), Ordering::Relaxed);
-            });
+            cache.counters.entries.fetch_add(1, Ordering::Relaxed);
+            cache
+                .counters
+                .bytes
+                .fetch_add(meta.weight(), Ordering::Relaxed);
         }
         // Its address tells it apart from the value it replaced (both alive until
         // `evicted` is released), without a count of its own.
@@ -223,7 +235,7 @@ impl Local {
             .insert_with_lifecycle(MapKey::new(key), entry, &mut evicted);
         for (k, old) in evicted.0.drain(..) {
             if k.as_bytes() == key && Arc::as_ptr(&old).cast::<()>() != inserted {
-                self.retire(&old);
+                self.retire_of(cache, &old);
             } else if self.retire(&old) {
                 self.caches.with(old.meta().cache(), |c| {
                     c.counters.evictions.fetch_add(1, Ordering::Relaxed);
@@ -239,19 +251,24 @@ impl Local {
         let meta = entry.meta();
         let (first, counted) = meta.retire();
         if counted {
-            self.caches.with(meta.cache(), |c| {
-                c.counters.entries.fetch_sub(1, Ordering::Relaxed);
-                c.counters.bytes.fetch_sub(meta.weight(), Ordering::Relaxed);
-            });
+            self.caches.with(meta.cache(), |c| uncount(c, meta));
         }
         first
+    }
+
+    /// [`retire`](Self::retire) an entry of `cache`, known to the caller (no table look-up).
+    fn retire_of(&self, cache: &CacheState, entry: &Entry) {
+        let meta = entry.meta();
+        if meta.retire().1 {
+            uncount(cache, meta);
+        }
     }
 
     /// Ends the freshness of the entry under `key` (`expire(name, key)`): replaced by a
     /// copy that is expired at `now` and stays as the fail-safe copy inside its stale
     /// window, or removed when it has no window (then an expiry is an invalidation).
     /// Whether there was an entry. The caller holds the cache's store lock.
-    pub(crate) fn expire(&self, key: &[u8], now: u64) -> bool {
+    pub(crate) fn expire(&self, cache: &CacheState, key: &[u8], now: u64) -> bool {
         let Some(entry) = self.map.get(key) else {
             return false;
         };
@@ -260,7 +277,7 @@ impl Local {
             return self.remove(key);
         }
         if now < meta.fresh_until() {
-            self.insert(key, entry.expired(now));
+            self.insert(cache, key, entry.expired(now));
         }
         true
     }

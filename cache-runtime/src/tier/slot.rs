@@ -145,15 +145,27 @@ impl Meta {
         self.stamp.load(Ordering::Acquire) & RETIRED != 0
     }
 
-    /// A plain fresh hit at `now` of an entry of `cache`: current, fresh and before its
-    /// refresh point. Its deadline and flags are one load.
+    /// A plain fresh hit at `now` of an entry of `cache` (current, fresh and before its
+    /// refresh point): its `fresh_until`. Its deadline and flags are one load, and a plain
+    /// entry's checks end at its own cache's generation.
     #[inline]
-    pub(crate) fn fresh_hit(&self, cache: &CacheState, now: u64) -> bool {
+    pub(crate) fn fresh_hit(&self, cache: &CacheState, now: u64) -> Option<u64> {
         let stamp = self.stamp.load(Ordering::Acquire);
-        now < stamp & !FLAGS
-            && stamp & THROTTLED == 0
-            && self.is_current(cache)
-            && self.extra.as_ref().is_none_or(|e| now < e.refresh_after)
+        let fresh_until = stamp & !FLAGS;
+        if now >= fresh_until
+            || stamp & THROTTLED != 0
+            || cache.generation.load(Ordering::Acquire) != self.generation
+        {
+            return None;
+        }
+        match &self.extra {
+            None => Some(fresh_until),
+            Some(e) => (now < e.refresh_after
+                && e.tags
+                    .iter()
+                    .all(|(t, g)| t.generation.load(Ordering::Acquire) == *g))
+            .then_some(fresh_until),
+        }
     }
 
     /// Not invalidated since it was computed (`cache`: its cache).
