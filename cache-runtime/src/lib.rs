@@ -116,6 +116,7 @@ pub mod __private {
     pub use crate::bounds::{
         CacheKey, CacheValue, CachedPart, Checked, KeyInput, Never, Uncacheable, checked, whole,
     };
+    pub use crate::cache::{Batch, BatchOutput, BatchTags, Present, RecordKind, Remembered, batch};
     pub use crate::cache::{
         CacheEntry, EntryKey, Owned, PutFuture, StoreRules, TimedOut, owned, timed_out,
     };
@@ -130,8 +131,8 @@ pub mod __private {
     pub use crate::tier::remote::{open_envelope, seal_envelope};
     pub use crate::timer::{Timed, TimerSite, time_async, time_sync};
     pub use crate::value::{
-        Adapter, ChosenErrors, ErrKind, IsOption, IsResult, Kind, assert_option, chosen_errors,
-        err_kind, kind, option_whole,
+        Adapter, ChosenErrors, ErrKind, IsOption, IsResult, Kind, PlainAdapter, assert_option,
+        chosen_errors, err_kind, kind, option_whole,
     };
     pub use crate::value::{SuccessKind, success};
 }
