@@ -143,7 +143,7 @@ pub use cache::{
     with_budget_sync,
 };
 pub use cache::{EntryInfo, ServedFrom, Tier};
-pub use cache_macros::{cache_invalidate, cache_put, cache_result, performance_timer};
+pub use cache_macros::{cache_batch, cache_invalidate, cache_put, cache_result, performance_timer};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use json::CachedJson;
