@@ -56,6 +56,11 @@ const NOT_FOR_BATCH: &[(&str, &str)] = &[
         "a batch calls its body for the missing ids every time",
     ),
     (
+        "lock",
+        "batches take no Redis lock per record yet; within one instance, concurrent \
+         batches already compute each record once",
+    ),
+    (
         "local_ttl",
         "records live `ttl` in every tier; use `tier = \"local\"` or `\"remote\"` to keep them in one",
     ),
@@ -147,7 +152,7 @@ fn try_cache_batch(args: TokenStream, input: &TokenStream) -> syn::Result<TokenS
 /// Takes every option that does not apply out of `args`, with an error on each.
 fn reject(args: &mut CacheArgs, errors: &mut Errors) {
     let o = &mut args.options;
-    let slots: [(&str, &mut Vec<Opt>); 13] = [
+    let slots: [(&str, &mut Vec<Opt>); 14] = [
         ("key", &mut o.key),
         ("refresh_ahead", &mut o.refresh_ahead),
         ("cache_none", &mut o.cache_none),
@@ -160,6 +165,7 @@ fn reject(args: &mut CacheArgs, errors: &mut Errors) {
         ("hard_timeout", &mut o.hard_timeout),
         ("soft_timeout", &mut o.soft_timeout),
         ("fail_throttle", &mut o.fail_throttle),
+        ("lock", &mut o.lock),
         ("local_ttl", &mut o.local_ttl),
     ];
     for (name, slot) in slots {

@@ -116,7 +116,9 @@ pub mod __private {
     pub use crate::bounds::{
         CacheKey, CacheValue, CachedPart, Checked, KeyInput, Never, Uncacheable, checked, whole,
     };
-    pub use crate::cache::{Batch, BatchOutput, BatchTags, Present, RecordKind, Remembered, batch};
+    pub use crate::cache::{
+        Batch, BatchOutput, BatchTags, Present, RecordKind, Remembered, batch, batch_with,
+    };
     pub use crate::cache::{
         CacheEntry, EntryKey, Owned, PutFuture, StoreRules, TimedOut, owned, timed_out,
     };

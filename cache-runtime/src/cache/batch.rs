@@ -28,6 +28,7 @@ use std::hash::Hash;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::fill::{CatchUnwind, rebuilt};
 use super::flight::{Flight, Settled};
@@ -177,10 +178,29 @@ type Round<O, D> = (Vec<Claimed<O, D>>, Vec<(Pending<O, D>, Arc<Flight>)>);
 /// Each record counts as a hit or a miss of the cache.
 pub fn batch<'a, O, D>(
     site: &'static CacheSite,
+    kind: D,
+    ids: impl IntoIterator<Item = &'a O::Id>,
+    key: impl Fn(&O::Id) -> KeyBytes,
+    tags: Option<BatchTags<O>>,
+) -> Batch<O, D>
+where
+    O: BatchOutput,
+    O::Id: 'a,
+    D: RecordKind<O::Value>,
+{
+    let look = |k| lookup::<D::Stored, PlainAdapter>(site, k, PlainAdapter);
+    batch_with(site.name(), kind, ids, key, tags, look)
+}
+
+/// [`batch`] through another lookup: `look` is `lookup_in` of a runtime other than the
+/// global one (tests of several instances).
+pub fn batch_with<'a, O, D>(
+    name: &'static str,
     _kind: D,
     ids: impl IntoIterator<Item = &'a O::Id>,
     key: impl Fn(&O::Id) -> KeyBytes,
     tags: Option<BatchTags<O>>,
+    look: impl Fn(KeyBytes) -> Lookup<D::Stored, PlainAdapter>,
 ) -> Batch<O, D>
 where
     O: BatchOutput,
@@ -195,7 +215,7 @@ where
         if !seen.insert(id) {
             continue;
         }
-        match lookup::<D::Stored, PlainAdapter>(site, key(id), PlainAdapter) {
+        match look(key(id)) {
             Lookup::Hit(stored) => {
                 if let Some(v) = D::record(stored) {
                     found.insert(id.clone(), v);
@@ -217,7 +237,7 @@ where
         }
     }
     Batch {
-        name: site.name(),
+        name,
         tags,
         found,
         missing,
@@ -291,32 +311,36 @@ impl<O: BatchOutput, D: RecordKind<O::Value>> Batch<O, D> {
         O::from_records(self.found)
     }
 
-    /// With the remote tier: each led record read from Redis; those found fill the
-    /// process and are published; the rest are returned for the body.
-    #[cfg(feature = "redis")]
+    /// With the remote tier: the led records read from Redis in one round trip (one
+    /// `MGET`); those found fill the process and are published, the rest are returned
+    /// for the body, each keeping the generations read as its right to write.
     async fn read_remote(&mut self, claimed: Vec<Claimed<O, D>>) -> Vec<Claimed<O, D>> {
-        let mut rest = Vec::with_capacity(claimed.len());
-        for mut c in claimed {
-            if !c.ticket.remote_allowed() {
-                rest.push(c);
-                continue;
-            }
-            match c.ticket.consult_remote(&mut c.start).await {
+        let (mut remote, mut rest): (Vec<_>, Vec<_>) = claimed
+            .into_iter()
+            .partition(|c| c.ticket.remote_allowed() && c.ticket.mode == Mode::Normal);
+        let Some(first) = remote.first() else {
+            return rest;
+        };
+        let engine = Arc::clone(&first.ticket.site.engine);
+        let keys = remote.iter().map(|c| c.ticket.remote_entry_key()).collect();
+        let began = Instant::now();
+        let reads = engine.remote.read_many(keys, self.name).await;
+        for (mut c, read) in remote.drain(..).zip(reads) {
+            match c.ticket.take_remote(read, began, true, &mut c.start, false) {
                 Some(hit) => {
+                    c.start.at = clock::now_raw();
                     let stored = c.ticket.finish_remote(c.lead, hit, &c.start);
                     if let Some(v) = D::record(stored) {
                         self.found.insert(c.id, v);
                     }
                 }
-                None => rest.push(c),
+                None => {
+                    c.start.at = clock::now_raw();
+                    rest.push(c);
+                }
             }
         }
         rest
-    }
-
-    #[cfg(not(feature = "redis"))]
-    async fn read_remote(&mut self, claimed: Vec<Claimed<O, D>>) -> Vec<Claimed<O, D>> {
-        claimed
     }
 
     /// Ends a body call: stores and publishes each record of `Ok`, releases every flight

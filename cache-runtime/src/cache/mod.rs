@@ -31,7 +31,9 @@ mod store;
 mod ticket;
 mod timeout;
 
-pub use batch::{Batch, BatchOutput, BatchTags, Present, RecordKind, Remembered, batch};
+pub use batch::{
+    Batch, BatchOutput, BatchTags, Present, RecordKind, Remembered, batch, batch_with,
+};
 pub use budget::{
     Budget, Budgeted, ThrottleKind, Throttled, throttle, with_budget, with_budget_sync,
 };
