@@ -63,6 +63,9 @@ pub mod guide {
     pub mod options {
         #![doc = include_str!("../../docs/guide/options.md")]
     }
+    pub mod batch {
+        #![doc = include_str!("../../docs/guide/batch.md")]
+    }
     pub mod keys {
         #![doc = include_str!("../../docs/guide/keys.md")]
     }
