@@ -6,12 +6,13 @@
 //! [`Private`](crate::private::Private), and its own locals use mixed-site spans so that they can never shadow or
 //! be shadowed by the user's names.
 //!
-//! One file per job: [`cached`] and [`refresh`] write the two wrappers of a cached
+//! One file per job: [`batch`](mod@batch) writes `#[cache_batch]`'s wrapper and companion; [`cached`] and [`refresh`] write the two wrappers of a cached
 //! function, [`entry`](mod@entry) its companion `<fn>_entry`, [`timer`](mod@timer) the wrapper of a timed one;
 //! [`site`], [`key`] and [`value`] write the pieces the cache wrappers share (the site
 //! static, the key with its bound checks, the adapter with its bound check), and [`body`]
 //! the function around them, with the original body inside.
 
+mod batch;
 mod body;
 mod cached;
 mod entry;
@@ -21,6 +22,7 @@ mod site;
 mod timer;
 mod value;
 
+pub(crate) use batch::{batch, batch_entry};
 pub(crate) use body::{async_block, function, local, return_type, sync_closure};
 pub(crate) use cached::cache_plain;
 pub(crate) use entry::entry_fn;

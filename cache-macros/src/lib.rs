@@ -13,6 +13,7 @@
 
 mod ast;
 mod attr;
+mod batch;
 mod errors;
 mod expand;
 mod mutation;
@@ -72,6 +73,30 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn cache_result(args: TokenStream, item: TokenStream) -> TokenStream {
     stacked::cache_result(args.into(), item.into()).into()
+}
+
+/// Caches a function over many ids one record at a time: each id is its own cache
+/// entry, and the body is called once with only the ids no tier holds.
+///
+/// ```ignore
+/// #[cache_batch("channel_metrics", ttl = "5m", missing_ttl = "30s")]
+/// async fn channel_metrics(db: &Db, ids: &[i64]) -> Result<HashMap<i64, Metrics>, DbError> {
+///     db.metrics(ids).await // called with the missing ids only
+/// }
+/// ```
+///
+/// One parameter holds the ids (`Vec<K>`, `&[K]`, `HashSet<K>`, `BTreeSet<K>`); the
+/// others are part of every record's key, which is the key `#[cache_result]` builds for
+/// `(others.., id)`. It returns `HashMap<K, V>` (or `BTreeMap`), or a `Result` of one
+/// whose `Err` stores nothing. Options: `ttl`, `version`, `skip`, `stale_if_error`,
+/// `max_bytes`, `tier`, `lock`, `entry` as for `#[cache_result]`, per record; `tags =
+/// |id, value| [..]`; `missing_ttl = "30s"` remembers ids the body did not return. The
+/// other options of `#[cache_result]` are compile errors. Beside the function it
+/// generates `<fn>_entry(&others.., &id) -> CacheEntry<V>`, the handle to one record.
+/// The other arguments are cloned for each body call (references are copied).
+#[proc_macro_attribute]
+pub fn cache_batch(args: TokenStream, item: TokenStream) -> TokenStream {
+    batch::cache_batch(args.into(), item.into()).into()
 }
 
 /// Records the latency, count and errors of every call of the function.

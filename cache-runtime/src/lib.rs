@@ -63,6 +63,9 @@ pub mod guide {
     pub mod options {
         #![doc = include_str!("../../docs/guide/options.md")]
     }
+    pub mod batch {
+        #![doc = include_str!("../../docs/guide/batch.md")]
+    }
     pub mod keys {
         #![doc = include_str!("../../docs/guide/keys.md")]
     }
@@ -117,6 +120,9 @@ pub mod __private {
         CacheKey, CacheValue, CachedPart, Checked, KeyInput, Never, Uncacheable, checked, whole,
     };
     pub use crate::cache::{
+        Batch, BatchOutput, BatchTags, Present, RecordKind, Remembered, batch, batch_with,
+    };
+    pub use crate::cache::{
         CacheEntry, EntryKey, Owned, PutFuture, StoreRules, TimedOut, owned, timed_out,
     };
     pub use crate::cache::{
@@ -130,8 +136,8 @@ pub mod __private {
     pub use crate::tier::remote::{open_envelope, seal_envelope};
     pub use crate::timer::{Timed, TimerSite, time_async, time_sync};
     pub use crate::value::{
-        Adapter, ChosenErrors, ErrKind, IsOption, IsResult, Kind, assert_option, chosen_errors,
-        err_kind, kind, option_whole,
+        Adapter, ChosenErrors, ErrKind, IsOption, IsResult, Kind, PlainAdapter, assert_option,
+        chosen_errors, err_kind, kind, option_whole,
     };
     pub use crate::value::{SuccessKind, success};
 }
@@ -142,7 +148,7 @@ pub use cache::{
     with_budget_sync,
 };
 pub use cache::{EntryInfo, ServedFrom, Tier};
-pub use cache_macros::{cache_invalidate, cache_put, cache_result, performance_timer};
+pub use cache_macros::{cache_batch, cache_invalidate, cache_put, cache_result, performance_timer};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use json::CachedJson;

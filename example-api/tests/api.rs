@@ -1030,3 +1030,54 @@ async fn windows_above_a_week_must_be_whole_days() {
     let description = spec["info"]["description"].as_str().unwrap_or_default();
     assert!(description.contains("251 windows"), "{description}");
 }
+
+/// `GET /analytics/channels/metrics?ids=..`: one record per channel (`#[cache_batch]`), so
+/// a request computes only the channels no earlier request brought in, and answers
+/// `X-Cache: HIT` only when every channel was held; unknown ids are listed as missing
+/// (and remembered); bad lists are a 400.
+#[tokio::test]
+async fn channel_metrics_batch_computes_only_the_channels_not_held() {
+    let _guard = CACHE_LOCK.lock().await;
+    let s = server();
+    let stats = || cache_stats(s, "channel_metrics");
+    let delta = |a: &Value, b: &Value, f| counter(b, f) - counter(a, f);
+    let before = stats().await;
+    let first = get(s, "/analytics/channels/metrics?ids=1,2,999999").await;
+    assert_eq!(first.status, 200, "{}", first.json);
+    let ids: Vec<i64> = first.json["channels"]
+        .as_array()
+        .expect("channels")
+        .iter()
+        .map(|c| c["channel_id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(ids, vec![1, 2]);
+    assert_eq!(first.json["missing"], json!([999999]));
+    assert_eq!(first.x_cache.as_deref(), Some("MISS"));
+    let middle = stats().await;
+    assert_eq!(delta(&before, &middle, "misses"), 3, "three records");
+
+    // 1 and 2 are held, 3 is computed: one miss, two hits, and still a MISS.
+    let second = get(s, "/analytics/channels/metrics?ids=2,1,3").await;
+    assert_eq!(second.status, 200);
+    assert_eq!(second.x_cache.as_deref(), Some("MISS"));
+    assert_eq!(second.json["channels"][1], first.json["channels"][0]);
+    let after = stats().await;
+    assert_eq!(delta(&middle, &after, "misses"), 1);
+    assert_eq!(delta(&middle, &after, "hits"), 2);
+
+    // Every record held (the unknown id remembered as missing): a HIT.
+    let third = get(s, "/analytics/channels/metrics?ids=3,999999").await;
+    assert_eq!(third.x_cache.as_deref(), Some("HIT"));
+    assert_eq!(third.json["missing"], json!([999999]));
+
+    for bad in [
+        "",
+        "ids=",
+        "ids=1,x",
+        "ids=0",
+        &format!("ids={}", vec!["1"; 101].join(",")),
+    ] {
+        let r = get(s, &format!("/analytics/channels/metrics?{bad}")).await;
+        assert_error(&r, 400, "bad_request");
+    }
+}

@@ -19,6 +19,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/analytics/demo/top-posts"),
     ("get", "/analytics/demo/best-times"),
     ("get", "/analytics/channels/{id}/metrics"),
+    ("get", "/analytics/channels/metrics"),
     ("get", "/channels"),
     ("patch", "/channels/{id}"),
     ("post", "/channels/{id}/posts"),

@@ -93,7 +93,7 @@ pub(crate) fn entry_fn(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStream
 
 /// The parameters of the companion: each parameter that holds part of the key, with its
 /// pattern and its type by reference (a reference type is kept as it is).
-fn entry_params(spec: &CacheSpec<'_>, func: &Function<'_>) -> Vec<TokenStream> {
+pub(super) fn entry_params(spec: &CacheSpec<'_>, func: &Function<'_>) -> Vec<TokenStream> {
     let key_tokens: Vec<String> = match spec.key {
         Some(expr) => idents(expr.to_token_stream()),
         None => Vec::new(),

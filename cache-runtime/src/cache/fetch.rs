@@ -55,17 +55,23 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         }
         let site = &self.site;
         let want = self.mode == Mode::Normal && !self.background;
-        let value_type = std::any::type_name::<A::Value>();
-        site.cache.note_remote(site.version, value_type);
-        let key = site
-            .engine
-            .remote_key(self.name, site.version, value_type, self.key.encoded());
+        let key = self.remote_entry_key();
         let remote = &site.engine.remote;
         let began = Instant::now();
         let read = remote.read(key, self.name, &self.tags, want).await;
         let hit = self.take_remote(read, began, want, start, false);
         start.at = crate::clock::now_raw();
         hit
+    }
+
+    /// The Redis key of this ticket's entry (its value type noted for invalidations by
+    /// key value).
+    pub(super) fn remote_entry_key(&self) -> String {
+        let site = &self.site;
+        let value_type = std::any::type_name::<A::Value>();
+        site.cache.note_remote(site.version, value_type);
+        site.engine
+            .remote_key(self.name, site.version, value_type, self.key.encoded())
     }
 
     /// For a `put` whose read of the generations failed: where its value goes, to be
@@ -123,7 +129,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
 
     /// Counts a remote read and decodes what it found; a miss keeps its generations in
     /// `start` as the right to write. `waited`: the read ended a wait on a lock.
-    fn take_remote(
+    pub(super) fn take_remote(
         &mut self,
         read: Read,
         began: Instant,

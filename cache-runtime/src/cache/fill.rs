@@ -36,9 +36,9 @@ enum Joined<R> {
 
 pin_project_lite::pin_project! {
     /// Catches a panic of the inner future so the leader can tell its waiters.
-    struct CatchUnwind<F> {
+    pub(super) struct CatchUnwind<F> {
         #[pin]
-        fut: F,
+        pub(super) fut: F,
     }
 }
 
@@ -383,14 +383,14 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     }
 
     /// Lets a later hit try the refresh again.
-    fn release_refresh(&self) {
+    pub(super) fn release_refresh(&self) {
         if let Some(prev) = &self.previous {
             prev.meta().release_refresh();
         }
     }
 
     /// Leads the computation, or returns the flight to wait for.
-    fn begin(&self) -> Result<Lead, Arc<flight::Flight>> {
+    pub(super) fn begin(&self) -> Result<Lead, Arc<flight::Flight>> {
         if self.mode != Mode::Normal || self.background {
             return Ok(Lead::Alone);
         }
@@ -503,7 +503,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     /// The fail-safe copy, if one is still valid: the expired local entry (if it is still
     /// the one under this key), or else the copy read from Redis (if nothing was
     /// invalidated since this call began).
-    fn usable_stale(&self, began: &Validity) -> Option<Entry> {
+    pub(super) fn usable_stale(&self, began: &Validity) -> Option<Entry> {
         if self.mode != Mode::Normal || self.background {
             return None;
         }

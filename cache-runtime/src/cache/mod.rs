@@ -10,8 +10,10 @@
 //! uses), `scope.rs` (per-call control), `engine.rs` (what one runtime holds), `entry.rs`
 //! (the typed handle `<fn>_entry` returns: invalidate, put, peek one entry), `bulkhead.rs`
 //! (`max_concurrent`), `timeout.rs` (`hard_timeout`'s deadline and `Timeout`),
-//! `fail_throttle.rs` (the fail-safe copy kept as the answer after a failure).
+//! `fail_throttle.rs` (the fail-safe copy kept as the answer after a failure), `batch.rs`
+//! (`#[cache_batch]`: many records in one call, each an ordinary entry).
 
+mod batch;
 mod budget;
 mod bulkhead;
 mod engine;
@@ -29,6 +31,9 @@ mod store;
 mod ticket;
 mod timeout;
 
+pub use batch::{
+    Batch, BatchOutput, BatchTags, Present, RecordKind, Remembered, batch, batch_with,
+};
 pub use budget::{
     Budget, Budgeted, ThrottleKind, Throttled, throttle, with_budget, with_budget_sync,
 };

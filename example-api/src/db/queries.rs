@@ -61,6 +61,46 @@ impl Db {
         .await
     }
 
+    /// Lifetime totals of each of `ids` that names a channel, in one query (a channel
+    /// without posts has zeros; an id that names none is absent).
+    #[performance_timer("db.channels_totals")]
+    pub async fn channels_totals(
+        &self,
+        ids: &[i64],
+    ) -> Result<Vec<(i64, ChannelTotals)>, sqlx::Error> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (1..=ids.len()).map(|i| format!("${i}")).collect();
+        let sql = format!(
+            "SELECT c.id AS id, CAST(COUNT(DISTINCT p.id) AS BIGINT) AS posts,
+                    CAST(COALESCE(SUM(s.views), 0) AS BIGINT) AS views,
+                    CAST(COALESCE(SUM(s.reactions), 0) AS BIGINT) AS reactions,
+                    CAST(COALESCE(SUM(s.shares), 0) AS BIGINT) AS shares
+             FROM channels c LEFT JOIN posts p ON p.channel_id = c.id
+                  LEFT JOIN post_snapshots s ON s.post_id = p.id
+             WHERE c.id IN ({}) GROUP BY c.id",
+            marks.join(", ")
+        );
+        let mut query = sqlx::query_as::<_, (i64, i64, i64, i64, i64)>(&sql);
+        for id in ids {
+            query = query.bind(*id);
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, posts, views, reactions, shares)| {
+                let totals = ChannelTotals {
+                    posts,
+                    views,
+                    reactions,
+                    shares,
+                };
+                (id, totals)
+            })
+            .collect())
+    }
+
     /// Views a channel gained in `(since, until]`.
     #[performance_timer("db.channel_views_between")]
     pub async fn channel_views_between(

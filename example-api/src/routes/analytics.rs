@@ -1,3 +1,4 @@
+use axum::Json;
 use axum::extract::State;
 use cache_runtime::CachedJson;
 use serde::Deserialize;
@@ -11,6 +12,7 @@ use crate::services::analytics::{
     self, BestTimes, ChannelSummary, DEFAULT_HOURS, DEFAULT_LIMIT, DEFAULT_PERIOD, Hours, Limit,
     PostDynamics, TopPosts,
 };
+use crate::services::channel_metrics::{self, ChannelMetricsBatch};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -84,4 +86,31 @@ pub(super) async fn channel_metrics(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<CachedJson<ChannelSummary>, ApiError> {
     analytics::channel_summary(&state.db, id).await
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct ChannelIdsQuery {
+    /// 1 to 100 channel ids, comma-separated (`1,2,3`).
+    #[param(example = "1,2,3")]
+    ids: Option<String>,
+}
+
+/// Many channels' lifetime metrics. Cache `channel_metrics`, 180 s, one entry per channel
+/// (`#[cache_batch]`): one query reads only the channels no tier holds; ids that name no
+/// channel are listed in `missing` (and remembered 30 s). Not shared with
+/// `/analytics/channels/{id}/metrics`, which caches a whole summary.
+#[utoipa::path(get, path = "/analytics/channels/metrics", tag = "analytics", summary = "Many channels' metrics",
+    params(ChannelIdsQuery),
+    responses((status = 200, description = "The channels found, in the order asked", body = ChannelMetricsBatch),
+        (status = 400, description = "Bad `ids`: none, more than 100, or one that is not a positive integer", body = ErrorBody),
+        Throttled))]
+pub(super) async fn channels_metrics(
+    State(state): State<AppState>,
+    ApiQuery(q): ApiQuery<ChannelIdsQuery>,
+) -> Result<Json<ChannelMetricsBatch>, ApiError> {
+    let ids = channel_metrics::parse_ids(q.ids.as_deref().unwrap_or(""))?;
+    Ok(Json(
+        channel_metrics::channel_metrics_batch(&state.db, &ids).await?,
+    ))
 }

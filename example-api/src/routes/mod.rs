@@ -55,6 +55,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(analytics::top_posts))
         .routes(routes!(analytics::best_times))
         .routes(routes!(analytics::channel_metrics))
+        .routes(routes!(analytics::channels_metrics))
         .routes(routes!(channels::list))
         .routes(limited(routes!(writes::rename_channel), CHANNEL_BODY_LIMIT))
         .routes(limited(routes!(writes::publish_post), POST_BODY_LIMIT))

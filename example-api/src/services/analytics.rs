@@ -522,7 +522,7 @@ async fn compute_channel_summary(db: &Db, channel_id: i64) -> Result<ChannelSumm
     })
 }
 
-fn engagement_pct(interactions: i64, views: i64) -> f64 {
+pub(crate) fn engagement_pct(interactions: i64, views: i64) -> f64 {
     if views == 0 {
         0.0
     } else {

@@ -4,13 +4,14 @@
 pub mod ai;
 pub mod analytics;
 pub mod analyzer;
+pub mod channel_metrics;
 pub mod channels;
 pub mod performance;
 pub mod warming;
 pub mod writes;
 
 /// Every cache the service defines: the one list of their names, as each
-/// `#[cache_result("NAME", ...)]` gives it (TTLs and options stay in the attributes).
+/// `#[cache_result("NAME", ...)]` (or `#[cache_batch("NAME", ...)]`) gives it (TTLs and options stay in the attributes).
 /// Start-up checks `--cache-ttl` and `--cache-disable` against it, the admin API's
 /// invalidation accepts these names, and `/performance` lists them when caching is off.
 pub const CACHES: &[&str] = &[
@@ -18,6 +19,7 @@ pub const CACHES: &[&str] = &[
     "demo_top_posts",
     "demo_best_times",
     "analytics_summary",
+    "channel_metrics",
     "user_channels",
     "ai_content_analysis",
 ];
@@ -64,6 +66,7 @@ mod tests {
         let sources = [
             include_str!("ai.rs"),
             include_str!("analytics.rs"),
+            include_str!("channel_metrics.rs"),
             include_str!("channels.rs"),
             include_str!("performance.rs"),
             include_str!("warming.rs"),
@@ -71,7 +74,10 @@ mod tests {
         ];
         let mut named: Vec<&str> = sources
             .iter()
-            .flat_map(|source| source.split("cache_result(").skip(1))
+            .flat_map(|source| {
+                let results = source.split("cache_result(").skip(1);
+                results.chain(source.split("cache_batch(").skip(1))
+            })
             .filter_map(|rest| rest.trim_start().strip_prefix('"')?.split('"').next())
             .collect();
         named.sort_unstable();

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::db::{Channel, Db, User};
 use crate::error::ApiError;
 use crate::services::ai::PostText;
-use crate::services::{analytics, channels, rfc3339};
+use crate::services::{analytics, channel_metrics, channels, rfc3339};
 
 /// Shortest channel name (handle), in characters.
 pub const MIN_NAME_CHARS: usize = 3;
@@ -329,6 +329,8 @@ pub async fn rename_channel(
 #[cache_runtime::cache_invalidate(
     channels::user_channels(user),
     analytics::channel_summary(channel_id),
+    // Its lifetime totals: the record of this channel in the batch cache.
+    channel_metrics::channel_metrics(channel_id),
     // Every window may rank the new post.
     cache = "demo_top_posts"
 )]

@@ -128,6 +128,20 @@ impl On {
             .unwrap_or(Read::Failed(Fail::Error))
     }
 
+    /// Reads many entries of one cache in one round trip (see `read.rs`), run as
+    /// [`read`](Self::read) runs.
+    pub(crate) async fn read_many(&self, keys: Vec<String>, cache: &str) -> Vec<Read> {
+        let n = keys.len();
+        let task = Arc::clone(&self.shared).read_many(keys, cache.to_owned());
+        if Handle::try_current().is_ok() {
+            return task.await;
+        }
+        self.handle
+            .spawn(task)
+            .await
+            .unwrap_or_else(|_| (0..n).map(|_| Read::Failed(Fail::Error)).collect())
+    }
+
     /// Takes the `lock = true` lock of entry `key`, or waits for its holder's value.
     pub(crate) async fn lock(&self, key: String, cache: &str, tags: &[String]) -> Locked {
         let task = Arc::clone(&self.shared).lock(key, cache.to_owned(), tags.to_vec());

@@ -53,6 +53,15 @@ impl Remote {
         }
     }
 
+    /// Reads many entries of one cache and its generation in one round trip, one [`Read`]
+    /// per key.
+    pub(crate) async fn read_many(&self, keys: Vec<String>, cache: &str) -> Vec<Read> {
+        match &self.0 {
+            Some(on) => on.read_many(keys, cache).await,
+            None => keys.iter().map(|_| Read::Failed(Fail::Skipped)).collect(),
+        }
+    }
+
     /// Takes the `lock = true` lock of an entry key, or waits for its holder's value.
     pub(crate) async fn lock(&self, key: String, cache: &str, tags: &[String]) -> Locked {
         match &self.0 {

@@ -77,6 +77,9 @@ impl On {
     pub(crate) async fn read(&self, _: String, _: &str, _: &[String], _: bool) -> Read {
         match *self {}
     }
+    pub(crate) async fn read_many(&self, _: Vec<String>, _: &str) -> Vec<Read> {
+        match *self {}
+    }
     pub(crate) async fn lock(&self, _: String, _: &str, _: &[String]) -> Locked {
         match *self {}
     }

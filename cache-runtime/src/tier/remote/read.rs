@@ -164,6 +164,71 @@ impl Shared {
         Read::Done { stamp, found }
     }
 
+    /// The entries of many keys of one cache (a batch's records) and the cache's
+    /// generation, in one round trip: `MGET` of the entry keys (one slot in a cluster: an
+    /// entry key carries its cache's hash tag, as the generation key does) and `GET` of the
+    /// generation, pipelined. One [`Read`] per key, in order, judged as [`read`](Self::read)
+    /// judges one (records carry no tags known before they are computed).
+    pub(crate) async fn read_many(self: Arc<Self>, keys: Vec<String>, cache: String) -> Vec<Read> {
+        let failed = |f: Fail, n: usize| (0..n).map(|_| Read::Failed(f)).collect();
+        if self.fence.load(Ordering::SeqCst) > 0 || self.recovery.pending() > 0 {
+            self.totals.skipped.fetch_add(1, Ordering::Relaxed);
+            return failed(Fail::Skipped, keys.len());
+        }
+        let generation_key = self.keys.generation(&cache);
+        let replies = self
+            .run(true, |mut conn| {
+                let mut pipe = redis::pipe();
+                pipe.ignore_errors();
+                pipe.cmd("MGET").arg(&keys);
+                pipe.cmd("GET").arg(&generation_key);
+                async move { pipe.query_async::<Vec<Value>>(&mut conn).await }
+            })
+            .await;
+        let mut it = match replies {
+            Ok(r) => r.into_iter(),
+            Err(f) => return failed(f, keys.len()),
+        };
+        let entries = match it.next() {
+            Some(Value::Array(v)) if v.len() == keys.len() => v,
+            _ => {
+                self.totals.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(cache, "unexpected reply to a batch read: treated as misses");
+                return failed(Fail::Error, keys.len());
+            }
+        };
+        let Some(Generation::Value(generation)) = it.next().map(parse_generation) else {
+            tracing::warn!(
+                cache,
+                "a generation in redis is not an integer: reset, this read is a miss"
+            );
+            self.reset_generations(vec![generation_key]).await;
+            return (0..keys.len()).map(|_| Read::Malformed).collect();
+        };
+        let mut reads = Vec::with_capacity(keys.len());
+        for (key, reply) in keys.into_iter().zip(entries) {
+            let stamp = Stamp {
+                key,
+                generation,
+                tags: Vec::new(),
+                known: true,
+            };
+            let found = match body(reply) {
+                Body::Missing => Found::Nothing,
+                Body::Foreign => Found::Corrupt(Corrupt::Short),
+                Body::Bytes(bytes) => match self.check(&stamp, bytes).await {
+                    Ok(found) => found,
+                    Err(f) => {
+                        reads.push(Read::Failed(f));
+                        continue;
+                    }
+                },
+            };
+            reads.push(Read::Done { stamp, found });
+        }
+        reads
+    }
+
     /// Replaces generations that are not integers by a fresh random one, which no stored
     /// entry carries: every entry they guarded is treated as invalidated, which is what an
     /// unknown generation has to mean.
