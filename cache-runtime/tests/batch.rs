@@ -53,7 +53,11 @@ fn the_body_gets_exactly_the_missing_ids_once_each() {
     assert_eq!(second, HashMap::from([(2, 4), (3, 9), (4, 16)]));
     assert_eq!(PLAIN.take(), vec![vec![4]]);
     let misses = global().stats().cache("batch_plain").map(|c| c.misses);
-    assert_eq!(misses, Some(4), "a repeated id is one record, looked up once");
+    assert_eq!(
+        misses,
+        Some(4),
+        "a repeated id is one record, looked up once"
+    );
     // All held: no body call.
     assert_eq!(sorted(&squares(vec![4, 1])), vec![1, 4]);
     assert!(PLAIN.take().is_empty());

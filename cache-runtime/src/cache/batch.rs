@@ -435,7 +435,7 @@ impl<O: BatchOutput, D: RecordKind<O::Value>> Batch<O, D> {
         } else {
             let short = value.is_none();
             let entry = ticket.store(stored, start, short);
-            scope::record_entry(self.name, outcome, from, entry.meta().fresh_until, ttl);
+            scope::record_entry(self.name, outcome, from, entry.meta().fresh_until(), ttl);
             lead.settle(Settled::Value(entry));
         }
         if let Some(v) = value {
