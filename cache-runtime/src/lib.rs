@@ -131,7 +131,7 @@ pub mod __private {
     };
     pub use crate::key::{KeyArg, KeyArgs, KeyBytes, KeyWriter, key, key_args};
     pub use crate::runtime::global;
-    pub use crate::runtime::lookup_in;
+    pub use crate::runtime::{lookup_in, remote_round_trips};
     #[cfg(feature = "redis")]
     pub use crate::tier::remote::{open_envelope, seal_envelope};
     pub use crate::timer::{Timed, TimerSite, time_async, time_sync};

@@ -62,6 +62,13 @@ pub fn global() -> &'static CacheRuntime {
     })
 }
 
+#[doc(hidden)]
+/// How many Redis operations of `rt` were answered (a pipeline counts once: one round
+/// trip each); 0 without a remote tier. For tests that count round trips.
+pub fn remote_round_trips(rt: &CacheRuntime) -> u64 {
+    rt.engine.remote.round_trips()
+}
+
 /// Looks a call up in a given runtime (tests of runtimes other than the global one).
 #[doc(hidden)]
 pub fn lookup_in<R, A: Adapter<R>>(

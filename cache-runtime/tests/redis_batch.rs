@@ -116,3 +116,68 @@ async fn invalidating_one_record_on_one_instance_is_seen_by_another() {
     assert_eq!(got.len(), 3);
     assert_eq!(take(&asked), vec![vec![2]], "only record 2 is recomputed");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_writes_its_new_records_in_one_pipeline() {
+    static SITE: CacheSite = CacheSite::new(spec("rb_pipe", 60_000));
+    let server = RedisServer::start();
+    let (a, _b) = connected_pair(&server, "rbpipe").await;
+    let asked = Mutex::new(Vec::new());
+    assert_eq!(a.flush(Duration::from_secs(5)).await.pending, 0);
+    let _: () = server.cmd(&[b"CONFIG", b"RESETSTAT"]);
+    let before = p::remote_round_trips(&a);
+    assert_eq!(fetch(&a, &SITE, &[1, 2, 3, 4, 5, 6], &asked).await.len(), 6);
+    assert_eq!(a.flush(Duration::from_secs(5)).await.pending, 0);
+    let trips = p::remote_round_trips(&a) - before;
+    assert_eq!(take(&asked), vec![vec![1, 2, 3, 4, 5, 6]]);
+    assert_eq!(calls(&server, "set"), 6, "six records written");
+    assert_eq!(calls(&server, "publish"), 6, "and announced");
+    assert_eq!(calls(&server, "mget"), 1);
+    assert_eq!(trips, 2, "one read of the six, one pipeline writing them");
+    assert_eq!(stats_of(&a, "rb_pipe").l2.writes, 6);
+    for id in 1..=6 {
+        assert!(server.holds_value(&redis_key("rbpipe", "rb_pipe", id)));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_written_while_redis_is_frozen_lands_when_it_answers() {
+    static SITE: CacheSite = CacheSite::new(spec("rb_frozen", 60_000));
+    let server = RedisServer::start();
+    let (a, _b) = connected_pair(&server, "rbfrozen").await;
+    let look = |k| p::lookup_in::<String, _>(&a, &SITE, k, PlainAdapter);
+    let batch = p::batch_with::<HashMap<u64, String>, _>(
+        SITE.name(),
+        Present,
+        &[1, 2, 3, 4, 5, 6],
+        |id| p::key(&(*id,), &[]),
+        None,
+        look,
+    );
+    // Redis answered the batch's read (the right to write); it freezes while the body
+    // runs, so the pipeline of writes does not land.
+    let got = batch
+        .run_async(|ids| async {
+            server.pause();
+            ids.into_iter().map(|id| (id, format!("v{id}"))).collect()
+        })
+        .await;
+    assert_eq!(got.len(), 6);
+    let queued = eventually(Duration::from_secs(3), || {
+        a.stats().l2.is_some_and(|l2| l2.recovery_pending == 6)
+    })
+    .await;
+    server.resume();
+    assert!(queued, "the six records wait in the recovery queue");
+    assert_eq!(a.flush(Duration::from_secs(10)).await.pending, 0);
+    for id in 1..=6 {
+        let key = redis_key("rbfrozen", "rb_frozen", id);
+        written(&server, &key).await;
+    }
+    let l2 = a.stats().l2.expect("l2");
+    assert!(
+        l2.recovery_replayed >= 6,
+        "replayed: {}",
+        l2.recovery_replayed
+    );
+}

@@ -9,7 +9,9 @@
 //!              -> the body, once, with the led ids that no tier holds
 //!                 -> Ok(map): each returned record stored (store.rs) and published to its
 //!                    flight; a record not returned is published as missing (stored as a
-//!                    `None` for `missing_ttl` only)
+//!                    `None` for `missing_ttl` only); the new records written to Redis in
+//!                    one pipeline (a record that does not land goes to the recovery
+//!                    queue, as a single write does)
 //!                 -> Err / panic / cancelled: nothing stored, every led flight released
 //!                    (waiters compute the id themselves)
 //!              -> the waited records: their leader's value, or (its body failed or was
@@ -40,6 +42,7 @@ use crate::CacheValue;
 use crate::clock;
 use crate::key::{KeyBuf, KeyBytes};
 use crate::stats::Counters;
+use crate::tier::remote::Write;
 use crate::value::PlainAdapter;
 
 /// What a batch function returns: a map from id to record (`HashMap<K, V>`,
@@ -373,9 +376,16 @@ impl<O: BatchOutput, D: RecordKind<O::Value>> Batch<O, D> {
                 return self.stale_or(claimed, err);
             }
         };
+        // The records' remote writes, sent in one pipeline once all are stored.
+        let mut writes = Vec::new();
+        let site = claimed.first().map(|c| Arc::clone(&c.ticket.site));
         for c in claimed {
             let value = records.remove(&c.id);
-            self.store(c, value);
+            self.store(c, value, &mut writes);
+        }
+        if let (Some(site), false) = (site, writes.is_empty()) {
+            let done = super::fetch::written(&site.cache);
+            site.engine.remote.write_many(writes, done);
         }
         None
     }
@@ -405,8 +415,8 @@ impl<O: BatchOutput, D: RecordKind<O::Value>> Batch<O, D> {
     }
 
     /// Stores one computed record (or `None`: the body did not return it) and publishes
-    /// it to its flight.
-    fn store(&mut self, c: Claimed<O, D>, value: Option<O::Value>) {
+    /// it to its flight; its remote write, if any, is added to `writes`.
+    fn store(&mut self, c: Claimed<O, D>, value: Option<O::Value>, writes: &mut Vec<Write>) {
         let Claimed {
             id,
             mut ticket,
@@ -434,7 +444,7 @@ impl<O: BatchOutput, D: RecordKind<O::Value>> Batch<O, D> {
             scope::record(self.name, outcome);
         } else {
             let short = value.is_none();
-            let entry = ticket.store(stored, start, short);
+            let entry = ticket.store_into(stored, start, short, Some(writes));
             scope::record_entry(self.name, outcome, from, entry.meta().fresh_until(), ttl);
             lead.settle(Settled::Value(entry));
         }

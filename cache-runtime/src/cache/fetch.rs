@@ -272,6 +272,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         (stamp, body, fresh_until, stale_until): (Stamp, Vec<u8>, u64, u64),
         began: &crate::state::Validity,
         lock: Option<crate::tier::remote::LockGuard>,
+        sink: Option<&mut Vec<Write>>,
     ) {
         let site = &self.site;
         let meta = entry.meta();
@@ -289,15 +290,25 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             key: self.key.encoded().to_vec(),
             lock,
         };
-        let cache = Arc::clone(&site.cache);
-        site.engine.remote.write(write, move |r| {
-            let c = &cache.counters.l2;
-            match r {
-                Ok(()) => Counters::bump(&c.writes),
-                Err(Fail::Error) => Counters::bump(&c.errors),
-                Err(Fail::Timeout) => Counters::bump(&c.timeouts),
-                Err(Fail::Skipped) => {}
-            }
-        });
+        match sink {
+            Some(writes) => writes.push(write),
+            None => site.engine.remote.write(write, written(&site.cache)),
+        }
+    }
+}
+
+/// Counts how a background write of `cache` went (the callback of a remote write).
+pub(super) fn written(
+    cache: &Arc<crate::state::CacheState>,
+) -> impl FnMut(Result<(), Fail>) + Send + 'static {
+    let cache = Arc::clone(cache);
+    move |r| {
+        let c = &cache.counters.l2;
+        match r {
+            Ok(()) => Counters::bump(&c.writes),
+            Err(Fail::Error) => Counters::bump(&c.errors),
+            Err(Fail::Timeout) => Counters::bump(&c.timeouts),
+            Err(Fail::Skipped) => {}
+        }
     }
 }

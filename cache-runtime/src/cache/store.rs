@@ -11,6 +11,7 @@ use crate::codec::{Codec, MessagePack};
 use crate::state::Validity;
 use crate::stats::Counters;
 use crate::tier::local::{self, Entry, Meta, Slot};
+use crate::tier::remote::Write;
 use crate::value::Adapter;
 
 impl<R, A: Adapter<R>> Ticket<R, A> {
@@ -30,6 +31,18 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     /// `short`: the value is a `None` (`cache_none = "30s"`) or a chosen error
     /// (`cache_err` with `err_ttl`), kept for the cache's shorter TTL of those.
     pub(super) fn store(&self, value: A::Value, start: Start, short: bool) -> Entry {
+        self.store_into(value, start, short, None)
+    }
+
+    /// [`store`](Self::store), with the remote write (if any) added to `sink` instead of
+    /// sent: a batch sends its records' writes in one pipeline.
+    pub(super) fn store_into(
+        &self,
+        value: A::Value,
+        start: Start,
+        short: bool,
+        sink: Option<&mut Vec<Write>>,
+    ) -> Entry {
         let site = &self.site;
         let counters = &site.cache.counters;
         // The clock is read only for `only_if_slower` (zero, the default, never refuses).
@@ -90,7 +103,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             if let (Some(stamp), Some(body)) = (start.remote, body) {
                 let (fresh, stale, _) = deadlines;
                 let write = (stamp, body, fresh, stale);
-                self.write_remote(&entry, write, &start.validity, start.lock);
+                self.write_remote(&entry, write, &start.validity, start.lock, sink);
             }
         }
         entry

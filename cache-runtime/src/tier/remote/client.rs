@@ -153,82 +153,75 @@ impl On {
     /// land goes to the recovery queue (one whose generations could not be read goes there
     /// at once).
     pub(crate) fn write(&self, w: Write, done: impl FnOnce(Result<(), Fail>) + Send + 'static) {
+        let mut done = Some(done);
+        self.write_many(vec![w], move |r| {
+            if let Some(done) = done.take() {
+                done(r);
+            }
+        });
+    }
+
+    /// Writes entries and announces them, in the background and in ONE pipeline (a batch's
+    /// new records: all of one cache, so of one slot in a cluster), each sealed and kept
+    /// as [`write`](Self::write) seals and keeps one: `done` learns each record's result,
+    /// and the records of a pipeline that does not land go to the recovery queue, where
+    /// each is judged on its own (the latest write of a key wins, a newer delete is kept).
+    pub(crate) fn write_many(
+        &self,
+        writes: Vec<Write>,
+        mut done: impl FnMut(Result<(), Fail>) + Send + 'static,
+    ) {
         let shared = Arc::clone(&self.shared);
         let created = unix_ms();
-        let lock = w.lock.map(super::lock::LockGuard::disarm);
-        let announce = Message::Write {
-            name: w.cache.clone(),
-            version: w.version,
-            key: w.key,
+        let mut batch = Vec::with_capacity(writes.len());
+        for w in writes {
+            let (cache, pending, announce) = pending_of(&shared, w, created);
+            if pending.stamp.known {
+                batch.push((cache, pending, announce));
+            } else {
+                let key = pending.stamp.key.clone();
+                shared.keep(key, keyed(pending, cache, announce));
+                done(Err(Fail::Skipped));
+            }
         }
-        .encode(shared.instance);
-        let pending = PendingWrite {
-            stamp: w.stamp,
-            created_ms: created,
-            ttl: w.ttl,
-            stale: w.stale,
-            body: w.body,
-            lock,
-        };
-        if !pending.stamp.known {
-            let key = pending.stamp.key.clone();
-            shared.keep(key, keyed(pending, w.cache, announce));
-            done(Err(Fail::Skipped));
+        if batch.is_empty() {
             return;
         }
-        let cache = w.cache;
         let guard = Pending::begin(&shared);
         self.handle.spawn(async move {
             let _pending = guard;
-            let sealing = shared.protection.for_cache(&cache);
-            let p = &pending;
             let mut pipe = redis::pipe();
-            let sealed = envelope(&p.stamp, created, p.ttl, p.stale, &p.body, sealing);
-            let sealed = match sealed {
-                Ok(bytes) => {
-                    let px = p.until_ms().saturating_sub(created).max(1);
-                    pipe.cmd("SET")
-                        .arg(&p.stamp.key)
-                        .arg(bytes)
-                        .arg("PX")
-                        .arg(px)
-                        .ignore();
-                    true
+            let mut sealed = Vec::with_capacity(batch.len());
+            for (cache, p, announce) in batch {
+                if seal_into(&shared, &mut pipe, &cache, &p, created) {
+                    sealed.push((cache, p, announce));
+                } else {
+                    // Not written, nor kept (its lock, if any, is released all the same).
+                    done(Err(Fail::Skipped));
                 }
-                Err(e) => {
-                    tracing::error!(cache, error = ?e, "encryption is on and the runtime has no signing key: the value stays in process");
-                    false
-                }
-            };
-            if let Some((key, token)) = &p.lock {
-                pipe.cmd("EVAL")
-                    .arg(RELEASE)
-                    .arg(1)
-                    .arg(key)
-                    .arg(token)
-                    .ignore();
             }
-            if !sealed {
-                // Only the lock to release; the value is not written, nor kept.
+            if sealed.is_empty() {
                 if !pipe.is_empty() {
                     let _ = shared.run_announced(true, pipe, None).await;
                 }
-                done(Err(Fail::Skipped));
                 return;
             }
-            let r = shared
-                .run_announced(true, pipe, Some(announce.clone()))
-                .await;
+            let messages = sealed.iter().map(|(_, _, a)| a.clone()).collect::<Vec<_>>();
+            let r = shared.run_announced(true, pipe, messages).await;
             match r {
                 Ok(()) => {
-                    shared.totals.sent.fetch_add(1, Ordering::Relaxed);
+                    let n = sealed.len() as u64;
+                    shared.totals.sent.fetch_add(n, Ordering::Relaxed);
+                    sealed.iter().for_each(|_| done(r));
                 }
                 Err(_) => {
-                    let key = pending.stamp.key.clone();
-                    shared.keep(key, keyed(pending, cache, announce));
+                    for (cache, pending, announce) in sealed {
+                        let key = pending.stamp.key.clone();
+                        shared.keep(key, keyed(pending, cache, announce));
+                        done(r);
+                    }
                 }
             }
-            done(r);
         });
     }
 
@@ -406,6 +399,11 @@ impl On {
         self.handle.spawn(wait).await.unwrap_or(false)
     }
 
+    /// How many operations Redis answered (a pipeline counts once).
+    pub(crate) fn round_trips(&self) -> u64 {
+        self.shared.totals.ops.load(Ordering::Relaxed)
+    }
+
     /// Puts the runtime-wide figures of the remote tier into `stats`.
     pub(crate) fn fill_stats(&self, stats: &mut RuntimeStats) {
         let c = &self.shared.totals;
@@ -434,6 +432,64 @@ impl On {
             recovery_overflowed: r.overflowed.load(Ordering::Relaxed),
         });
     }
+}
+
+/// A write as it is sent or kept: its cache, the write, and its announcement.
+fn pending_of(shared: &Shared, w: Write, created: u64) -> (String, PendingWrite, Vec<u8>) {
+    let lock = w.lock.map(super::lock::LockGuard::disarm);
+    let announce = Message::Write {
+        name: w.cache.clone(),
+        version: w.version,
+        key: w.key,
+    }
+    .encode(shared.instance);
+    let pending = PendingWrite {
+        stamp: w.stamp,
+        created_ms: created,
+        ttl: w.ttl,
+        stale: w.stale,
+        body: w.body,
+        lock,
+    };
+    (w.cache, pending, announce)
+}
+
+/// Adds a write's `SET` (sealed for its cache) and its lock's release to `pipe`; false
+/// when it cannot be sealed (encryption on without a signing key): only the release is
+/// added.
+fn seal_into(
+    shared: &Shared,
+    pipe: &mut redis::Pipeline,
+    cache: &str,
+    p: &PendingWrite,
+    created: u64,
+) -> bool {
+    let sealing = shared.protection.for_cache(cache);
+    let sealed = match envelope(&p.stamp, created, p.ttl, p.stale, &p.body, sealing) {
+        Ok(bytes) => {
+            let px = p.until_ms().saturating_sub(created).max(1);
+            pipe.cmd("SET")
+                .arg(&p.stamp.key)
+                .arg(bytes)
+                .arg("PX")
+                .arg(px)
+                .ignore();
+            true
+        }
+        Err(e) => {
+            tracing::error!(cache, error = ?e, "encryption is on and the runtime has no signing key: the value stays in process");
+            false
+        }
+    };
+    if let Some((key, token)) = &p.lock {
+        pipe.cmd("EVAL")
+            .arg(RELEASE)
+            .arg(1)
+            .arg(key)
+            .arg(token)
+            .ignore();
+    }
+    sealed
 }
 
 /// A write kept for the recovery queue.

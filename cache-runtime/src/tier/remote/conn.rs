@@ -299,23 +299,23 @@ impl Shared {
         .await
     }
 
-    /// Runs `pipe` (commands of one slot) and then announces `message` on the backplane.
+    /// Runs `pipe` (commands of one slot) and then announces `messages` on the backplane.
     /// On one server that is one pipeline; in a cluster, where a pipeline must stay in one
-    /// slot, `PUBLISH` follows as a command of its own, under the same deadline.
+    /// slot, each `PUBLISH` follows as a command of its own, under the same deadline.
     pub(crate) async fn run_announced(
         &self,
         gated: bool,
         mut pipe: Pipeline,
-        message: Option<Vec<u8>>,
+        messages: impl IntoIterator<Item = Vec<u8>>,
     ) -> Result<(), Fail> {
         let channel = self.keys.channel();
         let cluster = self.cluster();
-        let mut publish = None;
-        if let Some(msg) = message {
+        let mut publish = Vec::new();
+        for msg in messages {
             if cluster {
                 let mut cmd = redis::cmd("PUBLISH");
                 cmd.arg(&channel).arg(msg);
-                publish = Some(cmd);
+                publish.push(cmd);
             } else {
                 pipe.cmd("PUBLISH").arg(&channel).arg(msg).ignore();
             }
@@ -324,7 +324,7 @@ impl Shared {
             if !pipe.is_empty() {
                 pipe.query_async::<()>(&mut conn).await?;
             }
-            if let Some(cmd) = publish {
+            for cmd in publish {
                 cmd.query_async::<()>(&mut conn).await?;
             }
             Ok(())

@@ -78,6 +78,19 @@ impl Remote {
         }
     }
 
+    /// Writes values (of one cache) in the background in one pipeline; `done` learns how
+    /// each went.
+    pub(crate) fn write_many(
+        &self,
+        writes: Vec<Write>,
+        mut done: impl FnMut(Result<(), Fail>) + Send + 'static,
+    ) {
+        match &self.0 {
+            Some(on) => on.write_many(writes, done),
+            None => writes.iter().for_each(|_| done(Err(Fail::Skipped))),
+        }
+    }
+
     /// Deletes the Redis copies of one key value and announces it.
     pub(crate) fn invalidate_key(&self, cache: &str, key: &[u8], keys: Vec<String>) {
         if let Some(on) = &self.0 {
@@ -158,6 +171,11 @@ impl Remote {
     /// recovery queue judges it when Redis answers (`None` without a remote tier).
     pub(crate) fn unstamped(&self, key: String, tags: &[String]) -> Option<Stamp> {
         self.0.as_ref().map(|on| on.unstamped(key, tags))
+    }
+
+    /// How many operations Redis answered (one per round trip; 0 without a remote tier).
+    pub(crate) fn round_trips(&self) -> u64 {
+        self.0.as_ref().map_or(0, On::round_trips)
     }
 
     /// Adds the runtime-wide remote figures to `stats`.

@@ -86,6 +86,16 @@ impl On {
     pub(crate) fn write(&self, _: Write, _: impl FnOnce(Result<(), Fail>) + Send + 'static) {
         match *self {}
     }
+    pub(crate) fn round_trips(&self) -> u64 {
+        match *self {}
+    }
+    pub(crate) fn write_many(
+        &self,
+        _: Vec<Write>,
+        _: impl FnMut(Result<(), Fail>) + Send + 'static,
+    ) {
+        match *self {}
+    }
     pub(crate) fn invalidate_key(&self, _: &str, _: &[u8], _: Vec<String>) {
         match *self {}
     }
