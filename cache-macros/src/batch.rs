@@ -20,11 +20,6 @@ const NOT_FOR_BATCH: &[(&str, &str)] = &[
         "a record's key is the other arguments and the id; leave arguments out with `skip(..)`",
     ),
     (
-        "refresh_ahead",
-        "records are not refreshed ahead one by one (a refresh would call the body once per \
-         record); let them expire, or use `stale_if_error`",
-    ),
-    (
         "cache_none",
         "a batch returns the ids that exist; remember the others with `missing_ttl = \"30s\"`",
     ),
@@ -113,6 +108,15 @@ fn try_cache_batch(args: TokenStream, input: &TokenStream) -> syn::Result<TokenS
         missing
     };
     reject(&mut args, &mut errors);
+    if func.receiver.is_some() {
+        for opt in &args.options.refresh_ahead {
+            errors.add(
+                &opt.key,
+                "`refresh_ahead` does not apply to a `#[cache_batch]` method yet: the \
+                 background refresh would need a clone of `self`; use a free function",
+            );
+        }
+    }
     let tags = closure(&tags, &mut errors);
     let missing_ms = match missing.as_slice() {
         [] => 0,
@@ -124,7 +128,17 @@ fn try_cache_batch(args: TokenStream, input: &TokenStream) -> syn::Result<TokenS
     };
     let ids = collection(&func, &mut errors);
     let map = map_types(&func, &mut errors);
-    let cache = errors.ok(valid::cache(&args, &func));
+    // The ids may be borrowed even with `refresh_ahead`: the refresh owns the ids it
+    // computes (the other arguments must still be owned).
+    let mut checked = Function::from_item(&item);
+    if !args.options.refresh_ahead.is_empty() {
+        for param in &mut checked.params {
+            if is_collection(param.ty) {
+                param.reference = None;
+            }
+        }
+    }
+    let cache = errors.ok(valid::cache(&args, &checked));
     let spec = match (cache, ids, map) {
         (Some(mut cache), Some(ids), Some((id, value))) if errors.is_empty() => {
             let bound: Vec<&Ident> = ids.bindings.iter().map(|b| &b.ident).collect();
@@ -152,9 +166,8 @@ fn try_cache_batch(args: TokenStream, input: &TokenStream) -> syn::Result<TokenS
 /// Takes every option that does not apply out of `args`, with an error on each.
 fn reject(args: &mut CacheArgs, errors: &mut Errors) {
     let o = &mut args.options;
-    let slots: [(&str, &mut Vec<Opt>); 14] = [
+    let slots: [(&str, &mut Vec<Opt>); 13] = [
         ("key", &mut o.key),
-        ("refresh_ahead", &mut o.refresh_ahead),
         ("cache_none", &mut o.cache_none),
         ("cache_err", &mut o.cache_err),
         ("err_ttl", &mut o.err_ttl),

@@ -319,3 +319,57 @@ fn stale_if_error_answers_with_the_copies_when_every_record_has_one() {
     assert_eq!(guarded(vec![1, 2]).map(|m| sorted(&m)), Ok(vec![1, 2]));
     assert_eq!(guarded(vec![1, 3]), Err("down".to_owned()), "3 has no copy");
 }
+
+static REFRESHED: Calls = Calls::new();
+static ROUND: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Each record is `id * 100 + round`: a refreshed record shows the round it was computed
+/// in. The body takes 100 ms.
+#[cache_batch("batch_refresh", ttl = "600ms", refresh_ahead = 0.5)]
+async fn rounds(region: String, ids: Vec<u64>) -> HashMap<u64, u64> {
+    REFRESHED.record(ids.iter().copied());
+    let round = ROUND.load(SeqCst);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = &region;
+    ids.into_iter().map(|id| (id, id * 100 + round)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn records_past_their_refresh_point_answer_at_once_and_refresh_in_one_background_call() {
+    let eu = || "eu".to_owned();
+    assert_eq!(
+        rounds(eu(), vec![1, 2, 3]).await,
+        HashMap::from([(1, 100), (2, 200), (3, 300)])
+    );
+    assert_eq!(REFRESHED.take(), vec![vec![1, 2, 3]]);
+    ROUND.store(1, SeqCst);
+    // Past their refresh point (300 ms of 600) at the next call.
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let began = std::time::Instant::now();
+    let got = rounds(eu(), vec![1, 2, 3]).await;
+    // Answered from the cache, not waited for (the refresh takes 100 ms).
+    assert!(
+        began.elapsed() < Duration::from_millis(90),
+        "took {:?}",
+        began.elapsed()
+    );
+    assert_eq!(got, HashMap::from([(1, 100), (2, 200), (3, 300)]));
+    // While that refresh runs, another batch past the refresh point answers at once and
+    // refreshes nothing again.
+    let began = std::time::Instant::now();
+    let again = rounds(eu(), vec![1, 2]).await;
+    assert!(began.elapsed() < Duration::from_millis(90));
+    assert_eq!(again, HashMap::from([(1, 100), (2, 200)]));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        REFRESHED.take(),
+        vec![vec![1, 2, 3]],
+        "one background body call for the three refreshes"
+    );
+    // The refreshed records answer without a body call.
+    let after = rounds(eu(), vec![1, 2, 3]).await;
+    assert_eq!(after, HashMap::from([(1, 101), (2, 201), (3, 301)]));
+    assert!(REFRESHED.take().is_empty());
+    let refreshes = global().stats().cache("batch_refresh").map(|c| c.refreshes);
+    assert_eq!(refreshes, Some(3), "a refresh per record");
+}

@@ -3,7 +3,8 @@
 //! handle to one record.
 
 use proc_macro2::TokenStream;
-use quote::{ToTokens, format_ident, quote};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{Block, Type};
 
 use super::body::{async_block, function, local, return_type, sync_closure};
@@ -31,6 +32,11 @@ use crate::private::Private;
 //             async move { let __cache_owned: Vec<u64> = __cache_ids; let ids: &[u64] = &__cache_owned; body }
 //         }).await
 //     }
+//
+// With `refresh_ahead`, before `run_async`: `if __cache_batch.needs_refresh() {
+// /* assert_refresh_arg and a clone of each other argument */ __cache_batch
+// .refresh_async(move |__cache_ids: Vec<u64>| async move { /* ids */ body }); }`, the
+// records past their refresh point refreshed by one background body call.
 //
 // A sync fn gets `.run_sync(|__cache_ids| -> R { /* clones, ids */ body })`. The other
 // arguments are cloned for each body call (a reference is copied): the body runs again
@@ -64,8 +70,10 @@ pub(crate) fn batch(spec: &BatchSpec<'_>, func: &Function<'_>) -> TokenStream {
     let mut block: Block = func.item.block.as_ref().clone();
     let bind: Block = syn::parse_quote!({ #bind });
     block.stmts.splice(0..0, bind.stmts);
+    let refresh = spec.cache.refresh_ahead.is_some();
+    let mutability = refresh.then(|| quote!(mut));
     let lookup = quote! {
-        let #pending = {
+        let #mutability #pending = {
             #site
             let __cache_key = |#cid: &#id| #key_fn;
             #p::batch::<#ret, #kind>(&__CACHE_SITE, #kind, #ids_name.iter(), __cache_key, #tags)
@@ -73,8 +81,19 @@ pub(crate) fn batch(spec: &BatchSpec<'_>, func: &Function<'_>) -> TokenStream {
     };
     let body = if func.is_async() {
         let future = async_block(func, &block);
+        let refresh = refresh.then(|| {
+            let asserts = refresh_asserts(spec, func);
+            quote! {
+                if #pending.needs_refresh() {
+                    #asserts
+                    #clones
+                    #pending.refresh_async(move |#cids: ::std::vec::Vec<#id>| #future);
+                }
+            }
+        });
         quote! {
             #lookup
+            #refresh
             #pending.run_async(|#cids: ::std::vec::Vec<#id>| {
                 #clones
                 #future
@@ -82,8 +101,19 @@ pub(crate) fn batch(spec: &BatchSpec<'_>, func: &Function<'_>) -> TokenStream {
         }
     } else {
         let closure = sync_closure(func, &block);
+        let refresh = refresh.then(|| {
+            let asserts = refresh_asserts(spec, func);
+            quote! {
+                if #pending.needs_refresh() {
+                    #asserts
+                    #clones
+                    #pending.refresh_sync(move |#cids: ::std::vec::Vec<#id>| (#closure)());
+                }
+            }
+        });
         quote! {
             #lookup
+            #refresh
             #pending.run_sync(|#cids: ::std::vec::Vec<#id>| {
                 #clones
                 (#closure)()
@@ -145,6 +175,23 @@ fn clones(spec: &BatchSpec<'_>, func: &Function<'_>) -> TokenStream {
                 #[allow(unused_variables, unused_mut, clippy::redundant_clone)]
                 let #mutability #ident = ::core::clone::Clone::clone(&#ident);
             }
+        });
+    quote!(#(#stmts)*)
+}
+
+/// With `refresh_ahead`: `assert_refresh_arg(&x);` for every binding of the other
+/// parameters, spanned on its type (the background refresh owns clones of them).
+fn refresh_asserts(spec: &BatchSpec<'_>, func: &Function<'_>) -> TokenStream {
+    let stmts = func
+        .params
+        .iter()
+        .filter(|param| !std::ptr::eq(*param, spec.ids))
+        .flat_map(|param| {
+            let at = Private::at(param.ty.span());
+            param.bindings.iter().map(move |b| {
+                let ident = &b.ident;
+                quote_spanned! {param.ty.span()=> #at::assert_refresh_arg(&#ident); }
+            })
         });
     quote!(#(#stmts)*)
 }

@@ -42,7 +42,7 @@ use crate::CacheValue;
 use crate::clock;
 use crate::key::{KeyBuf, KeyBytes};
 use crate::stats::Counters;
-use crate::tier::remote::Write;
+use crate::tier::remote::{Found, Read, Write};
 use crate::value::PlainAdapter;
 
 /// What a batch function returns: a map from id to record (`HashMap<K, V>`,
@@ -155,6 +155,9 @@ pub struct Batch<O: BatchOutput, D: RecordKind<O::Value>> {
     tags: Option<BatchTags<O>>,
     found: HashMap<O::Id, O::Value>,
     missing: Vec<Pending<O, D>>,
+    /// Records answered from the cache past their refresh point (`refresh_ahead`), each
+    /// with its claimed refresh.
+    refresh: Vec<(O::Id, RecordTicket<O, D>)>,
 }
 
 /// A record still to get: its id, its ticket, and whether it is computed without a
@@ -214,6 +217,7 @@ where
     let mut seen = HashSet::with_capacity(ids.size_hint().0);
     let mut found = HashMap::with_capacity(ids.size_hint().0);
     let mut missing = Vec::new();
+    let mut refresh = Vec::new();
     for id in ids {
         if !seen.insert(id) {
             continue;
@@ -225,12 +229,12 @@ where
                 }
             }
             Lookup::Refresh(stored, ticket) => {
-                // Records are not refreshed ahead (the macro rejects `refresh_ahead`; a
-                // runtime override can still set it): answer, and let a later hit try.
-                ticket.release_refresh();
+                // Answered now; refreshed by `refresh_async`/`refresh_sync`, or released
+                // when the batch runs without them.
                 if let Some(v) = D::record(stored) {
                     found.insert(id.clone(), v);
                 }
+                refresh.push((id.clone(), ticket));
             }
             Lookup::Miss(ticket) => missing.push(Pending {
                 id: id.clone(),
@@ -244,6 +248,7 @@ where
         tags,
         found,
         missing,
+        refresh,
     }
 }
 
@@ -265,11 +270,179 @@ impl<O: BatchOutput, D: RecordKind<O::Value>> Batch<O, D> {
         Box::pin(self.compute_async(body))
     }
 
+    /// Whether records were answered past their refresh point: [`refresh_async`]
+    /// (Self::refresh_async) or [`refresh_sync`](Self::refresh_sync) refreshes them.
+    pub fn needs_refresh(&self) -> bool {
+        !self.refresh.is_empty()
+    }
+
+    /// Refreshes the records answered past their refresh point in the background, on the
+    /// current tokio runtime, with ONE call of `body` for all of them: each record's
+    /// refresh is led as a single call's is (a record another call is already computing
+    /// is left to it); the records are read from Redis for their generations in one
+    /// round trip, stored, and written back in one pipeline. An `Err` or a panic keeps
+    /// the current records and lets a later hit try again; a record the body does not
+    /// return keeps its entry until its TTL.
+    pub fn refresh_async<F, Fut>(&mut self, body: F)
+    where
+        F: FnOnce(Vec<O::Id>) -> Fut + Send + 'static,
+        Fut: Future<Output = O> + Send + 'static,
+        O: Send + 'static,
+        O::Id: Send,
+        O::Value: Send,
+        D: Send,
+    {
+        let refresh = std::mem::take(&mut self.refresh);
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            refresh.iter().for_each(|(_, t)| t.release_refresh());
+            return;
+        };
+        let Some((mut bg, claimed)) = self.lead_refresh(refresh) else {
+            return;
+        };
+        handle.spawn(async move {
+            let claimed = bg.refresh_stamps(claimed).await;
+            let ids = claimed.iter().map(|c| c.id.clone()).collect();
+            let began = clock::now_raw();
+            let result = CatchUnwind { fut: body(ids) }.await;
+            bg.finish_refresh(claimed, began, result);
+        });
+    }
+
+    /// [`refresh_async`](Self::refresh_async) for synchronous functions, on a thread of
+    /// its own (the remote tier is not used, as for a sync call's refresh).
+    pub fn refresh_sync<F>(&mut self, body: F)
+    where
+        F: FnOnce(Vec<O::Id>) -> O + Send + 'static,
+        O: Send + 'static,
+        O::Id: Send,
+        O::Value: Send,
+        D: Send,
+    {
+        let refresh = std::mem::take(&mut self.refresh);
+        let Some((mut bg, claimed)) = self.lead_refresh(refresh) else {
+            return;
+        };
+        let spawned = std::thread::Builder::new()
+            .name("cache-refresh".into())
+            .spawn(move || {
+                let ids = claimed.iter().map(|c| c.id.clone()).collect();
+                let began = clock::now_raw();
+                let result = catch_unwind(AssertUnwindSafe(|| body(ids)));
+                bg.finish_refresh(claimed, began, result);
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "could not start a refresh thread");
+        }
+    }
+
+    /// Leads the refresh of each record (one another call computes is skipped); the
+    /// batch the refresh stores into, and the led records (`None`: none).
+    #[allow(clippy::type_complexity)]
+    fn lead_refresh(
+        &self,
+        refresh: Vec<(O::Id, RecordTicket<O, D>)>,
+    ) -> Option<(Self, Vec<Claimed<O, D>>)> {
+        let claimed: Vec<_> = refresh
+            .into_iter()
+            .filter_map(|(id, ticket)| {
+                let lead = ticket.lead_refresh()?;
+                let start = ticket.start(&lead);
+                Some(Claimed {
+                    id,
+                    ticket,
+                    lead,
+                    start,
+                })
+            })
+            .collect();
+        if claimed.is_empty() {
+            return None;
+        }
+        let bg = Batch {
+            name: self.name,
+            tags: self.tags,
+            found: HashMap::new(),
+            missing: Vec::new(),
+            refresh: Vec::new(),
+        };
+        Some((bg, claimed))
+    }
+
+    /// A refresh's right to write: the generations read from Redis for every record in
+    /// one round trip (the values read are not used: a refresh computes, as a single
+    /// call's refresh does).
+    async fn refresh_stamps(&mut self, mut claimed: Vec<Claimed<O, D>>) -> Vec<Claimed<O, D>> {
+        let remote: Vec<_> = claimed
+            .iter_mut()
+            .filter(|c| c.ticket.remote_allowed())
+            .collect();
+        if let Some(first) = remote.first() {
+            let engine = Arc::clone(&first.ticket.site.engine);
+            let keys = remote.iter().map(|c| c.ticket.remote_entry_key()).collect();
+            let began = Instant::now();
+            let reads = engine.remote.read_many(keys, self.name).await;
+            for (c, read) in remote.into_iter().zip(reads) {
+                let read = match read {
+                    Read::Done { stamp, .. } => Read::Done {
+                        stamp,
+                        found: Found::Nothing,
+                    },
+                    other => other,
+                };
+                let _ = c
+                    .ticket
+                    .take_remote(read, began, false, &mut c.start, false);
+            }
+        }
+        let now = clock::now_raw();
+        claimed.iter_mut().for_each(|c| c.start.at = now);
+        claimed
+    }
+
+    /// Ends a refresh's body call: stores each record returned (their remote writes in
+    /// one pipeline); on an `Err` or a panic keeps the current records and releases each
+    /// refresh, so that a later hit tries again.
+    fn finish_refresh(
+        &mut self,
+        claimed: Vec<Claimed<O, D>>,
+        began: u64,
+        result: Result<O, Box<dyn std::any::Any + Send>>,
+    ) {
+        let Some(site) = claimed.first().map(|c| Arc::clone(&c.ticket.site)) else {
+            return;
+        };
+        let counters = &site.cache.counters;
+        counters.record_compute(clock::nanos_since(began));
+        let records = match result.map(BatchOutput::into_records) {
+            Ok(Ok(records)) => records,
+            Ok(Err(_)) => {
+                Counters::bump(&counters.errors_not_cached);
+                for c in claimed {
+                    c.ticket.release_refresh();
+                    c.lead.settle(Settled::Failed);
+                }
+                return;
+            }
+            Err(panic) => {
+                tracing::error!(cache = self.name, "background refresh of a batch panicked");
+                let message = super::flight::panic_message(&*panic);
+                for c in claimed {
+                    c.ticket.release_refresh();
+                    c.lead.settle(Settled::Panicked(Arc::clone(&message)));
+                }
+                return;
+            }
+        };
+        self.store_all(claimed, records);
+    }
+
     async fn compute_async<F, Fut>(mut self, mut body: F) -> O
     where
         F: FnMut(Vec<O::Id>) -> Fut,
         Fut: Future<Output = O>,
     {
+        self.release_refresh();
         let mut pending = std::mem::take(&mut self.missing);
         while !pending.is_empty() {
             let (mut claimed, joined) = claim(pending);
@@ -294,6 +467,7 @@ impl<O: BatchOutput, D: RecordKind<O::Value>> Batch<O, D> {
     /// [`run_async`](Self::run_async) for synchronous functions: a record another call
     /// computes is waited for by blocking the thread. The remote tier is not used.
     pub fn run_sync<F: FnMut(Vec<O::Id>) -> O>(mut self, mut body: F) -> O {
+        self.release_refresh();
         let mut pending = std::mem::take(&mut self.missing);
         while !pending.is_empty() {
             let (claimed, joined) = claim(pending);
@@ -366,7 +540,7 @@ impl<O: BatchOutput, D: RecordKind<O::Value>> Batch<O, D> {
                 resume_unwind(panic);
             }
         };
-        let mut records = match out.into_records() {
+        let records = match out.into_records() {
             Ok(records) => records,
             Err(err) => {
                 if let Some(first) = claimed.first() {
@@ -376,7 +550,13 @@ impl<O: BatchOutput, D: RecordKind<O::Value>> Batch<O, D> {
                 return self.stale_or(claimed, err);
             }
         };
-        // The records' remote writes, sent in one pipeline once all are stored.
+        self.store_all(claimed, records);
+        None
+    }
+
+    /// Stores each computed record (`None`: not returned) and sends their remote writes
+    /// in one pipeline once all are stored.
+    fn store_all(&mut self, claimed: Vec<Claimed<O, D>>, mut records: HashMap<O::Id, O::Value>) {
         let mut writes = Vec::new();
         let site = claimed.first().map(|c| Arc::clone(&c.ticket.site));
         for c in claimed {
@@ -387,7 +567,13 @@ impl<O: BatchOutput, D: RecordKind<O::Value>> Batch<O, D> {
             let done = super::fetch::written(&site.cache);
             site.engine.remote.write_many(writes, done);
         }
-        None
+    }
+
+    /// The refreshes not taken by `refresh_async`/`refresh_sync`: a later hit tries again.
+    fn release_refresh(&mut self) {
+        for (_, ticket) in std::mem::take(&mut self.refresh) {
+            ticket.release_refresh();
+        }
     }
 
     /// After an `Err`: when every record asked for has a fail-safe copy

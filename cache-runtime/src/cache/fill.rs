@@ -367,7 +367,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     }
 
     /// Leads a background refresh, unless a computation of the key is already running.
-    fn lead_refresh(&self) -> Option<Lead> {
+    pub(super) fn lead_refresh(&self) -> Option<Lead> {
         match self
             .site
             .engine

@@ -34,6 +34,17 @@ fn lengths(words: HashSet<String>) -> BTreeMap<String, usize> {
     words.into_iter().map(|w| (w.clone(), w.len())).collect()
 }
 
+// Records refreshed ahead: one background body call for those past 80% of their TTL.
+#[cache_batch("ui_batch_refresh", ttl = "5m", refresh_ahead = 0.8, missing_ttl = "30s")]
+async fn scores(region: String, ids: Vec<u64>) -> Result<HashMap<u64, u64>, String> {
+    Ok(ids.into_iter().map(|id| (id, id + region.len() as u64)).collect())
+}
+
+#[cache_batch("ui_batch_refresh_sync", ttl = "5m", refresh_ahead = 0.8)]
+fn sync_scores(ids: &[u64]) -> HashMap<u64, u64> {
+    ids.iter().map(|id| (*id, *id)).collect()
+}
+
 struct Repo {
     offset: u64,
 }
@@ -47,6 +58,8 @@ impl Repo {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
+    assert_eq!(scores("eu".to_owned(), vec![3, 1]).await.map(|m| m[&1]), Ok(3));
+    assert_eq!(sync_scores(&[4]).get(&4), Some(&4));
     let got = users("eu".to_owned(), vec![1, 2, 2]).await;
     assert_eq!(got.map(|m| m.len()), Ok(2));
     assert_eq!(
