@@ -373,3 +373,36 @@ async fn records_past_their_refresh_point_answer_at_once_and_refresh_in_one_back
     let refreshes = global().stats().cache("batch_refresh").map(|c| c.refreshes);
     assert_eq!(refreshes, Some(3), "a refresh per record");
 }
+
+static REPEATED: Calls = Calls::new();
+
+#[cache_batch("batch_repeated", ttl = "5m", missing_ttl = "5m")]
+fn repeated(ids: &[u64]) -> HashMap<u64, u64> {
+    REPEATED.record(ids.iter().copied());
+    ids.iter()
+        .filter(|id| **id != 7)
+        .map(|id| (*id, id + 1))
+        .collect()
+}
+
+#[test]
+fn a_repeated_id_is_one_record_whether_it_hits_misses_or_is_remembered_missing() {
+    let hits = || {
+        global()
+            .stats()
+            .cache("batch_repeated")
+            .map(|c| (c.hits, c.misses))
+    };
+    // 7 does not exist (remembered), 1 and 2 do.
+    assert_eq!(repeated(&[1, 7, 1, 2, 7, 2]).len(), 2);
+    assert_eq!(REPEATED.take(), vec![vec![1, 2, 7]]);
+    assert_eq!(hits(), Some((0, 3)));
+    // Each repeated hit, and the repeated remembered miss, is looked up once.
+    let got = repeated(&[2, 2, 7, 1, 7, 1, 2]);
+    assert_eq!(got, HashMap::from([(1, 2), (2, 3)]));
+    assert_eq!(hits(), Some((3, 3)));
+    // A repeated new id is computed once, beside repeated hits.
+    assert_eq!(repeated(&[3, 1, 3, 1]).len(), 2);
+    assert_eq!(REPEATED.take(), vec![vec![3]]);
+    assert_eq!(hits(), Some((4, 4)));
+}

@@ -24,6 +24,7 @@
 //! waits for a flight while the ids it leads are unpublished, so overlapping batches
 //! cannot wait for each other in a circle.
 
+use std::collections::hash_map::Entry as MapEntry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::hash::Hash;
@@ -214,33 +215,43 @@ where
     D: RecordKind<O::Value>,
 {
     let ids = ids.into_iter();
-    let mut seen = HashSet::with_capacity(ids.size_hint().0);
     let mut found = HashMap::with_capacity(ids.size_hint().0);
+    // The ids seen that `found` does not hold (to compute, or remembered missing), so
+    // that a repeated id is looked up once while a batch of hits hashes each id once,
+    // into `found` only (this set stays empty and unallocated).
+    let mut elsewhere: HashSet<&O::Id, foldhash::fast::RandomState> = HashSet::default();
     let mut missing = Vec::new();
     let mut refresh = Vec::new();
     for id in ids {
-        if !seen.insert(id) {
+        let slot = match found.entry(id.clone()) {
+            MapEntry::Occupied(_) => continue,
+            MapEntry::Vacant(slot) => slot,
+        };
+        if !elsewhere.is_empty() && elsewhere.contains(id) {
             continue;
         }
         match look(key(id)) {
-            Lookup::Hit(stored) => {
-                if let Some(v) = D::record(stored) {
-                    found.insert(id.clone(), v);
-                }
-            }
+            Lookup::Hit(stored) => match D::record(stored) {
+                Some(v) => drop(slot.insert(v)),
+                None => drop(elsewhere.insert(id)),
+            },
             Lookup::Refresh(stored, ticket) => {
                 // Answered now; refreshed by `refresh_async`/`refresh_sync`, or released
                 // when the batch runs without them.
-                if let Some(v) = D::record(stored) {
-                    found.insert(id.clone(), v);
+                match D::record(stored) {
+                    Some(v) => drop(slot.insert(v)),
+                    None => drop(elsewhere.insert(id)),
                 }
                 refresh.push((id.clone(), ticket));
             }
-            Lookup::Miss(ticket) => missing.push(Pending {
-                id: id.clone(),
-                ticket,
-                alone: false,
-            }),
+            Lookup::Miss(ticket) => {
+                elsewhere.insert(id);
+                missing.push(Pending {
+                    id: slot.into_key(),
+                    ticket,
+                    alone: false,
+                });
+            }
         }
     }
     Batch {
