@@ -10,8 +10,9 @@
 //! uses), `scope.rs` (per-call control), `engine.rs` (what one runtime holds), `entry.rs`
 //! (the typed handle `<fn>_entry` returns: invalidate, put, peek one entry), `bulkhead.rs`
 //! (`max_concurrent`), `timeout.rs` (`hard_timeout`'s deadline and `Timeout`),
-//! `fail_throttle.rs` (the fail-safe copy kept as the answer after a failure), `batch.rs`
-//! (`#[cache_batch]`: many records in one call, each an ordinary entry).
+//! `fail_throttle.rs` (the fail-safe copy kept as the answer after a failure), `batch/`
+//! (`#[cache_batch]`: many records in one call, each an ordinary entry; `refresh.rs` its
+//! `refresh_ahead`).
 
 mod batch;
 mod budget;
