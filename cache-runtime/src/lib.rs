@@ -121,19 +121,23 @@ pub mod __private {
     };
     pub use crate::cache::{
         CacheSite, Lookup, OverloadKind, SiteSpec, ThrottleKind, Ticket, Tier, assert_refresh_arg,
-        lookup, overload, tag, throttle,
+        cache_span, lookup, overload, tag, throttle,
     };
     pub use crate::key::{KeyArg, KeyArgs, KeyBytes, KeyWriter, key, key_args};
     pub use crate::runtime::global;
     pub use crate::runtime::lookup_in;
     #[cfg(feature = "redis")]
     pub use crate::tier::remote::{open_envelope, seal_envelope};
-    pub use crate::timer::{Timed, TimerSite, time_async, time_sync};
+    pub use crate::timer::{
+        CallSpan, Timed, TimerSite, time_async, time_async_in, time_sync, time_sync_in,
+    };
     pub use crate::value::{
         Adapter, ChosenErrors, ErrKind, IsOption, IsResult, Kind, assert_option, chosen_errors,
         err_kind, kind, option_whole,
     };
     pub use crate::value::{SuccessKind, success};
+    /// The `tracing` crate, for the spans generated code opens.
+    pub use tracing;
 }
 
 pub use cache::{

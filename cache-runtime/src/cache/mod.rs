@@ -10,7 +10,8 @@
 //! uses), `scope.rs` (per-call control), `engine.rs` (what one runtime holds), `entry.rs`
 //! (the typed handle `<fn>_entry` returns: invalidate, put, peek one entry), `bulkhead.rs`
 //! (`max_concurrent`), `timeout.rs` (`hard_timeout`'s deadline and `Timeout`),
-//! `fail_throttle.rs` (the fail-safe copy kept as the answer after a failure).
+//! `fail_throttle.rs` (the fail-safe copy kept as the answer after a failure), `trace.rs`
+//! (a call's `tracing` span and its outcome).
 
 mod budget;
 mod bulkhead;
@@ -28,6 +29,7 @@ mod site;
 mod store;
 mod ticket;
 mod timeout;
+mod trace;
 
 pub use budget::{
     Budget, Budgeted, ThrottleKind, Throttled, throttle, with_budget, with_budget_sync,
@@ -43,3 +45,4 @@ pub use scope::{CallOutcome, EntryInfo, Outcome, Outcomes, Scope, Scoped, Served
 pub use site::{CacheSite, SiteSpec, assert_refresh_arg, tag};
 pub use ticket::{StoreRules, Ticket};
 pub use timeout::{TimedOut, Timeout, timed_out};
+pub use trace::cache_span;
