@@ -50,6 +50,7 @@
 //! - [Redis, the fleet and security](crate::guide::redis).
 //! - [HTTP caching](crate::guide::http).
 //! - [Timers, statistics, trends and the dashboard](crate::guide::observability).
+//! - [Traces and dashboards](crate::guide::traces): spans, OpenTelemetry, Grafana.
 //! - [Operations and tuning](crate::guide::operations): readiness, shutdown, limits.
 //! - [How a call flows, and the choices behind it](crate::guide::design).
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -77,6 +78,9 @@ pub mod guide {
     }
     pub mod observability {
         #![doc = include_str!("../../docs/guide/observability.md")]
+    }
+    pub mod traces {
+        #![doc = include_str!("../../docs/guide/traces.md")]
     }
     pub mod operations {
         #![doc = include_str!("../../docs/guide/operations.md")]
