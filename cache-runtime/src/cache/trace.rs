@@ -24,8 +24,8 @@ use super::scope::{Outcome, ServedFrom};
 use super::ticket::Ticket;
 use crate::value::Adapter;
 
-/// The span of one cached call of the cache `name`; `Span::none()` when no subscriber
-/// wants it.
+/// The span of one cached call of the cache `name`; `Span::none()` (not merely a
+/// disabled span) when no subscriber wants it.
 ///
 /// # Example
 ///
@@ -36,12 +36,19 @@ use crate::value::Adapter;
 #[inline]
 #[must_use]
 pub fn cache_span(name: &'static str) -> Span {
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "cache",
         cache.name = name,
         cache.outcome = Empty,
         cache.tier = Empty
-    )
+    );
+    // A disabled span still carries its metadata, and with `tracing`'s `log` feature each
+    // enter, exit and drop of it asks `log` whether to write a line: `none()` does not.
+    if span.is_disabled() {
+        Span::none()
+    } else {
+        span
+    }
 }
 
 /// The span a computation runs in, a child of the call's span (current when it opens).

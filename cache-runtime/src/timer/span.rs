@@ -40,9 +40,18 @@ impl CallSpan {
     };
 
     /// The call's span; `error_type` names its error (see `__private::err_kind`).
+    ///
+    /// A span no subscriber wants is replaced by `Span::none()`: `span!` gives a disabled
+    /// span that still carries its metadata, and with `tracing`'s `log` feature every
+    /// enter, exit and drop of such a span asks the `log` crate whether to write a line.
     #[inline]
     #[must_use]
     pub fn new(span: Span, error_type: fn() -> &'static str) -> Self {
+        let span = if span.is_disabled() {
+            Span::none()
+        } else {
+            span
+        };
         Self { span, error_type }
     }
 
