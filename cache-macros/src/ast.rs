@@ -72,6 +72,8 @@ pub(crate) struct CacheSpec<'a> {
     pub(crate) soft_timeout_ms: u64,
     /// `entry = false` turns the companion `<fn>_entry` off (needed in trait impls).
     pub(crate) entry: bool,
+    /// `span = false` opens no `tracing` span for the call and its computation.
+    pub(crate) span: bool,
 }
 
 /// What `#[performance_timer]` expands from.
@@ -80,6 +82,8 @@ pub(crate) struct TimerSpec<'a> {
     pub(crate) name: Option<&'a LitStr>,
     /// Calls slower than this are logged; 0 is never.
     pub(crate) slow_ms: u64,
+    /// `span = false` opens no `tracing` span around the call.
+    pub(crate) span: bool,
 }
 
 /// One identifier in the default key.

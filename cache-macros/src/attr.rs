@@ -41,13 +41,14 @@ pub(crate) const CACHE_OPTIONS: &[&str] = &[
     "fail_throttle",
     "local_ttl",
     "entry",
+    "span",
 ];
 
 /// The values of `tier`, in the order of their numbers in `SiteSpec::tier`.
 pub(crate) const TIERS: &[&str] = &["both", "local", "remote"];
 
 /// Options of `#[performance_timer]`.
-pub(crate) const TIMER_OPTIONS: &[&str] = &["slow"];
+pub(crate) const TIMER_OPTIONS: &[&str] = &["slow", "span"];
 
 /// One `option = value` or `option(a, b)` argument.
 pub(crate) struct Opt {
@@ -123,6 +124,7 @@ pub(crate) struct CacheOptions {
     pub(crate) fail_throttle: Vec<Opt>,
     pub(crate) local_ttl: Vec<Opt>,
     pub(crate) entry: Vec<Opt>,
+    pub(crate) span: Vec<Opt>,
 }
 
 impl Options for CacheOptions {
@@ -152,6 +154,7 @@ impl Options for CacheOptions {
             "fail_throttle" => &mut self.fail_throttle,
             "local_ttl" => &mut self.local_ttl,
             "entry" => &mut self.entry,
+            "span" => &mut self.span,
             _ => return None,
         })
     }
@@ -161,13 +164,18 @@ impl Options for CacheOptions {
 #[derive(Default)]
 pub(crate) struct TimerOptions {
     pub(crate) slow: Vec<Opt>,
+    pub(crate) span: Vec<Opt>,
 }
 
 impl Options for TimerOptions {
     const NAMES: &'static [&'static str] = TIMER_OPTIONS;
 
     fn slot(&mut self, name: &str) -> Option<&mut Vec<Opt>> {
-        (name == "slow").then_some(&mut self.slow)
+        match name {
+            "slow" => Some(&mut self.slow),
+            "span" => Some(&mut self.span),
+            _ => None,
+        }
     }
 }
 

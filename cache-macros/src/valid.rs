@@ -71,6 +71,7 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
     let one_tier = tier.filter(|tier| tier.value != 0).map(|tier| tier.expr);
     let local_ttl_ms = ttls::local_ttl(&o.local_ttl, ttl_ms, one_tier, func, e);
     let entry = once(&o.entry, e).is_none_or(|opt| flag(opt, e));
+    let span = once(&o.span, e).is_none_or(|opt| flag(opt, e));
     let key = once(&o.key, e).and_then(|opt| e.ok(opt.eq_value("key = (a, b)")));
     let skip = once(&o.skip, e);
     skip_with_key(skip, key, e);
@@ -109,6 +110,7 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
         hard_timeout,
         soft_timeout_ms: soft.map_or(0, |(_, ms)| ms),
         entry,
+        span,
     }))
 }
 
@@ -128,8 +130,13 @@ pub(crate) fn timer<'a>(args: &'a TimerArgs, func: &Function<'a>) -> syn::Result
         "remove `slow` to log no call as slow",
         &mut errors,
     );
+    let span = once(&args.options.span, &mut errors).is_none_or(|opt| flag(opt, &mut errors));
     timer_signature(func, &mut errors);
-    errors.finish(Some(TimerSpec { name, slow_ms }))
+    errors.finish(Some(TimerSpec {
+        name,
+        slow_ms,
+        span,
+    }))
 }
 
 /// The one duplicate check: reports every repeat of an option and returns the first.

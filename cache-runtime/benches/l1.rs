@@ -52,9 +52,21 @@ async fn timed(id: u64, q: String) -> String {
     body(id, &q)
 }
 
+/// The same timer without its `tracing` span: what spans cost with no subscriber.
+#[performance_timer("bench_timer_nospan", span = false)]
+async fn timed_nospan(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
 #[performance_timer("bench_timed_hit")]
 #[cache_result("bench_timed_hit", ttl = 600)]
 async fn timed_ours(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
+/// The plain hit without its `tracing` span: what the span costs with no subscriber.
+#[cache_result("bench_hit_nospan", ttl = 600, span = false)]
+async fn ours_nospan(id: u64, q: String) -> String {
     body(id, &q)
 }
 
@@ -121,6 +133,11 @@ fn theirs_sync(id: u64, q: String) -> String {
 
 #[performance_timer("bench_timer_sync")]
 fn timed_sync(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
+#[performance_timer("bench_timer_sync_nospan", span = false)]
+fn timed_sync_nospan(id: u64, q: String) -> String {
     body(id, &q)
 }
 
@@ -254,6 +271,7 @@ fn hit_options(c: &mut Criterion) {
     let q = "analytics".to_string();
     run(async {
         ours(7, q.clone()).await;
+        ours_nospan(7, q.clone()).await;
         tagged_ours(7, q.clone()).await;
         timed_ours(7, q.clone()).await;
         unless_ours(7, q.clone()).await;
@@ -273,6 +291,7 @@ fn hit_options(c: &mut Criterion) {
         "soft_timeout" => run(soft_timeout_ours(black_box(7), q.clone())),
         "performance_timer" => run(timed_ours(black_box(7), q.clone())),
         "awaited/plain" => in_place!(ours(black_box(7), q.clone())),
+        "awaited/plain_nospan" => in_place!(ours_nospan(black_box(7), q.clone())),
         "awaited/performance_timer" => in_place!(timed_ours(black_box(7), q.clone())),
     }
     g.finish();
@@ -357,8 +376,10 @@ fn timer(c: &mut Criterion) {
         "performance_timer" => run(timed(black_box(7), q.clone())),
         "awaited/untimed" => in_place!(uncached(black_box(7), q.clone())),
         "awaited/performance_timer" => in_place!(timed(black_box(7), q.clone())),
+        "awaited/performance_timer_nospan" => in_place!(timed_nospan(black_box(7), q.clone())),
         "untimed_sync" => uncached_sync(black_box(7), q.clone()),
         "performance_timer_sync" => timed_sync(black_box(7), q.clone()),
+        "performance_timer_sync_nospan" => timed_sync_nospan(black_box(7), q.clone()),
     }
     g.finish();
 }
@@ -390,6 +411,7 @@ fn count_mode() -> bool {
     variants! {
         "floor" => run(uncached(black_box(7), q.clone())),
         "hit" => run(ours(black_box(7), q.clone())),
+        "hit_nospan" => run(ours_nospan(black_box(7), q.clone())),
         "cached" => run(theirs(black_box(7), q.clone())),
         "quick" => run(async { quick.get(&(black_box(7), q.clone())) }),
         "moka" => run(async { moka_sync.get(&(black_box(7), q.clone())) }),
@@ -409,6 +431,8 @@ fn count_mode() -> bool {
         "miss" => run(ours_miss(miss_id(), q.clone())),
         "timer" => run(timed(black_box(7), q.clone())),
         "timer_sync" => timed_sync(black_box(7), q.clone()),
+        "timer_nospan" => run(timed_nospan(black_box(7), q.clone())),
+        "timer_sync_nospan" => timed_sync_nospan(black_box(7), q.clone()),
     }
     true
 }

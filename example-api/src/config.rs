@@ -113,6 +113,12 @@ pub struct Config {
     #[arg(long, env = "NO_WARM")]
     pub no_warm: bool,
 
+    /// Export traces (a span per request, its timers, cache outcomes and queries) to an
+    /// OpenTelemetry collector over OTLP/HTTP with protobuf, e.g. `http://localhost:4318`
+    /// (`/v1/traces` is added unless given). Off when not set. Needs the `otlp` feature.
+    #[arg(long, env = "OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
+
     /// Connection limits, timeouts, shutdown and admission control.
     #[command(flatten)]
     pub server: ServerConfig,

@@ -27,6 +27,7 @@ pub mod net;
 pub mod routes;
 pub mod server;
 pub mod services;
+pub mod telemetry;
 
 pub use config::Config;
 pub use db::Db;

@@ -22,6 +22,7 @@ use super::flight::{self, Join, Settled};
 use super::scope::{self, Mode, Outcome, ServedFrom};
 use super::ticket::{Lead, Start, Ticket};
 use super::timeout;
+use super::trace;
 use crate::clock;
 use crate::state::{CacheState, Validity};
 use crate::stats::Counters;
@@ -142,6 +143,22 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         Fut: Future<Output = R>,
     {
         Box::pin(self.compute_async(f))
+    }
+
+    /// [`run_async`](Self::run_async) in the call's `span` (see `trace.rs`), entered on
+    /// every poll of the boxed computation, whose own future runs in a `cache.compute`
+    /// span; the span lives in the box, so the caller's future does not grow.
+    pub fn run_async_in<F, Fut>(
+        self,
+        span: tracing::Span,
+        f: F,
+    ) -> Pin<Box<impl Future<Output = R>>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = R>,
+    {
+        let f = trace::computing(!span.is_none(), f);
+        Box::pin(tracing::Instrument::instrument(self.compute_async(f), span))
     }
 
     async fn compute_async<F, Fut>(mut self, f: F) -> R

@@ -11,7 +11,8 @@
 //! (the typed handle `<fn>_entry` returns: invalidate, put, peek one entry), `bulkhead.rs`
 //! (`max_concurrent`), `timeout.rs` (`hard_timeout`'s deadline and `Timeout`),
 //! `fail_throttle.rs` (the fail-safe copy kept as the answer after a failure), `batch.rs`
-//! (`#[cache_batch]`: many records in one call, each an ordinary entry).
+//! (`#[cache_batch]`: many records in one call, each an ordinary entry), `trace.rs` (a
+//! call's `tracing` span and its outcome).
 
 mod batch;
 mod budget;
@@ -30,6 +31,7 @@ mod site;
 mod store;
 mod ticket;
 mod timeout;
+mod trace;
 
 pub use batch::{
     Batch, BatchOutput, BatchTags, Present, RecordKind, Remembered, batch, batch_with,
@@ -48,3 +50,4 @@ pub use scope::{CallOutcome, EntryInfo, Outcome, Outcomes, Scope, Scoped, Served
 pub use site::{CacheSite, SiteSpec, assert_refresh_arg, tag};
 pub use ticket::{StoreRules, Ticket};
 pub use timeout::{TimedOut, Timeout, timed_out};
+pub use trace::cache_span;

@@ -256,6 +256,7 @@ pub(crate) fn mode() -> Mode {
 /// Records a call's outcome in the active scope, if any.
 #[inline]
 pub(crate) fn record(cache: &'static str, outcome: Outcome) {
+    super::trace::outcome(outcome, None);
     if !ACTIVE.with(Cell::get) {
         return;
     }
@@ -277,6 +278,7 @@ pub(crate) fn record_entry(
     fresh_until: u64,
     ttl: u64,
 ) {
+    super::trace::outcome(outcome, Some(from));
     if !ACTIVE.with(Cell::get) {
         return;
     }
