@@ -142,6 +142,8 @@ pub struct CacheRuntimeBuilder {
     /// The remote tier's options (set by its methods, `tier/remote/builder.rs`).
     pub(crate) remote: RemoteOptions,
     pub(crate) tiers: HashMap<String, Tier>,
+    /// The disk tier's options (set by its methods, `tier/disk/builder.rs`).
+    pub(crate) disk: crate::tier::disk::DiskConfig,
     max_wait: Duration,
 }
 
@@ -161,6 +163,7 @@ impl CacheRuntime {
             overrides: HashMap::new(),
             remote: RemoteOptions::new(),
             tiers: HashMap::new(),
+            disk: Default::default(),
             max_wait: DEFAULT_MAX_WAIT,
         }
     }
@@ -354,6 +357,8 @@ impl CacheRuntime {
     /// # }
     /// ```
     pub async fn flush(&self, deadline: Duration) -> Flushed {
+        // The disk's queued records first: they need no network.
+        self.engine.disk.flush().await;
         Flushed {
             pending: self.engine.remote.flush(deadline).await,
         }
@@ -526,6 +531,7 @@ impl CacheRuntimeBuilder {
         Settings {
             remote,
             tiers: self.tiers,
+            disk: self.disk,
             namespace: self.namespace,
             max_bytes: self.max_bytes,
             default_ttl: self.default_ttl,
