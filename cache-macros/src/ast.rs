@@ -72,6 +72,9 @@ pub(crate) struct CacheSpec<'a> {
     pub(crate) soft_timeout_ms: u64,
     /// `entry = false` turns the companion `<fn>_entry` off (needed in trait impls).
     pub(crate) entry: bool,
+    /// `disk = false` keeps the cache off the disk tier (default: on when the runtime
+    /// has one).
+    pub(crate) disk: bool,
 }
 
 /// What `#[performance_timer]` expands from.

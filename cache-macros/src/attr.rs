@@ -41,6 +41,7 @@ pub(crate) const CACHE_OPTIONS: &[&str] = &[
     "fail_throttle",
     "local_ttl",
     "entry",
+    "disk",
 ];
 
 /// The values of `tier`, in the order of their numbers in `SiteSpec::tier`.
@@ -123,6 +124,7 @@ pub(crate) struct CacheOptions {
     pub(crate) fail_throttle: Vec<Opt>,
     pub(crate) local_ttl: Vec<Opt>,
     pub(crate) entry: Vec<Opt>,
+    pub(crate) disk: Vec<Opt>,
 }
 
 impl Options for CacheOptions {
@@ -152,6 +154,7 @@ impl Options for CacheOptions {
             "fail_throttle" => &mut self.fail_throttle,
             "local_ttl" => &mut self.local_ttl,
             "entry" => &mut self.entry,
+            "disk" => &mut self.disk,
             _ => return None,
         })
     }

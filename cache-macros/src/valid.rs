@@ -71,6 +71,7 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
     let one_tier = tier.filter(|tier| tier.value != 0).map(|tier| tier.expr);
     let local_ttl_ms = ttls::local_ttl(&o.local_ttl, ttl_ms, one_tier, func, e);
     let entry = once(&o.entry, e).is_none_or(|opt| flag(opt, e));
+    let disk = once(&o.disk, e).is_none_or(|opt| flag(opt, e));
     let key = once(&o.key, e).and_then(|opt| e.ok(opt.eq_value("key = (a, b)")));
     let skip = once(&o.skip, e);
     skip_with_key(skip, key, e);
@@ -109,6 +110,7 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
         hard_timeout,
         soft_timeout_ms: soft.map_or(0, |(_, ms)| ms),
         entry,
+        disk,
     }))
 }
 

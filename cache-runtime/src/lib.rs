@@ -72,6 +72,9 @@ pub mod guide {
     pub mod redis {
         #![doc = include_str!("../../docs/guide/redis.md")]
     }
+    pub mod disk {
+        #![doc = include_str!("../../docs/guide/disk.md")]
+    }
     pub mod http {
         #![doc = include_str!("../../docs/guide/http.md")]
     }

@@ -344,7 +344,9 @@ impl CacheRuntime {
     /// request: the remote tier's thread stops with the runtime, and what had not landed by
     /// then is lost (a change other instances never hear of, a lock that blocks its key
     /// until it expires); [`Flushed::pending`] says how much. Like
-    /// [`ready`](Self::ready), it works in any async runtime.
+    /// [`ready`](Self::ready), it works in any async runtime. With a disk tier
+    /// ([`disk`](crate::CacheRuntimeBuilder::disk)) it first waits until the records
+    /// queued for the disk are written, so that a restart on the same path finds them.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {

@@ -13,7 +13,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::flight::Settled;
-use super::policy::Tier;
 use super::scope::{self, Mode, Outcome, ServedFrom};
 use super::ticket::{Lead, Start, Ticket};
 use crate::clock;
@@ -27,9 +26,7 @@ use crate::value::Adapter;
 impl<R, A: Adapter<R>> Ticket<R, A> {
     /// Whether this call may use the disk tier at all.
     pub(super) fn disk_allowed(&self) -> bool {
-        self.mode != Mode::Bypass
-            && self.site.tier != Tier::Remote
-            && self.site.engine.disk.used_by(self.name)
+        self.mode != Mode::Bypass && self.site.disk
     }
 
     fn disk_want(&self) -> Want<'_> {

@@ -99,13 +99,20 @@ impl Disk {
         let caches = config.caches.clone();
         #[cfg(feature = "disk")]
         {
-            let on = config.path.as_ref().and_then(|path| {
-                match store::On::open(path, config, namespace) {
-                    Ok(on) => Some(Arc::new(on)),
-                    Err(e) => {
-                        tracing::error!(error = %e, "disk cache not opened: running without it");
-                        None
-                    }
+            // On a thread of its own: opening blocks on foyer's runtime, which panics on
+            // a thread that drives async tasks (a runtime built inside `#[tokio::main]`).
+            let open = |path| {
+                std::thread::scope(|s| {
+                    s.spawn(|| store::On::open(path, config, namespace))
+                        .join()
+                        .unwrap_or_else(|_| Err("the disk tier panicked while opening".into()))
+                })
+            };
+            let on = config.path.as_ref().and_then(|path| match open(path) {
+                Ok(on) => Some(Arc::new(on)),
+                Err(e) => {
+                    tracing::error!(error = %e, "disk cache not opened: running without it");
+                    None
                 }
             });
             Self { on, caches }
@@ -122,9 +129,10 @@ impl Disk {
         false
     }
 
-    /// Whether cache `name` uses the tier: open, and not turned off for it.
-    pub(crate) fn used_by(&self, name: &str) -> bool {
-        self.is_on() && self.caches.get(name).copied().unwrap_or(true)
+    /// Whether cache `name` uses the tier: open, and not turned off for it (the
+    /// builder's `disk_cache` beats the attribute's `disk = ...`).
+    pub(crate) fn used_by(&self, name: &str, declared: bool) -> bool {
+        self.is_on() && self.caches.get(name).copied().unwrap_or(declared)
     }
 
     /// Reads a current record.
