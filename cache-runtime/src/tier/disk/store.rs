@@ -169,6 +169,12 @@ impl On {
     /// checksum, generations and deadlines.
     pub(crate) async fn read(&self, want: &Want<'_>) -> Option<Found> {
         let key = self.key(want.cache, want.encoded);
+        // The index in memory first: a key never written costs no task on the engine's
+        // runtime (a cold miss stays a few microseconds, not a cross-thread round trip).
+        if !self.cache.contains(&key) {
+            self.counters.misses.fetch_add(1, Relaxed);
+            return None;
+        }
         let cache = self.cache.clone();
         let k = key.clone();
         let got = self
