@@ -21,6 +21,12 @@ async fn value(id: u64) -> String {
     format!("value-{id}")
 }
 
+#[cache_result("disk_off", ttl = 600, disk = false)]
+async fn off(id: u64) -> String {
+    COMPUTED.fetch_add(1, Ordering::SeqCst);
+    format!("off-{id}")
+}
+
 #[cache_result("disk_big", ttl = 600)]
 async fn big(id: u64, len: usize) -> String {
     COMPUTED.fetch_add(1, Ordering::SeqCst);
@@ -56,6 +62,16 @@ fn child(dir: &str, namespace: &str) {
                     }
                     let computed = COMPUTED.load(Ordering::SeqCst) - before;
                     format!("{right} {disk} {computed}")
+                }
+                ["off", a, b] => {
+                    let (a, b): (u64, u64) =
+                        (a.parse().expect("a number"), b.parse().expect("a number"));
+                    let before = COMPUTED.load(Ordering::SeqCst);
+                    let mut right = true;
+                    for id in a..=b {
+                        right &= off(id).await == format!("off-{id}");
+                    }
+                    format!("{right} {}", COMPUTED.load(Ordering::SeqCst) - before)
                 }
                 ["big", a, b, len] => {
                     let (a, b): (u64, u64) =
@@ -206,8 +222,10 @@ fn a_graceful_restart_serves_entries_from_disk_without_computing() {
     let mut a = Instance::start(&dir, "app");
     assert!(a.disk, "the disk tier opened");
     assert_eq!(a.get(1, 200), (true, 0, 200));
+    assert_eq!(a.ask("off 1 10"), "true 10");
     a.stop();
     let mut b = Instance::start(&dir, "app");
+    assert_eq!(b.ask("off 1 10"), "true 10", "disk = false: computed again");
     assert_eq!(
         b.get(1, 200),
         (true, 200, 0),
