@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use cache_runtime::{CacheRuntime, Scope, ServedFrom, cache_result};
 
+/// The disk of the bounded test; the others get 64 MiB (`DISK_CHILD_MAX`), so that
+/// foyer's block eviction never takes what a restart test expects back.
 const MAX_BYTES: u64 = 4 << 20;
 
 static COMPUTED: AtomicU64 = AtomicU64::new(0);
@@ -34,10 +36,10 @@ async fn big(id: u64, len: usize) -> String {
 }
 
 /// One instance: reads commands, answers one line each.
-fn child(dir: &str, namespace: &str) {
+fn child(dir: &str, namespace: &str, max_bytes: u64) {
     let rt = CacheRuntime::builder()
         .namespace(namespace)
-        .disk(dir, MAX_BYTES)
+        .disk(dir, max_bytes)
         .disk_max_value_bytes(64 << 10)
         .install()
         .expect("the child's runtime");
@@ -113,7 +115,8 @@ fn child_main() {
         std::env::var_os("DISK_CHILD_DIR"),
         std::env::var_os("DISK_CHILD_NS"),
     ) {
-        child(&dir.to_string_lossy(), &ns.to_string_lossy());
+        let max = std::env::var("DISK_CHILD_MAX").map_or(64 << 20, |m| m.parse().expect("bytes"));
+        child(&dir.to_string_lossy(), &ns.to_string_lossy(), max);
     }
 }
 
@@ -126,10 +129,15 @@ struct Instance {
 
 impl Instance {
     fn start(dir: &Path, namespace: &str) -> Self {
+        Self::start_with(dir, namespace, 64 << 20)
+    }
+
+    fn start_with(dir: &Path, namespace: &str, max_bytes: u64) -> Self {
         let mut process = Command::new(std::env::current_exe().expect("test binary"))
             .args(["--exact", "child_main", "--nocapture", "--test-threads=1"])
             .env("DISK_CHILD_DIR", dir)
             .env("DISK_CHILD_NS", namespace)
+            .env("DISK_CHILD_MAX", max_bytes.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -356,7 +364,7 @@ fn a_second_process_on_the_same_path_runs_without_the_disk_tier() {
 #[test]
 fn bytes_on_disk_stay_under_max_bytes_and_large_values_are_not_written() {
     let dir = fresh_dir("bounded");
-    let mut a = Instance::start(&dir, "app");
+    let mut a = Instance::start_with(&dir, "app", MAX_BYTES);
     // 4 MiB of disk, 16 MiB of 8 KiB values.
     assert_eq!(a.ask("big 1 2048 8192"), "true");
     // Over the 64 KiB value limit: not written.
