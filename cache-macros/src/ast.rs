@@ -74,6 +74,9 @@ pub(crate) struct CacheSpec<'a> {
     pub(crate) entry: bool,
     /// `span = false` opens no `tracing` span for the call and its computation.
     pub(crate) span: bool,
+    /// `disk = false` keeps the cache off the disk tier (default: on when the runtime
+    /// has one).
+    pub(crate) disk: bool,
 }
 
 /// What `#[performance_timer]` expands from.

@@ -42,6 +42,7 @@ pub(crate) const CACHE_OPTIONS: &[&str] = &[
     "local_ttl",
     "entry",
     "span",
+    "disk",
 ];
 
 /// The values of `tier`, in the order of their numbers in `SiteSpec::tier`.
@@ -125,6 +126,7 @@ pub(crate) struct CacheOptions {
     pub(crate) local_ttl: Vec<Opt>,
     pub(crate) entry: Vec<Opt>,
     pub(crate) span: Vec<Opt>,
+    pub(crate) disk: Vec<Opt>,
 }
 
 impl Options for CacheOptions {
@@ -155,6 +157,7 @@ impl Options for CacheOptions {
             "local_ttl" => &mut self.local_ttl,
             "entry" => &mut self.entry,
             "span" => &mut self.span,
+            "disk" => &mut self.disk,
             _ => return None,
         })
     }

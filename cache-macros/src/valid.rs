@@ -72,6 +72,7 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
     let local_ttl_ms = ttls::local_ttl(&o.local_ttl, ttl_ms, one_tier, func, e);
     let entry = once(&o.entry, e).is_none_or(|opt| flag(opt, e));
     let span = once(&o.span, e).is_none_or(|opt| flag(opt, e));
+    let disk = once(&o.disk, e).is_none_or(|opt| flag(opt, e));
     let key = once(&o.key, e).and_then(|opt| e.ok(opt.eq_value("key = (a, b)")));
     let skip = once(&o.skip, e);
     skip_with_key(skip, key, e);
@@ -111,6 +112,7 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
         soft_timeout_ms: soft.map_or(0, |(_, ms)| ms),
         entry,
         span,
+        disk,
     }))
 }
 

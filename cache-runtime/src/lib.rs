@@ -76,6 +76,9 @@ pub mod guide {
     pub mod redis {
         #![doc = include_str!("../../docs/guide/redis.md")]
     }
+    pub mod disk {
+        #![doc = include_str!("../../docs/guide/disk.md")]
+    }
     pub mod http {
         #![doc = include_str!("../../docs/guide/http.md")]
     }
@@ -163,6 +166,7 @@ pub use json::CachedJson;
 pub use key::{CacheKey, KeyError};
 pub use runtime::{CacheRuntime, CacheRuntimeBuilder, Flushed, InstallError, Readiness, global};
 pub use stats::{CacheStats, CircuitState, L1Stats, L2CacheStats, L2Stats, RuntimeStats};
+pub use tier::disk::DiskStats;
 pub use timer::{
     BASELINE_MINUTES, Bottleneck, CacheHistory, CacheInFront, CachePoint, CacheTrend, Direction,
     MIN_CALLS, MIN_LOOKUPS, PerformanceSnapshot, RECENT_MINUTES, TimedChild, TimerHistory,

@@ -101,6 +101,17 @@ pub struct Config {
     #[arg(long, env = "REDIS_TIMEOUT", default_value = "50ms", value_parser = parse_duration)]
     pub redis_timeout: Duration,
 
+    /// A disk cache tier in this directory (created if needed): cached answers survive a
+    /// restart, and a restarted service answers its first requests from disk
+    /// (`X-Cache-Tier: disk`) instead of the database. One process per directory. Unset:
+    /// no disk tier.
+    #[arg(long, env = "DISK_CACHE", value_name = "DIR")]
+    pub disk_cache: Option<std::path::PathBuf>,
+
+    /// Most bytes the disk cache keeps on disk (only used with `--disk-cache`).
+    #[arg(long, env = "DISK_CACHE_BYTES", default_value_t = 256 << 20)]
+    pub disk_cache_bytes: u64,
+
     /// Memory budget of the in-process cache, in bytes.
     #[arg(long, env = "CACHE_MAX_BYTES", default_value_t = 64 << 20)]
     pub cache_max_bytes: u64,

@@ -22,6 +22,7 @@ pub(crate) fn site_static(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
     let max_bytes = Literal::u64_unsuffixed(spec.max_bytes);
     let tier = format_ident!("{}", ["Both", "Local", "Remote"][usize::from(spec.tier)]);
     let lock = spec.lock;
+    let disk = spec.disk;
     let max_concurrent = Literal::u32_unsuffixed(spec.max_concurrent);
     let only_if_slower_ms = Literal::u64_unsuffixed(spec.only_if_slower_ms);
     let hard_timeout_ms = Literal::u64_unsuffixed(spec.hard_timeout.map_or(0, |(_, ms)| ms));
@@ -48,6 +49,7 @@ pub(crate) fn site_static(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
             fail_throttle_ms: #fail_throttle_ms,
             local_ttl_ms: #local_ttl_ms,
             short_ttl_ms: #short_ttl_ms,
+            disk: #disk,
         });
     }
 }

@@ -13,6 +13,7 @@ use super::policy::{CacheOverride, Tier};
 use crate::key::CacheKey;
 use crate::state::Registry;
 use crate::stats::{L1Stats, RuntimeStats};
+use crate::tier::disk::{Disk, DiskConfig};
 use crate::tier::local::Local;
 use crate::tier::remote::{Config, Remote, Subscriber};
 
@@ -62,6 +63,7 @@ pub(crate) struct Settings {
     pub(crate) overrides: HashMap<String, CacheOverride>,
     pub(crate) tiers: HashMap<String, Tier>,
     pub(crate) remote: Option<Config>,
+    pub(crate) disk: DiskConfig,
     /// How long a computation whose error type converts from `Overloaded` waits for a
     /// permit of its cache's bulkhead.
     pub(crate) max_wait: Duration,
@@ -77,6 +79,7 @@ impl Default for Settings {
             overrides: HashMap::new(),
             tiers: HashMap::new(),
             remote: None,
+            disk: DiskConfig::default(),
             max_wait: DEFAULT_MAX_WAIT,
         }
     }
@@ -88,6 +91,8 @@ pub(crate) struct Engine {
     pub(crate) local: Local,
     pub(crate) flights: Arc<Flights>,
     pub(crate) remote: Remote,
+    /// The disk tier (off without the feature or a path).
+    pub(crate) disk: Disk,
     pub(crate) registry: Registry,
     pub(crate) default_ttl: Duration,
     pub(crate) jitter: f64,
@@ -108,6 +113,7 @@ impl Engine {
             Engine {
                 remote: Remote::start(settings.remote.as_ref(), &settings.namespace, subscriber),
                 local: Local::new(settings.max_bytes, registry.table()),
+                disk: Disk::open(&settings.disk, &settings.namespace),
                 flights: Arc::new(Flights::new()),
                 registry,
                 namespace: settings.namespace,
@@ -165,6 +171,7 @@ impl Engine {
             },
             caches,
             l2: None,
+            disk: self.disk.stats(),
         };
         self.remote.fill_stats(&mut stats);
         stats

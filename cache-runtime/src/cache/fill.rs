@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ticket:  single-flight join (a flight begun before an invalidation is not joined)
-//!          -> (lead) remote tier (see fetch.rs) -> compute
+//!          -> (lead) disk tier (disk.rs) -> remote tier (see fetch.rs) -> compute
 //!             -> Ok: store (store.rs): the local tier (unless invalidated meanwhile),
 //!                the remote tier in the background; publish to waiters
 //!             -> Err: serve the fail-safe copy (local, or read from Redis) if any
@@ -177,6 +177,9 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             }
         };
         let mut start = self.start(&lead);
+        if let Some(hit) = self.consult_disk().await {
+            return self.finish_disk(lead, hit, &start);
+        }
         if let Some(hit) = self.consult_remote(&mut start).await {
             return self.finish_remote(lead, hit, &start);
         }

@@ -94,6 +94,9 @@ impl Engine {
         change: Change,
     ) -> bool {
         let held = cache.is_some_and(|c| self.change_local(c, buf, which, change));
+        // After the local change (under the store lock): a disk write either saw it, or is
+        // queued before this removal. The disk keeps no expired copy.
+        self.disk.remove(name, buf.encoded());
         if self.remote.is_on() {
             let keys = match cache {
                 Some(c) => self.remote_keys(c, buf.encoded(), which),
@@ -123,6 +126,7 @@ impl Engine {
             change.count(&cache);
             self.change_local_all(&cache, change);
         }
+        self.disk.invalidate_cache(name);
         match change {
             Change::Drop => self.remote.invalidate_all(name),
             Change::Expire => self.remote.expire_all(name),
@@ -142,6 +146,7 @@ impl Engine {
 
     fn change_tag(&self, tag: &str, change: Change) {
         self.change_local_tag(tag, change);
+        self.disk.invalidate_tag(tag);
         match change {
             Change::Drop => self.remote.invalidate_tag(tag),
             Change::Expire => self.remote.expire_tag(tag),

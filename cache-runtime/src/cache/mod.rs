@@ -4,7 +4,8 @@
 //! Read in this order: `site.rs` (what the macro hands over, resolved once per site),
 //! `lookup.rs` (the read path and its entry points: scope, key, local tier), `ticket.rs`
 //! (the one type a miss computes through), `fill.rs` (single-flight, compute, fail-safe),
-//! `store.rs` (storing what was computed), `fetch.rs` (the remote tier's part in a miss),
+//! `store.rs` (storing what was computed), `disk.rs` (the disk tier's part in a miss),
+//! `fetch.rs` (the remote tier's part in a miss),
 //! `invalidate.rs` (what an invalidation and another instance's announcement do),
 //! `flight.rs` (single-flight), `policy.rs` (TTLs, overrides and the [`Tier`] a cache
 //! uses), `scope.rs` (per-call control), `engine.rs` (what one runtime holds), `entry.rs`
@@ -17,6 +18,7 @@
 mod batch;
 mod budget;
 mod bulkhead;
+mod disk;
 mod engine;
 mod entry;
 mod fail_throttle;

@@ -50,6 +50,9 @@ pub struct SiteSpec {
     /// The TTL of a cached `None` (`cache_none = "30s"`) or of an error that `cache_err`
     /// picks (`err_ttl = "5s"`), at most `ttl`; 0 = `ttl`.
     pub short_ttl_ms: u64,
+    /// `disk = false`: the cache stays off the disk tier (the runtime's `disk_cache`
+    /// override wins); without a disk tier it has no effect.
+    pub disk: bool,
 }
 
 /// One `#[cache_result]` function: its spec and its resolution against the global
@@ -72,6 +75,8 @@ pub(crate) struct SiteState {
     pub(crate) lock: bool,
     /// The cache's bound on concurrent computations.
     pub(crate) bulkhead: Arc<Bulkhead>,
+    /// Whether misses read the disk tier and computed values are written to it.
+    pub(crate) disk: bool,
 }
 
 impl std::fmt::Debug for SiteState {
@@ -155,6 +160,7 @@ pub(crate) fn resolve(engine: &Arc<Engine>, spec: &SiteSpec) -> SiteState {
         policy,
         cache: engine.registry.cache(spec.name),
         version: spec.version,
+        disk: tier != Tier::Remote && engine.disk.used_by(spec.name, spec.disk),
         tier,
         lock: spec.lock,
     }

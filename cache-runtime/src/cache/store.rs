@@ -53,7 +53,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         }
         // With a remote write ahead the bytes are kept; otherwise only counted.
         let remote = start.remote.is_some() && self.remote_allowed();
-        let (encoded, body) = if remote {
+        let (encoded, body) = if remote || self.disk_allowed() {
             match MessagePack.encode(&value) {
                 Ok(b) => (Ok(b.len()), Some(b)),
                 Err(e) => (Err(e), None),
@@ -87,7 +87,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             if site.tier != Tier::Remote {
                 self.keep(&entry, &start.validity);
             }
-            if let (Some(stamp), Some(body)) = (start.remote, body) {
+            if let Some(body) = body.as_deref().filter(|_| self.disk_allowed()) {
+                self.write_disk(body, (deadlines.0, deadlines.1), &start);
+            }
+            if let (Some(stamp), Some(body)) = (start.remote.filter(|_| remote), body) {
                 let (fresh, stale, _) = deadlines;
                 let write = (stamp, body, fresh, stale);
                 self.write_remote(&entry, write, &start.validity, start.lock);

@@ -73,6 +73,7 @@ fn record(outcome: Outcome, from: Option<ServedFrom>) {
         let tier = match from {
             ServedFrom::Local => "local",
             ServedFrom::Remote => "remote",
+            ServedFrom::Disk => "disk",
         };
         span.record("cache.tier", tier);
     }

@@ -246,6 +246,9 @@ pub struct RuntimeStats {
     /// The remote tier, when one is configured.
     #[serde(default)]
     pub l2: Option<L2Stats>,
+    /// The disk tier, when one is open (feature `disk`).
+    #[serde(default)]
+    pub disk: Option<crate::DiskStats>,
 }
 
 impl RuntimeStats {
