@@ -304,7 +304,7 @@ impl EntryKey {
     pub fn peek<R, A: Adapter<R>>(&self, adapter: A) -> Option<R> {
         let state = self.state();
         let key = self.stamped(state)?;
-        let entry = state.engine.local.get(&key)?;
+        let entry = state.engine.local.get(&state.part, &key)?;
         let meta = entry.meta();
         // A copy kept by `fail_throttle` is stale, whatever its deadline says.
         if !meta.is_current() || clock::now() >= meta.fresh_until || meta.throttled {

@@ -90,11 +90,18 @@ fn lookup_resolved<R, A: Adapter<R>>(
     let hash = local::hot_hash(&key);
     // A plain fresh hit from this thread's hot copy (see `tier/local.rs`): the checks of
     // the map path below, without writing a shared cache line.
+    let tti = site.policy.tti;
     let hot = local.hot(&key, hash, |entry| {
         let meta = entry.meta();
         let now = clock::now();
         if !(meta.is_current() && now < meta.fresh_until && now < meta.refresh_after) {
             return None;
+        }
+        if tti != 0 {
+            if meta.idle_at(now, tti) {
+                return None;
+            }
+            local::idle::touch(&meta.read_at, now, tti);
         }
         let v = local::value_of::<A::Value>(entry)?;
         Some((v.clone(), meta.fresh_until))
@@ -108,11 +115,15 @@ fn lookup_resolved<R, A: Adapter<R>>(
         return Lookup::Hit(value);
     }
     let mut stale = None;
-    if let Some(entry) = local.get(&key) {
+    if let Some(entry) = local.get(&site.part, &key) {
         let meta = entry.meta();
         let now = clock::now();
-        if meta.is_current() && now < meta.fresh_until {
+        let fresh = meta.is_current() && now < meta.fresh_until;
+        if fresh && !meta.idle_at(now, tti) {
             if let Some(v) = local::value_of::<A::Value>(&entry) {
+                if tti != 0 {
+                    local::idle::touch(&meta.read_at, now, tti);
+                }
                 let value = adapter.rebuild(v.clone());
                 let hit = || {
                     counters.hits.incr();
@@ -138,8 +149,12 @@ fn lookup_resolved<R, A: Adapter<R>>(
                 local.remember(&key, hash, &entry);
                 return Lookup::Hit(value);
             }
-        } else if meta.keepable_at(now) && local::value_of::<A::Value>(&entry).is_some() {
-            // Past its TTL, or expired by `expire*`: the fail-safe copy.
+        } else if (!fresh || meta.has_stale_window())
+            && meta.keepable_at(now)
+            && local::value_of::<A::Value>(&entry).is_some()
+        {
+            // Past its TTL, or expired by `expire*`, or idle with a stale window of its
+            // own: the fail-safe copy.
             stale = Some(entry);
         }
     }

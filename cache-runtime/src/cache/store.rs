@@ -122,10 +122,12 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     ) -> Arc<Slot<A::Value>> {
         let cache = Arc::clone(&self.site.cache);
         let generations = (began.generation, began.tags.clone());
-        Arc::new(Slot {
-            meta: Meta::new(cache, generations, deadlines, weight, throttled),
-            value,
-        })
+        let mut meta = Meta::new(cache, generations, deadlines, weight, throttled);
+        let tti = self.site.policy.tti;
+        if tti != 0 {
+            meta.read_at = crate::tier::local::idle::stamp(clock::now(), tti);
+        }
+        Arc::new(Slot { meta, value })
     }
 
     /// Inserts an entry in the local tier, unless an invalidation or expiry of the cache,
@@ -139,7 +141,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         let cache = &self.site.cache;
         let _store = cache.store.lock();
         if began.holds() {
-            self.site.engine.local.insert(&self.key, Arc::clone(entry));
+            self.site
+                .engine
+                .local
+                .insert(&self.site.part, &self.key, Arc::clone(entry));
         }
     }
 }

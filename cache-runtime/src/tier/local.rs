@@ -33,9 +33,20 @@ use std::any::Any;
 use std::cell::RefCell;
 use std::hash::BuildHasher;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
+use crate::clock;
 use crate::state::{self, CacheState, TagState};
+
+mod capped;
+mod events;
+pub(crate) mod idle;
+
+pub(crate) use capped::Part;
+use capped::Parts;
+
+pub(crate) use events::Listeners;
+pub use events::{Eviction, EvictionCause, EvictionReceiver};
 
 /// The generations an entry was computed under: its cache's, and each tag's.
 pub(crate) type Generations = (u64, Box<[(Arc<TagState>, u64)]>);
@@ -61,6 +72,8 @@ pub(crate) struct Meta {
     /// stale (never as a hit) until `fresh_until`; its `refresh_after` is 0, so it never
     /// takes the plain hit path.
     pub(crate) throttled: bool,
+    /// The step of the last read, for the cache's `tti` (see `idle.rs`); unused without.
+    pub(crate) read_at: AtomicU32,
 }
 
 impl Meta {
@@ -86,7 +99,14 @@ impl Meta {
             counted: AtomicBool::new(false),
             retired: AtomicBool::new(false),
             throttled,
+            read_at: AtomicU32::new(0),
         }
+    }
+
+    /// Whether the entry has not been read for its cache's `tti` (0: none) at `now`.
+    #[inline]
+    pub(crate) fn idle_at(&self, now: u64, tti: u64) -> bool {
+        tti != 0 && idle::is_idle(&self.read_at, now, tti)
     }
 
     /// Not invalidated since it was computed.
@@ -187,15 +207,18 @@ impl<V: Clone + Send + Sync + 'static> ErasedSlot for Slot<V> {
         let m = &self.meta;
         let fresh_until = m.fresh_until.min(now);
         let deadlines = (fresh_until, m.stale_until, m.refresh_after.min(fresh_until));
-        Arc::new(Slot {
+        let meta = Meta::new(
+            Arc::clone(&m.cache),
+            (m.generation, m.tags.clone()),
+            deadlines,
+            m.weight,
             // Expired, a copy `fail_throttle` kept is an ordinary fail-safe copy.
-            meta: Meta::new(
-                Arc::clone(&m.cache),
-                (m.generation, m.tags.clone()),
-                deadlines,
-                m.weight,
-                false,
-            ),
+            false,
+        );
+        meta.read_at
+            .store(m.read_at.load(Ordering::Relaxed), Ordering::Relaxed);
+        Arc::new(Slot {
+            meta,
             value: self.value.clone(),
         })
     }
@@ -288,38 +311,56 @@ type Map =
 
 /// The tier itself.
 pub(crate) struct Local {
+    /// The map of every cache without a capacity of its own.
     map: Map,
     capacity: u64,
+    /// The maps of the caches with one (`capped.rs`).
+    parts: Parts,
     /// This tier's id for the threads' hot copies.
     id: u64,
+    /// Who hears of entries leaving; `None` (one branch) when nobody listens.
+    events: Option<Box<Listeners>>,
 }
 
 impl Local {
-    pub(crate) fn new(capacity_bytes: u64) -> Self {
-        // Estimated entries: a byte budget of small API values averages a few hundred bytes.
-        let estimated = (capacity_bytes / 512).clamp(1024, 4 << 20) as usize;
-        let mut opts = quick_cache::OptionsBuilder::new();
-        opts.estimated_items_capacity(estimated)
-            .weight_capacity(capacity_bytes.max(1));
-        let Ok(options) = opts.build() else {
-            // Only reachable with a zero capacity, excluded by `max(1)` above.
-            unreachable!("quick_cache options with a positive capacity are valid")
-        };
+    pub(crate) fn new(capacity_bytes: u64, listeners: Listeners) -> Self {
         Self {
-            map: Map::with_options(
-                options,
-                Weigher,
-                foldhash::fast::RandomState::default(),
-                Evictions,
-            ),
+            map: capped::map(capacity_bytes, None),
             capacity: capacity_bytes,
+            parts: Parts::default(),
             id: NEXT_TIER.fetch_add(1, Ordering::Relaxed),
+            events: (!listeners.is_empty()).then(|| Box::new(listeners)),
         }
     }
 
+    /// The map of a part: a capped cache's own, or the shared one.
     #[inline]
-    pub(crate) fn get(&self, key: &[u8]) -> Option<Entry> {
-        self.map.get(key)
+    fn map_of<'a>(&'a self, part: &'a Part) -> &'a Map {
+        part.as_ref().map_or(&self.map, |c| &c.map)
+    }
+
+    /// Gives cache `cache_id` a map of its own of `capacity` bytes (the first capacity
+    /// given wins) and returns it, for its call sites to keep.
+    pub(crate) fn capped(&self, cache_id: u32, capacity: u64) -> Part {
+        Some(self.parts.capped(cache_id, capacity))
+    }
+
+    /// The part cache `cache_id` lives in (a registry read: not for the hit path).
+    pub(crate) fn part(&self, cache_id: u32) -> Part {
+        self.parts.of(cache_id)
+    }
+
+    /// The byte budget and weight of cache `cache_id`'s own map; `None` when it shares
+    /// the tier's.
+    pub(crate) fn capped_usage(&self, cache_id: u32) -> Option<(u64, u64)> {
+        self.parts
+            .of(cache_id)
+            .map(|c| (c.capacity, c.map.weight()))
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, part: &Part, key: &[u8]) -> Option<Entry> {
+        self.map_of(part).get(key)
     }
 
     /// Serves a hit from the calling thread's hot copy of `key` (`hash`: its
@@ -390,18 +431,42 @@ impl Local {
     /// Stores `entry` under `key`. The entry it replaces (which quick_cache hands to the
     /// eviction hook too) is retired, so no hot copy serves it, without counting as an
     /// eviction; what the insert evicted to make room, or `entry` itself when it is
-    /// refused, counts as evicted.
-    pub(crate) fn insert(&self, key: &[u8], entry: Entry) {
+    /// refused, counts as evicted. Listeners hear of both (see `events.rs`).
+    pub(crate) fn insert(&self, part: &Part, key: &[u8], entry: Entry) {
+        self.insert_as(self.map_of(part), key, entry, Some(EvictionCause::Replaced));
+    }
+
+    /// [`insert`](Self::insert), the replaced entry reported with `replaced` (nothing
+    /// when `None`: its expired copy takes its place, `expire`).
+    fn insert_as(&self, map: &Map, key: &[u8], entry: Entry, replaced: Option<EvictionCause>) {
         entry.meta().count_in();
         // Its address tells it apart from the value it replaced (both alive until
         // `evicted` drops), without a count of its own.
         let inserted = Arc::as_ptr(&entry).cast::<()>();
         let mut evicted = Evicted::default();
-        self.map
-            .insert_with_lifecycle(key.into(), entry, &mut evicted);
-        for (k, old) in &evicted.0 {
-            if **k == *key && Arc::as_ptr(old).cast::<()>() != inserted {
-                old.meta().retire();
+        map.insert_with_lifecycle(key.into(), entry, &mut evicted);
+        // The shard's lock is released: retire, count and report.
+        let now = if self.events.is_some() {
+            clock::now()
+        } else {
+            0
+        };
+        for (k, old) in evicted.0.drain(..) {
+            let meta = old.meta();
+            if !meta.retire() {
+                continue;
+            }
+            let cause = if *k == *key && Arc::as_ptr(&old).cast::<()>() != inserted {
+                replaced
+            } else {
+                meta.cache
+                    .counters
+                    .evictions
+                    .fetch_add(1, Ordering::Relaxed);
+                Some(EvictionCause::Capacity)
+            };
+            if let (Some(events), Some(cause)) = (&self.events, cause) {
+                events.tell(meta, &k, events::cause_at(meta, now, cause));
             }
         }
     }
@@ -410,37 +475,51 @@ impl Local {
     /// copy that is expired at `now` and stays as the fail-safe copy inside its stale
     /// window, or removed when it has no window (then an expiry is an invalidation).
     /// Whether there was an entry. The caller holds the cache's store lock.
-    pub(crate) fn expire(&self, key: &[u8], now: u64) -> bool {
-        let Some(entry) = self.map.get(key) else {
+    pub(crate) fn expire(&self, part: &Part, key: &[u8], now: u64) -> bool {
+        let map = self.map_of(part);
+        let Some(entry) = map.get(key) else {
             return false;
         };
         let meta = entry.meta();
         if !meta.has_stale_window() || now >= meta.stale_until {
-            return self.remove(key);
+            return self.remove(part, key);
         }
         if now < meta.fresh_until {
-            self.insert(key, entry.expired(now));
+            self.insert_as(map, key, entry.expired(now), None);
         }
         true
     }
 
-    pub(crate) fn remove(&self, key: &[u8]) -> bool {
-        let Some((_, entry)) = self.map.remove(key) else {
+    /// Removes the entry under `key` (an invalidation). Whether there was one.
+    pub(crate) fn remove(&self, part: &Part, key: &[u8]) -> bool {
+        let Some((k, entry)) = self.map_of(part).remove(key) else {
             return false;
         };
-        entry.meta().retire();
+        if entry.meta().retire()
+            && let Some(events) = &self.events
+        {
+            events.tell(entry.meta(), &k, EvictionCause::Invalidated);
+        }
         true
     }
 
     /// Drops every entry of one cache.
     pub(crate) fn purge(&self, cache_id: u32) {
-        self.map.retain(|_, v| {
+        let part = self.part(cache_id);
+        // Set aside under the shards' locks, reported after.
+        let gone = std::cell::RefCell::new(Vec::new());
+        self.map_of(&part).retain(|k, v| {
             let keep = v.meta().cache.id != cache_id;
-            if !keep {
-                v.meta().retire();
+            if !keep && v.meta().retire() && self.events.is_some() {
+                gone.borrow_mut().push((k.clone(), Arc::clone(v)));
             }
             keep
         });
+        if let Some(events) = &self.events {
+            for (k, entry) in gone.into_inner() {
+                events.tell(entry.meta(), &k, EvictionCause::Invalidated);
+            }
+        }
     }
 
     pub(crate) fn len(&self) -> u64 {
