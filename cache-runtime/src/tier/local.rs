@@ -38,6 +38,7 @@ use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use crate::clock;
 use crate::state::{self, CacheState, TagState};
 
+mod builder;
 mod capped;
 mod events;
 pub(crate) mod idle;
