@@ -97,11 +97,8 @@ fn lookup_resolved<R, A: Adapter<R>>(
         if !(meta.is_current() && now < meta.fresh_until && now < meta.refresh_after) {
             return None;
         }
-        if tti != 0 {
-            if meta.idle_at(now, tti) {
-                return None;
-            }
-            local::idle::touch(&meta.read_at, now, tti);
+        if tti != 0 && !local::idle::read(&meta.read_at, now, tti) {
+            return None;
         }
         let v = local::value_of::<A::Value>(entry)?;
         Some((v.clone(), meta.fresh_until))
@@ -119,11 +116,8 @@ fn lookup_resolved<R, A: Adapter<R>>(
         let meta = entry.meta();
         let now = clock::now();
         let fresh = meta.is_current() && now < meta.fresh_until;
-        if fresh && !meta.idle_at(now, tti) {
+        if fresh && (tti == 0 || local::idle::read(&meta.read_at, now, tti)) {
             if let Some(v) = local::value_of::<A::Value>(&entry) {
-                if tti != 0 {
-                    local::idle::touch(&meta.read_at, now, tti);
-                }
                 let value = adapter.rebuild(v.clone());
                 let hit = || {
                     counters.hits.incr();
