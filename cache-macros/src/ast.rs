@@ -52,6 +52,10 @@ pub(crate) struct CacheSpec<'a> {
     /// `local_ttl = "10s"`: how long the in-process copy lives (the Redis copy lives
     /// `ttl`); 0 = `ttl`.
     pub(crate) local_ttl_ms: u64,
+    /// `tti = "5m"`: an entry not read for that long expires; 0 = off.
+    pub(crate) tti_ms: u64,
+    /// `capacity = "16MiB"`: the cache's own in-process byte budget; 0 = the runtime's.
+    pub(crate) capacity_bytes: u64,
     /// `tier = "both" | "local" | "remote"`: 0, 1 or 2 (expanded as the runtime's
     /// `Tier::Both`, `Local` or `Remote`).
     pub(crate) tier: u8,

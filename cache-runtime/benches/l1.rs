@@ -113,6 +113,16 @@ async fn soft_timeout_ours(id: u64, q: String) -> Result<String, cache_runtime::
     Ok(body(id, &q))
 }
 
+#[cache_result("bench_tti_hit", ttl = 600, tti = "5m")]
+async fn tti_ours(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
+#[cache_result("bench_capacity_hit", ttl = 600, capacity = "16MiB")]
+async fn capacity_ours(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
 // The sync variants take the argument by value, as the async ones must: every call
 // compared pays the same clone.
 #[allow(clippy::needless_pass_by_value)]
@@ -279,6 +289,8 @@ fn hit_options(c: &mut Criterion) {
         ttl_from_ours(7, q.clone()).await;
         let _ = hard_timeout_ours(7, q.clone()).await;
         let _ = soft_timeout_ours(7, q.clone()).await;
+        tti_ours(7, q.clone()).await;
+        capacity_ours(7, q.clone()).await;
     });
     let mut g = c.benchmark_group("hit_options");
     bench_calls! { g,
@@ -289,6 +301,8 @@ fn hit_options(c: &mut Criterion) {
         "ttl_from" => run(ttl_from_ours(black_box(7), q.clone())),
         "hard_timeout" => run(hard_timeout_ours(black_box(7), q.clone())),
         "soft_timeout" => run(soft_timeout_ours(black_box(7), q.clone())),
+        "tti" => run(tti_ours(black_box(7), q.clone())),
+        "capacity" => run(capacity_ours(black_box(7), q.clone())),
         "performance_timer" => run(timed_ours(black_box(7), q.clone())),
         "awaited/plain" => in_place!(ours(black_box(7), q.clone())),
         "awaited/plain_nospan" => in_place!(ours_nospan(black_box(7), q.clone())),
@@ -427,6 +441,8 @@ fn count_mode() -> bool {
         "hard_timeout_hit" => run(hard_timeout_ours(black_box(7), q.clone())),
         "soft_timeout_hit" => run(soft_timeout_ours(black_box(7), q.clone())),
         "timed_hit" => run(timed_ours(black_box(7), q.clone())),
+        "tti_hit" => run(tti_ours(black_box(7), q.clone())),
+        "capacity_hit" => run(capacity_ours(black_box(7), q.clone())),
         "body" => run(uncached(miss_id(), q.clone())),
         "miss" => run(ours_miss(miss_id(), q.clone())),
         "timer" => run(timed(black_box(7), q.clone())),

@@ -167,6 +167,7 @@ pub use key::{CacheKey, KeyError};
 pub use runtime::{CacheRuntime, CacheRuntimeBuilder, Flushed, InstallError, Readiness, global};
 pub use stats::{CacheStats, CircuitState, L1Stats, L2CacheStats, L2Stats, RuntimeStats};
 pub use tier::disk::DiskStats;
+pub use tier::local::{Eviction, EvictionCause, EvictionReceiver};
 pub use timer::{
     BASELINE_MINUTES, Bottleneck, CacheHistory, CacheInFront, CachePoint, CacheTrend, Direction,
     MIN_CALLS, MIN_LOOKUPS, PerformanceSnapshot, RECENT_MINUTES, TimedChild, TimerHistory,

@@ -14,6 +14,7 @@ use crate::cache::{
 };
 use crate::key::KeyBytes;
 use crate::stats::RuntimeStats;
+use crate::tier::local::Listeners;
 use crate::tier::remote::RemoteOptions;
 use crate::value::Adapter;
 
@@ -145,6 +146,10 @@ pub struct CacheRuntimeBuilder {
     /// The disk tier's options (set by its methods, `tier/disk/builder.rs`).
     pub(crate) disk: crate::tier::disk::DiskConfig,
     max_wait: Duration,
+    /// Eviction listeners (set by `tier/local/builder.rs`).
+    pub(crate) listeners: Listeners,
+    /// Per-cache capacities (set by `tier/local/builder.rs`).
+    pub(crate) capacities: HashMap<String, u64>,
 }
 
 impl CacheRuntime {
@@ -165,6 +170,8 @@ impl CacheRuntime {
             tiers: HashMap::new(),
             disk: Default::default(),
             max_wait: DEFAULT_MAX_WAIT,
+            listeners: Listeners::default(),
+            capacities: HashMap::new(),
         }
     }
 
@@ -540,6 +547,8 @@ impl CacheRuntimeBuilder {
             jitter: self.jitter,
             overrides: self.overrides,
             max_wait: self.max_wait,
+            listeners: self.listeners,
+            capacities: self.capacities,
         }
     }
 

@@ -29,6 +29,8 @@ pub(crate) fn site_static(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
     let soft_timeout_ms = Literal::u64_unsuffixed(spec.soft_timeout_ms);
     let fail_throttle_ms = Literal::u64_unsuffixed(spec.fail_throttle_ms);
     let local_ttl_ms = Literal::u64_unsuffixed(spec.local_ttl_ms);
+    let tti_ms = Literal::u64_unsuffixed(spec.tti_ms);
+    let capacity_bytes = Literal::u64_unsuffixed(spec.capacity_bytes);
     // A `None` and an error are never both cached: at most one is given.
     let short_ttl_ms = Literal::u64_unsuffixed(spec.none_ttl_ms.max(spec.err_ttl_ms));
     quote! {
@@ -50,6 +52,8 @@ pub(crate) fn site_static(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
             local_ttl_ms: #local_ttl_ms,
             short_ttl_ms: #short_ttl_ms,
             disk: #disk,
+            tti_ms: #tti_ms,
+            capacity_bytes: #capacity_bytes,
         });
     }
 }

@@ -14,7 +14,7 @@ use crate::key::CacheKey;
 use crate::state::Registry;
 use crate::stats::{L1Stats, RuntimeStats};
 use crate::tier::disk::{Disk, DiskConfig};
-use crate::tier::local::Local;
+use crate::tier::local::{Listeners, Local};
 use crate::tier::remote::{Config, Remote, Subscriber};
 
 /// The default byte budget of the in-process tier: 64 MiB.
@@ -67,6 +67,10 @@ pub(crate) struct Settings {
     /// How long a computation whose error type converts from `Overloaded` waits for a
     /// permit of its cache's bulkhead.
     pub(crate) max_wait: Duration,
+    /// Who hears of entries leaving the in-process tier.
+    pub(crate) listeners: Listeners,
+    /// Caches with a byte budget of their own (`cache_capacity`).
+    pub(crate) capacities: HashMap<String, u64>,
 }
 
 impl Default for Settings {
@@ -81,6 +85,8 @@ impl Default for Settings {
             remote: None,
             disk: DiskConfig::default(),
             max_wait: DEFAULT_MAX_WAIT,
+            listeners: Listeners::default(),
+            capacities: HashMap::new(),
         }
     }
 }
@@ -99,6 +105,8 @@ pub(crate) struct Engine {
     pub(crate) overrides: HashMap<String, CacheOverride>,
     pub(crate) tiers: HashMap<String, Tier>,
     pub(crate) max_wait: Duration,
+    /// Caches with a byte budget of their own set on the builder (beats `capacity`).
+    pub(crate) capacities: HashMap<String, u64>,
     /// One bulkhead per cache name.
     bulkheads: Mutex<HashMap<Box<str>, Arc<Bulkhead>>>,
 }
@@ -112,7 +120,7 @@ impl Engine {
             let registry = Registry::new(&settings.namespace);
             Engine {
                 remote: Remote::start(settings.remote.as_ref(), &settings.namespace, subscriber),
-                local: Local::new(settings.max_bytes, registry.table()),
+                local: Local::new(settings.max_bytes, registry.table(), settings.listeners),
                 disk: Disk::open(&settings.disk, &settings.namespace),
                 flights: Arc::new(Flights::new()),
                 registry,
@@ -122,6 +130,7 @@ impl Engine {
                 overrides: settings.overrides,
                 tiers: settings.tiers,
                 max_wait: settings.max_wait,
+                capacities: settings.capacities,
                 bulkheads: Mutex::new(HashMap::new()),
             }
         })
@@ -159,7 +168,13 @@ impl Engine {
             .registry
             .all()
             .iter()
-            .map(|c| c.counters.snapshot(&c.name))
+            .map(|c| {
+                let mut s = c.counters.snapshot(&c.name);
+                if let Some((capacity, _)) = self.local.capped_usage(c.id) {
+                    s.capacity_bytes = capacity;
+                }
+                s
+            })
             .collect();
         caches.sort_by(|a, b| a.name.cmp(&b.name));
         let mut stats = RuntimeStats {

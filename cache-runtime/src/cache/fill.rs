@@ -532,7 +532,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             .previous
             .as_ref()
             .filter(|p| fail_safe_at::<A::Value>(&self.site.cache, p, now))
-            && let Some(current) = self.site.engine.local.get(&self.key)
+            && let Some(current) = self.site.engine.local.get(&self.site.part, &self.key)
             && Arc::ptr_eq(&current, prev)
         {
             return Some(current);

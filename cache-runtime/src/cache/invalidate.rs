@@ -172,13 +172,14 @@ impl Engine {
         let _store = cache.store.lock();
         cache.epoch.fetch_add(1, Ordering::SeqCst);
         let now = clock::now();
+        let part = self.local.part(cache.id);
         let mut held = false;
         for mut key in which.keys(cache, buf) {
             for &v in &versions {
                 key::stamp(&mut key, cache.id, v);
                 held |= match change {
-                    Change::Drop => self.local.remove(&key),
-                    Change::Expire => self.local.expire(cache, &key, now),
+                    Change::Drop => self.local.remove(&part, &key),
+                    Change::Expire => self.local.expire(cache, &part, &key, now),
                 };
             }
         }
@@ -287,7 +288,7 @@ impl Subscriber for Engine {
                 };
                 let mut buf = key::unstamped(&key);
                 key::stamp(&mut buf, cache.id, version);
-                self.local.remove(&buf);
+                self.local.remove(&self.local.part(cache.id), &buf);
             }
         }
     }

@@ -20,7 +20,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     /// scale bench check that the charge is what an entry occupies).
     pub(super) fn weight_of(&self, encoded: usize) -> u64 {
         let policy = &self.site.policy;
-        let extra = (!self.tags.is_empty() || policy.stale > 0 || policy.refresh_ahead > 0.0)
+        let extra = (!self.tags.is_empty()
+            || policy.stale > 0
+            || policy.refresh_ahead > 0.0
+            || policy.tti > 0)
             .then_some(self.tags.len());
         encoded as u64 + local::entry_bytes(self.key.len(), size_of::<A::Value>(), extra)
     }
@@ -120,16 +123,20 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         throttled: bool,
     ) -> Arc<Slot<A::Value>> {
         let generations = (began.generation, began.tags.clone());
-        Arc::new(Slot {
-            meta: Meta::new(
-                self.site.cache.id,
-                generations,
-                deadlines,
-                weight,
-                throttled,
-            ),
-            value,
-        })
+        let meta = Meta::new(
+            self.site.cache.id,
+            generations,
+            deadlines,
+            weight,
+            throttled,
+        );
+        let tti = self.site.policy.tti;
+        let meta = if tti == 0 {
+            meta
+        } else {
+            meta.with_idle(local::idle::step(clock::now(), tti))
+        };
+        Arc::new(Slot { meta, value })
     }
 
     /// Inserts an entry in the local tier, unless an invalidation or expiry of the cache,
@@ -144,7 +151,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         let _store = cache.store.lock();
         if began.holds() {
             let local = &self.site.engine.local;
-            local.insert(cache, &self.key, Arc::clone(entry));
+            local.insert(cache, &self.site.part, &self.key, Arc::clone(entry));
         }
     }
 }

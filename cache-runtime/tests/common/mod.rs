@@ -33,6 +33,8 @@ pub const fn spec(name: &'static str, ttl_ms: u64) -> SiteSpec {
         local_ttl_ms: 0,
         short_ttl_ms: 0,
         disk: true,
+        tti_ms: 0,
+        capacity_bytes: 0,
     }
 }
 
