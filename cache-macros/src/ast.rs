@@ -52,6 +52,10 @@ pub(crate) struct CacheSpec<'a> {
     /// `local_ttl = "10s"`: how long the in-process copy lives (the Redis copy lives
     /// `ttl`); 0 = `ttl`.
     pub(crate) local_ttl_ms: u64,
+    /// `tti = "5m"`: an entry not read for that long expires; 0 = off.
+    pub(crate) tti_ms: u64,
+    /// `capacity = "16MiB"`: the cache's own in-process byte budget; 0 = the runtime's.
+    pub(crate) capacity_bytes: u64,
     /// `tier = "both" | "local" | "remote"`: 0, 1 or 2 (expanded as the runtime's
     /// `Tier::Both`, `Local` or `Remote`).
     pub(crate) tier: u8,
@@ -72,6 +76,11 @@ pub(crate) struct CacheSpec<'a> {
     pub(crate) soft_timeout_ms: u64,
     /// `entry = false` turns the companion `<fn>_entry` off (needed in trait impls).
     pub(crate) entry: bool,
+    /// `span = false` opens no `tracing` span for the call and its computation.
+    pub(crate) span: bool,
+    /// `disk = false` keeps the cache off the disk tier (default: on when the runtime
+    /// has one).
+    pub(crate) disk: bool,
 }
 
 /// What `#[performance_timer]` expands from.
@@ -80,6 +89,8 @@ pub(crate) struct TimerSpec<'a> {
     pub(crate) name: Option<&'a LitStr>,
     /// Calls slower than this are logged; 0 is never.
     pub(crate) slow_ms: u64,
+    /// `span = false` opens no `tracing` span around the call.
+    pub(crate) span: bool,
 }
 
 /// One identifier in the default key.

@@ -40,14 +40,18 @@ pub(crate) const CACHE_OPTIONS: &[&str] = &[
     "soft_timeout",
     "fail_throttle",
     "local_ttl",
+    "tti",
+    "capacity",
     "entry",
+    "span",
+    "disk",
 ];
 
 /// The values of `tier`, in the order of their numbers in `SiteSpec::tier`.
 pub(crate) const TIERS: &[&str] = &["both", "local", "remote"];
 
 /// Options of `#[performance_timer]`.
-pub(crate) const TIMER_OPTIONS: &[&str] = &["slow"];
+pub(crate) const TIMER_OPTIONS: &[&str] = &["slow", "span"];
 
 /// One `option = value` or `option(a, b)` argument.
 pub(crate) struct Opt {
@@ -122,7 +126,11 @@ pub(crate) struct CacheOptions {
     pub(crate) soft_timeout: Vec<Opt>,
     pub(crate) fail_throttle: Vec<Opt>,
     pub(crate) local_ttl: Vec<Opt>,
+    pub(crate) tti: Vec<Opt>,
+    pub(crate) capacity: Vec<Opt>,
     pub(crate) entry: Vec<Opt>,
+    pub(crate) span: Vec<Opt>,
+    pub(crate) disk: Vec<Opt>,
 }
 
 impl Options for CacheOptions {
@@ -151,7 +159,11 @@ impl Options for CacheOptions {
             "soft_timeout" => &mut self.soft_timeout,
             "fail_throttle" => &mut self.fail_throttle,
             "local_ttl" => &mut self.local_ttl,
+            "tti" => &mut self.tti,
+            "capacity" => &mut self.capacity,
             "entry" => &mut self.entry,
+            "span" => &mut self.span,
+            "disk" => &mut self.disk,
             _ => return None,
         })
     }
@@ -161,13 +173,18 @@ impl Options for CacheOptions {
 #[derive(Default)]
 pub(crate) struct TimerOptions {
     pub(crate) slow: Vec<Opt>,
+    pub(crate) span: Vec<Opt>,
 }
 
 impl Options for TimerOptions {
     const NAMES: &'static [&'static str] = TIMER_OPTIONS;
 
     fn slot(&mut self, name: &str) -> Option<&mut Vec<Opt>> {
-        (name == "slow").then_some(&mut self.slow)
+        match name {
+            "slow" => Some(&mut self.slow),
+            "span" => Some(&mut self.span),
+            _ => None,
+        }
     }
 }
 
@@ -351,6 +368,30 @@ impl Opt {
         }
     }
 
+    /// A size in bytes: a whole number of bytes, or a string with a unit (`"512KiB"`,
+    /// `"16MiB"`, `"1GiB"`, `"100kB"`, `"10MB"`). Zero reads as 0.
+    pub(crate) fn bytes(&self) -> syn::Result<Parsed<'_, u64>> {
+        let key = &self.key;
+        let forms = format!("a size such as `{key} = \"16MiB\"` or whole bytes (`{key} = 65536`)");
+        let expr = self.eq_value(&format!("{key} = \"16MiB\""))?;
+        let value = match expr {
+            Expr::Lit(ExprLit {
+                lit: Lit::Str(lit), ..
+            }) => parse_bytes(&lit.value())
+                .map_err(|problem| error(lit, format!("invalid `{key}`: {problem}")))?,
+            Expr::Lit(ExprLit {
+                lit: Lit::Int(lit), ..
+            }) => lit.base10_parse::<u64>().map_err(|_| {
+                error(
+                    lit,
+                    format!("`{key}` must be a whole number of bytes that fits in u64"),
+                )
+            })?,
+            other => return Err(error(other, format!("`{key}` takes {forms}"))),
+        };
+        Ok(Parsed { value, expr })
+    }
+
     /// A decimal number: a float literal, or any negated expression, which reads as
     /// negative infinity (below every range, whatever it negates). `form` is the error for
     /// anything else.
@@ -445,6 +486,33 @@ pub(crate) fn string(expr: &Expr, message: impl Display) -> syn::Result<&LitStr>
 }
 
 /// Parses `"<whole number><unit>"`, unit one of ms, s, m, h, d, into milliseconds.
+/// A size string: a whole number and a unit, binary (`KiB`, `MiB`, `GiB`) or decimal (`B`,
+/// `kB`, `MB`, `GB`).
+pub(crate) fn parse_bytes(text: &str) -> Result<u64, String> {
+    const FORMS: &str = "write a whole number and a unit: \"65536B\", \"512KiB\", \"16MiB\", \"1GiB\", \"100kB\", \"10MB\" or \"1GB\"";
+    let digits = text.len() - text.trim_start_matches(|c: char| c.is_ascii_digit()).len();
+    let (number, unit) = text.split_at(digits);
+    if number.is_empty() {
+        return Err(format!("cannot read \"{text}\" as a size; {FORMS}"));
+    }
+    let per_unit: u64 = match unit.trim_start() {
+        "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        "kB" | "KB" => 1_000,
+        "MB" => 1_000_000,
+        "GB" => 1_000_000_000,
+        "" => return Err(format!("\"{text}\" has no unit; {FORMS}")),
+        other => return Err(format!("unknown unit `{other}` in \"{text}\"; {FORMS}")),
+    };
+    number
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(per_unit))
+        .ok_or_else(|| format!("\"{text}\" is too large"))
+}
+
 pub(crate) fn parse_duration(text: &str) -> Result<u64, String> {
     const FORMS: &str =
         "write a whole number and a unit: \"250ms\", \"90s\", \"5m\", \"1h\" or \"1d\"";

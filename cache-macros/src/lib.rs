@@ -53,6 +53,8 @@ use proc_macro::TokenStream;
 /// | `hard_timeout` | a duration: stop waiting for the body; the copy, or `Err(Timeout.into())` (async fns returning `Result<T, E: From<Timeout>>`) | off |
 /// | `fail_throttle` | a duration: after a failed recomputation served the fail-safe copy (`stale_if_error`, required), the copy answers the key that long without calling the body | off |
 /// | `local_ttl` | a duration, at most `ttl`: with Redis, the in-process copy lives that long and the Redis copy `ttl` (async fns, both tiers; no effect without Redis) | `ttl` |
+/// | `tti` | a duration: an entry not read for that long expires (besides `ttl`); the hit writes a coarse last-read stamp at most 8 times per `tti` | off |
+/// | `capacity` | a size (`"16MiB"`, or whole bytes): the cache's own in-process byte budget, its entries evicted among themselves; `CacheRuntimeBuilder::cache_capacity` wins over it | the runtime's shared `max_bytes` |
 /// | `entry` | `false`: no companion `<fn>_entry` (required in traits and trait impls) | `true` |
 ///
 /// Beside the function it generates `<fn>_entry(<key arguments by reference>) ->

@@ -70,7 +70,12 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
     let fail_throttle_ms = ttls::fail_throttle(&o.fail_throttle, stale_if_error_ms, tier_value, e);
     let one_tier = tier.filter(|tier| tier.value != 0).map(|tier| tier.expr);
     let local_ttl_ms = ttls::local_ttl(&o.local_ttl, ttl_ms, one_tier, func, e);
+    let remote_only = tier.filter(|tier| tier.value == 2).map(|tier| tier.expr);
+    let tti_ms = ttls::tti(&o.tti, remote_only, e);
+    let capacity_bytes = capacity(&o.capacity, remote_only, e);
     let entry = once(&o.entry, e).is_none_or(|opt| flag(opt, e));
+    let span = once(&o.span, e).is_none_or(|opt| flag(opt, e));
+    let disk = once(&o.disk, e).is_none_or(|opt| flag(opt, e));
     let key = once(&o.key, e).and_then(|opt| e.ok(opt.eq_value("key = (a, b)")));
     let skip = once(&o.skip, e);
     skip_with_key(skip, key, e);
@@ -100,6 +105,8 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
         err_ttl_ms,
         fail_throttle_ms,
         local_ttl_ms,
+        tti_ms,
+        capacity_bytes,
         tier,
         lock: lock.is_some(),
         max_concurrent,
@@ -109,6 +116,8 @@ pub(crate) fn cache<'a>(args: &'a CacheArgs, func: &Function<'a>) -> syn::Result
         hard_timeout,
         soft_timeout_ms: soft.map_or(0, |(_, ms)| ms),
         entry,
+        span,
+        disk,
     }))
 }
 
@@ -128,8 +137,13 @@ pub(crate) fn timer<'a>(args: &'a TimerArgs, func: &Function<'a>) -> syn::Result
         "remove `slow` to log no call as slow",
         &mut errors,
     );
+    let span = once(&args.options.span, &mut errors).is_none_or(|opt| flag(opt, &mut errors));
     timer_signature(func, &mut errors);
-    errors.finish(Some(TimerSpec { name, slow_ms }))
+    errors.finish(Some(TimerSpec {
+        name,
+        slow_ms,
+        span,
+    }))
 }
 
 /// The one duplicate check: reports every repeat of an option and returns the first.
@@ -232,6 +246,30 @@ fn max_bytes(opts: &[Opt], errors: &mut Errors) -> u64 {
     integer(opts, texts, errors)
         .and_then(|parsed| not_zero(parsed, zero, errors))
         .unwrap_or(0)
+}
+
+/// `capacity = "16MiB"` (or whole bytes): more than zero, and a cache with an in-process
+/// copy (not `tier = "remote"`). 0 when not given or wrong.
+fn capacity(opts: &[Opt], remote: Option<&Expr>, errors: &mut Errors) -> u64 {
+    let Some(opt) = once(opts, errors) else {
+        return 0;
+    };
+    let zero = "`capacity` must be greater than zero; remove it to share the runtime's \
+                `max_bytes` with the other caches";
+    let Some(bytes) = errors
+        .ok(opt.bytes())
+        .and_then(|parsed| not_zero(parsed, zero, errors))
+    else {
+        return 0;
+    };
+    if let Some(tier) = remote {
+        errors.add(
+            tier,
+            "`capacity` bounds the cache's in-process copies, which a `tier = \"remote\"` \
+             cache never keeps; remove `capacity` or the `tier`",
+        );
+    }
+    bytes
 }
 
 /// `max_concurrent = N` with N from 1 to `u32::MAX`; 0 when not given.

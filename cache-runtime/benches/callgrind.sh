@@ -13,7 +13,7 @@ bin=$(nice -n 19 cargo bench -p cache-runtime --bench l1 --no-run --message-form
 variants=("$@")
 if [ ${#variants[@]} -eq 0 ]; then
     variants=(floor hit cached quick moka sync_floor sync_hit sync_cached sync_quick
-        tags_hit unless_hit only_if_slower_hit ttl_from_hit hard_timeout_hit soft_timeout_hit timed_hit body miss timer timer_sync)
+        tags_hit unless_hit only_if_slower_hit ttl_from_hit hard_timeout_hit soft_timeout_hit tti_hit capacity_hit timed_hit body miss timer timer_sync)
 fi
 small=20000
 large=120000

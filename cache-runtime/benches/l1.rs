@@ -52,9 +52,21 @@ async fn timed(id: u64, q: String) -> String {
     body(id, &q)
 }
 
+/// The same timer without its `tracing` span: what spans cost with no subscriber.
+#[performance_timer("bench_timer_nospan", span = false)]
+async fn timed_nospan(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
 #[performance_timer("bench_timed_hit")]
 #[cache_result("bench_timed_hit", ttl = 600)]
 async fn timed_ours(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
+/// The plain hit without its `tracing` span: what the span costs with no subscriber.
+#[cache_result("bench_hit_nospan", ttl = 600, span = false)]
+async fn ours_nospan(id: u64, q: String) -> String {
     body(id, &q)
 }
 
@@ -101,6 +113,16 @@ async fn soft_timeout_ours(id: u64, q: String) -> Result<String, cache_runtime::
     Ok(body(id, &q))
 }
 
+#[cache_result("bench_tti_hit", ttl = 600, tti = "5m")]
+async fn tti_ours(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
+#[cache_result("bench_capacity_hit", ttl = 600, capacity = "16MiB")]
+async fn capacity_ours(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
 // The sync variants take the argument by value, as the async ones must: every call
 // compared pays the same clone.
 #[allow(clippy::needless_pass_by_value)]
@@ -121,6 +143,11 @@ fn theirs_sync(id: u64, q: String) -> String {
 
 #[performance_timer("bench_timer_sync")]
 fn timed_sync(id: u64, q: String) -> String {
+    body(id, &q)
+}
+
+#[performance_timer("bench_timer_sync_nospan", span = false)]
+fn timed_sync_nospan(id: u64, q: String) -> String {
     body(id, &q)
 }
 
@@ -254,6 +281,7 @@ fn hit_options(c: &mut Criterion) {
     let q = "analytics".to_string();
     run(async {
         ours(7, q.clone()).await;
+        ours_nospan(7, q.clone()).await;
         tagged_ours(7, q.clone()).await;
         timed_ours(7, q.clone()).await;
         unless_ours(7, q.clone()).await;
@@ -261,6 +289,8 @@ fn hit_options(c: &mut Criterion) {
         ttl_from_ours(7, q.clone()).await;
         let _ = hard_timeout_ours(7, q.clone()).await;
         let _ = soft_timeout_ours(7, q.clone()).await;
+        tti_ours(7, q.clone()).await;
+        capacity_ours(7, q.clone()).await;
     });
     let mut g = c.benchmark_group("hit_options");
     bench_calls! { g,
@@ -271,8 +301,11 @@ fn hit_options(c: &mut Criterion) {
         "ttl_from" => run(ttl_from_ours(black_box(7), q.clone())),
         "hard_timeout" => run(hard_timeout_ours(black_box(7), q.clone())),
         "soft_timeout" => run(soft_timeout_ours(black_box(7), q.clone())),
+        "tti" => run(tti_ours(black_box(7), q.clone())),
+        "capacity" => run(capacity_ours(black_box(7), q.clone())),
         "performance_timer" => run(timed_ours(black_box(7), q.clone())),
         "awaited/plain" => in_place!(ours(black_box(7), q.clone())),
+        "awaited/plain_nospan" => in_place!(ours_nospan(black_box(7), q.clone())),
         "awaited/performance_timer" => in_place!(timed_ours(black_box(7), q.clone())),
     }
     g.finish();
@@ -357,8 +390,10 @@ fn timer(c: &mut Criterion) {
         "performance_timer" => run(timed(black_box(7), q.clone())),
         "awaited/untimed" => in_place!(uncached(black_box(7), q.clone())),
         "awaited/performance_timer" => in_place!(timed(black_box(7), q.clone())),
+        "awaited/performance_timer_nospan" => in_place!(timed_nospan(black_box(7), q.clone())),
         "untimed_sync" => uncached_sync(black_box(7), q.clone()),
         "performance_timer_sync" => timed_sync(black_box(7), q.clone()),
+        "performance_timer_sync_nospan" => timed_sync_nospan(black_box(7), q.clone()),
     }
     g.finish();
 }
@@ -390,6 +425,7 @@ fn count_mode() -> bool {
     variants! {
         "floor" => run(uncached(black_box(7), q.clone())),
         "hit" => run(ours(black_box(7), q.clone())),
+        "hit_nospan" => run(ours_nospan(black_box(7), q.clone())),
         "cached" => run(theirs(black_box(7), q.clone())),
         "quick" => run(async { quick.get(&(black_box(7), q.clone())) }),
         "moka" => run(async { moka_sync.get(&(black_box(7), q.clone())) }),
@@ -405,10 +441,14 @@ fn count_mode() -> bool {
         "hard_timeout_hit" => run(hard_timeout_ours(black_box(7), q.clone())),
         "soft_timeout_hit" => run(soft_timeout_ours(black_box(7), q.clone())),
         "timed_hit" => run(timed_ours(black_box(7), q.clone())),
+        "tti_hit" => run(tti_ours(black_box(7), q.clone())),
+        "capacity_hit" => run(capacity_ours(black_box(7), q.clone())),
         "body" => run(uncached(miss_id(), q.clone())),
         "miss" => run(ours_miss(miss_id(), q.clone())),
         "timer" => run(timed(black_box(7), q.clone())),
         "timer_sync" => timed_sync(black_box(7), q.clone()),
+        "timer_nospan" => run(timed_nospan(black_box(7), q.clone())),
+        "timer_sync_nospan" => timed_sync_nospan(black_box(7), q.clone()),
     }
     true
 }

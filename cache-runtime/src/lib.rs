@@ -50,6 +50,7 @@
 //! - [Redis, the fleet and security](crate::guide::redis).
 //! - [HTTP caching](crate::guide::http).
 //! - [Timers, statistics, trends and the dashboard](crate::guide::observability).
+//! - [Traces and dashboards](crate::guide::traces): spans, OpenTelemetry, Grafana.
 //! - [Operations and tuning](crate::guide::operations): readiness, shutdown, limits.
 //! - [How a call flows, and the choices behind it](crate::guide::design).
 #![cfg_attr(docsrs, feature(doc_cfg))]
@@ -75,11 +76,17 @@ pub mod guide {
     pub mod redis {
         #![doc = include_str!("../../docs/guide/redis.md")]
     }
+    pub mod disk {
+        #![doc = include_str!("../../docs/guide/disk.md")]
+    }
     pub mod http {
         #![doc = include_str!("../../docs/guide/http.md")]
     }
     pub mod observability {
         #![doc = include_str!("../../docs/guide/observability.md")]
+    }
+    pub mod traces {
+        #![doc = include_str!("../../docs/guide/traces.md")]
     }
     pub mod operations {
         #![doc = include_str!("../../docs/guide/operations.md")]
@@ -127,19 +134,23 @@ pub mod __private {
     };
     pub use crate::cache::{
         CacheSite, Lookup, OverloadKind, SiteSpec, ThrottleKind, Ticket, Tier, assert_refresh_arg,
-        lookup, overload, tag, throttle,
+        cache_span, lookup, overload, tag, throttle,
     };
     pub use crate::key::{KeyArg, KeyArgs, KeyBytes, KeyWriter, key, key_args};
     pub use crate::runtime::global;
     pub use crate::runtime::{lookup_in, remote_round_trips};
     #[cfg(feature = "redis")]
     pub use crate::tier::remote::{open_envelope, seal_envelope};
-    pub use crate::timer::{Timed, TimerSite, time_async, time_sync};
+    pub use crate::timer::{
+        CallSpan, Timed, TimerSite, time_async, time_async_in, time_sync, time_sync_in,
+    };
     pub use crate::value::{
         Adapter, ChosenErrors, ErrKind, IsOption, IsResult, Kind, PlainAdapter, assert_option,
         chosen_errors, err_kind, kind, option_whole,
     };
     pub use crate::value::{SuccessKind, success};
+    /// The `tracing` crate, for the spans generated code opens.
+    pub use tracing;
 }
 
 pub use cache::{
@@ -155,6 +166,8 @@ pub use json::CachedJson;
 pub use key::{CacheKey, KeyError};
 pub use runtime::{CacheRuntime, CacheRuntimeBuilder, Flushed, InstallError, Readiness, global};
 pub use stats::{CacheStats, CircuitState, L1Stats, L2CacheStats, L2Stats, RuntimeStats};
+pub use tier::disk::DiskStats;
+pub use tier::local::{Eviction, EvictionCause, EvictionReceiver};
 pub use timer::{
     BASELINE_MINUTES, Bottleneck, CacheHistory, CacheInFront, CachePoint, CacheTrend, Direction,
     MIN_CALLS, MIN_LOOKUPS, PerformanceSnapshot, RECENT_MINUTES, TimedChild, TimerHistory,

@@ -14,6 +14,7 @@ use crate::cache::{
 };
 use crate::key::KeyBytes;
 use crate::stats::RuntimeStats;
+use crate::tier::local::Listeners;
 use crate::tier::remote::RemoteOptions;
 use crate::value::Adapter;
 
@@ -149,7 +150,13 @@ pub struct CacheRuntimeBuilder {
     /// The remote tier's options (set by its methods, `tier/remote/builder.rs`).
     pub(crate) remote: RemoteOptions,
     pub(crate) tiers: HashMap<String, Tier>,
+    /// The disk tier's options (set by its methods, `tier/disk/builder.rs`).
+    pub(crate) disk: crate::tier::disk::DiskConfig,
     max_wait: Duration,
+    /// Eviction listeners (set by `tier/local/builder.rs`).
+    pub(crate) listeners: Listeners,
+    /// Per-cache capacities (set by `tier/local/builder.rs`).
+    pub(crate) capacities: HashMap<String, u64>,
 }
 
 impl CacheRuntime {
@@ -168,7 +175,10 @@ impl CacheRuntime {
             overrides: HashMap::new(),
             remote: RemoteOptions::new(),
             tiers: HashMap::new(),
+            disk: Default::default(),
             max_wait: DEFAULT_MAX_WAIT,
+            listeners: Listeners::default(),
+            capacities: HashMap::new(),
         }
     }
 
@@ -348,7 +358,9 @@ impl CacheRuntime {
     /// request: the remote tier's thread stops with the runtime, and what had not landed by
     /// then is lost (a change other instances never hear of, a lock that blocks its key
     /// until it expires); [`Flushed::pending`] says how much. Like
-    /// [`ready`](Self::ready), it works in any async runtime.
+    /// [`ready`](Self::ready), it works in any async runtime. With a disk tier
+    /// ([`disk`](crate::CacheRuntimeBuilder::disk)) it first waits until the records
+    /// queued for the disk are written, so that a restart on the same path finds them.
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -361,6 +373,8 @@ impl CacheRuntime {
     /// # }
     /// ```
     pub async fn flush(&self, deadline: Duration) -> Flushed {
+        // The disk's queued records first: they need no network.
+        self.engine.disk.flush().await;
         Flushed {
             pending: self.engine.remote.flush(deadline).await,
         }
@@ -533,12 +547,15 @@ impl CacheRuntimeBuilder {
         Settings {
             remote,
             tiers: self.tiers,
+            disk: self.disk,
             namespace: self.namespace,
             max_bytes: self.max_bytes,
             default_ttl: self.default_ttl,
             jitter: self.jitter,
             overrides: self.overrides,
             max_wait: self.max_wait,
+            listeners: self.listeners,
+            capacities: self.capacities,
         }
     }
 

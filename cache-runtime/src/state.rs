@@ -66,6 +66,9 @@ pub(crate) struct CacheState {
     /// `invalidate` can name the Redis keys of a key value.
     remote_types: RwLock<Vec<(u32, &'static str)>>,
     pub(crate) counters: Counters,
+    /// The cache's `tti` in ticks (0: none), set when a call site resolves: what tells an
+    /// idle entry from an evicted one when it leaves (`tier/local/events.rs`).
+    pub(crate) tti: AtomicU64,
 }
 
 impl CacheState {
@@ -204,6 +207,7 @@ impl Registry {
                 suffixes: RwLock::new(vec![Box::default()]),
                 remote_types: RwLock::new(Vec::new()),
                 counters: Counters::new(&self.namespace, name),
+                tti: AtomicU64::new(0),
             });
             table.push(&cache);
             cache

@@ -245,6 +245,8 @@ pub mod err_kind {
     pub trait ResultErr<R>: Sized {
         /// The classifier.
         fn is_error_fn(self) -> fn(&R) -> bool;
+        /// The error's type name, recorded as a span's `error.type`.
+        fn error_type_fn(self) -> fn() -> &'static str;
     }
     /// Anything else is never an error.
     pub trait NeverErr<R>: Sized {
@@ -252,10 +254,17 @@ pub mod err_kind {
         fn is_error_fn(self) -> fn(&R) -> bool {
             |_| false
         }
+        /// OpenTelemetry's fallback name (never used: nothing here is an error).
+        fn error_type_fn(self) -> fn() -> &'static str {
+            || "_OTHER"
+        }
     }
     impl<T, E> ResultErr<Result<T, E>> for &ErrKind<Result<T, E>> {
         fn is_error_fn(self) -> fn(&Result<T, E>) -> bool {
             Result::is_err
+        }
+        fn error_type_fn(self) -> fn() -> &'static str {
+            core::any::type_name::<E>
         }
     }
     impl<R> NeverErr<R> for ErrKind<R> {}

@@ -101,6 +101,17 @@ pub struct Config {
     #[arg(long, env = "REDIS_TIMEOUT", default_value = "50ms", value_parser = parse_duration)]
     pub redis_timeout: Duration,
 
+    /// A disk cache tier in this directory (created if needed): cached answers survive a
+    /// restart, and a restarted service answers its first requests from disk
+    /// (`X-Cache-Tier: disk`) instead of the database. One process per directory. Unset:
+    /// no disk tier.
+    #[arg(long, env = "DISK_CACHE", value_name = "DIR")]
+    pub disk_cache: Option<std::path::PathBuf>,
+
+    /// Most bytes the disk cache keeps on disk (only used with `--disk-cache`).
+    #[arg(long, env = "DISK_CACHE_BYTES", default_value_t = 256 << 20)]
+    pub disk_cache_bytes: u64,
+
     /// Memory budget of the in-process cache, in bytes.
     #[arg(long, env = "CACHE_MAX_BYTES", default_value_t = 64 << 20)]
     pub cache_max_bytes: u64,
@@ -112,6 +123,12 @@ pub struct Config {
     /// Skip filling the critical caches before the server reports ready.
     #[arg(long, env = "NO_WARM")]
     pub no_warm: bool,
+
+    /// Export traces (a span per request, its timers, cache outcomes and queries) to an
+    /// OpenTelemetry collector over OTLP/HTTP with protobuf, e.g. `http://localhost:4318`
+    /// (`/v1/traces` is added unless given). Off when not set. Needs the `otlp` feature.
+    #[arg(long, env = "OTLP_ENDPOINT")]
+    pub otlp_endpoint: Option<String>,
 
     /// Connection limits, timeouts, shutdown and admission control.
     #[command(flatten)]

@@ -27,6 +27,7 @@ pub mod net;
 pub mod routes;
 pub mod server;
 pub mod services;
+pub mod telemetry;
 
 pub use config::Config;
 pub use db::Db;
@@ -96,7 +97,16 @@ pub fn install_cache_runtime(config: &Config) -> Result<&'static CacheRuntime, S
             .redis(url.clone())
             .redis_timeout(config.redis_timeout);
     }
+    if let Some(dir) = &config.disk_cache {
+        builder = builder.disk(dir, config.disk_cache_bytes);
+    }
     let runtime = builder.install()?;
+    if let Some(dir) = &config.disk_cache
+        && runtime.stats().disk.is_none()
+    {
+        // Logged by the runtime with its reason; the service answers without it.
+        tracing::warn!(dir = %dir.display(), "--disk-cache not opened: running without the disk tier");
+    }
     if let Some(url) = &config.redis_url {
         // The runtime logs an invalid URL and carries on without Redis; a service told to
         // share its cache should not start silently unshared.

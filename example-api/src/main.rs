@@ -3,16 +3,17 @@
 
 use clap::Parser;
 use example_api::Config;
-use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn")),
-        )
-        .init();
     let config = Config::parse();
+    let _telemetry = match example_api::telemetry::init(config.otlp_endpoint.as_deref()) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     match example_api::serve(config).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

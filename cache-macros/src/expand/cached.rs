@@ -55,29 +55,66 @@ pub(crate) fn cache_plain(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
     let tags = with_tags(spec);
     let overload = with_overload(func);
     let extra = with_rules(spec, func);
-    let body = if func.is_async() {
-        let run = method(func, "run_async");
-        let pending = local("__cache_pending");
-        // The lookup, its key and its ticket end with the block, before the await: only the
-        // boxed computation is held across it, so the function's future stays small (a
-        // hit moves it, into a task or a caller's future, without the ticket's bytes).
-        quote! {
-            let #pending = {
+    let name = spec.name;
+    let span = local("__cache_span");
+    let body = match (func.is_async(), spec.span) {
+        (true, false) => {
+            let run = method(func, "run_async");
+            let pending = local("__cache_pending");
+            // The lookup, its key and its ticket end with the block, before the await: only
+            // the boxed computation is held across it, so the function's future stays small
+            // (a hit moves it, into a task or a caller's future, without the ticket's bytes).
+            quote! {
+                let #pending = {
+                    #head
+                    match #lookup::lookup(&__CACHE_SITE, #key, #adapter) {
+                        #p::Lookup::Hit(#value) | #p::Lookup::Refresh(#value, _) => return #value,
+                        #p::Lookup::Miss(#ticket) => #ticket #tags #overload #extra.#run(#compute),
+                    }
+                };
+                #pending.await
+            }
+        }
+        // The call's span (`cache`) is entered around the lookup, which records a hit on
+        // it, and moves into the boxed computation, so the future does not grow.
+        (true, true) => {
+            let run = method(func, "run_async_in");
+            let pending = local("__cache_pending");
+            quote! {
+                let #pending = {
+                    #head
+                    let #span = #p::cache_span(#name);
+                    match #span.in_scope(|| #lookup::lookup(&__CACHE_SITE, #key, #adapter)) {
+                        #p::Lookup::Hit(#value) | #p::Lookup::Refresh(#value, _) => return #value,
+                        #p::Lookup::Miss(#ticket) => {
+                            #ticket #tags #overload #extra.#run(#span, #compute)
+                        }
+                    }
+                };
+                #pending.await
+            }
+        }
+        (false, false) => {
+            let run = method(func, "run_sync");
+            quote! {
                 #head
                 match #lookup::lookup(&__CACHE_SITE, #key, #adapter) {
-                    #p::Lookup::Hit(#value) | #p::Lookup::Refresh(#value, _) => return #value,
+                    #p::Lookup::Hit(#value) | #p::Lookup::Refresh(#value, _) => #value,
                     #p::Lookup::Miss(#ticket) => #ticket #tags #overload #extra.#run(#compute),
                 }
-            };
-            #pending.await
+            }
         }
-    } else {
-        let run = method(func, "run_sync");
-        quote! {
-            #head
-            match #lookup::lookup(&__CACHE_SITE, #key, #adapter) {
-                #p::Lookup::Hit(#value) | #p::Lookup::Refresh(#value, _) => #value,
-                #p::Lookup::Miss(#ticket) => #ticket #tags #overload #extra.#run(#compute),
+        (false, true) => {
+            let run = method(func, "run_sync_in");
+            let entered = local("__cache_entered");
+            quote! {
+                #head
+                let #span = #p::cache_span(#name);
+                let #entered = #span.enter();
+                match #lookup::lookup(&__CACHE_SITE, #key, #adapter) {
+                    #p::Lookup::Hit(#value) | #p::Lookup::Refresh(#value, _) => #value,
+                    #p::Lookup::Miss(#ticket) => #ticket #tags #overload #extra.#run(&#span, #compute),
+                }
             }
         }
     };

@@ -22,12 +22,15 @@ pub(crate) fn site_static(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
     let max_bytes = Literal::u64_unsuffixed(spec.max_bytes);
     let tier = format_ident!("{}", ["Both", "Local", "Remote"][usize::from(spec.tier)]);
     let lock = spec.lock;
+    let disk = spec.disk;
     let max_concurrent = Literal::u32_unsuffixed(spec.max_concurrent);
     let only_if_slower_ms = Literal::u64_unsuffixed(spec.only_if_slower_ms);
     let hard_timeout_ms = Literal::u64_unsuffixed(spec.hard_timeout.map_or(0, |(_, ms)| ms));
     let soft_timeout_ms = Literal::u64_unsuffixed(spec.soft_timeout_ms);
     let fail_throttle_ms = Literal::u64_unsuffixed(spec.fail_throttle_ms);
     let local_ttl_ms = Literal::u64_unsuffixed(spec.local_ttl_ms);
+    let tti_ms = Literal::u64_unsuffixed(spec.tti_ms);
+    let capacity_bytes = Literal::u64_unsuffixed(spec.capacity_bytes);
     // A `None` and an error are never both cached: at most one is given.
     let short_ttl_ms = Literal::u64_unsuffixed(spec.none_ttl_ms.max(spec.err_ttl_ms));
     quote! {
@@ -48,6 +51,9 @@ pub(crate) fn site_static(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
             fail_throttle_ms: #fail_throttle_ms,
             local_ttl_ms: #local_ttl_ms,
             short_ttl_ms: #short_ttl_ms,
+            disk: #disk,
+            tti_ms: #tti_ms,
+            capacity_bytes: #capacity_bytes,
         });
     }
 }

@@ -1,6 +1,7 @@
 //! The rules of the options that give one copy of a value a time of its own, shorter than
 //! `ttl`: `local_ttl` (the in-process copy), `cache_none = "30s"` (a cached `None`) and
-//! `fail_throttle` (the fail-safe copy after a failed recomputation).
+//! `fail_throttle` (the fail-safe copy after a failed recomputation); and `tti`, the time
+//! an entry lives unread.
 
 use syn::{Expr, ExprLit, Ident, Lit};
 
@@ -105,6 +106,27 @@ pub(super) fn local_ttl(
             &opt.key,
             "`local_ttl` needs an `async fn`: synchronous functions are cached in process \
              only, for `ttl`; make the function async or remove `local_ttl`",
+        );
+    }
+    ms
+}
+
+/// `tti = "5m"`: more than zero, and a cache with an in-process copy (not
+/// `tier = "remote"`). Its milliseconds, 0 when not given or wrong.
+pub(super) fn tti(opts: &[Opt], remote: Option<&Expr>, errors: &mut Errors) -> u64 {
+    let Some((_, ms)) = timed_option(
+        opts,
+        Seconds::Allowed,
+        "remove `tti` to keep entries however rarely they are read",
+        errors,
+    ) else {
+        return 0;
+    };
+    if let Some(tier) = remote {
+        errors.add(
+            tier,
+            "`tti` expires the in-process copy of an entry nobody reads, and a \
+             `tier = \"remote\"` cache keeps none; remove `tti` or the `tier`",
         );
     }
     ms

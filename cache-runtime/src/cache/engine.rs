@@ -13,7 +13,8 @@ use super::policy::{CacheOverride, Tier};
 use crate::key::CacheKey;
 use crate::state::Registry;
 use crate::stats::{L1Stats, RuntimeStats};
-use crate::tier::local::Local;
+use crate::tier::disk::{Disk, DiskConfig};
+use crate::tier::local::{Listeners, Local};
 use crate::tier::remote::{Config, Remote, Subscriber};
 
 /// The default byte budget of the in-process tier: 64 MiB.
@@ -62,9 +63,14 @@ pub(crate) struct Settings {
     pub(crate) overrides: HashMap<String, CacheOverride>,
     pub(crate) tiers: HashMap<String, Tier>,
     pub(crate) remote: Option<Config>,
+    pub(crate) disk: DiskConfig,
     /// How long a computation whose error type converts from `Overloaded` waits for a
     /// permit of its cache's bulkhead.
     pub(crate) max_wait: Duration,
+    /// Who hears of entries leaving the in-process tier.
+    pub(crate) listeners: Listeners,
+    /// Caches with a byte budget of their own (`cache_capacity`).
+    pub(crate) capacities: HashMap<String, u64>,
 }
 
 impl Default for Settings {
@@ -77,7 +83,10 @@ impl Default for Settings {
             overrides: HashMap::new(),
             tiers: HashMap::new(),
             remote: None,
+            disk: DiskConfig::default(),
             max_wait: DEFAULT_MAX_WAIT,
+            listeners: Listeners::default(),
+            capacities: HashMap::new(),
         }
     }
 }
@@ -88,12 +97,16 @@ pub(crate) struct Engine {
     pub(crate) local: Local,
     pub(crate) flights: Arc<Flights>,
     pub(crate) remote: Remote,
+    /// The disk tier (off without the feature or a path).
+    pub(crate) disk: Disk,
     pub(crate) registry: Registry,
     pub(crate) default_ttl: Duration,
     pub(crate) jitter: f64,
     pub(crate) overrides: HashMap<String, CacheOverride>,
     pub(crate) tiers: HashMap<String, Tier>,
     pub(crate) max_wait: Duration,
+    /// Caches with a byte budget of their own set on the builder (beats `capacity`).
+    pub(crate) capacities: HashMap<String, u64>,
     /// One bulkhead per cache name.
     bulkheads: Mutex<HashMap<Box<str>, Arc<Bulkhead>>>,
 }
@@ -107,7 +120,8 @@ impl Engine {
             let registry = Registry::new(&settings.namespace);
             Engine {
                 remote: Remote::start(settings.remote.as_ref(), &settings.namespace, subscriber),
-                local: Local::new(settings.max_bytes, registry.table()),
+                local: Local::new(settings.max_bytes, registry.table(), settings.listeners),
+                disk: Disk::open(&settings.disk, &settings.namespace),
                 flights: Arc::new(Flights::new()),
                 registry,
                 namespace: settings.namespace,
@@ -116,6 +130,7 @@ impl Engine {
                 overrides: settings.overrides,
                 tiers: settings.tiers,
                 max_wait: settings.max_wait,
+                capacities: settings.capacities,
                 bulkheads: Mutex::new(HashMap::new()),
             }
         })
@@ -153,7 +168,13 @@ impl Engine {
             .registry
             .all()
             .iter()
-            .map(|c| c.counters.snapshot(&c.name))
+            .map(|c| {
+                let mut s = c.counters.snapshot(&c.name);
+                if let Some((capacity, _)) = self.local.capped_usage(c.id) {
+                    s.capacity_bytes = capacity;
+                }
+                s
+            })
             .collect();
         caches.sort_by(|a, b| a.name.cmp(&b.name));
         let mut stats = RuntimeStats {
@@ -165,6 +186,7 @@ impl Engine {
             },
             caches,
             l2: None,
+            disk: self.disk.stats(),
         };
         self.remote.fill_stats(&mut stats);
         stats

@@ -304,11 +304,13 @@ impl EntryKey {
     pub fn peek<R, A: Adapter<R>>(&self, adapter: A) -> Option<R> {
         let state = self.state();
         let key = self.stamped(state)?;
-        let entry = state.engine.local.get(&key)?;
+        let entry = state.engine.local.get(&state.part, &key)?;
         let meta = entry.meta();
-        // A copy kept by `fail_throttle` is stale, whatever its deadline says.
-        if !meta.is_current(&state.cache) || clock::now() >= meta.fresh_until() || meta.throttled()
-        {
+        // A copy kept by `fail_throttle` is stale, whatever its deadline says; an idle
+        // entry (`tti`) is not served either.
+        let now = clock::now();
+        let idle = meta.idle_at(now, state.policy.tti);
+        if !meta.is_current(&state.cache) || now >= meta.fresh_until() || meta.throttled() || idle {
             return None;
         }
         rebuilt(&adapter, &entry)

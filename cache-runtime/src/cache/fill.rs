@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! ticket:  single-flight join (a flight begun before an invalidation is not joined)
-//!          -> (lead) remote tier (see fetch.rs) -> compute
+//!          -> (lead) disk tier (disk.rs) -> remote tier (see fetch.rs) -> compute
 //!             -> Ok: store (store.rs): the local tier (unless invalidated meanwhile),
 //!                the remote tier in the background; publish to waiters
 //!             -> Err: serve the fail-safe copy (local, or read from Redis) if any
@@ -22,6 +22,7 @@ use super::flight::{self, Join, Settled};
 use super::scope::{self, Mode, Outcome, ServedFrom};
 use super::ticket::{Lead, Start, Ticket};
 use super::timeout;
+use super::trace;
 use crate::clock;
 use crate::state::{CacheState, Validity};
 use crate::stats::Counters;
@@ -144,6 +145,22 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         Box::pin(self.compute_async(f))
     }
 
+    /// [`run_async`](Self::run_async) in the call's `span` (see `trace.rs`), entered on
+    /// every poll of the boxed computation, whose own future runs in a `cache.compute`
+    /// span; the span lives in the box, so the caller's future does not grow.
+    pub fn run_async_in<F, Fut>(
+        self,
+        span: tracing::Span,
+        f: F,
+    ) -> Pin<Box<impl Future<Output = R>>>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = R>,
+    {
+        let f = trace::computing(!span.is_none(), f);
+        Box::pin(tracing::Instrument::instrument(self.compute_async(f), span))
+    }
+
     async fn compute_async<F, Fut>(mut self, f: F) -> R
     where
         F: FnOnce() -> Fut,
@@ -160,6 +177,9 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             }
         };
         let mut start = self.start(&lead);
+        if let Some(hit) = self.consult_disk().await {
+            return self.finish_disk(lead, hit, &start);
+        }
         if let Some(hit) = self.consult_remote(&mut start).await {
             return self.finish_remote(lead, hit, &start);
         }
@@ -512,7 +532,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             .previous
             .as_ref()
             .filter(|p| fail_safe_at::<A::Value>(&self.site.cache, p, now))
-            && let Some(current) = self.site.engine.local.get(&self.key)
+            && let Some(current) = self.site.engine.local.get(&self.site.part, &self.key)
             && Arc::ptr_eq(&current, prev)
         {
             return Some(current);

@@ -94,6 +94,9 @@ impl Engine {
         change: Change,
     ) -> bool {
         let held = cache.is_some_and(|c| self.change_local(c, buf, which, change));
+        // After the local change (under the store lock): a disk write either saw it, or is
+        // queued before this removal. The disk keeps no expired copy.
+        self.disk.remove(name, buf.encoded());
         if self.remote.is_on() {
             let keys = match cache {
                 Some(c) => self.remote_keys(c, buf.encoded(), which),
@@ -123,6 +126,7 @@ impl Engine {
             change.count(&cache);
             self.change_local_all(&cache, change);
         }
+        self.disk.invalidate_cache(name);
         match change {
             Change::Drop => self.remote.invalidate_all(name),
             Change::Expire => self.remote.expire_all(name),
@@ -142,6 +146,7 @@ impl Engine {
 
     fn change_tag(&self, tag: &str, change: Change) {
         self.change_local_tag(tag, change);
+        self.disk.invalidate_tag(tag);
         match change {
             Change::Drop => self.remote.invalidate_tag(tag),
             Change::Expire => self.remote.expire_tag(tag),
@@ -167,13 +172,14 @@ impl Engine {
         let _store = cache.store.lock();
         cache.epoch.fetch_add(1, Ordering::SeqCst);
         let now = clock::now();
+        let part = self.local.part(cache.id);
         let mut held = false;
         for mut key in which.keys(cache, buf) {
             for &v in &versions {
                 key::stamp(&mut key, cache.id, v);
                 held |= match change {
-                    Change::Drop => self.local.remove(&key),
-                    Change::Expire => self.local.expire(cache, &key, now),
+                    Change::Drop => self.local.remove(&part, &key),
+                    Change::Expire => self.local.expire(cache, &part, &key, now),
                 };
             }
         }
@@ -282,7 +288,7 @@ impl Subscriber for Engine {
                 };
                 let mut buf = key::unstamped(&key);
                 key::stamp(&mut buf, cache.id, version);
-                self.local.remove(&buf);
+                self.local.remove(&self.local.part(cache.id), &buf);
             }
         }
     }

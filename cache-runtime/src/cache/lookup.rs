@@ -90,8 +90,14 @@ fn lookup_resolved<R, A: Adapter<R>>(
     // A plain fresh hit from this thread's hot copy (see `tier/local.rs`): the checks of
     // the map path below, without writing a shared cache line.
     let cache = &*site.cache;
+    let tti = site.policy.tti;
     let hot = local.hot(&key, hash, |entry| {
-        let fresh_until = entry.meta().fresh_hit(cache, clock::now())?;
+        let meta = entry.meta();
+        let now = clock::now();
+        let fresh_until = meta.fresh_hit(cache, now)?;
+        if tti != 0 && !meta.read_idle(now, tti) {
+            return None;
+        }
         let v = local::value_of::<A::Value>(entry)?;
         Some((v.clone(), fresh_until))
     });
@@ -104,11 +110,12 @@ fn lookup_resolved<R, A: Adapter<R>>(
         return Lookup::Hit(value);
     }
     let mut stale = None;
-    if let Some(entry) = local.get(&key) {
+    if let Some(entry) = local.get(&site.part, &key) {
         let meta = entry.meta();
         let now = clock::now();
         let fresh_until = meta.fresh_until();
-        if now < fresh_until && meta.is_current(cache) {
+        let fresh = now < fresh_until && meta.is_current(cache);
+        if fresh && (tti == 0 || meta.read_idle(now, tti)) {
             if let Some(v) = local::value_of::<A::Value>(&entry) {
                 let value = adapter.rebuild(v.clone());
                 let hit = || {
@@ -135,8 +142,12 @@ fn lookup_resolved<R, A: Adapter<R>>(
                 local.remember(&key, hash, &entry);
                 return Lookup::Hit(value);
             }
-        } else if meta.keepable_at(cache, now) && local::value_of::<A::Value>(&entry).is_some() {
-            // Past its TTL, or expired by `expire*`: the fail-safe copy.
+        } else if (!fresh || meta.has_stale_window())
+            && meta.keepable_at(cache, now)
+            && local::value_of::<A::Value>(&entry).is_some()
+        {
+            // Past its TTL, or expired by `expire*`, or idle with a stale window of its
+            // own: the fail-safe copy.
             stale = Some(entry);
         }
     }

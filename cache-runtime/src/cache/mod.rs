@@ -4,7 +4,8 @@
 //! Read in this order: `site.rs` (what the macro hands over, resolved once per site),
 //! `lookup.rs` (the read path and its entry points: scope, key, local tier), `ticket.rs`
 //! (the one type a miss computes through), `fill.rs` (single-flight, compute, fail-safe),
-//! `store.rs` (storing what was computed), `fetch.rs` (the remote tier's part in a miss),
+//! `store.rs` (storing what was computed), `disk.rs` (the disk tier's part in a miss),
+//! `fetch.rs` (the remote tier's part in a miss),
 //! `invalidate.rs` (what an invalidation and another instance's announcement do),
 //! `flight.rs` (single-flight), `policy.rs` (TTLs, overrides and the [`Tier`] a cache
 //! uses), `scope.rs` (per-call control), `engine.rs` (what one runtime holds), `entry.rs`
@@ -12,11 +13,12 @@
 //! (`max_concurrent`), `timeout.rs` (`hard_timeout`'s deadline and `Timeout`),
 //! `fail_throttle.rs` (the fail-safe copy kept as the answer after a failure), `batch/`
 //! (`#[cache_batch]`: many records in one call, each an ordinary entry; `refresh.rs` its
-//! `refresh_ahead`).
+//! `refresh_ahead`), `trace.rs` (a call's `tracing` span and its outcome).
 
 mod batch;
 mod budget;
 mod bulkhead;
+mod disk;
 mod engine;
 mod entry;
 mod fail_throttle;
@@ -31,6 +33,7 @@ mod site;
 mod store;
 mod ticket;
 mod timeout;
+mod trace;
 
 pub use batch::{
     Batch, BatchOutput, BatchTags, Present, RecordKind, Remembered, batch, batch_with,
@@ -49,3 +52,4 @@ pub use scope::{CallOutcome, EntryInfo, Outcome, Outcomes, Scope, Scoped, Served
 pub use site::{CacheSite, SiteSpec, assert_refresh_arg, tag};
 pub use ticket::{StoreRules, Ticket};
 pub use timeout::{TimedOut, Timeout, timed_out};
+pub use trace::cache_span;

@@ -137,6 +137,8 @@ pub(crate) struct Declared {
     /// The TTL of a cached `None` (`cache_none = "30s"`) or of an error `cache_err`
     /// picks (`err_ttl`); 0 = the cache's TTL.
     pub(crate) short_ttl_ms: u64,
+    /// `tti`: an entry not read for this long expires; 0 = off.
+    pub(crate) tti_ms: u64,
 }
 
 /// The resolved policy of one call site, in clock ticks.
@@ -174,6 +176,9 @@ pub(crate) struct Policy {
     /// applies. What the age of a value served from process is measured against (a copy
     /// made fresh for `local_ttl` is new, not `ttl - local_ttl` old).
     pub(crate) span: u64,
+    /// `tti`, in ticks: an entry not read for this long is not served fresh (see
+    /// `tier/local/idle.rs`); 0 = off.
+    pub(crate) tti: u64,
 }
 
 impl Policy {
@@ -214,6 +219,7 @@ impl Policy {
             local_ttl,
             short_ttl: at_most_ttl(spec.short_ttl_ms),
             span: ttl_ticks.min(local_ttl),
+            tti: clock::ticks(Duration::from_millis(spec.tti_ms)),
         }
     }
 
@@ -300,6 +306,7 @@ mod tests {
             fail_throttle_ms: 0,
             local_ttl_ms: 0,
             short_ttl_ms: 0,
+            tti_ms: 0,
         }
     }
 

@@ -91,6 +91,8 @@ pub enum ServedFrom {
     Local,
     /// The remote tier (L2, Redis).
     Remote,
+    /// The disk tier (feature `disk`): an entry kept across a restart.
+    Disk,
 }
 
 /// What a scope learns about the entry behind one call.
@@ -172,7 +174,8 @@ impl Outcomes {
     }
 
     /// For a request whose cached calls were all hits: `Some(Remote)` when one of them
-    /// came from the remote tier, `Some(Local)` when all came from this process; `None`
+    /// came from the remote tier, else `Some(Disk)` when one came from the disk tier,
+    /// `Some(Local)` when all came from this process; `None`
     /// otherwise (for an `X-Cache-Tier` header next to `X-Cache: HIT`).
     ///
     /// ```
@@ -183,12 +186,15 @@ impl Outcomes {
         if self.0.is_empty() || self.0.iter().any(|c| c.outcome != Outcome::Hit) {
             return None;
         }
-        let remote = self
-            .0
-            .iter()
-            .any(|c| c.entry.is_some_and(|e| e.from == ServedFrom::Remote));
-        Some(if remote {
+        let from = |tier| {
+            self.0
+                .iter()
+                .any(|c| c.entry.is_some_and(|e| e.from == tier))
+        };
+        Some(if from(ServedFrom::Remote) {
             ServedFrom::Remote
+        } else if from(ServedFrom::Disk) {
+            ServedFrom::Disk
         } else {
             ServedFrom::Local
         })
@@ -256,6 +262,7 @@ pub(crate) fn mode() -> Mode {
 /// Records a call's outcome in the active scope, if any.
 #[inline]
 pub(crate) fn record(cache: &'static str, outcome: Outcome) {
+    super::trace::outcome(outcome, None);
     if !ACTIVE.with(Cell::get) {
         return;
     }
@@ -277,6 +284,7 @@ pub(crate) fn record_entry(
     fresh_until: u64,
     ttl: u64,
 ) {
+    super::trace::outcome(outcome, Some(from));
     if !ACTIVE.with(Cell::get) {
         return;
     }

@@ -8,6 +8,7 @@ use super::bulkhead::Bulkhead;
 use super::engine::{self, Engine};
 use super::policy::{Declared, Policy, Tier};
 use crate::state::CacheState;
+use crate::tier::local::Part;
 
 /// The static description of one `#[cache_result]` function.
 #[derive(Debug, Clone, Copy)]
@@ -50,6 +51,14 @@ pub struct SiteSpec {
     /// The TTL of a cached `None` (`cache_none = "30s"`) or of an error that `cache_err`
     /// picks (`err_ttl = "5s"`), at most `ttl`; 0 = `ttl`.
     pub short_ttl_ms: u64,
+    /// `disk = false`: the cache stays off the disk tier (the runtime's `disk_cache`
+    /// override wins); without a disk tier it has no effect.
+    pub disk: bool,
+    /// `capacity = "16MiB"`: the cache's own in-process byte budget; 0 = it shares the
+    /// runtime's `max_bytes`. The runtime's `cache_capacity` wins.
+    pub capacity_bytes: u64,
+    /// `tti = "5m"`: an entry not read for that long expires (besides `ttl`); 0 = off.
+    pub tti_ms: u64,
 }
 
 /// One `#[cache_result]` function: its spec and its resolution against the global
@@ -72,6 +81,10 @@ pub(crate) struct SiteState {
     pub(crate) lock: bool,
     /// The cache's bound on concurrent computations.
     pub(crate) bulkhead: Arc<Bulkhead>,
+    /// Whether misses read the disk tier and computed values are written to it.
+    pub(crate) disk: bool,
+    /// The in-process map the cache's entries live in: its own when it has a capacity.
+    pub(crate) part: Part,
 }
 
 impl std::fmt::Debug for SiteState {
@@ -137,6 +150,7 @@ pub(crate) fn resolve(engine: &Arc<Engine>, spec: &SiteSpec) -> SiteState {
             fail_throttle_ms: spec.fail_throttle_ms,
             local_ttl_ms: spec.local_ttl_ms,
             short_ttl_ms: spec.short_ttl_ms,
+            tti_ms: spec.tti_ms,
         },
         engine.overrides.get(spec.name),
         engine.default_ttl,
@@ -149,12 +163,31 @@ pub(crate) fn resolve(engine: &Arc<Engine>, spec: &SiteSpec) -> SiteState {
     } else {
         policy.local_only()
     };
+    let cache = engine.registry.cache(spec.name);
+    if policy.tti > 0 {
+        cache
+            .tti
+            .store(policy.tti, std::sync::atomic::Ordering::Relaxed);
+    }
+    // The builder's capacity beats the attribute's.
+    let capacity = engine
+        .capacities
+        .get(spec.name)
+        .copied()
+        .unwrap_or(spec.capacity_bytes);
+    let part = if capacity > 0 {
+        engine.local.capped(cache.id, capacity)
+    } else {
+        engine.local.part(cache.id)
+    };
     SiteState {
+        part,
         engine: Arc::clone(engine),
         bulkhead: engine.bulkhead(spec.name, policy.max_concurrent),
         policy,
-        cache: engine.registry.cache(spec.name),
+        cache,
         version: spec.version,
+        disk: tier != Tier::Remote && engine.disk.used_by(spec.name, spec.disk),
         tier,
         lock: spec.lock,
     }

@@ -21,7 +21,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     /// scale bench check that the charge is what an entry occupies).
     pub(super) fn weight_of(&self, encoded: usize) -> u64 {
         let policy = &self.site.policy;
-        let extra = (!self.tags.is_empty() || policy.stale > 0 || policy.refresh_ahead > 0.0)
+        let extra = (!self.tags.is_empty()
+            || policy.stale > 0
+            || policy.refresh_ahead > 0.0
+            || policy.tti > 0)
             .then_some(self.tags.len());
         encoded as u64 + local::entry_bytes(self.key.len(), size_of::<A::Value>(), extra)
     }
@@ -66,7 +69,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         }
         // With a remote write ahead the bytes are kept; otherwise only counted.
         let remote = start.remote.is_some() && self.remote_allowed();
-        let (encoded, body) = if remote {
+        let (encoded, body) = if remote || self.disk_allowed() {
             match MessagePack.encode(&value) {
                 Ok(b) => (Ok(b.len()), Some(b)),
                 Err(e) => (Err(e), None),
@@ -100,7 +103,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             if site.tier != Tier::Remote {
                 self.keep(&entry, &start.validity);
             }
-            if let (Some(stamp), Some(body)) = (start.remote, body) {
+            if let Some(body) = body.as_deref().filter(|_| self.disk_allowed()) {
+                self.write_disk(body, (deadlines.0, deadlines.1), &start);
+            }
+            if let (Some(stamp), Some(body)) = (start.remote.filter(|_| remote), body) {
                 let (fresh, stale, _) = deadlines;
                 let write = (stamp, body, fresh, stale);
                 self.write_remote(&entry, write, &start.validity, start.lock, sink);
@@ -130,16 +136,20 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         throttled: bool,
     ) -> Arc<Slot<A::Value>> {
         let generations = (began.generation, began.tags.clone());
-        Arc::new(Slot {
-            meta: Meta::new(
-                self.site.cache.id,
-                generations,
-                deadlines,
-                weight,
-                throttled,
-            ),
-            value,
-        })
+        let meta = Meta::new(
+            self.site.cache.id,
+            generations,
+            deadlines,
+            weight,
+            throttled,
+        );
+        let tti = self.site.policy.tti;
+        let meta = if tti == 0 {
+            meta
+        } else {
+            meta.with_idle(local::idle::step(clock::now(), tti))
+        };
+        Arc::new(Slot { meta, value })
     }
 
     /// Inserts an entry in the local tier, unless an invalidation or expiry of the cache,
@@ -154,7 +164,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         let _store = cache.store.lock();
         if began.holds() {
             let local = &self.site.engine.local;
-            local.insert(cache, &self.key, Arc::clone(entry));
+            local.insert(cache, &self.site.part, &self.key, Arc::clone(entry));
         }
     }
 }

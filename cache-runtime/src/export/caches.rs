@@ -4,15 +4,15 @@
 
 use crate::export::prometheus::{Exposition, Family, FamilyOf, Value};
 use crate::stats::names::{
-    BACKPLANE_RECEIVED, BACKPLANE_RESUBSCRIBED, BACKPLANE_SENT, BYTES, COALESCED, COMPUTATIONS,
-    COMPUTE_SECONDS_MEAN, ENCODE_ERRORS, ENTRIES, ERRORS_NOT_CACHED, EVICTIONS, EXPIRATIONS,
-    FAIL_THROTTLED, HARD_TIMEOUTS, HIT_RATIO, HITS, INVALIDATIONS, L1_BYTES, L1_CAPACITY_BYTES,
-    L1_ENTRIES, L2_CIRCUIT_STATE, L2_CONNECTED, L2_DECODE_FAILURES, L2_ERRORS, L2_HITS,
-    L2_LATENCY_SECONDS_MEAN, L2_LOCK_WAITS, L2_MISSES, L2_OPERATION_ERRORS, L2_OPERATION_TIMEOUTS,
-    L2_OPERATIONS_SKIPPED, L2_READ_SECONDS_MEAN, L2_REJECTED, L2_REPAIRED, L2_SKIPPED, L2_TIMEOUTS,
-    L2_WRITES, MISSES, NOT_STORED, OVERLOADED, QUEUED, RECOVERY_BYTES, RECOVERY_OVERFLOWED,
-    RECOVERY_PENDING, RECOVERY_REPLAYED, RECOVERY_SUPERSEDED, REFRESHES, SOFT_TIMEOUTS,
-    STALE_SERVED, THROTTLED, TOO_LARGE,
+    BACKPLANE_RECEIVED, BACKPLANE_RESUBSCRIBED, BACKPLANE_SENT, BYTES, CAPACITY_BYTES, COALESCED,
+    COMPUTATIONS, COMPUTE_SECONDS_MEAN, ENCODE_ERRORS, ENTRIES, ERRORS_NOT_CACHED,
+    EVICTION_EVENTS_DROPPED, EVICTIONS, EXPIRATIONS, FAIL_THROTTLED, HARD_TIMEOUTS, HIT_RATIO,
+    HITS, INVALIDATIONS, L1_BYTES, L1_CAPACITY_BYTES, L1_ENTRIES, L2_CIRCUIT_STATE, L2_CONNECTED,
+    L2_DECODE_FAILURES, L2_ERRORS, L2_HITS, L2_LATENCY_SECONDS_MEAN, L2_LOCK_WAITS, L2_MISSES,
+    L2_OPERATION_ERRORS, L2_OPERATION_TIMEOUTS, L2_OPERATIONS_SKIPPED, L2_READ_SECONDS_MEAN,
+    L2_REJECTED, L2_REPAIRED, L2_SKIPPED, L2_TIMEOUTS, L2_WRITES, MISSES, NOT_STORED, OVERLOADED,
+    QUEUED, RECOVERY_BYTES, RECOVERY_OVERFLOWED, RECOVERY_PENDING, RECOVERY_REPLAYED,
+    RECOVERY_SUPERSEDED, REFRESHES, SOFT_TIMEOUTS, STALE_SERVED, THROTTLED, TOO_LARGE,
 };
 use crate::stats::{CacheStats, L2CacheStats, RuntimeStats};
 
@@ -41,7 +41,7 @@ fn render_runtime(out: &mut Exposition, family: &Family, ns: &str, value: impl I
 
 /// Writes the cache figures of `stats` in the Prometheus text exposition format.
 pub(crate) fn render(stats: &RuntimeStats, out: &mut Exposition) {
-    let families: [FamilyOf<CacheStats>; 23] = [
+    let families: [FamilyOf<CacheStats>; 25] = [
         (HITS, |c| c.hits.into()),
         (MISSES, |c| c.misses.into()),
         (COMPUTATIONS, |c| c.computes.into()),
@@ -61,8 +61,12 @@ pub(crate) fn render(stats: &RuntimeStats, out: &mut Exposition) {
         (EVICTIONS, |c| c.evictions.into()),
         (INVALIDATIONS, |c| c.invalidations.into()),
         (EXPIRATIONS, |c| c.expirations.into()),
+        (EVICTION_EVENTS_DROPPED, |c| {
+            c.eviction_events_dropped.into()
+        }),
         (ENTRIES, |c| c.entries.into()),
         (BYTES, |c| c.bytes.into()),
+        (CAPACITY_BYTES, |c| c.capacity_bytes.into()),
         (COMPUTE_SECONDS_MEAN, |c| (c.mean_compute_ms / 1e3).into()),
         (HIT_RATIO, |c| c.hit_ratio.into()),
     ];

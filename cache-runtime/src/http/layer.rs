@@ -215,6 +215,7 @@ fn respond(mut response: Response, outcomes: &Outcomes, ask: &Asked) -> Response
             let tier = match from {
                 ServedFrom::Local => "L1",
                 ServedFrom::Remote => "L2",
+                ServedFrom::Disk => "disk",
             };
             h.insert(X_CACHE_TIER, HeaderValue::from_static(tier));
         }

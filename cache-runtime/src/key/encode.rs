@@ -40,36 +40,36 @@ pub(crate) const PREFIX: usize = 8;
 
 pub(crate) type KeyBuf = SmallVec<[u8; INLINE]>;
 
-mod tag {
-    pub(super) const UNIT: u8 = 0x00;
-    pub(super) const NONE: u8 = 0x01;
-    pub(super) const SOME: u8 = 0x02;
-    pub(super) const FALSE: u8 = 0x03;
-    pub(super) const TRUE: u8 = 0x04;
+pub(super) mod tag {
+    pub(crate) const UNIT: u8 = 0x00;
+    pub(crate) const NONE: u8 = 0x01;
+    pub(crate) const SOME: u8 = 0x02;
+    pub(crate) const FALSE: u8 = 0x03;
+    pub(crate) const TRUE: u8 = 0x04;
     /// A non-negative integer of any width: the varint of its value.
-    pub(super) const UINT: u8 = 0x05;
+    pub(crate) const UINT: u8 = 0x05;
     /// A negative integer of any width: the varint of `-1 - value`.
-    pub(super) const NEG_INT: u8 = 0x06;
+    pub(crate) const NEG_INT: u8 = 0x06;
     // 0x07 was the tag of `f32` keys before floats were keyed as `f64` bits; not reused, so
     // no key written by an older version means something else now.
     /// A float of either width: the eight little-endian bytes of its `f64` bits.
-    pub(super) const F64: u8 = 0x08;
-    pub(super) const CHAR: u8 = 0x09;
-    pub(super) const STR: u8 = 0x0a;
-    pub(super) const BYTES: u8 = 0x0b;
-    pub(super) const UNIT_VARIANT: u8 = 0x0c;
-    pub(super) const NEWTYPE_VARIANT: u8 = 0x0d;
-    pub(super) const SEQ: u8 = 0x0e;
-    pub(super) const TUPLE: u8 = 0x0f;
-    pub(super) const TUPLE_VARIANT: u8 = 0x10;
-    pub(super) const MAP: u8 = 0x11;
-    pub(super) const STRUCT: u8 = 0x12;
-    pub(super) const STRUCT_VARIANT: u8 = 0x13;
-    pub(super) const GENERIC: u8 = 0x14;
+    pub(crate) const F64: u8 = 0x08;
+    pub(crate) const CHAR: u8 = 0x09;
+    pub(crate) const STR: u8 = 0x0a;
+    pub(crate) const BYTES: u8 = 0x0b;
+    pub(crate) const UNIT_VARIANT: u8 = 0x0c;
+    pub(crate) const NEWTYPE_VARIANT: u8 = 0x0d;
+    pub(crate) const SEQ: u8 = 0x0e;
+    pub(crate) const TUPLE: u8 = 0x0f;
+    pub(crate) const TUPLE_VARIANT: u8 = 0x10;
+    pub(crate) const MAP: u8 = 0x11;
+    pub(crate) const STRUCT: u8 = 0x12;
+    pub(crate) const STRUCT_VARIANT: u8 = 0x13;
+    pub(crate) const GENERIC: u8 = 0x14;
     /// Before each element of a sequence or map, and before each present struct field.
-    pub(super) const MORE: u8 = 0x01;
+    pub(crate) const MORE: u8 = 0x01;
     /// After the last element of a sequence or map, and for a skipped struct field.
-    pub(super) const END: u8 = 0x00;
+    pub(crate) const END: u8 = 0x00;
 }
 
 /// Why a key value could not be encoded.

@@ -3,10 +3,12 @@
 
 mod args;
 mod digest;
+mod display;
 mod encode;
 
 pub(crate) use args::stamp;
 pub use args::{KeyArg, KeyArgs, KeyBytes, KeyWriter, key, key_args};
 pub use digest::CacheKey;
+pub(crate) use display::display;
 pub use encode::KeyError;
-pub(crate) use encode::{KeyBuf, KeyParts, encode_key, unstamped};
+pub(crate) use encode::{KeyBuf, KeyParts, PREFIX, encode_key, unstamped};

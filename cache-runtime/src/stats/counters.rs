@@ -6,10 +6,11 @@ use std::sync::atomic::{AtomicU64, Ordering, Ordering::Relaxed};
 
 #[cfg(feature = "metrics")]
 use super::names::{
-    BYTES, COALESCED, COMPUTE_SECONDS, ENCODE_ERRORS, ENTRIES, ERRORS_NOT_CACHED, EVICTIONS,
-    EXPIRATIONS, FAIL_THROTTLED, HARD_TIMEOUTS, HITS, INVALIDATIONS, L2_DECODE_FAILURES, L2_ERRORS,
-    L2_HITS, L2_LOCK_WAITS, L2_MISSES, L2_READ_SECONDS, L2_SKIPPED, L2_TIMEOUTS, L2_WRITES, MISSES,
-    NOT_STORED, OVERLOADED, QUEUED, REFRESHES, SOFT_TIMEOUTS, STALE_SERVED, THROTTLED, TOO_LARGE,
+    BYTES, COALESCED, COMPUTE_SECONDS, ENCODE_ERRORS, ENTRIES, ERRORS_NOT_CACHED,
+    EVICTION_EVENTS_DROPPED, EVICTIONS, EXPIRATIONS, FAIL_THROTTLED, HARD_TIMEOUTS, HITS,
+    INVALIDATIONS, L2_DECODE_FAILURES, L2_ERRORS, L2_HITS, L2_LOCK_WAITS, L2_MISSES,
+    L2_READ_SECONDS, L2_SKIPPED, L2_TIMEOUTS, L2_WRITES, MISSES, NOT_STORED, OVERLOADED, QUEUED,
+    REFRESHES, SOFT_TIMEOUTS, STALE_SERVED, THROTTLED, TOO_LARGE,
 };
 use super::snapshot::{CacheStats, L2CacheStats};
 #[cfg(feature = "metrics")]
@@ -145,6 +146,8 @@ pub(crate) struct Counters {
     /// Calls answered with the fail-safe copy within `fail_throttle` of a failed
     /// recomputation, without calling the body.
     pub(crate) fail_throttled: Tally,
+    /// Eviction events the queue of `CacheRuntimeBuilder::evictions` had no room for.
+    pub(crate) eviction_events_dropped: Tally,
     pub(crate) l2: L2Counters,
 }
 
@@ -239,6 +242,7 @@ impl Counters {
                 hard_timeouts: counter(HARD_TIMEOUTS),
                 soft_timeouts: counter(SOFT_TIMEOUTS),
                 fail_throttled: counter(FAIL_THROTTLED),
+                eviction_events_dropped: counter(EVICTION_EVENTS_DROPPED),
                 l2: L2Counters::labelled(&labels),
             }
         }
@@ -281,6 +285,8 @@ impl Counters {
             hard_timeouts: self.hard_timeouts.load(Relaxed),
             soft_timeouts: self.soft_timeouts.load(Relaxed),
             fail_throttled: self.fail_throttled.load(Relaxed),
+            eviction_events_dropped: self.eviction_events_dropped.load(Relaxed),
+            capacity_bytes: 0,
             mean_compute_ms: if computes == 0 {
                 0.0
             } else {

@@ -108,6 +108,16 @@ pub(crate) const FAIL_THROTTLED: Family = family(
     Kind::Counter,
     "Calls answered with the fail-safe copy within fail_throttle of a failed recomputation, without calling the body.",
 );
+pub(crate) const EVICTION_EVENTS_DROPPED: Family = family(
+    "cache_eviction_events_dropped_total",
+    Kind::Counter,
+    "Eviction events dropped because the listener's queue was full.",
+);
+pub(crate) const CAPACITY_BYTES: Family = family(
+    "cache_capacity_bytes",
+    Kind::Gauge,
+    "The cache's own in-process byte budget (0: shares the runtime's).",
+);
 pub(crate) const ENTRIES: Family = family("cache_entries", Kind::Gauge, "Entries held.");
 pub(crate) const BYTES: Family = family("cache_bytes", Kind::Gauge, "Bytes held.");
 pub(crate) const COMPUTE_SECONDS_MEAN: Family = family(

@@ -78,6 +78,17 @@ pub struct CacheStats {
     /// `stale_served` and `misses`).
     #[serde(default)]
     pub fail_throttled: u64,
+    /// Eviction events dropped because the queue of
+    /// [`CacheRuntimeBuilder::evictions`](crate::CacheRuntimeBuilder::evictions) was full
+    /// (its reader fell behind).
+    #[serde(default)]
+    pub eviction_events_dropped: u64,
+    /// The cache's own byte budget in process (`capacity`, or
+    /// [`CacheRuntimeBuilder::cache_capacity`](crate::CacheRuntimeBuilder::cache_capacity)),
+    /// which `bytes` stays within; 0 when it shares the runtime's `max_bytes` with the
+    /// other caches.
+    #[serde(default)]
+    pub capacity_bytes: u64,
     /// Mean duration of a body run, in milliseconds.
     pub mean_compute_ms: f64,
     /// `hits / (hits + misses)`, 0 when there were no lookups.
@@ -246,6 +257,9 @@ pub struct RuntimeStats {
     /// The remote tier, when one is configured.
     #[serde(default)]
     pub l2: Option<L2Stats>,
+    /// The disk tier, when one is open (feature `disk`).
+    #[serde(default)]
+    pub disk: Option<crate::DiskStats>,
 }
 
 impl RuntimeStats {

@@ -1,5 +1,7 @@
-//! The in-process tier (L1): one quick_cache (S3-FIFO, sharded) for every cache of a runtime,
-//! weighted by bytes, holding decoded values behind a type-erased `Arc`.
+//! The in-process tier (L1): one quick_cache (S3-FIFO, sharded) for every cache of a runtime
+//! (and one of its own for each cache with a `capacity`, `local/capped.rs`), weighted by
+//! bytes, holding decoded values behind a type-erased `Arc`. Entries leaving it are told
+//! to the eviction listeners (`local/events.rs`); `tti` is `local/idle.rs`.
 //!
 //! quick_cache has no notion of time: each entry carries its own deadlines, checked on
 //! read against the coarse clock (see `notes/l1-hit-path.md` in the design notes for why
@@ -36,7 +38,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::map_key::MapKey;
 pub(crate) use super::slot::{Entry, Meta, Slot, entry_bytes, value_of};
+use crate::clock;
 use crate::state::{CacheState, CacheTable};
+
+mod builder;
+mod capped;
+mod events;
+pub(crate) mod idle;
+
+pub(crate) use capped::Part;
+use capped::Parts;
+
+pub(crate) use events::Listeners;
+pub use events::{Eviction, EvictionCause, EvictionReceiver};
 
 #[derive(Clone)]
 struct Weigher;
@@ -110,41 +124,59 @@ type Map = quick_cache::sync::Cache<MapKey, Entry, Weigher, foldhash::fast::Rand
 
 /// The tier itself.
 pub(crate) struct Local {
+    /// The map of every cache without a capacity of its own.
     map: Map,
     capacity: u64,
+    /// The maps of the caches with one (`capped.rs`).
+    parts: Parts,
     /// This tier's id for the threads' hot copies.
     id: u64,
     /// The caches of the runtime, by id: an entry names its cache by id only.
     caches: Arc<CacheTable>,
+    /// Who hears of entries leaving; `None` (one branch) when nobody listens.
+    events: Option<Box<Listeners>>,
 }
 
 impl Local {
-    pub(crate) fn new(capacity_bytes: u64, caches: Arc<CacheTable>) -> Self {
-        // Estimated entries: a byte budget of small API values averages a few hundred bytes.
-        let estimated = (capacity_bytes / 512).clamp(1024, 4 << 20) as usize;
-        let mut opts = quick_cache::OptionsBuilder::new();
-        opts.estimated_items_capacity(estimated)
-            .weight_capacity(capacity_bytes.max(1));
-        let Ok(options) = opts.build() else {
-            // Only reachable with a zero capacity, excluded by `max(1)` above.
-            unreachable!("quick_cache options with a positive capacity are valid")
-        };
+    pub(crate) fn new(capacity_bytes: u64, caches: Arc<CacheTable>, listeners: Listeners) -> Self {
         Self {
-            map: Map::with_options(
-                options,
-                Weigher,
-                foldhash::fast::RandomState::default(),
-                Evictions,
-            ),
+            map: capped::map(capacity_bytes, None),
             capacity: capacity_bytes,
+            parts: Parts::default(),
             id: NEXT_TIER.fetch_add(1, Ordering::Relaxed),
             caches,
+            events: (!listeners.is_empty()).then(|| Box::new(listeners)),
         }
     }
 
+    /// The map of a part: a capped cache's own, or the shared one.
     #[inline]
-    pub(crate) fn get(&self, key: &[u8]) -> Option<Entry> {
-        self.map.get(key)
+    fn map_of<'a>(&'a self, part: &'a Part) -> &'a Map {
+        part.as_ref().map_or(&self.map, |c| &c.map)
+    }
+
+    /// Gives cache `cache_id` a map of its own of `capacity` bytes (the first capacity
+    /// given wins) and returns it, for its call sites to keep.
+    pub(crate) fn capped(&self, cache_id: u32, capacity: u64) -> Part {
+        Some(self.parts.capped(cache_id, capacity))
+    }
+
+    /// The part cache `cache_id` lives in (a registry read: not for the hit path).
+    pub(crate) fn part(&self, cache_id: u32) -> Part {
+        self.parts.of(cache_id)
+    }
+
+    /// The byte budget and weight of cache `cache_id`'s own map; `None` when it shares
+    /// the tier's.
+    pub(crate) fn capped_usage(&self, cache_id: u32) -> Option<(u64, u64)> {
+        self.parts
+            .of(cache_id)
+            .map(|c| (c.capacity, c.map.weight()))
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, part: &Part, key: &[u8]) -> Option<Entry> {
+        self.map_of(part).get(key)
     }
 
     /// Serves a hit from the calling thread's hot copy of `key` (`hash`: its
@@ -215,9 +247,28 @@ impl Local {
     /// Stores `entry` under `key`. The entry it replaces (which quick_cache hands to the
     /// eviction hook too) is retired, so no hot copy serves it, without counting as an
     /// eviction; what the insert evicted to make room, or `entry` itself when it is
-    /// refused, counts as evicted.
-    /// `cache`: the entry's own.
-    pub(crate) fn insert(&self, cache: &CacheState, key: &[u8], entry: Entry) {
+    /// refused, counts as evicted. Listeners hear of both (see `events.rs`).
+    /// `cache`: the entry's own; `part`: its map.
+    pub(crate) fn insert(&self, cache: &CacheState, part: &Part, key: &[u8], entry: Entry) {
+        self.insert_as(
+            cache,
+            self.map_of(part),
+            key,
+            entry,
+            Some(EvictionCause::Replaced),
+        );
+    }
+
+    /// [`insert`](Self::insert), the replaced entry reported with `replaced` (nothing
+    /// when `None`: its expired copy takes its place, `expire`).
+    fn insert_as(
+        &self,
+        cache: &CacheState,
+        map: &Map,
+        key: &[u8],
+        entry: Entry,
+        replaced: Option<EvictionCause>,
+    ) {
         let meta = entry.meta();
         debug_assert_eq!(meta.cache(), cache.id, "an entry stored as another cache's");
         if meta.count_in() {
@@ -231,14 +282,23 @@ impl Local {
         // `evicted` is released), without a count of its own.
         let inserted = Arc::as_ptr(&entry).cast::<()>();
         let mut evicted = Evicted::default();
-        self.map
-            .insert_with_lifecycle(MapKey::new(key), entry, &mut evicted);
+        map.insert_with_lifecycle(MapKey::new(key), entry, &mut evicted);
+        // The shard's lock is released: retire, count and report.
         for (k, old) in evicted.0.drain(..) {
             if k.as_bytes() == key && Arc::as_ptr(&old).cast::<()>() != inserted {
-                self.retire_of(cache, &old);
+                let first = self.retire_of(cache, &old);
+                if let (true, Some(events), Some(cause)) = (first, &self.events, replaced) {
+                    let cause = events::cause_at(cache, old.meta(), clock::now(), cause);
+                    events.tell(cache, k.as_bytes(), cause);
+                }
             } else if self.retire(&old) {
                 self.caches.with(old.meta().cache(), |c| {
                     c.counters.evictions.fetch_add(1, Ordering::Relaxed);
+                    if let Some(events) = &self.events {
+                        let cause =
+                            events::cause_at(c, old.meta(), clock::now(), EvictionCause::Capacity);
+                        events.tell(c, k.as_bytes(), cause);
+                    }
                 });
             }
         }
@@ -257,48 +317,68 @@ impl Local {
     }
 
     /// [`retire`](Self::retire) an entry of `cache`, known to the caller (no table look-up).
-    fn retire_of(&self, cache: &CacheState, entry: &Entry) {
+    fn retire_of(&self, cache: &CacheState, entry: &Entry) -> bool {
         let meta = entry.meta();
-        if meta.retire().1 {
+        let (first, counted) = meta.retire();
+        if counted {
             uncount(cache, meta);
         }
+        first
     }
 
     /// Ends the freshness of the entry under `key` (`expire(name, key)`): replaced by a
     /// copy that is expired at `now` and stays as the fail-safe copy inside its stale
     /// window, or removed when it has no window (then an expiry is an invalidation).
     /// Whether there was an entry. The caller holds the cache's store lock.
-    pub(crate) fn expire(&self, cache: &CacheState, key: &[u8], now: u64) -> bool {
-        let Some(entry) = self.map.get(key) else {
+    pub(crate) fn expire(&self, cache: &CacheState, part: &Part, key: &[u8], now: u64) -> bool {
+        let map = self.map_of(part);
+        let Some(entry) = map.get(key) else {
             return false;
         };
         let meta = entry.meta();
         if !meta.has_stale_window() || now >= meta.stale_until() {
-            return self.remove(key);
+            return self.remove(part, key);
         }
         if now < meta.fresh_until() {
-            self.insert(cache, key, entry.expired(now));
+            self.insert_as(cache, map, key, entry.expired(now), None);
         }
         true
     }
 
-    pub(crate) fn remove(&self, key: &[u8]) -> bool {
-        let Some((_, entry)) = self.map.remove(key) else {
+    /// Removes the entry under `key` (an invalidation). Whether there was one.
+    pub(crate) fn remove(&self, part: &Part, key: &[u8]) -> bool {
+        let Some((k, entry)) = self.map_of(part).remove(key) else {
             return false;
         };
-        self.retire(&entry);
+        if self.retire(&entry)
+            && let Some(events) = &self.events
+        {
+            self.caches.with(entry.meta().cache(), |c| {
+                events.tell(c, k.as_bytes(), EvictionCause::Invalidated);
+            });
+        }
         true
     }
 
     /// Drops every entry of one cache.
     pub(crate) fn purge(&self, cache_id: u32) {
-        self.map.retain(|_, v| {
+        let part = self.part(cache_id);
+        // Set aside under the shards' locks, reported after.
+        let gone = RefCell::new(Vec::new());
+        self.map_of(&part).retain(|k, v| {
             let keep = v.meta().cache() != cache_id;
-            if !keep {
-                self.retire(v);
+            if !keep && self.retire(v) && self.events.is_some() {
+                gone.borrow_mut().push(k.as_bytes().to_vec());
             }
             keep
         });
+        if let Some(events) = &self.events {
+            self.caches.with(cache_id, |c| {
+                for k in gone.into_inner() {
+                    events.tell(c, &k, EvictionCause::Invalidated);
+                }
+            });
+        }
     }
 
     pub(crate) fn len(&self) -> u64 {

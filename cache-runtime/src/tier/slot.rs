@@ -10,7 +10,7 @@
 
 use std::any::Any;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use super::map_key::MapKey;
 use crate::state::{self, CacheState, TagState};
@@ -37,6 +37,8 @@ struct Extra {
     tags: Box<[(Arc<TagState>, u64)]>,
     stale_until: u64,
     refresh_after: u64,
+    /// The step of the last read, for the cache's `tti` (`local/idle.rs`); 0 without.
+    read_at: AtomicU32,
 }
 
 /// What every entry knows about itself, whatever its value type.
@@ -84,6 +86,7 @@ impl Meta {
                 tags,
                 stale_until,
                 refresh_after,
+                read_at: AtomicU32::new(0),
             })
         });
         let flags = if throttled { THROTTLED } else { 0 };
@@ -94,6 +97,42 @@ impl Meta {
             weight: u32::try_from(weight).unwrap_or(u32::MAX),
             cache,
         }
+    }
+
+    /// This entry, read at `step` for its cache's `tti`: the step lives with what only
+    /// some entries have, so a cache without `tti` pays nothing for it.
+    #[must_use]
+    pub(crate) fn with_idle(mut self, step: u32) -> Self {
+        let fresh = self.fresh_until();
+        let extra = self.extra.get_or_insert_with(|| {
+            Box::new(Extra {
+                tags: Box::default(),
+                stale_until: fresh,
+                refresh_after: u64::MAX,
+                read_at: AtomicU32::new(0),
+            })
+        });
+        *extra.read_at.get_mut() = step;
+        self
+    }
+
+    /// Whether the entry has not been read for its cache's `tti` (0: none) at `now`.
+    #[inline]
+    pub(crate) fn idle_at(&self, now: u64, tti: u64) -> bool {
+        tti != 0
+            && self
+                .extra
+                .as_ref()
+                .is_some_and(|e| super::local::idle::is_idle(&e.read_at, now, tti))
+    }
+
+    /// A hit at `now` of an entry of a cache with a `tti` (not 0): false when it is
+    /// idle, else the read is recorded.
+    #[inline]
+    pub(crate) fn read_idle(&self, now: u64, tti: u64) -> bool {
+        self.extra
+            .as_ref()
+            .is_none_or(|e| super::local::idle::read(&e.read_at, now, tti))
     }
 
     /// The tags with their generations it was computed under.
@@ -260,15 +299,20 @@ impl<V: Clone + Send + Sync + 'static> ErasedSlot for Slot<V> {
         let m = &self.meta;
         let fresh_until = m.fresh_until().min(now);
         let deadlines = (fresh_until, m.stale_until(), u64::MAX);
+        // Expired, a copy `fail_throttle` kept is an ordinary fail-safe copy.
+        let meta = Meta::new(
+            m.cache,
+            (m.generation, m.tags().into()),
+            deadlines,
+            m.weight(),
+            false,
+        );
+        let meta = match &m.extra {
+            Some(e) => meta.with_idle(e.read_at.load(Ordering::Relaxed)),
+            None => meta,
+        };
         Arc::new(Slot {
-            // Expired, a copy `fail_throttle` kept is an ordinary fail-safe copy.
-            meta: Meta::new(
-                m.cache,
-                (m.generation, m.tags().into()),
-                deadlines,
-                m.weight(),
-                false,
-            ),
+            meta,
             value: self.value.clone(),
         })
     }

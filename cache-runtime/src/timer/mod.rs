@@ -51,6 +51,7 @@
 //!   names of its figures;
 //! - `registry.rs`: one state per name, [`timers`] and [`reset_timers`];
 //! - `clock.rs`: the precise clock; `metrics.rs`: emission through the `metrics` facade;
+//! - `span.rs`: the call's `tracing` span ([`CallSpan`]);
 //! - `nest.rs`: the timer current on a thread and each timer's table of timed children;
 //! - `window.rs`: per-minute and per-five-minute rings built from snapshots; `trend.rs`:
 //!   the trend classifier; `report.rs`: the sampler thread and [`performance_snapshot`]
@@ -73,6 +74,7 @@ pub(crate) mod registry;
 mod report;
 mod site;
 pub(crate) mod snapshot;
+mod span;
 mod state;
 #[cfg(test)]
 mod tests;
@@ -85,8 +87,9 @@ pub use report::{
     Bottleneck, CacheHistory, CacheInFront, CachePoint, PerformanceSnapshot, TimedChild,
     TimerHistory, TimerPoint, performance_snapshot, performance_snapshot_day,
 };
-pub use site::{Timed, TimerSite, time_async, time_sync};
+pub use site::{Timed, TimerSite, time_async, time_async_in, time_sync, time_sync_in};
 pub use snapshot::{TIMER_BUCKETS_SECONDS, TimerStats};
+pub use span::CallSpan;
 pub use trend::{
     BASELINE_MINUTES, CacheTrend, Direction, MIN_CALLS, MIN_LOOKUPS, RECENT_MINUTES, TimerTrend,
     Trends,

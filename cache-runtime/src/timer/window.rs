@@ -350,6 +350,8 @@ pub(crate) fn zero_cache(name: &str) -> CacheStats {
         hard_timeouts: 0,
         soft_timeouts: 0,
         fail_throttled: 0,
+        eviction_events_dropped: 0,
+        capacity_bytes: 0,
         mean_compute_ms: 0.0,
         hit_ratio: 0.0,
         l2: Default::default(),

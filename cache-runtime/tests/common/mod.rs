@@ -32,6 +32,9 @@ pub const fn spec(name: &'static str, ttl_ms: u64) -> SiteSpec {
         fail_throttle_ms: 0,
         local_ttl_ms: 0,
         short_ttl_ms: 0,
+        disk: true,
+        tti_ms: 0,
+        capacity_bytes: 0,
     }
 }
 

@@ -1,0 +1,118 @@
+//! Cached calls in `tracing` spans: each call of a `#[cache_result]` function runs in a
+//! span of its own, `cache` (fields `cache.name`, `cache.outcome`, `cache.tier`), and a
+//! computation (a miss) runs in a child span, `cache.compute`, so that the queries it
+//! makes nest under it.
+//!
+//! Why a span of its own rather than the current one: `tracing` can only record fields a
+//! span declared when it was opened, and the current span is usually the caller's (an
+//! HTTP handler's, a `#[performance_timer]`'s) which knows nothing of caches; a call that
+//! looks up two caches would also have only one `cache.outcome` to give. Its own span
+//! says what each lookup did, and is where the computation's span hangs.
+//!
+//! The outcome is recorded where the scope records it (`scope.rs`), on the span current
+//! there: the call's `cache` span, which generated code enters around the lookup and the
+//! runtime around the computation (`Ticket::run_async_in`). Nothing is recorded when no
+//! subscriber wants these spans: the check is the callsite's cached interest.
+//!
+//! Both spans have this module as their target (`cache_runtime::cache::trace`), so a
+//! filter such as `cache_runtime=info` turns them on.
+
+use tracing::Span;
+use tracing::field::Empty;
+
+use super::scope::{Outcome, ServedFrom};
+use super::ticket::Ticket;
+use crate::value::Adapter;
+
+/// The span of one cached call of the cache `name`; `Span::none()` (not merely a
+/// disabled span) when no subscriber wants it.
+///
+/// # Example
+///
+/// ```rust
+/// let span = cache_runtime::__private::cache_span("users");
+/// assert!(span.is_none(), "no subscriber here");
+/// ```
+#[inline]
+#[must_use]
+pub fn cache_span(name: &'static str) -> Span {
+    let span = tracing::info_span!(
+        "cache",
+        cache.name = name,
+        cache.outcome = Empty,
+        cache.tier = Empty
+    );
+    // A disabled span still carries its metadata, and with `tracing`'s `log` feature each
+    // enter, exit and drop of it asks `log` whether to write a line: `none()` does not.
+    if span.is_disabled() {
+        Span::none()
+    } else {
+        span
+    }
+}
+
+/// The span a computation runs in, a child of the call's span (current when it opens).
+#[inline]
+fn compute_span() -> Span {
+    tracing::info_span!("cache.compute")
+}
+
+/// A call of the current cache span ended as `outcome`, answered `from` a tier.
+#[inline]
+pub(super) fn outcome(outcome: Outcome, from: Option<ServedFrom>) {
+    if tracing::span_enabled!(tracing::Level::INFO) {
+        record(outcome, from);
+    }
+}
+
+#[cold]
+fn record(outcome: Outcome, from: Option<ServedFrom>) {
+    let span = Span::current();
+    span.record("cache.outcome", outcome_name(outcome));
+    if let Some(from) = from {
+        let tier = match from {
+            ServedFrom::Local => "local",
+            ServedFrom::Remote => "remote",
+            ServedFrom::Disk => "disk",
+        };
+        span.record("cache.tier", tier);
+    }
+}
+
+/// The value of `cache.outcome`.
+fn outcome_name(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Hit => "hit",
+        Outcome::Miss => "miss",
+        Outcome::Coalesced => "coalesced",
+        Outcome::Stale => "stale",
+        Outcome::Refreshed => "refresh",
+        Outcome::Bypassed => "bypass",
+    }
+}
+
+/// `f`, whose future runs in a `cache.compute` span when `traced` (the call has a span).
+pub(super) fn computing<F, Fut>(
+    traced: bool,
+    f: F,
+) -> impl FnOnce() -> tracing::instrument::Instrumented<Fut>
+where
+    F: FnOnce() -> Fut,
+    Fut: Future,
+{
+    move || {
+        let span = if traced { compute_span() } else { Span::none() };
+        tracing::Instrument::instrument(f(), span)
+    }
+}
+
+impl<R, A: Adapter<R>> Ticket<R, A> {
+    /// [`run_sync`](Self::run_sync) for a call in `span` (entered by the caller): the
+    /// computation runs in a `cache.compute` span.
+    pub fn run_sync_in<F: FnOnce() -> R>(self, span: &Span, f: F) -> R {
+        if span.is_none() {
+            return self.run_sync(f);
+        }
+        self.run_sync(move || compute_span().in_scope(f))
+    }
+}

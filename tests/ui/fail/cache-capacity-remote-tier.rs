@@ -1,0 +1,8 @@
+use cache_runtime::cache_result;
+
+#[cache_result("thumbnails", capacity = "16MiB", tier = "remote")]
+async fn load(id: u64) -> u64 {
+    id
+}
+
+fn main() {}
