@@ -80,11 +80,19 @@ pub(crate) fn cache_plain(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
         (true, true) => {
             let run = method(func, "run_async_in");
             let pending = local("__cache_pending");
+            let found = local("__cache_found");
             quote! {
                 let #pending = {
                     #head
                     let #span = #p::cache_span(#name);
-                    match #span.in_scope(|| #lookup::lookup(&__CACHE_SITE, #key, #adapter)) {
+                    // Without a span (no subscriber) the lookup is called as with `span =
+                    // false`: `in_scope` on a none span still checks it twice for `log`.
+                    let #found = if #span.is_none() {
+                        #lookup::lookup(&__CACHE_SITE, #key, #adapter)
+                    } else {
+                        #span.in_scope(|| #lookup::lookup(&__CACHE_SITE, #key, #adapter))
+                    };
+                    match #found {
                         #p::Lookup::Hit(#value) | #p::Lookup::Refresh(#value, _) => return #value,
                         #p::Lookup::Miss(#ticket) => {
                             #ticket #tags #overload #extra.#run(#span, #compute)
@@ -110,7 +118,7 @@ pub(crate) fn cache_plain(spec: &CacheSpec<'_>, func: &Function<'_>) -> TokenStr
             quote! {
                 #head
                 let #span = #p::cache_span(#name);
-                let #entered = #span.enter();
+                let #entered = (!#span.is_none()).then(|| #span.enter());
                 match #lookup::lookup(&__CACHE_SITE, #key, #adapter) {
                     #p::Lookup::Hit(#value) | #p::Lookup::Refresh(#value, _) => #value,
                     #p::Lookup::Miss(#ticket) => #ticket #tags #overload #extra.#run(&#span, #compute),

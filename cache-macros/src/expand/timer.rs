@@ -15,11 +15,15 @@ use crate::private::Private;
 // Output:
 //     async fn load(id: u64) -> R {
 //         static __TIMER_SITE: __private::TimerSite = __private::TimerSite::new("load", 250);
-//         let __timer_span = __private::CallSpan::new(
-//             __private::tracing::info_span!("load", code.function = "load",
-//                 code.namespace = module_path!(), error.type = __private::tracing::field::Empty),
-//             { use __private::err_kind::*; (&&__private::ErrKind::<R>::new()).error_type_fn() },
-//         );
+//         let __timer_span = if __private::tracing::dispatcher::has_been_set() {
+//             __private::CallSpan::new(
+//                 __private::tracing::info_span!("load", code.function = "load",
+//                     code.namespace = module_path!(), error.type = __private::tracing::field::Empty),
+//                 { use __private::err_kind::*; (&&__private::ErrKind::<R>::new()).error_type_fn() },
+//             )
+//         } else {
+//             __private::CallSpan::NONE
+//         };
 //         __private::time_async_in(
 //             &__TIMER_SITE,
 //             { use __private::err_kind::*; (&&__private::ErrKind::<R>::new()).is_error_fn() },
@@ -54,16 +58,23 @@ pub(crate) fn timer(spec: &TimerSpec<'_>, func: &Function<'_>) -> TokenStream {
     };
     let span = if spec.span {
         let function = LitStr::new(&func.item.sig.ident.to_string(), Span::call_site());
+        // `has_been_set` first: one relaxed load, false until a subscriber was ever set
+        // (globally or scoped), so that without one nothing of `span!` runs (with
+        // `tracing`'s `log` feature its disabled branch still builds the fields for `log`).
         quote! {
-            #p::CallSpan::new(
-                #p::tracing::info_span!(
-                    #name,
-                    code.function = #function,
-                    code.namespace = ::core::module_path!(),
-                    error.type = #p::tracing::field::Empty,
-                ),
-                #error_type,
-            )
+            if #p::tracing::dispatcher::has_been_set() {
+                #p::CallSpan::new(
+                    #p::tracing::info_span!(
+                        #name,
+                        code.function = #function,
+                        code.namespace = ::core::module_path!(),
+                        error.type = #p::tracing::field::Empty,
+                    ),
+                    #error_type,
+                )
+            } else {
+                #p::CallSpan::NONE
+            }
         }
     } else {
         quote!(#p::CallSpan::NONE)

@@ -12,7 +12,9 @@
 //! The outcome is recorded where the scope records it (`scope.rs`), on the span current
 //! there: the call's `cache` span, which generated code enters around the lookup and the
 //! runtime around the computation (`Ticket::run_async_in`). Nothing is recorded when no
-//! subscriber wants these spans: the check is the callsite's cached interest.
+//! subscriber wants these spans: the check is `tracing::dispatcher::has_been_set()` (one
+//! relaxed load, false until a subscriber was ever set), then the callsite's cached
+//! interest.
 //!
 //! Both spans have this module as their target (`cache_runtime::cache::trace`), so a
 //! filter such as `cache_runtime=info` turns them on.
@@ -36,6 +38,11 @@ use crate::value::Adapter;
 #[inline]
 #[must_use]
 pub fn cache_span(name: &'static str) -> Span {
+    // No subscriber was ever set (one relaxed load): none of `span!` runs. With `tracing`'s
+    // `log` feature its disabled branch would still build the field set for `log`.
+    if !tracing::dispatcher::has_been_set() {
+        return Span::none();
+    }
     let span = tracing::info_span!(
         "cache",
         cache.name = name,
@@ -60,7 +67,7 @@ fn compute_span() -> Span {
 /// A call of the current cache span ended as `outcome`, answered `from` a tier.
 #[inline]
 pub(super) fn outcome(outcome: Outcome, from: Option<ServedFrom>) {
-    if tracing::span_enabled!(tracing::Level::INFO) {
+    if tracing::dispatcher::has_been_set() && tracing::span_enabled!(tracing::Level::INFO) {
         record(outcome, from);
     }
 }
