@@ -17,7 +17,7 @@ async fn no_cache_computes_every_time_and_stops_gracefully() {
     let disabled = report["api_performance"]["caches_disabled"]
         .as_array()
         .expect("list");
-    assert_eq!(disabled.len(), 6);
+    assert_eq!(disabled.len(), example_api::services::CACHES.len());
     let features = report["optimization_features"]
         .as_array()
         .expect("features");
