@@ -161,6 +161,15 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         Box::pin(tracing::Instrument::instrument(self.compute_async(f), span))
     }
 
+    /// [`run_sync`](Self::run_sync) for a call in `span` (entered by the caller): the
+    /// computation runs in a `cache.compute` span.
+    pub fn run_sync_in<F: FnOnce() -> R>(self, span: &tracing::Span, f: F) -> R {
+        if span.is_none() {
+            return self.run_sync(f);
+        }
+        self.run_sync(move || trace::compute_span().in_scope(f))
+    }
+
     async fn compute_async<F, Fut>(mut self, f: F) -> R
     where
         F: FnOnce() -> Fut,

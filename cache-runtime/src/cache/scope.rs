@@ -51,6 +51,20 @@ pub enum Outcome {
     Bypassed,
 }
 
+impl Outcome {
+    /// Its name on a call's span (`cache.outcome`).
+    fn trace_name(self) -> &'static str {
+        match self {
+            Self::Hit => "hit",
+            Self::Miss => "miss",
+            Self::Coalesced => "coalesced",
+            Self::Stale => "stale",
+            Self::Refreshed => "refresh",
+            Self::Bypassed => "bypass",
+        }
+    }
+}
+
 /// One cached call seen by a scope.
 ///
 /// ```
@@ -93,6 +107,17 @@ pub enum ServedFrom {
     Remote,
     /// The disk tier (feature `disk`): an entry kept across a restart.
     Disk,
+}
+
+impl ServedFrom {
+    /// Its name on a call's span (`cache.tier`).
+    fn trace_name(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Remote => "remote",
+            Self::Disk => "disk",
+        }
+    }
 }
 
 /// What a scope learns about the entry behind one call.
@@ -262,7 +287,7 @@ pub(crate) fn mode() -> Mode {
 /// Records a call's outcome in the active scope, if any.
 #[inline]
 pub(crate) fn record(cache: &'static str, outcome: Outcome) {
-    super::trace::outcome(outcome, None);
+    super::trace::outcome(outcome.trace_name(), None);
     if !ACTIVE.with(Cell::get) {
         return;
     }
@@ -284,7 +309,7 @@ pub(crate) fn record_entry(
     fresh_until: u64,
     ttl: u64,
 ) {
-    super::trace::outcome(outcome, Some(from));
+    super::trace::outcome(outcome.trace_name(), Some(from.trace_name()));
     if !ACTIVE.with(Cell::get) {
         return;
     }

@@ -22,10 +22,6 @@
 use tracing::Span;
 use tracing::field::Empty;
 
-use super::scope::{Outcome, ServedFrom};
-use super::ticket::Ticket;
-use crate::value::Adapter;
-
 /// The span of one cached call of the cache `name`; `Span::none()` (not merely a
 /// disabled span) when no subscriber wants it.
 ///
@@ -60,41 +56,27 @@ pub fn cache_span(name: &'static str) -> Span {
 
 /// The span a computation runs in, a child of the call's span (current when it opens).
 #[inline]
-fn compute_span() -> Span {
+pub(super) fn compute_span() -> Span {
     tracing::info_span!("cache.compute")
 }
 
-/// A call of the current cache span ended as `outcome`, answered `from` a tier.
+/// A call of the current cache span ended as `outcome` (`cache.outcome`: hit, miss,
+/// coalesced, stale, refresh, bypass), answered from `tier` (`cache.tier`: local, disk,
+/// remote). Takes the names, not `scope.rs`'s types, so that this module depends on
+/// nothing of the cache's.
 #[inline]
-pub(super) fn outcome(outcome: Outcome, from: Option<ServedFrom>) {
+pub(super) fn outcome(outcome: &'static str, tier: Option<&'static str>) {
     if tracing::dispatcher::has_been_set() && tracing::span_enabled!(tracing::Level::INFO) {
-        record(outcome, from);
+        record(outcome, tier);
     }
 }
 
 #[cold]
-fn record(outcome: Outcome, from: Option<ServedFrom>) {
+fn record(outcome: &'static str, tier: Option<&'static str>) {
     let span = Span::current();
-    span.record("cache.outcome", outcome_name(outcome));
-    if let Some(from) = from {
-        let tier = match from {
-            ServedFrom::Local => "local",
-            ServedFrom::Remote => "remote",
-            ServedFrom::Disk => "disk",
-        };
+    span.record("cache.outcome", outcome);
+    if let Some(tier) = tier {
         span.record("cache.tier", tier);
-    }
-}
-
-/// The value of `cache.outcome`.
-fn outcome_name(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Hit => "hit",
-        Outcome::Miss => "miss",
-        Outcome::Coalesced => "coalesced",
-        Outcome::Stale => "stale",
-        Outcome::Refreshed => "refresh",
-        Outcome::Bypassed => "bypass",
     }
 }
 
@@ -110,16 +92,5 @@ where
     move || {
         let span = if traced { compute_span() } else { Span::none() };
         tracing::Instrument::instrument(f(), span)
-    }
-}
-
-impl<R, A: Adapter<R>> Ticket<R, A> {
-    /// [`run_sync`](Self::run_sync) for a call in `span` (entered by the caller): the
-    /// computation runs in a `cache.compute` span.
-    pub fn run_sync_in<F: FnOnce() -> R>(self, span: &Span, f: F) -> R {
-        if span.is_none() {
-            return self.run_sync(f);
-        }
-        self.run_sync(move || compute_span().in_scope(f))
     }
 }
