@@ -502,3 +502,46 @@ fn remote_rules(
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use proc_macro2::Span;
+    use syn::Ident;
+
+    use super::closest;
+    use crate::attr::{CACHE_OPTIONS, TIMER_OPTIONS};
+
+    #[test]
+    fn misspelled_options_suggest_the_closest_one() {
+        let suggest = |name: &str, valid| closest(&Ident::new(name, Span::call_site()), valid);
+        for (typo, option) in [
+            ("tll", "ttl"),
+            ("TTL", "ttl"),
+            ("tl", "ttl"),
+            ("kye", "key"),
+            ("skp", "skip"),
+            ("verison", "version"),
+            ("stale_if_eror", "stale_if_error"),
+            ("refreshahead", "refresh_ahead"),
+            ("tag", "tags"),
+            ("max_byte", "max_bytes"),
+            ("cache_nones", "cache_none"),
+            ("teir", "tier"),
+            ("locks", "lock"),
+            ("max_concurent", "max_concurrent"),
+        ] {
+            assert_eq!(suggest(typo, CACHE_OPTIONS), Some(option), "{typo}");
+        }
+        assert_eq!(suggest("slwo", TIMER_OPTIONS), Some("slow"));
+    }
+
+    #[test]
+    fn distant_names_suggest_nothing() {
+        let suggest = |name: &str, valid| closest(&Ident::new(name, Span::call_site()), valid);
+        for name in ["time_to_live", "expire", "name", "x", "ttlx_ms", "lockout"] {
+            assert_eq!(suggest(name, CACHE_OPTIONS), None, "{name}");
+        }
+        assert_eq!(suggest("threshold", TIMER_OPTIONS), None);
+        assert_eq!(suggest("ttl", TIMER_OPTIONS), None);
+    }
+}
