@@ -91,9 +91,12 @@ pub(super) async fn channel_metrics(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub(super) struct ChannelIdsQuery {
-    /// 1 to 100 channel ids, comma-separated (`1,2,3`).
-    #[param(example = "1,2,3")]
-    ids: Option<String>,
+    /// 1 to 100 positive channel ids, comma-separated (`1,2,3`).
+    #[param(
+        example = "1,2,3",
+        pattern = r"^[1-9][0-9]{0,17}(,[1-9][0-9]{0,17}){0,99}$"
+    )]
+    ids: String,
 }
 
 /// Many channels' lifetime metrics. Cache `channel_metrics`, 180 s, one entry per channel
@@ -109,7 +112,7 @@ pub(super) async fn channels_metrics(
     State(state): State<AppState>,
     ApiQuery(q): ApiQuery<ChannelIdsQuery>,
 ) -> Result<Json<ChannelMetricsBatch>, ApiError> {
-    let ids = channel_metrics::parse_ids(q.ids.as_deref().unwrap_or(""))?;
+    let ids = channel_metrics::parse_ids(&q.ids)?;
     Ok(Json(
         channel_metrics::channel_metrics_batch(&state.db, &ids).await?,
     ))
