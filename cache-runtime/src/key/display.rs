@@ -154,8 +154,8 @@ impl Reader<'_> {
                 self.value()?;
                 self.out.push(')');
             }
-            tag::SEQ => self.list('[', ']')?,
-            tag::MAP => self.map()?,
+            tag::SEQ => self.list('[', ']', false)?,
+            tag::MAP => self.list('{', '}', true)?,
             // Tuples and structs carry no length: their elements read on as the parent's.
             tag::TUPLE => {}
             tag::TUPLE_VARIANT => {
@@ -173,8 +173,9 @@ impl Reader<'_> {
         Some(())
     }
 
-    /// Elements after `MORE` markers up to `END`.
-    fn list(&mut self, open: char, close: char) -> Option<()> {
+    /// Elements after `MORE` markers up to `END`, each a value, or a key and its value
+    /// when `pairs` (a map).
+    fn list(&mut self, open: char, close: char, pairs: bool) -> Option<()> {
         self.out.push(open);
         let mut first = true;
         loop {
@@ -188,29 +189,12 @@ impl Reader<'_> {
             }
             first = false;
             self.value()?;
+            if pairs {
+                self.out.push_str(": ");
+                self.value()?;
+            }
         }
         self.out.push(close);
-        Some(())
-    }
-
-    fn map(&mut self) -> Option<()> {
-        self.out.push('{');
-        let mut first = true;
-        loop {
-            match self.byte()? {
-                tag::END => break,
-                tag::MORE => {}
-                _ => return None,
-            }
-            if !first {
-                self.out.push_str(", ");
-            }
-            first = false;
-            self.value()?;
-            self.out.push_str(": ");
-            self.value()?;
-        }
-        self.out.push('}');
         Some(())
     }
 
