@@ -4,8 +4,8 @@
 //! `cargo bench -p cache-runtime --bench scale`
 //!
 //! For 10k, 100k and 1M entries (u64 key, 40-byte `String` value) it fills each store
-//! through its usual front door (`#[cache_result]`, `cached`'s `#[cached]`, raw
-//! quick_cache, moka), each in a fresh process of this binary, and reports per entry the
+//! through its usual front door (`#[cache_result]`, `cached`'s `#[cached]` with a TTL
+//! (unbounded) and its bounded TTL store (`size` and `time`), raw quick_cache, moka), each in a fresh process of this binary, and reports per entry the
 //! bytes held (resident set growth, and live heap bytes by a counting allocator), the fill
 //! time, and the time of a hit on a key drawn at random (keys pre-generated with a fixed
 //! seed; median of three rounds), with ratios against raw quick_cache and `cached` from
@@ -14,7 +14,7 @@
 use std::alloc::System;
 use std::hint::black_box;
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
 
@@ -70,6 +70,21 @@ impl Store for Theirs {
     }
     fn hit(&self, k: u64) -> usize {
         theirs(k).len()
+    }
+}
+
+/// `cached`'s bounded store with a TTL (`#[cached(size = .., ttl_secs = ..)]` expands to
+/// this store behind a mutex): the `cached` a service with a memory bound would use.
+struct TheirsSized(std::sync::Mutex<cached::LruTtlCache<u64, String>>);
+impl Store for TheirsSized {
+    fn fill(&self, k: u64) {
+        use cached::Cached;
+        self.0.lock().expect("not poisoned").cache_set(k, value(k));
+    }
+    fn hit(&self, k: u64) -> usize {
+        use cached::Cached;
+        let mut store = self.0.lock().expect("not poisoned");
+        store.cache_get(&k).cloned().map_or(0, |v| v.len())
     }
 }
 
@@ -139,6 +154,9 @@ fn child(store: &str, n: u64) {
             Box::new(Ours)
         }
         "cached" => Box::new(Theirs),
+        "cached_sized" => Box::new(TheirsSized(std::sync::Mutex::new(
+            cached::LruTtlCache::new(room as usize, Duration::from_secs(3600)),
+        ))),
         "quick_cache" => Box::new(Quick(quick_cache::sync::Cache::new(room as usize))),
         "moka" => Box::new(Moka(
             moka::sync::Cache::builder().max_capacity(room).build(),
@@ -195,7 +213,7 @@ fn main() {
         .map(|s| s.trim().parse().expect("a size"))
         .collect();
     let exe = std::env::current_exe().expect("this binary");
-    let stores = ["ours", "cached", "quick_cache", "moka"];
+    let stores = ["ours", "cached", "cached_sized", "quick_cache", "moka"];
     println!(
         "| entries | store | resident B/entry | heap B/entry | charged B/entry | fill ns/entry | random hit ns | hit / quick_cache | hit / cached | hit CPU ns | CPU / quick_cache | CPU / cached |"
     );

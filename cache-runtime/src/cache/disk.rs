@@ -9,7 +9,6 @@
 //! ```
 //! Synchronous calls, bypass scopes and `Tier::Remote` caches never touch the disk.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::flight::Settled;
@@ -19,7 +18,6 @@ use crate::clock;
 use crate::codec::{Codec, MessagePack};
 use crate::key::KeyParts;
 use crate::tier::disk::{Found, Want};
-use crate::tier::local::Entry;
 use crate::tier::remote::unix_ms;
 use crate::value::Adapter;
 
@@ -80,15 +78,11 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         };
         let deadlines = (fresh_until, stale_until, refresh_after);
         let fits = policy.max_bytes == 0 || found.body.len() as u64 <= policy.max_bytes;
-        let slot = self.slot(
-            value,
-            &start.validity,
-            deadlines,
-            self.weight_of(found.body.len()),
-        );
-        let entry: Entry = Arc::clone(&slot) as Entry;
+        let weight = self.weight_of(found.body.len());
+        let slot = self.made(value, &start.validity, deadlines, weight, false);
+        let entry = slot.erase();
         if fits {
-            self.keep(&entry, &start.validity);
+            self.keep(&entry, weight, &start.validity);
         }
         match lead {
             Lead::Flight(l) => l.finish(Settled::Value(entry)),
@@ -102,10 +96,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             policy.span,
         );
         tracing::debug!(cache = self.name, "hit on disk");
-        match Arc::try_unwrap(slot) {
-            Ok(slot) => self.adapter.rebuild(slot.value),
-            Err(slot) => self.adapter.rebuild(slot.value.clone()),
-        }
+        self.adapter.rebuild(slot.into_value())
     }
 
     /// Queues a stored value for the disk, with its own deadlines (clock ticks, as

@@ -42,16 +42,12 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             return;
         };
         let meta = copy.meta();
-        // A copy read from Redis carries no weight yet: count its encoded size.
-        let weight = if meta.weight() > 0 {
-            meta.weight()
-        } else {
-            match MessagePack.encoded_len(value) {
-                Ok(n) if site.policy.max_bytes == 0 || n as u64 <= site.policy.max_bytes => {
-                    self.weight_of(n)
-                }
-                _ => return,
+        // A failure's path: the copy's weight is counted again from its encoded size.
+        let weight = match MessagePack.encoded_len(value) {
+            Ok(n) if site.policy.max_bytes == 0 || n as u64 <= site.policy.max_bytes => {
+                self.weight_of(n)
             }
+            _ => return,
         };
         let now = clock::now();
         let fresh_until = now.saturating_add(throttle).min(meta.stale_until());
@@ -59,8 +55,8 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         // kept after an `expire*` is current again for the throttle, and any invalidation
         // or expiry since makes it stale. A refresh point of 0 keeps it off the plain hit.
         let deadlines = (fresh_until, meta.stale_until(), 0);
-        let slot: Entry = self.slot_marked(value.clone(), began, deadlines, weight, true);
-        self.keep(&slot, began);
+        let slot = self.made(value.clone(), began, deadlines, weight, true);
+        self.keep(&slot.erase(), weight, began);
     }
 }
 

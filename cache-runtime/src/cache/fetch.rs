@@ -231,8 +231,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         let value = self.decode(f)?;
         let (_, stale_until, _) = self.remote_deadlines(&f.header);
         let now = clock::now();
-        (now < stale_until)
-            .then(|| self.slot(value, began, (now, stale_until, u64::MAX), 0) as Entry)
+        (now < stale_until).then(|| self.slot(value, began, (now, stale_until, u64::MAX), 0))
     }
 
     /// Serves an entry read from Redis: fills the local tier, tells waiters, records a hit.
@@ -242,10 +241,10 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         let deadlines = self.remote_deadlines(&hit.header);
         let weight = self.weight_of(hit.len);
         let fits = policy.max_bytes == 0 || hit.len as u64 <= policy.max_bytes;
-        let slot = self.slot(hit.value, &start.validity, deadlines, weight);
-        let entry: Entry = Arc::clone(&slot) as Entry;
+        let slot = self.made(hit.value, &start.validity, deadlines, weight, false);
+        let entry = slot.erase();
         if fits && site.tier != Tier::Remote {
-            self.keep(&entry, &start.validity);
+            self.keep(&entry, weight, &start.validity);
         }
         match lead {
             Lead::Flight(l) => l.finish(Settled::Value(entry)),
@@ -256,10 +255,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         tracing::debug!(cache = self.name, "hit in redis");
         // Kept nowhere else (a remote-only cache, no waiters): the caller takes the
         // decoded value itself instead of a clone.
-        match Arc::try_unwrap(slot) {
-            Ok(slot) => self.adapter.rebuild(slot.value),
-            Err(slot) => self.adapter.rebuild(slot.value.clone()),
-        }
+        self.adapter.rebuild(slot.into_value())
     }
 
     /// Writes a stored value to Redis in the background, unless it was invalidated while

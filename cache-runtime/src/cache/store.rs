@@ -10,7 +10,7 @@ use crate::clock;
 use crate::codec::{Codec, MessagePack};
 use crate::state::Validity;
 use crate::stats::Counters;
-use crate::tier::local::{self, Entry, Meta, Slot};
+use crate::tier::local::{self, Entry, Made, New};
 use crate::tier::remote::Write;
 use crate::value::Adapter;
 
@@ -101,7 +101,7 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         let entry: Entry = self.slot(value, &start.validity, local, weight);
         if storable {
             if site.tier != Tier::Remote {
-                self.keep(&entry, &start.validity);
+                self.keep(&entry, weight, &start.validity);
             }
             if let Some(body) = body.as_deref().filter(|_| self.disk_allowed()) {
                 self.write_disk(body, (deadlines.0, deadlines.1), &start);
@@ -122,34 +122,29 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
         began: &Validity,
         deadlines: (u64, u64, u64),
         weight: u64,
-    ) -> Arc<Slot<A::Value>> {
-        self.slot_marked(value, began, deadlines, weight, false)
+    ) -> Entry {
+        self.made(value, began, deadlines, weight, false).erase()
     }
 
-    /// [`slot`](Self::slot), marked as the copy `fail_throttle` keeps when `throttled`.
-    pub(super) fn slot_marked(
+    /// [`slot`](Self::slot), typed (its value can be taken back), and marked as the copy
+    /// `fail_throttle` keeps when `throttled`.
+    pub(super) fn made(
         &self,
         value: A::Value,
         began: &Validity,
         deadlines: (u64, u64, u64),
         weight: u64,
         throttled: bool,
-    ) -> Arc<Slot<A::Value>> {
-        let generations = (began.generation, began.tags.clone());
-        let meta = Meta::new(
-            self.site.cache.id,
-            generations,
+    ) -> Made<A::Value> {
+        let tti = self.site.policy.tti;
+        let new = New {
+            generations: (began.generation, began.tags.clone()),
             deadlines,
             weight,
             throttled,
-        );
-        let tti = self.site.policy.tti;
-        let meta = if tti == 0 {
-            meta
-        } else {
-            meta.with_idle(local::idle::step(clock::now(), tti))
+            idle: (tti != 0).then(|| local::idle::step(clock::now(), tti)),
         };
-        Arc::new(Slot { meta, value })
+        local::make(new, value)
     }
 
     /// Inserts an entry in the local tier, unless an invalidation or expiry of the cache,
@@ -159,12 +154,14 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     /// tag's change that races past the check leaves an entry judged by the tag
     /// generations it recorded: dead or expired, never fresh; checked here so that an
     /// older value does not replace the one computed after an `expire_tag`.
-    pub(super) fn keep(&self, entry: &Entry, began: &Validity) {
+    /// `weight`: its charge against the byte budget.
+    pub(super) fn keep(&self, entry: &Entry, weight: u64, began: &Validity) {
         let cache = &self.site.cache;
         let _store = cache.store.lock();
         if began.holds() {
             let local = &self.site.engine.local;
-            local.insert(cache, &self.site.part, &self.key, Arc::clone(entry));
+            let entry = (Arc::clone(entry), weight);
+            local.insert(cache, &self.site.part, &self.key, entry);
         }
     }
 }

@@ -26,10 +26,10 @@
 //! - copies belong to one tier (runtime) by a process-wide id, never reused;
 //! - every [`HOT_TOUCH`]th hit of a copy goes through the map, so quick_cache still sees
 //!   the key as hot and does not evict it for want of reads;
-//! - only entries up to [`HOT_MAX_WEIGHT`] bytes are copied: a retired entry a thread
-//!   still holds in a slot it has not touched since is freed when the slot is reused or
-//!   the thread exits, so this bounds what copies can hold beyond `max_bytes` to
-//!   `HOT_SLOTS * HOT_MAX_WEIGHT` per thread.
+//! - only entries up to [`HOT_MAX_WEIGHT`](super::slot::HOT_MAX_WEIGHT) bytes are
+//!   copied: a retired entry a thread still holds in a slot it has not touched since is
+//!   freed when the slot is reused or the thread exits, so this bounds what copies can
+//!   hold beyond `max_bytes` to `HOT_SLOTS * HOT_MAX_WEIGHT` per thread.
 
 use std::cell::RefCell;
 use std::hash::BuildHasher;
@@ -37,7 +37,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::map_key::MapKey;
-pub(crate) use super::slot::{Entry, Meta, Slot, entry_bytes, value_of};
+pub(crate) use super::slot::{Entry, Made, Meta, New, entry_bytes, make, value_of};
 use crate::clock;
 use crate::state::{CacheState, CacheTable};
 
@@ -56,8 +56,8 @@ pub use events::{Eviction, EvictionCause, EvictionReceiver};
 struct Weigher;
 
 impl quick_cache::Weighter<MapKey, Entry> for Weigher {
-    fn weight(&self, _key: &MapKey, val: &Entry) -> u64 {
-        val.meta().weight()
+    fn weight(&self, key: &MapKey, _val: &Entry) -> u64 {
+        key.weight()
     }
 }
 
@@ -78,19 +78,25 @@ impl quick_cache::Lifecycle<MapKey, Entry> for Evictions {
 #[derive(Default)]
 struct Evicted(smallvec::SmallVec<[(MapKey, Entry); 2]>);
 
-/// Takes a retired entry out of its cache's `entries` and `bytes`.
-fn uncount(cache: &CacheState, meta: &Meta) {
+/// Takes a retired entry of `weight` out of its cache's `entries` and `bytes`.
+fn uncount(cache: &CacheState, weight: u64) {
     cache.counters.entries.fetch_sub(1, Ordering::Relaxed);
-    cache
-        .counters
-        .bytes
-        .fetch_sub(meta.weight(), Ordering::Relaxed);
+    cache.counters.bytes.fetch_sub(weight, Ordering::Relaxed);
+}
+
+/// The entry under `key` (of `cache`) left the map: no hot copy serves it again, and it
+/// no longer counts in its cache's `entries` and `bytes` (a copy may keep it alive a
+/// while). True the first time.
+fn retire(cache: &CacheState, key: &MapKey, entry: &Entry) -> bool {
+    let (first, counted) = entry.meta().retire();
+    if counted {
+        uncount(cache, key.weight());
+    }
+    first
 }
 
 /// Hot copies per thread (see the module docs).
 pub(crate) const HOT_SLOTS: usize = 32;
-/// Largest entry weight a thread copies.
-pub(crate) const HOT_MAX_WEIGHT: u64 = 8 * 1024;
 /// One hit of a copy in this many goes through the map instead.
 pub(crate) const HOT_TOUCH: u8 = 16;
 
@@ -215,7 +221,7 @@ impl Local {
     /// After a fresh hit of `entry` through the map: the second such hit of `key` in a
     /// row at its slot makes it the thread's hot copy there.
     pub(crate) fn remember(&self, key: &[u8], hash: u64, entry: &Entry) {
-        if entry.meta().weight() > HOT_MAX_WEIGHT {
+        if entry.meta().heavy() {
             return;
         }
         let _ = HOT.try_with(|hot| {
@@ -248,15 +254,11 @@ impl Local {
     /// eviction hook too) is retired, so no hot copy serves it, without counting as an
     /// eviction; what the insert evicted to make room, or `entry` itself when it is
     /// refused, counts as evicted. Listeners hear of both (see `events.rs`).
-    /// `cache`: the entry's own; `part`: its map.
-    pub(crate) fn insert(&self, cache: &CacheState, part: &Part, key: &[u8], entry: Entry) {
-        self.insert_as(
-            cache,
-            self.map_of(part),
-            key,
-            entry,
-            Some(EvictionCause::Replaced),
-        );
+    /// `cache`: the entry's own; `part`: its map; `weight`: its charge against the
+    /// budget.
+    pub(crate) fn insert(&self, cache: &CacheState, part: &Part, key: &[u8], entry: (Entry, u64)) {
+        let map = self.map_of(part);
+        self.insert_as(cache, map, key, entry, Some(EvictionCause::Replaced));
     }
 
     /// [`insert`](Self::insert), the replaced entry reported with `replaced` (nothing
@@ -266,33 +268,40 @@ impl Local {
         cache: &CacheState,
         map: &Map,
         key: &[u8],
-        entry: Entry,
+        (entry, weight): (Entry, u64),
         replaced: Option<EvictionCause>,
     ) {
-        let meta = entry.meta();
-        debug_assert_eq!(meta.cache(), cache.id, "an entry stored as another cache's");
-        if meta.count_in() {
+        let map_key = MapKey::new(key, weight);
+        debug_assert_eq!(
+            map_key.cache_id(),
+            cache.id,
+            "an entry stored as another cache's"
+        );
+        if entry.meta().count_in() {
             cache.counters.entries.fetch_add(1, Ordering::Relaxed);
             cache
                 .counters
                 .bytes
-                .fetch_add(meta.weight(), Ordering::Relaxed);
+                .fetch_add(map_key.weight(), Ordering::Relaxed);
         }
         // Its address tells it apart from the value it replaced (both alive until
         // `evicted` is released), without a count of its own.
         let inserted = Arc::as_ptr(&entry).cast::<()>();
         let mut evicted = Evicted::default();
-        map.insert_with_lifecycle(MapKey::new(key), entry, &mut evicted);
+        map.insert_with_lifecycle(map_key, entry, &mut evicted);
         // The shard's lock is released: retire, count and report.
         for (k, old) in evicted.0.drain(..) {
             if k.as_bytes() == key && Arc::as_ptr(&old).cast::<()>() != inserted {
-                let first = self.retire_of(cache, &old);
+                let first = retire(cache, &k, &old);
                 if let (true, Some(events), Some(cause)) = (first, &self.events, replaced) {
                     let cause = events::cause_at(cache, old.meta(), clock::now(), cause);
                     events.tell(cache, k.as_bytes(), cause);
                 }
-            } else if self.retire(&old) {
-                self.caches.with(old.meta().cache(), |c| {
+            } else {
+                self.caches.with(k.cache_id(), |c| {
+                    if !retire(c, &k, &old) {
+                        return;
+                    }
                     c.counters.evictions.fetch_add(1, Ordering::Relaxed);
                     if let Some(events) = &self.events {
                         let cause =
@@ -302,28 +311,6 @@ impl Local {
                 });
             }
         }
-    }
-
-    /// The entry left the map: no hot copy serves it again, and it no longer counts in its
-    /// cache's `entries` and `bytes` (a copy may keep it alive a while). True the first
-    /// time.
-    fn retire(&self, entry: &Entry) -> bool {
-        let meta = entry.meta();
-        let (first, counted) = meta.retire();
-        if counted {
-            self.caches.with(meta.cache(), |c| uncount(c, meta));
-        }
-        first
-    }
-
-    /// [`retire`](Self::retire) an entry of `cache`, known to the caller (no table look-up).
-    fn retire_of(&self, cache: &CacheState, entry: &Entry) -> bool {
-        let meta = entry.meta();
-        let (first, counted) = meta.retire();
-        if counted {
-            uncount(cache, meta);
-        }
-        first
     }
 
     /// Ends the freshness of the entry under `key` (`expire(name, key)`): replaced by a
@@ -340,7 +327,9 @@ impl Local {
             return self.remove(part, key);
         }
         if now < meta.fresh_until() {
-            self.insert_as(cache, map, key, entry.expired(now), None);
+            // A stale window lives in the entry's extra part, which keeps its weight.
+            let weight = meta.kept_weight().unwrap_or(0);
+            self.insert_as(cache, map, key, (entry.expired(now), weight), None);
         }
         true
     }
@@ -350,13 +339,13 @@ impl Local {
         let Some((k, entry)) = self.map_of(part).remove(key) else {
             return false;
         };
-        if self.retire(&entry)
-            && let Some(events) = &self.events
-        {
-            self.caches.with(entry.meta().cache(), |c| {
+        self.caches.with(k.cache_id(), |c| {
+            if retire(c, &k, &entry)
+                && let Some(events) = &self.events
+            {
                 events.tell(c, k.as_bytes(), EvictionCause::Invalidated);
-            });
-        }
+            }
+        });
         true
     }
 
@@ -365,20 +354,20 @@ impl Local {
         let part = self.part(cache_id);
         // Set aside under the shards' locks, reported after.
         let gone = RefCell::new(Vec::new());
-        self.map_of(&part).retain(|k, v| {
-            let keep = v.meta().cache() != cache_id;
-            if !keep && self.retire(v) && self.events.is_some() {
-                gone.borrow_mut().push(k.as_bytes().to_vec());
-            }
-            keep
-        });
-        if let Some(events) = &self.events {
-            self.caches.with(cache_id, |c| {
+        self.caches.with(cache_id, |c| {
+            self.map_of(&part).retain(|k, v| {
+                let keep = k.cache_id() != cache_id;
+                if !keep && retire(c, k, v) && self.events.is_some() {
+                    gone.borrow_mut().push(k.as_bytes().to_vec());
+                }
+                keep
+            });
+            if let Some(events) = &self.events {
                 for k in gone.into_inner() {
                     events.tell(c, &k, EvictionCause::Invalidated);
                 }
-            });
-        }
+            }
+        });
     }
 
     pub(crate) fn len(&self) -> u64 {

@@ -7,38 +7,67 @@
 use std::borrow::Borrow;
 use std::hash::{Hash, Hasher};
 
-/// Keys up to this many bytes are kept inline: with the length and the variant's tag the
-/// key is 24 bytes, the size of the boxed slice (16) rounded up to the slot's alignment
-/// with room to spare.
-pub(crate) const INLINE: usize = 22;
+/// Keys up to this many bytes are kept inline: with the length, the entry's weight and the
+/// variant's tag the key is 24 bytes, the size of a boxed slice with the weight beside it.
+pub(crate) const INLINE: usize = 18;
 
-/// The map's key (see the module docs).
+/// The map's key (see the module docs), with the weight its entry is charged against the
+/// byte budget: the map's weigher reads it here, so the entry's own allocation does not
+/// hold it. Keys begin with their cache's id ([`cache_id`](Self::cache_id)).
 #[derive(Clone)]
 pub(crate) enum MapKey {
-    Inline { len: u8, bytes: [u8; INLINE] },
-    Heap(Box<[u8]>),
+    Inline {
+        len: u8,
+        bytes: [u8; INLINE],
+        weight: u32,
+    },
+    Heap {
+        bytes: Box<[u8]>,
+        weight: u32,
+    },
 }
 
 impl MapKey {
+    /// `key`, for an entry of `weight` bytes (saturated at `u32::MAX`).
     #[inline]
-    pub(crate) fn new(key: &[u8]) -> Self {
+    pub(crate) fn new(key: &[u8], weight: u64) -> Self {
+        let weight = u32::try_from(weight).unwrap_or(u32::MAX);
         if key.len() <= INLINE {
             let mut bytes = [0; INLINE];
             bytes[..key.len()].copy_from_slice(key);
             Self::Inline {
                 len: key.len() as u8,
                 bytes,
+                weight,
             }
         } else {
-            Self::Heap(key.into())
+            Self::Heap {
+                bytes: key.into(),
+                weight,
+            }
         }
+    }
+
+    /// What its entry is charged against the byte budget.
+    #[inline]
+    pub(crate) fn weight(&self) -> u64 {
+        match self {
+            Self::Inline { weight, .. } | Self::Heap { weight, .. } => u64::from(*weight),
+        }
+    }
+
+    /// The id of the cache its entry belongs to: the first four bytes of every key
+    /// (`key::stamp`).
+    #[inline]
+    pub(crate) fn cache_id(&self) -> u32 {
+        cache_id(self.as_bytes())
     }
 
     #[inline]
     pub(crate) fn as_bytes(&self) -> &[u8] {
         match self {
-            Self::Inline { len, bytes } => &bytes[..usize::from(*len)],
-            Self::Heap(b) => b,
+            Self::Inline { len, bytes, .. } => &bytes[..usize::from(*len)],
+            Self::Heap { bytes, .. } => bytes,
         }
     }
 
@@ -52,6 +81,14 @@ impl MapKey {
             (len + 8).div_ceil(16).max(2) * 16
         }
     }
+}
+
+/// The cache id an encoded key begins with (0 for a key too short to hold one).
+#[inline]
+pub(crate) fn cache_id(key: &[u8]) -> u32 {
+    key.get(..4)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u32::from_le_bytes)
 }
 
 impl Borrow<[u8]> for MapKey {
@@ -90,13 +127,17 @@ mod tests {
         let hasher = foldhash::fast::FixedState::with_seed(1);
         for len in [0, 1, 13, INLINE, INLINE + 1, 100] {
             let bytes: Vec<u8> = (0..len as u8).collect();
-            let key = MapKey::new(&bytes);
+            let key = MapKey::new(&bytes, 77);
             assert_eq!(matches!(key, MapKey::Inline { .. }), len <= INLINE);
+            assert_eq!(key.weight(), 77);
             assert_eq!(key.as_bytes(), &bytes[..]);
             assert_eq!(hasher.hash_one(&key), hasher.hash_one(&bytes[..]));
-            assert!(key == MapKey::new(&bytes));
+            // Equal by their bytes alone, whatever their weights.
+            assert!(key == MapKey::new(&bytes, 5));
         }
-        assert!(MapKey::new(b"ab") != MapKey::new(b"abc"));
+        assert!(MapKey::new(b"ab", 1) != MapKey::new(b"abc", 1));
+        assert_eq!(MapKey::new(&[7, 1, 0, 0, 9, 9], 1).cache_id(), 263);
+        assert_eq!(MapKey::new(b"x", u64::MAX).weight(), u64::from(u32::MAX));
         assert_eq!(MapKey::heap_bytes(INLINE), 0);
         assert_eq!(MapKey::heap_bytes(30), 48);
     }

@@ -183,7 +183,7 @@ impl Listeners {
 /// idle, or not.
 pub(crate) fn cause_at(
     cache: &CacheState,
-    meta: &Meta,
+    meta: Meta<'_>,
     now: u64,
     otherwise: EvictionCause,
 ) -> EvictionCause {
