@@ -138,7 +138,16 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     ) -> Made<A::Value> {
         let tti = self.site.policy.tti;
         let new = New {
-            generations: (began.generation, began.tags.clone()),
+            // An empty slice's clone still calls into the allocator's path (60
+            // instructions a miss); most caches have no tags.
+            generations: (
+                began.generation,
+                if began.tags.is_empty() {
+                    Box::default()
+                } else {
+                    began.tags.clone()
+                },
+            ),
             deadlines,
             weight,
             throttled,
