@@ -140,6 +140,7 @@ impl On {
         let lock = File::options()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(path.join(LOCK))
             .map_err(|e| format!("cannot open {}: {e}", path.join(LOCK).display()))?;
@@ -177,7 +178,7 @@ impl On {
                     .map_err(|e| format!("cannot open the disk cache in {}: {e}", dir.display()))?
             }
         };
-        let marks = Marks::load(&path, unix_ms());
+        let marks = Marks::load(&path, unix_ms(), Some(&lock));
         let names = Arc::new(Names::load(&path, namespace));
         if let (Some(w), Some(t)) = (&watch, &tell) {
             w.set(&cache);
