@@ -37,8 +37,11 @@ async fn big(id: u64, len: usize) -> String {
 
 /// One instance: reads commands, answers one line each.
 fn child(dir: &str, namespace: &str, max_bytes: u64) {
+    // `DISK_CHILD_LOCAL`: the in-process budget (a tiny one sends reads to the disk).
+    let local = std::env::var("DISK_CHILD_LOCAL").map_or(64 << 20, |m| m.parse().expect("bytes"));
     let rt = CacheRuntime::builder()
         .namespace(namespace)
+        .max_bytes(local)
         .disk(dir, max_bytes)
         .disk_max_value_bytes(64 << 10)
         .install()
@@ -157,6 +160,15 @@ impl Instance {
             .env("DISK_CHILD_DIR", dir)
             .env("DISK_CHILD_NS", namespace)
             .env("DISK_CHILD_MAX", max_bytes.to_string())
+            // The full-disk instance keeps next to nothing in process: its reads go to disk.
+            .env(
+                "DISK_CHILD_LOCAL",
+                if how == Child_::FullDisk {
+                    "1024"
+                } else {
+                    "67108864"
+                },
+            )
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -473,22 +485,40 @@ fn a_full_disk_is_misses_never_wrong_values_a_crash_or_a_failed_start() {
     assert_eq!(a.get(101, 300), (true, 0, 200), "computed, right");
     let flushed = a.ask("flush");
     assert!(flushed == "true" || flushed == "false", "{flushed}");
-    assert_eq!(a.get(1, 300), (true, 0, 0), "in process");
+    // Nothing kept in process: what was written before is read from disk, what could not
+    // be written is computed again, and nothing is wrong.
+    assert_eq!(a.get(1, 100), (true, 100, 0), "read from a full disk");
+    let (right, disk, computed) = a.get(101, 300);
+    assert!(right, "no wrong value");
+    assert_eq!(disk + computed, 200);
     let stats = a.stats();
-    println!("full disk: flush {flushed}, stats {stats}");
+    // (Served from foyer's memory part, which holds the latest records.)
+    println!("full disk: flush {flushed}; of 200 unwritten, {disk} served by the tier; {stats}");
+    // Room again. foyer 0.22 does not resume: after its failed writes, nothing written by
+    // this process is found by the next start (measured: 0 of 2,000, two blocks' worth).
     a.limit_file_size(None);
+    assert_eq!(a.get(301, 400), (true, 0, 100));
+    assert_eq!(a.ask("flush"), "true");
     a.stop_anyway();
     let mut b = Instance::start(&dir, "app");
     assert!(b.disk, "started with its disk tier");
-    let (right, disk, computed) = b.get(1, 300);
-    println!("after the restart: {disk} from disk, {computed} computed");
+    let (right, before, computed) = b.get(1, 300);
+    println!("after the restart: {before} of 1-300 from disk, {computed} computed");
     assert!(right, "no wrong value");
-    assert_eq!(disk + computed, 300);
+    assert_eq!(before + computed, 300);
     assert!(
-        disk <= 100,
-        "nothing written while the disk was full: {disk}"
+        before <= 100,
+        "nothing written while the disk was full: {before}"
     );
+    let (right, after, computed) = b.get(301, 400);
+    println!("after the restart: {after} of 301-400 from disk");
+    assert!(right, "no wrong value");
+    assert_eq!(after + computed, 100);
     b.stop();
+    // A new process writes again: what it computed comes back after the next restart.
+    let mut c = Instance::start(&dir, "app");
+    assert_eq!(c.get(1, 400), (true, 400, 0));
+    c.stop();
     std::fs::remove_dir_all(&dir).expect("test io");
 }
 
