@@ -13,7 +13,7 @@ use super::policy::{CacheOverride, Tier};
 use crate::key::CacheKey;
 use crate::state::Registry;
 use crate::stats::{L1Stats, RuntimeStats};
-use crate::tier::disk::{Disk, DiskConfig};
+use crate::tier::disk::{Disk, DiskConfig, Tell};
 use crate::tier::local::{Listeners, Local};
 use crate::tier::remote::{Config, Remote, Subscriber};
 
@@ -91,6 +91,22 @@ impl Default for Settings {
     }
 }
 
+/// The disk tier's eviction events, told to the same listeners as the in-process tier's
+/// (with tier `disk`); `None` when nobody listens.
+fn disk_events(engine: &Weak<Engine>, listeners: &Listeners) -> Option<Tell> {
+    if listeners.is_empty() {
+        return None;
+    }
+    let (engine, listeners) = (engine.clone(), listeners.clone());
+    Some(Arc::new(move |cache, encoded, cause| {
+        if let Some(e) = engine.upgrade() {
+            let key = encoded.map(crate::key::display).unwrap_or_default();
+            let state = e.registry.cache(cache);
+            listeners.tell_from(&state, key, cause, crate::ServedFrom::Disk);
+        }
+    }))
+}
+
 /// One runtime's machinery.
 pub(crate) struct Engine {
     pub(crate) namespace: String,
@@ -118,10 +134,11 @@ impl Engine {
         Arc::new_cyclic(|me: &Weak<Engine>| {
             let subscriber: Weak<dyn Subscriber> = me.clone();
             let registry = Registry::new(&settings.namespace);
+            let tell = disk_events(me, &settings.listeners);
             Engine {
                 remote: Remote::start(settings.remote.as_ref(), &settings.namespace, subscriber),
                 local: Local::new(settings.max_bytes, registry.table(), settings.listeners),
-                disk: Disk::open(&settings.disk, &settings.namespace),
+                disk: Disk::open(&settings.disk, &settings.namespace, tell.as_ref()),
                 flights: Arc::new(Flights::new()),
                 registry,
                 namespace: settings.namespace,

@@ -4,8 +4,8 @@
 //!
 //! Files: `record.rs` the bytes of one record (header, value, checksum); `marks.rs` the
 //! generations of caches and tags, kept across restarts as wall-clock moments; `store.rs`
-//! the tier when it is on (foyer's block engine, the directory lock); `builder.rs` the
-//! builder's methods.
+//! the tier when it is on (foyer's block engine, the directory lock); `evict.rs` the
+//! eviction events of records the engine drops; `builder.rs` the builder's methods.
 //!
 //! A miss in process reads the disk (before Redis): a record that is whole, of this
 //! namespace, key, version and value type, begun after the last invalidation of its cache
@@ -13,6 +13,8 @@
 //! is queued for writing in the background. Anything else is a counted miss.
 
 mod builder;
+#[cfg(feature = "disk")]
+mod evict;
 #[cfg(feature = "disk")]
 mod marks;
 #[cfg(feature = "disk")]
@@ -22,10 +24,15 @@ mod store;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-#[cfg(feature = "disk")]
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
+
+use crate::tier::local::EvictionCause;
+
+/// Who the disk tier tells of records that left it: the cache name, the key's encoding
+/// (`None` when not known: a record the engine dropped unread) and why.
+pub(crate) type Tell = Arc<dyn Fn(&str, Option<&[u8]>, EvictionCause) + Send + Sync>;
 
 /// The largest value written to disk by default: 1 MiB (encoded).
 pub(crate) const DEFAULT_MAX_VALUE_BYTES: usize = 1 << 20;
@@ -94,8 +101,9 @@ pub(crate) struct Disk {
 impl Disk {
     /// Opens the tier when a path is configured (and the feature is on). A path that
     /// cannot be used (another process holds it, no permission) leaves the tier off,
-    /// with an error in the log: the runtime starts either way.
-    pub(crate) fn open(config: &DiskConfig, namespace: &str) -> Self {
+    /// with an error in the log: the runtime starts either way. `tell` hears of records
+    /// that leave the disk (`None`: nobody listens).
+    pub(crate) fn open(config: &DiskConfig, namespace: &str, tell: Option<&Tell>) -> Self {
         let caches = config.caches.clone();
         #[cfg(feature = "disk")]
         {
@@ -103,7 +111,7 @@ impl Disk {
             // a thread that drives async tasks (a runtime built inside `#[tokio::main]`).
             let open = |path| {
                 std::thread::scope(|s| {
-                    s.spawn(|| store::On::open(path, config, namespace))
+                    s.spawn(|| store::On::open(path, config, namespace, tell.cloned()))
                         .join()
                         .unwrap_or_else(|_| Err("the disk tier panicked while opening".into()))
                 })

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! [4] magic "CRDK"   u8 format (1)
-//! [8] namespace digest            [32] key digest (the engine's key, repeated)
+//! [8] namespace digest            [32] key digest (the engine's key, repeated; bytes
+//!                                      6..8 are its cache's tag, see `key_digest`)
 //! u32 version        u64 began (unix ms: when the computation began)
 //! u64 fresh-until (unix ms)       u64 stale-until (unix ms)
 //! u16 length, value type name     u16 length, cache name
@@ -15,8 +16,9 @@
 //! epoch does not survive a restart. [`open`] never panics and allocates nothing beyond
 //! the bytes it is given: torn, truncated, foreign or corrupt bytes are an [`Invalid`].
 
-/// The record format this build writes and reads; any other is a counted miss.
-pub(crate) const FORMAT: u8 = 1;
+/// The record format this build writes and reads; any other is a counted miss. 2: the
+/// key digest carries its cache's tag (format 1's keys are never looked up again).
+pub(crate) const FORMAT: u8 = 2;
 const MAGIC: &[u8; 4] = b"CRDK";
 const SUM: usize = 32;
 
@@ -51,16 +53,45 @@ pub(crate) fn namespace_digest(namespace: &str) -> [u8; 8] {
     out
 }
 
+/// The tag of cache `cache` in `namespace`: 16 bits that the engine's hash of each of its
+/// records carries (see [`engine_hash`]), so that a record the engine drops unread still
+/// names its cache.
+pub(crate) fn cache_tag(namespace: &str, cache: &str) -> u16 {
+    let mut h = blake3::Hasher::new_derive_key("cache-runtime 2026 disk cache tag");
+    h.update(&(namespace.len() as u64).to_le_bytes());
+    h.update(namespace.as_bytes());
+    h.update(cache.as_bytes());
+    let b = h.finalize();
+    u16::from_le_bytes([b.as_bytes()[0], b.as_bytes()[1]])
+}
+
 /// The engine's key of an entry: namespace, cache name and key value (no version or value
-/// type, so that an invalidation by key can name it before the cache is first used).
-pub(crate) fn key_digest(namespace: &str, cache: &str, encoded: &[u8]) -> [u8; 32] {
+/// type, so that an invalidation by key can name it before the cache is first used),
+/// with the cache's `tag` in bytes 6..8.
+pub(crate) fn key_digest(namespace: &str, cache: &str, tag: u16, encoded: &[u8]) -> [u8; 32] {
     let mut h = blake3::Hasher::new_derive_key("cache-runtime 2026 disk key");
     for part in [namespace.as_bytes(), cache.as_bytes()] {
         h.update(&(part.len() as u64).to_le_bytes());
         h.update(part);
     }
     h.update(encoded);
-    *h.finalize().as_bytes()
+    let mut out = *h.finalize().as_bytes();
+    out[6..8].copy_from_slice(&tag.to_le_bytes());
+    out
+}
+
+/// The engine's hash of a key: its first 8 bytes (a digest already), so that its top 16
+/// bits are the cache's tag.
+pub(crate) fn engine_hash(key: &[u8]) -> u64 {
+    let mut b = [0; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key[..n]);
+    u64::from_le_bytes(b)
+}
+
+/// The cache tag an engine hash carries.
+pub(crate) fn tag_of(hash: u64) -> u16 {
+    (hash >> 48) as u16
 }
 
 fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -179,7 +210,7 @@ mod tests {
     fn meta() -> Meta<'static> {
         Meta {
             namespace: namespace_digest("app"),
-            key: key_digest("app", "users", b"k"),
+            key: key_digest("app", "users", cache_tag("app", "users"), b"k"),
             version: 3,
             began_ms: 10,
             fresh_until_ms: 20,
@@ -206,6 +237,14 @@ mod tests {
             assert!(open(&b).is_err(), "flip at {i}");
             assert!(open(&bytes[..i]).is_err(), "truncated to {i}");
         }
+    }
+
+    #[test]
+    fn the_engine_hash_names_the_cache_tag() {
+        let tag = cache_tag("app", "users");
+        let key = key_digest("app", "users", tag, b"k");
+        assert_eq!(tag_of(engine_hash(&key)), tag);
+        assert_ne!(cache_tag("app", "users"), cache_tag("other", "users"));
     }
 
     #[test]

@@ -13,18 +13,26 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+use std::sync::Arc;
+
 use foyer::{
-    BlockEngineConfig, DeviceBuilder, FsDeviceBuilder, HybridCache, HybridCacheBuilder,
-    HybridCachePolicy, PsyncIoEngineConfig, RecoverMode, Spawner,
+    BlockEngineConfig, DeviceBuilder, FsDeviceBuilder, HybridCacheBuilder, HybridCachePolicy,
+    PsyncIoEngineConfig, RecoverMode, Spawner, StorageFilter,
 };
 
+use super::evict::{self, Engine, KeyHash, Names, Reclaims, Watch};
 use super::marks::{Marks, Of};
 use super::record::{self, Invalid, Meta};
-use super::{DiskConfig, DiskStats, Found, Want};
+use super::{DiskConfig, DiskStats, Found, Tell, Want};
+use crate::tier::local::EvictionCause;
 use crate::tier::remote::unix_ms;
 
 /// The memory part foyer's `HybridCache` insists on (records, by their length).
 const MEMORY_BYTES: usize = 256 << 10;
+/// The least of foyer's write buffer. Every record takes 4 KiB there (its alignment), and
+/// a record that finds the buffer full while the previous one is being written is dropped
+/// unwritten: at 2 blocks of 64 KiB a burst of 30 writes lost some.
+const BUFFER_FLOOR: usize = 1 << 20;
 const LOCK: &str = "LOCK";
 const ENGINE_DIR: &str = "engine";
 
@@ -42,8 +50,14 @@ struct Counters {
 /// An open disk tier.
 pub(crate) struct On {
     rt: Option<tokio::runtime::Runtime>,
-    cache: HybridCache<Vec<u8>, Vec<u8>>,
+    cache: Engine,
     marks: Marks,
+    /// The caches' tags (`evict.rs`).
+    names: Arc<Names>,
+    /// Who hears of records leaving (`None`: nobody listens).
+    tell: Option<Tell>,
+    /// The reclaims' records, when someone listens.
+    watch: Option<Arc<Watch>>,
     namespace: String,
     ns: [u8; 8],
     max_value: usize,
@@ -56,6 +70,9 @@ pub(crate) struct On {
 
 impl Drop for On {
     fn drop(&mut self) {
+        if let Some(w) = &self.watch {
+            w.close();
+        }
         // Not `Runtime::drop`, which panics inside an async context.
         if let Some(rt) = self.rt.take() {
             rt.shutdown_background();
@@ -74,8 +91,15 @@ async fn build(
     dir: &Path,
     max_bytes: u64,
     spawner: Spawner,
-) -> foyer::Result<HybridCache<Vec<u8>, Vec<u8>>> {
+    watch: Option<&Arc<Watch>>,
+) -> foyer::Result<Engine> {
     let block = block_size(max_bytes);
+    // Reclaimed records are never written again (foyer's default), and noted for the
+    // eviction events when someone listens.
+    let reinsertion = match watch {
+        Some(w) => StorageFilter::new().with_condition(Reclaims(Arc::clone(w))),
+        None => StorageFilter::new().with_condition(foyer::RejectAll),
+    };
     let device = FsDeviceBuilder::new(dir)
         .with_capacity(max_bytes as usize)
         .build()?;
@@ -83,14 +107,16 @@ async fn build(
         .with_name("cache-runtime-disk")
         .with_policy(HybridCachePolicy::WriteOnInsertion)
         .memory(MEMORY_BYTES)
+        .with_hash_builder(KeyHash)
         .with_weighter(|k: &Vec<u8>, v: &Vec<u8>| k.len() + v.len())
         .storage()
         .with_io_engine_config(PsyncIoEngineConfig::new())
         .with_engine_config(
             BlockEngineConfig::new(device)
                 .with_block_size(block)
-                .with_buffer_pool_size(2 * block)
+                .with_buffer_pool_size((2 * block).max(BUFFER_FLOOR))
                 .with_submit_queue_size_threshold(4 * block)
+                .with_reinsertion_filter(reinsertion)
                 // Removals survive a restart: a removed record does not come back.
                 .with_tombstone_log(true),
         )
@@ -102,13 +128,19 @@ async fn build(
 
 impl On {
     /// Opens the tier; `Err` with a message for the log when it cannot be used.
-    pub(crate) fn open(path: &Path, config: &DiskConfig, namespace: &str) -> Result<Self, String> {
+    pub(crate) fn open(
+        path: &Path,
+        config: &DiskConfig,
+        namespace: &str,
+        tell: Option<Tell>,
+    ) -> Result<Self, String> {
         let path = path.to_path_buf();
         std::fs::create_dir_all(&path)
             .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
         let lock = File::options()
             .create(true)
             .truncate(false)
+            .read(true)
             .write(true)
             .open(path.join(LOCK))
             .map_err(|e| format!("cannot open {}: {e}", path.join(LOCK).display()))?;
@@ -130,21 +162,39 @@ impl On {
             .map_err(|e| format!("cannot start the disk tier's runtime: {e}"))?;
         let dir = path.join(ENGINE_DIR);
         let spawner = Spawner::from(rt.handle().clone());
-        let opened = rt.block_on(build(&dir, config.max_bytes, spawner.clone()));
+        let watch = tell.is_some().then(|| Arc::new(Watch::default()));
+        let opened = rt.block_on(build(
+            &dir,
+            config.max_bytes,
+            spawner.clone(),
+            watch.as_ref(),
+        ));
         let cache = match opened {
             Ok(c) => c,
             Err(e) => {
                 tracing::warn!(path = %dir.display(), error = %e, "disk cache files unreadable: starting empty");
                 let _ = std::fs::remove_dir_all(&dir);
-                rt.block_on(build(&dir, config.max_bytes, spawner))
+                rt.block_on(build(&dir, config.max_bytes, spawner, watch.as_ref()))
                     .map_err(|e| format!("cannot open the disk cache in {}: {e}", dir.display()))?
             }
         };
-        let marks = Marks::load(&path, unix_ms());
+        let marks = Marks::load(&path, unix_ms(), Some(&lock));
+        let names = Arc::new(Names::load(&path, namespace));
+        if let (Some(w), Some(t)) = (&watch, &tell) {
+            w.set(&cache);
+            rt.spawn(evict::watch(
+                Arc::clone(w),
+                Arc::clone(&names),
+                Arc::clone(t),
+            ));
+        }
         Ok(Self {
             rt: Some(rt),
             cache,
             marks,
+            names,
+            tell,
+            watch,
             namespace: namespace.to_owned(),
             ns: record::namespace_digest(namespace),
             max_value: config
@@ -162,7 +212,8 @@ impl On {
     }
 
     fn key(&self, cache: &str, encoded: &[u8]) -> Vec<u8> {
-        record::key_digest(&self.namespace, cache, encoded).to_vec()
+        let tag = self.names.tag(cache);
+        record::key_digest(&self.namespace, cache, tag, encoded).to_vec()
     }
 
     /// Reads the record of a key and checks it: its namespace, key, version, value type,
@@ -210,11 +261,20 @@ impl On {
                     self.counters.rejected.fetch_add(1, Relaxed);
                     return None;
                 }
-                if !self.marks.holds(meta.cache, &meta.tags, meta.began_ms)
-                    || now >= meta.fresh_until_ms
-                {
-                    // Invalidated, or past its TTL: never served from disk.
+                let gone = if !self.marks.holds(meta.cache, &meta.tags, meta.began_ms) {
+                    Some(EvictionCause::Invalidated)
+                } else if now >= meta.fresh_until_ms {
+                    Some(EvictionCause::Expired)
+                } else {
+                    None
+                };
+                if let Some(cause) = gone {
+                    // Never served from disk: removed, and told.
                     self.counters.misses.fetch_add(1, Relaxed);
+                    self.drop_record(&key);
+                    if let Some(tell) = &self.tell {
+                        tell(want.cache, Some(want.encoded), cause);
+                    }
                     return None;
                 }
                 self.counters.hits.fetch_add(1, Relaxed);
@@ -234,8 +294,7 @@ impl On {
                 c.fetch_add(1, Relaxed);
                 tracing::warn!(cache = want.cache, reason = ?why, "disk cache record refused: recomputing");
                 // Gone, so that the next read does not find it again.
-                let _g = self.handle().enter();
-                self.cache.remove(&key);
+                self.drop_record(&key);
                 None
             }
         }
@@ -274,9 +333,17 @@ impl On {
 
     /// Removes the record of one key.
     pub(crate) fn remove(&self, cache: &str, encoded: &[u8]) {
-        let key = self.key(cache, encoded);
-        let _g = self.handle().enter();
-        self.cache.remove(&key);
+        self.drop_record(&self.key(cache, encoded));
+    }
+
+    fn drop_record(&self, key: &Vec<u8>) {
+        {
+            let _g = self.handle().enter();
+            self.cache.remove(key);
+        }
+        if let Some(w) = &self.watch {
+            w.removed(record::engine_hash(key));
+        }
     }
 
     /// Every record of `name` (a cache or a tag) begun until now is no longer served.

@@ -19,6 +19,7 @@ use std::sync::atomic::Ordering;
 use tokio::sync::mpsc;
 
 use super::Meta;
+use crate::ServedFrom;
 use crate::key;
 use crate::state::CacheState;
 
@@ -65,7 +66,7 @@ impl fmt::Display for EvictionCause {
     }
 }
 
-/// An entry that left the in-process tier.
+/// An entry that left a tier: the in-process tier, or the disk tier (feature `disk`).
 ///
 /// ```
 /// use cache_runtime::{CacheRuntime, Eviction};
@@ -81,10 +82,15 @@ pub struct Eviction {
     pub cache: Arc<str>,
     /// The key value read back from its encoding: `(7, "en")` for a function of
     /// `(id: u32, lang: &str)`, with `::<T>` after it for a generic function's type
-    /// parameters (see [the keys guide](crate::guide::keys)).
+    /// parameters (see [the keys guide](crate::guide::keys)). Empty for a record the disk
+    /// engine dropped for room: it drops a whole block of records without reading them,
+    /// and what it knows of each (a hash) names the cache, not the key.
     pub key: String,
     /// Why it left.
     pub cause: EvictionCause,
+    /// The tier it left: [`ServedFrom::Local`] (the in-process tier) or
+    /// [`ServedFrom::Disk`] (see [the disk guide](crate::guide::disk)).
+    pub tier: ServedFrom,
 }
 
 /// The receiving end of [`CacheRuntimeBuilder::evictions`](crate::CacheRuntimeBuilder::evictions):
@@ -160,10 +166,24 @@ impl Listeners {
     /// Tells every listener that the entry of `cache` under `key` (stamped) left for
     /// `cause`. A panicking listener is logged, never passed on to the cache's caller.
     pub(crate) fn tell(&self, cache: &CacheState, key: &[u8], cause: EvictionCause) {
+        let key = key::display(key.get(key::PREFIX..).unwrap_or_default());
+        self.tell_from(cache, key, cause, ServedFrom::Local);
+    }
+
+    /// Tells every listener that the entry of `cache` shown as `key` left `tier` for
+    /// `cause` (the disk tier's events come through here).
+    pub(crate) fn tell_from(
+        &self,
+        cache: &CacheState,
+        key: String,
+        cause: EvictionCause,
+        tier: ServedFrom,
+    ) {
         let event = Eviction {
             cache: Arc::from(&*cache.name),
-            key: key::display(key.get(key::PREFIX..).unwrap_or_default()),
+            key,
             cause,
+            tier,
         };
         for listener in &self.sync {
             if catch_unwind(AssertUnwindSafe(|| listener(&event))).is_err() {
