@@ -43,7 +43,8 @@ struct Shard {
     data: Mutex<Recorded>,
 }
 
-/// A shard's figures and the one completed call not yet added to them.
+/// A shard's figures, the latencies counted by bucket and not yet moved into its histogram,
+/// and the one completed call not yet added to either.
 ///
 /// A call's latency comes from the clock read just before its record, and that read
 /// finishes late (`rdtsc` under this VM's hypervisor). Adding the latency to the
@@ -54,6 +55,11 @@ struct Shard {
 /// count the parked call, so every figure is as exact as if it had been added at once.
 struct Recorded {
     figures: Cumulative,
+    /// Latencies not yet in `figures.hist`, counted by the histogram's own bucket index
+    /// ([`bucket`]): an inline shift and add, where `Histogram::record` is an out-of-line
+    /// call that also keeps its own count, minimum and maximum. Moved into the histogram
+    /// when read.
+    counts: Vec<u64>,
     parked: Option<Parked>,
 }
 
@@ -65,19 +71,82 @@ struct Parked {
     slow: bool,
 }
 
+/// `Histogram::new(SIGFIG)`'s counts index of `nanos` (at most one hour): 256
+/// sub-buckets, unit 1 ns, so 128 indexes per power of two above 256
+/// (`bucket(value_of(i)) == i`, tested).
+#[inline]
+fn bucket(nanos: u64) -> usize {
+    let nanos = nanos.min(MAX_TRACKED_NANOS);
+    // 0 below 256, then one more per power of two.
+    let b = 56 - (nanos | 255).leading_zeros();
+    (((b as usize + 1) << 7) + (nanos >> b) as usize) - 128
+}
+
+/// The smallest latency counted at index `i` (see [`bucket`]).
+fn value_of(i: usize) -> u64 {
+    let (b, sub) = match (i >> 7).checked_sub(1) {
+        Some(b) => (b, (i & 127) + 128),
+        None => (0, i & 127),
+    };
+    (sub as u64) << b
+}
+
+const _: () = assert!(
+    SIGFIG == 2,
+    "bucket() is hdrhistogram's index at 2 significant figures"
+);
+
 impl Recorded {
-    /// The figures with the parked call added.
+    fn new() -> Self {
+        Self {
+            figures: Cumulative::empty(),
+            counts: Vec::new(),
+            parked: None,
+        }
+    }
+
+    /// Adds a completed call to the figures (all but the histogram, see `counts`).
+    #[inline]
+    fn add(&mut self, p: Parked) {
+        self.figures.count_call(p.nanos, p.error, p.slow);
+        let i = bucket(p.nanos);
+        match self.counts.get_mut(i) {
+            Some(n) => *n += 1,
+            None => self.grow(i),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, i: usize) {
+        self.counts.resize(i + 1, 0);
+        self.counts[i] = 1;
+    }
+
+    /// The figures with the parked call and the counts added.
     fn settled(&mut self) -> &Cumulative {
         if let Some(p) = self.parked.take() {
-            self.figures.record(p.nanos, p.error, p.slow);
+            self.add(p);
+        }
+        for (i, n) in self.counts.iter_mut().enumerate() {
+            if *n != 0 {
+                let hist = &mut self.figures.hist;
+                if hist.record_n(value_of(i), *n).is_err() {
+                    // Cannot happen (the histogram grows, and every index is at most one hour);
+                    // if growing failed, count at the current top instead of losing the calls.
+                    hist.saturating_record_n(value_of(i), *n);
+                }
+                *n = 0;
+            }
         }
         &self.figures
     }
 }
 
 impl Cumulative {
+    /// Counts one completed call in every figure but the histogram.
     #[inline]
-    fn record(&mut self, nanos: u64, error: bool, slow: bool) {
+    fn count_call(&mut self, nanos: u64, error: bool, slow: bool) {
         self.count += 1;
         self.finished += 1;
         self.errors += u64::from(error);
@@ -85,12 +154,6 @@ impl Cumulative {
         self.sum_nanos = self.sum_nanos.saturating_add(nanos);
         self.min_nanos = self.min_nanos.min(nanos);
         self.max_nanos = self.max_nanos.max(nanos);
-        let clamped = nanos.min(MAX_TRACKED_NANOS);
-        if self.hist.record(clamped).is_err() {
-            // Unreachable in practice (the histogram auto-resizes and the value is clamped to
-            // one hour); if growing failed, record at the current top instead of losing it.
-            self.hist.saturating_record(clamped);
-        }
     }
 
     /// Clears the figures, keeping `finished` (the in-flight bookkeeping) and the
@@ -175,10 +238,7 @@ impl TimerState {
             slow_nanos: AtomicU64::new(u64::MAX),
             shards: Striped::new(|| Shard {
                 started: AtomicU64::new(0),
-                data: Mutex::new(Recorded {
-                    figures: Cumulative::empty(),
-                    parked: None,
-                }),
+                data: Mutex::new(Recorded::new()),
             }),
             #[cfg(feature = "metrics")]
             facade: crate::timer::metrics::TimerFacade::new(name),
@@ -212,7 +272,7 @@ impl TimerState {
         let mut data = self.shards.mine().data.lock();
         let parked = data.parked.replace(Parked { nanos, error, slow });
         if let Some(p) = parked {
-            data.figures.record(p.nanos, p.error, p.slow);
+            data.add(p);
         }
     }
 
@@ -363,6 +423,24 @@ const BUCKET_NANOS: [u64; TIMER_BUCKETS_SECONDS.len()] = {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bucket_is_the_histograms_own_index() {
+        let hist = new_histogram();
+        let mut values: Vec<u64> = (0..5_000).collect();
+        let mut v = 5_000u64;
+        while v < MAX_TRACKED_NANOS {
+            values.extend([v - 1, v, v + 1, v * 3 / 2]);
+            v = v * 2 + 17;
+        }
+        values.push(MAX_TRACKED_NANOS);
+        for v in values.into_iter().filter(|&v| v <= MAX_TRACKED_NANOS) {
+            let i = bucket(v);
+            assert_eq!(value_of(i), hist.lowest_equivalent(v), "{v}");
+            assert_eq!(bucket(value_of(i)), i, "{v}");
+        }
+        assert!(bucket(u64::MAX) == bucket(MAX_TRACKED_NANOS));
+    }
 
     #[test]
     fn a_parked_call_counts_in_every_figure_and_survives_a_reset_as_finished() {
