@@ -8,6 +8,10 @@
 //! `valgrind --tool=callgrind` at two call counts and the difference is the instructions
 //! per call, repeatable on a loaded machine (`benches/callgrind.sh` does that for every
 //! variant; see `benches/NOTES.md`).
+//!
+//! With `L1_MIN=timer` it runs the timer group's variants in turn, many short rounds each,
+//! and prints each one's best round in ns per call: the least disturbed figure on a
+//! machine other builds share (an additive disturbance only ever raises a round).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -394,8 +398,91 @@ fn timer(c: &mut Criterion) {
         "untimed_sync" => uncached_sync(black_box(7), q.clone()),
         "performance_timer_sync" => timed_sync(black_box(7), q.clone()),
         "performance_timer_sync_nospan" => timed_sync_nospan(black_box(7), q.clone()),
+        "awaited/nested_pair_nospan" => in_place!(timed_parent(black_box(7), q.clone())),
+        "nested_pair_sync_nospan" => timed_sync_parent(black_box(7), q.clone()),
     }
     g.finish();
+}
+
+/// A timed call's parent: one more timed call inside it, so the child's end adds to this
+/// timer's table of children (`timer/children.rs`).
+#[performance_timer("bench_timer_parent", span = false)]
+async fn timed_parent(id: u64, q: String) -> String {
+    timed_nospan(id, q).await
+}
+
+#[performance_timer("bench_timer_sync_parent", span = false)]
+fn timed_sync_parent(id: u64, q: String) -> String {
+    timed_sync_nospan(id, q)
+}
+
+/// `L1_MIN=timer`: the timer group's variants in turn, `ROUNDS` rounds of `CALLS` calls
+/// each, and each variant's best round; true when it ran.
+fn min_mode() -> bool {
+    const ROUNDS: usize = 60;
+    const CALLS: u32 = 100_000;
+    if std::env::var("L1_MIN").as_deref() != Ok("timer") {
+        return false;
+    }
+    let q = "analytics".to_string();
+    // Boxed, so that every variant pays the same indirect call.
+    type Variant<'a> = (&'static str, Box<dyn Fn() -> String + 'a>);
+    let variants: Vec<Variant<'_>> = vec![
+        (
+            "untimed",
+            Box::new(|| run(uncached(black_box(7), q.clone()))),
+        ),
+        (
+            "performance_timer",
+            Box::new(|| run(timed(black_box(7), q.clone()))),
+        ),
+        (
+            "awaited/untimed",
+            Box::new(|| in_place!(uncached(black_box(7), q.clone()))),
+        ),
+        (
+            "awaited/performance_timer",
+            Box::new(|| in_place!(timed(black_box(7), q.clone()))),
+        ),
+        (
+            "awaited/performance_timer_nospan",
+            Box::new(|| in_place!(timed_nospan(black_box(7), q.clone()))),
+        ),
+        (
+            "awaited/nested_pair_nospan",
+            Box::new(|| in_place!(timed_parent(black_box(7), q.clone()))),
+        ),
+        (
+            "untimed_sync",
+            Box::new(|| uncached_sync(black_box(7), q.clone())),
+        ),
+        (
+            "performance_timer_sync",
+            Box::new(|| timed_sync(black_box(7), q.clone())),
+        ),
+        (
+            "performance_timer_sync_nospan",
+            Box::new(|| timed_sync_nospan(black_box(7), q.clone())),
+        ),
+        (
+            "nested_pair_sync_nospan",
+            Box::new(|| timed_sync_parent(black_box(7), q.clone())),
+        ),
+    ];
+    let mut best = vec![f64::INFINITY; variants.len()];
+    for _ in 0..ROUNDS {
+        for (i, (_, call)) in variants.iter().enumerate() {
+            let start = Instant::now();
+            for _ in 0..CALLS {
+                black_box(call());
+            }
+            best[i] = best[i].min(start.elapsed().as_secs_f64() * 1e9 / f64::from(CALLS));
+        }
+    }
+    for ((name, _), ns) in variants.iter().zip(&best) {
+        println!("timer/{name:<36} {ns:8.2} ns");
+    }
+    true
 }
 
 /// `L1_COUNT=<variant>:<calls>`: makes `calls` calls of one variant (after one warming
@@ -455,6 +542,8 @@ fn count_mode() -> bool {
         "hit_awaited_nospan" => in_place!(ours_nospan(black_box(7), q.clone())),
         "timer_awaited" => in_place!(timed(black_box(7), q.clone())),
         "timer_awaited_nospan" => in_place!(timed_nospan(black_box(7), q.clone())),
+        "nested_awaited_nospan" => in_place!(timed_parent(black_box(7), q.clone())),
+        "nested_sync_nospan" => timed_sync_parent(black_box(7), q.clone()),
         "floor_awaited" => in_place!(uncached(black_box(7), q.clone())),
     }
     true
@@ -470,7 +559,7 @@ criterion_group! {
 }
 
 fn main() {
-    if count_mode() {
+    if count_mode() || min_mode() {
         return;
     }
     benches();

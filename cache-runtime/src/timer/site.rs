@@ -10,7 +10,7 @@ use std::task::{Context, Poll};
 use crate::clock::{nanos_since, now_raw};
 use crate::timer::nest;
 use crate::timer::registry::timer_state;
-use crate::timer::span::{CallSpan, Trace};
+use crate::timer::span::CallSpan;
 use crate::timer::state::{NANOS_PER_MS, TimerState};
 
 /// The static description of one timed function: its timer name and slow-call threshold.
@@ -193,7 +193,7 @@ pub fn time_async_in<F: Future>(
         site,
         state: site.state(),
         is_error,
-        trace: span.into_trace(),
+        span,
         phase: Phase::Idle,
     }
 }
@@ -247,7 +247,7 @@ pin_project_lite::pin_project! {
         state: &'static TimerState,
         is_error: fn(&F::Output) -> bool,
         // The call's span, when a subscriber wants it.
-        trace: Trace,
+        span: CallSpan,
         phase: Phase,
     }
 
@@ -287,14 +287,14 @@ impl<F: Future> Future for Timed<F> {
             start,
             armed: true,
         };
-        let entered = this.trace.enter();
+        let entered = this.span.enter();
         let poll = this.fut.poll(cx);
         drop(entered);
         match poll {
             Poll::Ready(out) => {
                 let error = (this.is_error)(&out);
                 if error {
-                    this.trace.failed();
+                    this.span.failed();
                 }
                 guard.finish(error);
                 Poll::Ready(out)

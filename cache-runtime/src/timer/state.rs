@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 
-use crate::per_thread;
 use crate::stripe::Striped;
 use crate::timer::children::Children;
 use crate::timer::snapshot::{TIMER_BUCKETS_SECONDS, TimerExport, TimerStats};
@@ -29,9 +28,6 @@ pub(crate) struct TimerState {
     pub(crate) children: Children,
     /// Smallest slow threshold of the sites using this name, in nanoseconds; `u64::MAX`: none.
     slow_nanos: AtomicU64,
-    /// Calls started, one cell per thread (an add without a locked instruction); never
-    /// reset.
-    started: per_thread::Counter,
     shards: Striped<Shard>,
     #[cfg(feature = "metrics")]
     facade: crate::timer::metrics::TimerFacade,
@@ -39,12 +35,118 @@ pub(crate) struct TimerState {
 
 /// The figures one stripe's threads record.
 struct Shard {
-    data: Mutex<Cumulative>,
+    /// Calls started on this stripe; never reset. Beside the lock that the call's end
+    /// takes, on the same cache line: an uncontended add to a line the thread holds costs
+    /// less here than the per-thread cell (`per_thread::Counter`) it replaced, whose
+    /// lookup is four dependent loads (see benches/NOTES.md, "The timer").
+    started: AtomicU64,
+    data: Mutex<Recorded>,
+}
+
+/// A shard's figures, the latencies counted by bucket and not yet moved into its histogram,
+/// and the one completed call not yet added to either.
+///
+/// A call's latency comes from the clock read just before its record, and that read
+/// finishes late (`rdtsc` under this VM's hypervisor). Adding the latency to the
+/// histogram at once (the bucket's index, its load and store) makes a chain of work
+/// after the read that the call cannot retire until the read is done; parked here, the
+/// call stores one value, and the next call on the stripe adds it, long after its clock
+/// read finished (see benches/NOTES.md, "The timer"). Readers take the same lock and
+/// count the parked call, so every figure is as exact as if it had been added at once.
+struct Recorded {
+    figures: Cumulative,
+    /// Latencies not yet in `figures.hist`, counted by the histogram's own bucket index
+    /// ([`bucket`]): an inline shift and add, where `Histogram::record` is an out-of-line
+    /// call that also keeps its own count, minimum and maximum. Moved into the histogram
+    /// when read.
+    counts: Vec<u64>,
+    parked: Option<Parked>,
+}
+
+/// A completed call's record, parked (see [`Recorded`]).
+#[derive(Clone, Copy)]
+struct Parked {
+    nanos: u64,
+    error: bool,
+    slow: bool,
+}
+
+/// `Histogram::new(SIGFIG)`'s counts index of `nanos` (at most one hour): 256
+/// sub-buckets, unit 1 ns, so 128 indexes per power of two above 256
+/// (`bucket(value_of(i)) == i`, tested).
+#[inline]
+fn bucket(nanos: u64) -> usize {
+    let nanos = nanos.min(MAX_TRACKED_NANOS);
+    // 0 below 256, then one more per power of two.
+    let b = 56 - (nanos | 255).leading_zeros();
+    (((b as usize + 1) << 7) + (nanos >> b) as usize) - 128
+}
+
+/// The smallest latency counted at index `i` (see [`bucket`]).
+fn value_of(i: usize) -> u64 {
+    let (b, sub) = match (i >> 7).checked_sub(1) {
+        Some(b) => (b, (i & 127) + 128),
+        None => (0, i & 127),
+    };
+    (sub as u64) << b
+}
+
+const _: () = assert!(
+    SIGFIG == 2,
+    "bucket() is hdrhistogram's index at 2 significant figures"
+);
+
+impl Recorded {
+    fn new() -> Self {
+        Self {
+            figures: Cumulative::empty(),
+            counts: Vec::new(),
+            parked: None,
+        }
+    }
+
+    /// Adds a completed call to the figures (all but the histogram, see `counts`).
+    #[inline]
+    fn add(&mut self, p: Parked) {
+        self.figures.count_call(p.nanos, p.error, p.slow);
+        let i = bucket(p.nanos);
+        match self.counts.get_mut(i) {
+            Some(n) => *n += 1,
+            None => self.grow(i),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, i: usize) {
+        self.counts.resize(i + 1, 0);
+        self.counts[i] = 1;
+    }
+
+    /// The figures with the parked call and the counts added.
+    fn settled(&mut self) -> &Cumulative {
+        if let Some(p) = self.parked.take() {
+            self.add(p);
+        }
+        for (i, n) in self.counts.iter_mut().enumerate() {
+            if *n != 0 {
+                let hist = &mut self.figures.hist;
+                if hist.record_n(value_of(i), *n).is_err() {
+                    // Cannot happen (the histogram grows, and every index is at most one hour);
+                    // if growing failed, count at the current top instead of losing the calls.
+                    hist.saturating_record_n(value_of(i), *n);
+                }
+                *n = 0;
+            }
+        }
+        &self.figures
+    }
 }
 
 impl Cumulative {
+    /// Counts one completed call in every figure but the histogram.
     #[inline]
-    fn record(&mut self, nanos: u64, error: bool, slow: bool) {
+    fn count_call(&mut self, nanos: u64, error: bool, slow: bool) {
         self.count += 1;
         self.finished += 1;
         self.errors += u64::from(error);
@@ -52,12 +154,6 @@ impl Cumulative {
         self.sum_nanos = self.sum_nanos.saturating_add(nanos);
         self.min_nanos = self.min_nanos.min(nanos);
         self.max_nanos = self.max_nanos.max(nanos);
-        let clamped = nanos.min(MAX_TRACKED_NANOS);
-        if self.hist.record(clamped).is_err() {
-            // Unreachable in practice (the histogram auto-resizes and the value is clamped to
-            // one hour); if growing failed, record at the current top instead of losing it.
-            self.hist.saturating_record(clamped);
-        }
     }
 
     /// Clears the figures, keeping `finished` (the in-flight bookkeeping) and the
@@ -140,9 +236,9 @@ impl TimerState {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             children: Children::default(),
             slow_nanos: AtomicU64::new(u64::MAX),
-            started: per_thread::Counter::default(),
             shards: Striped::new(|| Shard {
-                data: Mutex::new(Cumulative::empty()),
+                started: AtomicU64::new(0),
+                data: Mutex::new(Recorded::new()),
             }),
             #[cfg(feature = "metrics")]
             facade: crate::timer::metrics::TimerFacade::new(name),
@@ -158,7 +254,7 @@ impl TimerState {
     /// [`cancel`](Self::cancel).
     #[inline]
     pub(crate) fn begin(&self) {
-        self.started.incr();
+        self.shards.mine().started.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A started call completed after `nanos` nanoseconds (with `error`, or by panicking;
@@ -173,13 +269,17 @@ impl TimerState {
     /// Records one completed call of `nanos` nanoseconds (without the facade).
     #[inline]
     pub(crate) fn record(&self, nanos: u64, error: bool, slow: bool) {
-        self.shards.mine().data.lock().record(nanos, error, slow);
+        let mut data = self.shards.mine().data.lock();
+        let parked = data.parked.replace(Parked { nanos, error, slow });
+        if let Some(p) = parked {
+            data.add(p);
+        }
     }
 
     /// A started call was dropped before completing.
     pub(crate) fn cancel(&self) {
         {
-            let mut data = self.shards.mine().data.lock();
+            let data = &mut self.shards.mine().data.lock().figures;
             data.cancelled += 1;
             data.finished += 1;
         }
@@ -190,7 +290,10 @@ impl TimerState {
     /// Clears the figures (see `reset_timers`).
     pub(crate) fn reset(&self) {
         for shard in self.shards.iter() {
-            shard.data.lock().reset();
+            // Settled first: the parked call's `finished` must stay counted.
+            let mut data = shard.data.lock();
+            data.settled();
+            data.figures.reset();
         }
     }
 
@@ -215,7 +318,7 @@ impl TimerState {
     pub(crate) fn cumulative(&self) -> Cumulative {
         let mut total = Cumulative::empty();
         for shard in self.shards.iter() {
-            total.merge(&shard.data.lock(), &self.name);
+            total.merge(shard.data.lock().settled(), &self.name);
         }
         total
     }
@@ -242,7 +345,11 @@ impl TimerState {
         } = self.cumulative();
         // Read after the shard locks: every call counted in `finished` above has its start
         // counted here, so the difference never undercounts.
-        let started = self.started.get();
+        let started: u64 = self
+            .shards
+            .iter()
+            .map(|s| s.started.load(Ordering::Relaxed))
+            .sum();
 
         let slow_nanos = self.slow_nanos.load(Ordering::Relaxed);
         let ms = |nanos: u64| nanos as f64 / NANOS_PER_MS;
@@ -312,3 +419,52 @@ const BUCKET_NANOS: [u64; TIMER_BUCKETS_SECONDS.len()] = {
     }
     nanos
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_is_the_histograms_own_index() {
+        let hist = new_histogram();
+        let mut values: Vec<u64> = (0..5_000).collect();
+        let mut v = 5_000u64;
+        while v < MAX_TRACKED_NANOS {
+            values.extend([v - 1, v, v + 1, v * 3 / 2]);
+            v = v * 2 + 17;
+        }
+        values.push(MAX_TRACKED_NANOS);
+        for v in values.into_iter().filter(|&v| v <= MAX_TRACKED_NANOS) {
+            let i = bucket(v);
+            assert_eq!(value_of(i), hist.lowest_equivalent(v), "{v}");
+            assert_eq!(bucket(value_of(i)), i, "{v}");
+        }
+        assert!(bucket(u64::MAX) == bucket(MAX_TRACKED_NANOS));
+    }
+
+    #[test]
+    fn a_parked_call_counts_in_every_figure_and_survives_a_reset_as_finished() {
+        let state = TimerState::new("test.state.parked");
+        state.begin();
+        state.record(5_000, false, false);
+        // The one call is still parked: readers settle it.
+        let s = state.stats();
+        assert_eq!((s.count, s.errors, s.in_flight), (1, 0, 0));
+        assert_eq!((s.min_ms, s.max_ms), (0.005, 0.005));
+
+        state.begin();
+        state.begin();
+        state.record(7_000, true, true);
+        // Parked again, then reset: the call is gone from the figures, but not from the
+        // in-flight bookkeeping (one call is still running).
+        state.reset();
+        let s = state.stats();
+        assert_eq!((s.count, s.errors, s.slow_calls, s.in_flight), (0, 0, 0, 1));
+        state.record(9_000, false, false);
+        state.begin();
+        state.record(1_000, false, false);
+        let s = state.stats();
+        assert_eq!((s.count, s.in_flight), (2, 0));
+        assert_eq!((s.min_ms, s.max_ms, s.mean_ms), (0.001, 0.009, 0.005));
+    }
+}
