@@ -1,4 +1,4 @@
-//! Where the service's `tracing` output goes: log lines on stderr (filtered by
+//! Where the service's `tracing` output goes: log lines on stdout (filtered by
 //! `RUST_LOG`, `info,sqlx=warn` by default) and, with `--otlp-endpoint` (feature `otlp`),
 //! every span to an OpenTelemetry collector over OTLP/HTTP with protobuf.
 //!
@@ -23,7 +23,7 @@ pub struct Telemetry {
 /// above, whatever `RUST_LOG` says.
 const DEFAULT_FILTER: &str = "info,sqlx=warn";
 
-/// Installs the process's subscriber: logs on stderr and, when `otlp_endpoint` is set,
+/// Installs the process's subscriber: logs on stdout and, when `otlp_endpoint` is set,
 /// traces to that collector (`http://host:4318`; `/v1/traces` is added unless present).
 ///
 /// # Errors
