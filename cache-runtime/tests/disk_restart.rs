@@ -92,6 +92,18 @@ fn child(dir: &str, namespace: &str, max_bytes: u64) {
                     let f = rt.flush(Duration::from_secs(10)).await;
                     format!("{}", f.is_complete())
                 }
+                // Computes ids a..=b and invalidates each right after its computation,
+                // while its record is most likely still queued for the disk's writer.
+                ["get_invalidate", a, b] => {
+                    let (a, b): (u64, u64) =
+                        (a.parse().expect("a number"), b.parse().expect("a number"));
+                    let mut right = true;
+                    for id in a..=b {
+                        right &= value(id).await == format!("value-{id}");
+                        rt.invalidate("disk_values", &(id,));
+                    }
+                    format!("{right}")
+                }
                 ["invalidate", id] => {
                     rt.invalidate("disk_values", &(id.parse::<u64>().expect("a number"),));
                     "ok".into()
@@ -357,6 +369,32 @@ fn invalidations_reach_the_disk_across_a_restart() {
         "invalidate_all held across the restart"
     );
     c.stop();
+    std::fs::remove_dir_all(&dir).expect("test io");
+}
+
+#[test]
+fn an_invalidation_right_after_the_computation_keeps_the_record_off_the_disk() {
+    let dir = fresh_dir("queued");
+    let mut a = Instance::start(&dir, "app");
+    assert_eq!(a.get(1, 50), (true, 0, 50));
+    // Each of 51..=100 invalidated as soon as it is computed: its record is dropped from
+    // the writer's queue, or removed from the engine if the writer took it already.
+    assert_eq!(a.ask("get_invalidate 51 100"), "true");
+    let stats = a.stats();
+    println!(
+        "records dropped from the queue by their key's invalidation: {}",
+        stats["skipped"]
+    );
+    assert_eq!(stats["dropped"], 0, "{stats}");
+    a.stop();
+    let mut b = Instance::start(&dir, "app");
+    assert_eq!(b.get(1, 50), (true, 50, 0), "written records come back");
+    assert_eq!(
+        b.get(51, 100),
+        (true, 0, 50),
+        "no invalidated record comes back"
+    );
+    b.stop();
     std::fs::remove_dir_all(&dir).expect("test io");
 }
 

@@ -100,9 +100,9 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
     }
 
     /// Queues a stored value for the disk, with its own deadlines (clock ticks, as
-    /// `store` computed them), unless an invalidation ran since its computation began.
-    /// Under the cache's store lock, which a key invalidation also holds before it removes
-    /// the record: the record is either refused here or removed after.
+    /// `store` computed them). The disk's writer writes it unless an invalidation ran
+    /// since its computation began, checked under the gate a key's removal from the disk
+    /// also takes: the record is either refused there or removed after.
     pub(super) fn write_disk(
         &self,
         body: &[u8],
@@ -120,12 +120,14 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             now_ms.saturating_add(to_ms(stale_until.saturating_sub(now))),
         );
         let tags: Vec<&str> = self.tags.iter().map(String::as_str).collect();
+        // Under the cache's store lock, which a key's invalidation takes to move the
+        // cache's epoch before it removes the key from the disk (and with it any record of
+        // the key still queued for the disk's writer, `tier/disk/writer.rs`): the record is
+        // either refused here or removed after.
         let _store = self.site.cache.store.lock();
         if start.validity.holds() {
-            self.site
-                .engine
-                .disk
-                .write(&self.disk_want(), &tags, deadlines, body);
+            let want = self.disk_want();
+            self.site.engine.disk.write(&want, &tags, deadlines, body);
         }
     }
 }

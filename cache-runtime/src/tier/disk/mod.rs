@@ -21,6 +21,8 @@ mod marks;
 mod record;
 #[cfg(feature = "disk")]
 mod store;
+#[cfg(feature = "disk")]
+mod writer;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -65,6 +67,10 @@ pub struct DiskStats {
     pub corrupt: u64,
     /// Records queued for writing.
     pub writes: u64,
+    /// Records not written: the writer's queue was full (32 MiB of records waiting).
+    pub dropped: u64,
+    /// Records not written: their key was invalidated while they waited for the writer.
+    pub skipped: u64,
     /// Values not written: over the size limit.
     pub too_large: u64,
     /// Reads the engine failed.
@@ -152,7 +158,8 @@ impl Disk {
         None
     }
 
-    /// Queues a record: `(began, fresh_until, stale_until)` in unix ms.
+    /// Queues a record: `(began, fresh_until, stale_until)` in unix ms. The tier's writer
+    /// inserts it (`writer.rs`); a removal of its key before then drops it from the queue.
     pub(crate) fn write(
         &self,
         want: &Want<'_>,

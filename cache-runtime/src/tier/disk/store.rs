@@ -23,6 +23,7 @@ use foyer::{
 use super::evict::{self, Engine, KeyHash, Names, Reclaims, Watch};
 use super::marks::{Marks, Of};
 use super::record::{self, Invalid, Meta};
+use super::writer::{Job, Writer};
 use super::{DiskConfig, DiskStats, Found, Tell, Want};
 use crate::tier::local::EvictionCause;
 use crate::tier::remote::unix_ms;
@@ -64,12 +65,16 @@ pub(crate) struct On {
     path: PathBuf,
     max_bytes: u64,
     counters: Counters,
+    /// Inserts records off the callers' threads (`writer.rs`); taken on drop.
+    writer: Option<Writer>,
     /// Held for as long as the tier is open: a second process on the path is refused.
     _lock: File,
 }
 
 impl Drop for On {
     fn drop(&mut self) {
+        // Stopped before the runtime it inserts on.
+        drop(self.writer.take());
         if let Some(w) = &self.watch {
             w.close();
         }
@@ -188,8 +193,10 @@ impl On {
                 Arc::clone(t),
             ));
         }
+        let writer = Writer::start(cache.clone(), rt.handle().clone());
         Ok(Self {
             rt: Some(rt),
+            writer: Some(writer),
             cache,
             marks,
             names,
@@ -205,6 +212,10 @@ impl On {
             counters: Counters::default(),
             _lock: lock,
         })
+    }
+
+    fn writer(&self) -> &Writer {
+        self.writer.as_ref().expect("writer held until drop")
     }
 
     fn handle(&self) -> &tokio::runtime::Handle {
@@ -326,9 +337,10 @@ impl On {
             tags: tags.to_vec(),
         };
         let bytes = record::seal(&meta, value);
-        let _g = self.handle().enter();
-        self.cache.insert(key, bytes);
-        self.counters.writes.fetch_add(1, Relaxed);
+        let queued = self.writer().push(Job { key, bytes });
+        if queued {
+            self.counters.writes.fetch_add(1, Relaxed);
+        }
     }
 
     /// Removes the record of one key.
@@ -337,10 +349,12 @@ impl On {
     }
 
     fn drop_record(&self, key: &Vec<u8>) {
-        {
+        // Under the writer's gate: a record of this key still queued is dropped from the
+        // queue, one the writer took is in the engine already and removed here.
+        self.writer().remove_with(key, || {
             let _g = self.handle().enter();
             self.cache.remove(key);
-        }
+        });
         if let Some(w) = &self.watch {
             w.removed(record::engine_hash(key));
         }
@@ -353,6 +367,7 @@ impl On {
 
     /// Waits until every queued record is on disk.
     pub(crate) async fn flush(&self) {
+        self.writer().drain();
         let cache = self.cache.clone();
         let _ = self
             .handle()
@@ -363,6 +378,7 @@ impl On {
     /// The tier's figures.
     pub(crate) fn stats(&self) -> DiskStats {
         let c = &self.counters;
+        let (dropped, skipped) = self.writer().counts();
         DiskStats {
             path: self.path.display().to_string(),
             capacity_bytes: self.max_bytes,
@@ -373,6 +389,8 @@ impl On {
             writes: c.writes.load(Relaxed),
             too_large: c.too_large.load(Relaxed),
             errors: c.errors.load(Relaxed),
+            dropped,
+            skipped,
         }
     }
 }
