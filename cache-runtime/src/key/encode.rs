@@ -206,12 +206,13 @@ fn write_long_uvarint(out: &mut KeyBuf, mut v: u128) {
 /// most of the encoding of a short string on those reloads.
 #[inline]
 fn put(out: &mut KeyBuf, head: [u8; 2], bytes: &[u8]) {
-    // One reservation and one copy: `resize` would write the zeros one by one first (127
-    // instructions for a 9-byte string, a tenth of a sync hit).
-    out.reserve(head.len() + bytes.len());
-    out.push(head[0]);
-    out.push(head[1]);
-    out.extend_from_slice(bytes);
+    // `extend` reserves once and keeps the length in a register until the end. `resize`
+    // wrote zeros byte by byte before the copy (127 instructions for 9 bytes); two
+    // `push`es before an `extend_from_slice` are the chained reloads above (20% of a sync
+    // hit's perf samples in key encoding, against 11% with this). More instructions than
+    // either (a sync hit 1,244 against 1,087 and 1,179), and the fastest of the three in
+    // time, and of a stack copy then one `extend_from_slice` (1,121, 3-4% slower).
+    out.extend(head.into_iter().chain(bytes.iter().copied()));
 }
 
 #[inline]
@@ -244,8 +245,13 @@ impl Encoder<'_> {
     /// An integer by its value: the same bytes for `7u8`, `7i64` and `7u128`.
     #[inline]
     fn uint(&mut self, v: u128) {
+        // A small number's tag and byte with one update of the length (see `put`).
+        if v < 0x80 {
+            self.out.extend([tag::UINT, v as u8]);
+            return;
+        }
         self.out.push(tag::UINT);
-        write_uvarint(self.out, v);
+        write_long_uvarint(self.out, v);
     }
     fn sint(&mut self, v: i128) {
         match u128::try_from(v) {
