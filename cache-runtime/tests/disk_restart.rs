@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use cache_runtime::{CacheRuntime, Scope, ServedFrom, cache_result};
+use test_support::files;
 
 /// The disk of the bounded test; the others get 64 MiB (`DISK_CHILD_MAX`), so that
 /// foyer's block eviction never takes what a restart test expects back.
@@ -303,19 +304,6 @@ fn fresh_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("disk-restart-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     dir
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).expect("test io").flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }
 
 fn bytes_on_disk(dir: &Path) -> u64 {

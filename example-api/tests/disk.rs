@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::process::{self, Instance, TempDir};
 use common::{Reply, client};
+use test_support::files;
 
 const PATHS: [&str; 3] = [
     "/analytics/channels/1/metrics",
@@ -18,33 +19,9 @@ const PATHS: [&str; 3] = [
 ];
 
 fn start(name: &'static str, dir: &Path) -> Instance {
-    let url = format!("sqlite://{}/db.sqlite?mode=rwc", dir.display());
     let cache = dir.join("cache");
-    let args: Vec<String> = [
-        "--bind",
-        "127.0.0.1:0",
-        "--database-url",
-        &url,
-        "--db-pool-size",
-        "2",
-        "--seed-channels",
-        "3",
-        "--seed-posts",
-        "4",
-        "--seed-days",
-        "2",
-        "--seed-track-hours",
-        "24",
-        "--admin-token",
-        common::ADMIN,
-        "--rate-limit",
-        "0",
-        "--disk-cache",
-        &cache.display().to_string(),
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+    let mut args = process::sqlite_instance_args(dir);
+    args.extend(["--disk-cache".to_owned(), cache.display().to_string()]);
     process::spawn(name, &args).wait_ready(Duration::from_secs(60))
 }
 
@@ -126,17 +103,4 @@ async fn after_sigkill_what_was_written_is_served_and_nothing_is_wrong() {
         assert_eq!(&r.json, answer, "{path}: never a wrong answer");
     }
     stop(b).await;
-}
-
-fn files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).expect("dir").flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out
 }

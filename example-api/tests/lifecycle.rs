@@ -14,30 +14,7 @@ use tokio::io::AsyncWriteExt;
 /// Starts an instance with the small test seed, no rate limit, and `extra` arguments.
 fn start(name: &'static str, extra: &[&str]) -> (Instance, TempDir) {
     let dir = TempDir::new(&format!("example-api-lifecycle-{name}"));
-    let url = format!("sqlite://{}/db.sqlite?mode=rwc", dir.path().display());
-    let mut args: Vec<String> = [
-        "--bind",
-        "127.0.0.1:0",
-        "--database-url",
-        &url,
-        "--db-pool-size",
-        "2",
-        "--seed-channels",
-        "3",
-        "--seed-posts",
-        "4",
-        "--seed-days",
-        "2",
-        "--seed-track-hours",
-        "24",
-        "--admin-token",
-        common::ADMIN,
-        "--rate-limit",
-        "0",
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+    let mut args = process::sqlite_instance_args(dir.path());
     args.extend(extra.iter().map(|s| (*s).to_owned()));
     let instance = process::spawn(name, &args).wait_ready(Duration::from_secs(60));
     (instance, dir)

@@ -86,31 +86,8 @@ fn collector() -> (String, mpsc::Receiver<Export>) {
 }
 
 fn start(dir: &TempDir, otlp: &str) -> Instance {
-    let url = format!("sqlite://{}/db.sqlite?mode=rwc", dir.path().display());
-    let args: Vec<String> = [
-        "--bind",
-        "127.0.0.1:0",
-        "--database-url",
-        &url,
-        "--db-pool-size",
-        "2",
-        "--seed-channels",
-        "3",
-        "--seed-posts",
-        "4",
-        "--seed-days",
-        "2",
-        "--seed-track-hours",
-        "24",
-        "--rate-limit",
-        "0",
-        "--no-warm",
-        "--otlp-endpoint",
-        otlp,
-    ]
-    .iter()
-    .map(|s| (*s).to_owned())
-    .collect();
+    let mut args = process::sqlite_instance_args(dir.path());
+    args.extend(["--no-warm", "--otlp-endpoint", otlp].map(str::to_owned));
     process::spawn("otlp", &args).wait_ready(Duration::from_secs(60))
 }
 

@@ -144,9 +144,12 @@ impl<V: Clone + Send + Sync + 'static> Made<V> {
 
     /// Its value: moved out when this is the only reference, else cloned.
     pub(crate) fn into_value(self) -> V {
+        fn take<V: Clone, X>(slot: Arc<Slot<V, X>>) -> V {
+            Arc::try_unwrap(slot).map_or_else(|s| s.value.clone(), |s| s.value)
+        }
         match self {
-            Self::Plain(s) => Arc::try_unwrap(s).map_or_else(|s| s.value.clone(), |s| s.value),
-            Self::Extra(s) => Arc::try_unwrap(s).map_or_else(|s| s.value.clone(), |s| s.value),
+            Self::Plain(s) => take(s),
+            Self::Extra(s) => take(s),
         }
     }
 }

@@ -253,6 +253,36 @@ pub fn redis_instance_args(database_url: &str, redis_url: &str) -> Vec<String> {
     .collect()
 }
 
+/// Arguments of a single instance on a SQLite file in `dir`, with a tiny seed (3
+/// channels, 4 posts, 2 days, 24 tracked hours), the admin token of the tests and rate
+/// limiting off; a test appends its own flags.
+pub fn sqlite_instance_args(dir: &Path) -> Vec<String> {
+    let url = format!("sqlite://{}/db.sqlite?mode=rwc", dir.display());
+    [
+        "--bind",
+        "127.0.0.1:0",
+        "--database-url",
+        &url,
+        "--db-pool-size",
+        "2",
+        "--seed-channels",
+        "3",
+        "--seed-posts",
+        "4",
+        "--seed-days",
+        "2",
+        "--seed-track-hours",
+        "24",
+        "--admin-token",
+        super::ADMIN,
+        "--rate-limit",
+        "0",
+    ]
+    .iter()
+    .map(|s| (*s).to_owned())
+    .collect()
+}
+
 /// Polls `check` every 20 ms until it returns `Some`, at most `limit`.
 pub async fn poll<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
 where
