@@ -18,10 +18,10 @@
 //! afterwards does. That is what makes a read after `invalidate*` see only values
 //! computed after it.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use event_listener::{Event, EventListener, Listener};
+use hashbrown::HashTable;
 use parking_lot::Mutex;
 
 use crate::key::KeyBuf;
@@ -54,37 +54,15 @@ pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> Arc<str> {
 
 /// One computation in progress.
 pub(crate) struct Flight {
+    /// The hash of `key` in the map of flights, computed once when it is registered.
+    hash: u64,
     /// The key, held inline (the key buffer's inline capacity) in the flight's one
-    /// allocation; the map of flights is keyed by it.
+    /// allocation.
     key: KeyBuf,
     result: Mutex<Option<Settled>>,
     done: Event,
     validity: Validity,
 }
-
-/// A flight in the map, found by its key.
-struct Keyed(Arc<Flight>);
-
-impl std::borrow::Borrow<[u8]> for Keyed {
-    fn borrow(&self) -> &[u8] {
-        &self.0.key
-    }
-}
-
-impl std::hash::Hash for Keyed {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        // As `[u8]` hashes, so that lookups by `&[u8]` find it.
-        self.0.key[..].hash(state);
-    }
-}
-
-impl PartialEq for Keyed {
-    fn eq(&self, other: &Self) -> bool {
-        self.0.key == other.0.key
-    }
-}
-
-impl Eq for Keyed {}
 
 impl Flight {
     fn result(&self) -> Option<Settled> {
@@ -122,7 +100,10 @@ impl Flight {
     }
 }
 
-type Shard = Mutex<HashSet<Keyed, foldhash::fast::RandomState>>;
+/// A shard of the flights in progress, each stored under its own `hash`: the key is
+/// hashed once per miss (it was four times through a `HashSet`: the shard, the probe,
+/// the insert, the removal), and the leader finds its flight again by address.
+type Shard = Mutex<HashTable<Arc<Flight>>>;
 
 /// The flights in progress of one runtime.
 pub(crate) struct Flights {
@@ -144,29 +125,41 @@ impl Flights {
         }
     }
 
-    fn shard(&self, key: &[u8]) -> &Shard {
-        use std::hash::BuildHasher;
-        &self.shards[(self.hasher.hash_one(key) as usize) % SHARDS]
+    /// The shard of a hash: bits the table's own probing does not use (its buckets come
+    /// from the low bits, its tags from the top seven).
+    fn shard(&self, hash: u64) -> &Shard {
+        &self.shards[(hash >> 32) as usize % SHARDS]
     }
 
     /// Joins the flight of `key` begun under the current invalidation state, or leads a
     /// new one whose state `validity` reads (under the shard's lock, so two callers never
     /// both lead).
     pub(crate) fn join(self: &Arc<Self>, key: &[u8], validity: impl FnOnce() -> Validity) -> Join {
-        let mut map = self.shard(key).lock();
-        if let Some(Keyed(f)) = map.get(key)
-            && f.validity.holds()
+        use std::hash::BuildHasher;
+        let hash = self.hasher.hash_one(key);
+        let mut map = self.shard(hash).lock();
+        let found = map.find_entry(hash, |f| f.key[..] == *key);
+        if let Ok(f) = &found
+            && f.get().validity.holds()
         {
-            return Join::Wait(Arc::clone(f));
+            return Join::Wait(Arc::clone(f.get()));
         }
         let flight = Arc::new(Flight {
+            hash,
             key: KeyBuf::from_slice(key),
             result: Mutex::new(None),
             done: Event::new(),
             validity: validity(),
         });
-        // Replaces a flight begun before an invalidation, if any.
-        map.replace(Keyed(Arc::clone(&flight)));
+        match found {
+            // Replaces a flight begun before an invalidation.
+            Ok(mut stale) => *stale.get_mut() = Arc::clone(&flight),
+            Err(absent) => {
+                absent
+                    .into_table()
+                    .insert_unique(hash, Arc::clone(&flight), |f| f.hash);
+            }
+        }
         Join::Lead(Leader {
             flights: Arc::clone(self),
             flight,
@@ -197,14 +190,12 @@ impl Leader {
         self.finished = true;
         *self.flight.result.lock() = Some(outcome);
         {
-            let key = &self.flight.key[..];
-            let mut map = self.flights.shard(key).lock();
-            // One probe: take whatever is there, and put back a newer flight that
-            // replaced this one (after an invalidation).
-            if let Some(other) = map.take(key)
-                && !Arc::ptr_eq(&other.0, &self.flight)
-            {
-                map.insert(other);
+            let flight = &self.flight;
+            let mut map = self.flights.shard(flight.hash).lock();
+            // By address: a newer flight of the key that replaced this one (after an
+            // invalidation) stays.
+            if let Ok(mine) = map.find_entry(flight.hash, |f| Arc::ptr_eq(f, flight)) {
+                mine.remove();
             }
         }
         // Only a waiter that listens needs waking: a waiter registers its listener before
