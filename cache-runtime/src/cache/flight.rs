@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use event_listener::{Event, EventListener, Listener};
 use hashbrown::HashTable;
+use hashbrown::hash_table::Entry as Slot;
 use parking_lot::Mutex;
 
 use crate::key::KeyBuf;
@@ -138,8 +139,9 @@ impl Flights {
         use std::hash::BuildHasher;
         let hash = self.hasher.hash_one(key);
         let mut map = self.shard(hash).lock();
-        let found = map.find_entry(hash, |f| f.key[..] == *key);
-        if let Ok(f) = &found
+        // One probe: the slot found is the one a new flight goes into.
+        let entry = map.entry(hash, |f| f.key[..] == *key, |f| f.hash);
+        if let Slot::Occupied(f) = &entry
             && f.get().validity.holds()
         {
             return Join::Wait(Arc::clone(f.get()));
@@ -151,13 +153,11 @@ impl Flights {
             done: Event::new(),
             validity: validity(),
         });
-        match found {
+        match entry {
             // Replaces a flight begun before an invalidation.
-            Ok(mut stale) => *stale.get_mut() = Arc::clone(&flight),
-            Err(absent) => {
-                absent
-                    .into_table()
-                    .insert_unique(hash, Arc::clone(&flight), |f| f.hash);
+            Slot::Occupied(mut stale) => *stale.get_mut() = Arc::clone(&flight),
+            Slot::Vacant(slot) => {
+                slot.insert(Arc::clone(&flight));
             }
         }
         Join::Lead(Leader {
