@@ -39,8 +39,16 @@ async fn report(id: u64) -> String {
     )
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p) as usize]
+/// `total` over the calls timed in `times`, and their median and 99th percentile.
+fn timings(total: Duration, times: &mut [Duration]) -> String {
+    times.sort();
+    let at = |p: f64| times[((times.len() as f64 - 1.0) * p) as usize];
+    format!(
+        "{:.2?} each; p50 {:.2?}, p99 {:.2?}",
+        total / times.len().max(1) as u32,
+        at(0.5),
+        at(0.99)
+    )
 }
 
 fn bytes_on_disk(dir: &std::path::Path) -> u64 {
@@ -78,12 +86,9 @@ async fn phase(phase: &str, dir: &std::path::Path, n: u64) {
     let flush = Instant::now();
     let _ = rt.flush(Duration::from_secs(60)).await;
     let flushed = flush.elapsed();
-    times.sort();
     println!(
-        "{phase:>4}: {n} calls in {total:.2?} ({:.2?}/call; p50 {:.2?}, p99 {:.2?}), {} computed, {from_disk} from disk; flush {flushed:.2?}",
-        total / n as u32,
-        percentile(&times, 0.5),
-        percentile(&times, 0.99),
+        "{phase:>4}: {n} calls in {total:.2?} ({}), {} computed, {from_disk} from disk; flush {flushed:.2?}",
+        timings(total, &mut times),
         COMPUTED.load(Ordering::Relaxed),
     );
     if phase == "cold" {
@@ -194,12 +199,9 @@ fn raw_phase(phase: &str, dir: &std::path::Path, n: u64, len: usize) {
                     found += u64::from(got.is_some_and(|e| e.value().len() == len));
                 }
                 let total = began.elapsed();
-                times.sort();
                 println!(
-                    "rawwarm: {n} gets in {total:.2?} ({:.2?}/get; p50 {:.2?}, p99 {:.2?}), {found} found",
-                    total / n as u32,
-                    percentile(&times, 0.5),
-                    percentile(&times, 0.99),
+                    "rawwarm: {n} gets in {total:.2?} ({}), {found} found",
+                    timings(total, &mut times),
                 );
             }
             _ => {
