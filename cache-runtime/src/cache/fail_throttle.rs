@@ -42,12 +42,16 @@ impl<R, A: Adapter<R>> Ticket<R, A> {
             return;
         };
         let meta = copy.meta();
-        // A failure's path: the copy's weight is counted again from its encoded size.
-        let weight = match MessagePack.encoded_len(value) {
-            Ok(n) if site.policy.max_bytes == 0 || n as u64 <= site.policy.max_bytes => {
-                self.weight_of(n)
-            }
-            _ => return,
+        // The weight the copy was stored with, when it keeps one (a stale window does); a
+        // copy read from Redis carries none: its encoded size is counted.
+        let weight = match meta.kept_weight().filter(|&w| w > 0) {
+            Some(w) => w,
+            None => match MessagePack.encoded_len(value) {
+                Ok(n) if site.policy.max_bytes == 0 || n as u64 <= site.policy.max_bytes => {
+                    self.weight_of(n)
+                }
+                _ => return,
+            },
         };
         let now = clock::now();
         let fresh_until = now.saturating_add(throttle).min(meta.stale_until());
